@@ -1,0 +1,59 @@
+# SpendSense. `make demo` runs the main job; `make test` runs the whole suite. Both install first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+MEMBERS := -e libs/shared -e services/auth -e services/profile -e services/features -e services/recommender -e services/operator -e .
+
+.PHONY: install demo test lint format typecheck up down status lock bench clean docs
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "uv>=0.5"
+
+# Third-party packages come pinned, with hashes, from requirements.lock; our packages install editable.
+$(VENV)/.installed: $(UV) requirements.lock $(wildcard pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml)
+	$(UV) pip install --python $(BIN)/python --quiet --require-hashes -r requirements.lock
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps $(MEMBERS)
+	touch $@
+
+install: $(VENV)/.installed ## Create .venv and install everything
+
+demo: install ## Start the embedded stack and push a smoke flow through it
+	$(BIN)/spendsense demo
+
+test: install ## The whole test suite, against real PostgreSQL, Redis and the AWS emulator
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install
+	$(BIN)/mypy libs/shared/spendsense_shared services spendsense_cli bench
+
+up: install
+	$(BIN)/spendsense up
+
+down:
+	$(BIN)/spendsense down
+
+status:
+	$(BIN)/spendsense status
+
+bench: install ## Benchmarks (they print their figures)
+	$(BIN)/python bench/event_roundtrip.py
+
+docs: install
+	$(BIN)/spendsense events docs
+
+lock: $(UV) ## Re-resolve dependencies into requirements.lock
+	$(UV) lock
+	$(UV) export --frozen --all-groups --all-extras --no-emit-workspace --no-header --format requirements-txt -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .spendsense .pytest_cache .mypy_cache .ruff_cache

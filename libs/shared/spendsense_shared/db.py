@@ -1,0 +1,127 @@
+"""Async PostgreSQL access: one engine per process, the service's schema as search path, a unit of work."""
+
+from __future__ import annotations
+
+import re
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.messaging.tables import MessagingTables, notify_channel
+from spendsense_shared.settings import ServiceSettings
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def check_schema_name(schema: str) -> str:
+    if not _SCHEMA_NAME.match(schema):
+        raise ValueError(f"invalid schema name {schema!r}")
+    return schema
+
+
+def create_engine(settings: ServiceSettings, *, schema: str | None = None, pool_size: int | None = None) -> AsyncEngine:
+    """An engine whose every connection works in ``schema`` (the service's own)."""
+    schema = check_schema_name(schema or settings.schema)
+    return create_async_engine(
+        settings.database_url.get_secret_value(),
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
+        pool_recycle=settings.db_pool_recycle_s,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {"search_path": schema, "application_name": f"spendsense-{settings.service_name}"}
+        },
+    )
+
+
+def asyncpg_dsn(sqlalchemy_url: str) -> str:
+    """The same database URL in the form asyncpg's own ``connect`` takes (for LISTEN)."""
+    return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+class UnitOfWork:
+    """One transaction: the handler's writes, the events it publishes (outbox) and the inbox record.
+
+    Events added with :meth:`publish` are written to the outbox in the same transaction as the state
+    change, so they exist if and only if the change committed (the relay sends them afterwards).
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession], tables: MessagingTables, schema: str):
+        self._session_factory = session_factory
+        self.tables = tables
+        self.schema = schema
+        self._events: list[EventEnvelope] = []
+
+    async def __aenter__(self) -> Self:
+        self.session = self._session_factory()
+        self._events = []
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.session.rollback()  # no-op after a commit
+        await self.session.close()
+
+    def publish(self, event: EventEnvelope) -> None:
+        self._events.append(event)
+
+    async def mark_processed(self, event: EventEnvelope) -> bool:
+        """Record the event as handled; False when it already was (a duplicate delivery)."""
+        inbox = self.tables.inbox
+        stmt = (
+            pg_insert(inbox)
+            .values(event_id=event.id, event_type=event.type)
+            .on_conflict_do_nothing(index_elements=[inbox.c.event_id])
+            .returning(inbox.c.event_id)
+        )
+        return (await self.session.execute(stmt)).first() is not None
+
+    async def was_processed(self, event_id: object) -> bool:
+        inbox = self.tables.inbox
+        row = await self.session.execute(select(inbox.c.event_id).where(inbox.c.event_id == event_id))
+        return row.first() is not None
+
+    async def commit(self) -> None:
+        if self._events:
+            await self.session.execute(
+                insert(self.tables.outbox),
+                [
+                    {"event_id": e.id, "event_type": e.type, "payload": e.model_dump(mode="json")}
+                    for e in self._events
+                ],
+            )
+            # Delivered at commit, so the relay wakes only for events that really exist.
+            await self.session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(self.schema)})
+        await self.session.commit()
+        self._events = []
+
+    async def rollback(self) -> None:
+        self._events = []
+        await self.session.rollback()
+
+
+class Database:
+    """A process's engine and unit-of-work factory for one schema."""
+
+    def __init__(self, settings: ServiceSettings, tables: MessagingTables, *, schema: str | None = None):
+        self.schema = check_schema_name(schema or settings.schema)
+        self.settings = settings
+        self.engine = create_engine(settings, schema=self.schema)
+        self.tables = tables
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, self.tables, self.schema)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,1 @@
+"""HTTP conventions in one place: error body, request ids, size limits, CORS, health, metrics, pagination."""

@@ -1,0 +1,46 @@
+"""Cursor pagination for every list: ``{"items": [...], "next_cursor": ...}``."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from spendsense_shared.http.errors import ApiError
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+class PageParams(BaseModel):
+    limit: int
+    after: dict[str, Any] | None
+
+
+def encode_cursor(position: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued")
+    return value
+
+
+def page_params(
+    limit: int = Query(50, ge=1, le=200, description="Items per page"),
+    cursor: str | None = Query(None, description="next_cursor of the previous page"),
+) -> PageParams:
+    return PageParams(limit=limit, after=decode_cursor(cursor) if cursor else None)

@@ -1,0 +1,210 @@
+"""Every event type, its version, producer and data schema, in one place (SPEC §2).
+
+``docs/events.md`` is generated from this catalog (``spendsense events docs``) and a test keeps it current.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from spendsense_shared.correlation import current_correlation_id
+from spendsense_shared.messaging.envelope import EventEnvelope
+
+
+class EventData(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class UserRegistered(EventData):
+    user_id: str
+    roles: list[str]
+    registered_via: Literal["password", "phone", "oauth", "admin_bootstrap"]
+
+
+class UserMerged(EventData):
+    source_user_id: str = Field(description="The account merged away")
+    target_user_id: str = Field(description="The account that remains")
+
+
+class UserErased(EventData):
+    user_id: str
+
+
+class ConsentGranted(EventData):
+    user_id: str
+    consent_id: str
+    policy_version: str
+    scopes: list[str]
+    granted_at: datetime
+
+
+class ConsentRevoked(EventData):
+    user_id: str
+    consent_id: str
+    revoked_at: datetime
+
+
+class UploadIngested(EventData):
+    upload_id: str
+    user_ids: list[str]
+    bucket: str
+    keys: list[str] = Field(description="S3 keys of the normalized Parquet files")
+    as_of: date | None = None
+
+
+class UserErasureRequested(EventData):
+    user_id: str
+    requested_at: datetime
+
+
+class PersonaAssigned(EventData):
+    user_id: str
+    upload_id: str | None
+    as_of: date
+    rule_set_version: str
+    personas: dict[str, str] = Field(description="Primary persona per window, e.g. {'30d': ..., '180d': ...}")
+    signals: dict[str, Any] = Field(default_factory=dict)
+
+
+class RecommendationsGenerated(EventData):
+    user_id: str
+    recommendation_ids: list[str]
+    persona: str
+
+
+class RecommendationReviewed(EventData):
+    recommendation_id: str
+    user_id: str
+    decision: Literal["approved", "rejected", "overridden", "flagged"]
+    operator_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: str
+    version: int
+    producer: str
+    data: type[EventData]
+    description: str
+
+
+CATALOG: dict[str, EventSpec] = {
+    spec.type: spec
+    for spec in [
+        EventSpec("user.registered", 1, "auth", UserRegistered, "A new account exists."),
+        EventSpec("user.merged", 1, "auth", UserMerged, "Two accounts of one person were merged."),
+        EventSpec("user.erased", 1, "auth", UserErased, "The account and credentials are gone."),
+        EventSpec("consent.granted", 1, "profile", ConsentGranted, "The user consented to processing."),
+        EventSpec("consent.revoked", 1, "profile", ConsentRevoked, "Consent withdrawn: stop all work."),
+        EventSpec("upload.ingested", 1, "profile", UploadIngested, "Validated data is in S3 as Parquet."),
+        EventSpec(
+            "user.erasure_requested", 1, "profile", UserErasureRequested, "Erase the user everywhere."
+        ),
+        EventSpec("persona.assigned", 1, "features", PersonaAssigned, "Signals computed, persona chosen."),
+        EventSpec(
+            "recommendations.generated",
+            1,
+            "recommender",
+            RecommendationsGenerated,
+            "New recommendations await review.",
+        ),
+        EventSpec(
+            "recommendation.reviewed", 1, "operator", RecommendationReviewed, "An operator decided."
+        ),
+    ]
+}
+
+SERVICES = ("auth", "profile", "features", "recommender", "operator")
+
+# Which event types each service consumes (SPEC §2). The bus topology derives from this and CATALOG.
+CONSUMES: dict[str, tuple[str, ...]] = {
+    "auth": ("user.erasure_requested",),
+    "profile": ("user.registered", "user.merged"),
+    "features": ("upload.ingested", "consent.granted", "consent.revoked", "user.erasure_requested"),
+    "recommender": (
+        "persona.assigned",
+        "recommendation.reviewed",
+        "consent.granted",
+        "consent.revoked",
+        "user.erasure_requested",
+    ),
+    "operator": ("recommendations.generated", "consent.granted", "consent.revoked", "user.erasure_requested"),
+}
+
+
+class UnknownEventType(ValueError):
+    pass
+
+
+def spec_for(event_type: str) -> EventSpec:
+    try:
+        return CATALOG[event_type]
+    except KeyError:
+        raise UnknownEventType(f"unknown event type {event_type!r}") from None
+
+
+def new_event(
+    data: EventData,
+    *,
+    user_id: str | None = None,
+    causation_id: uuid.UUID | None = None,
+    correlation_id: str | None = None,
+) -> EventEnvelope:
+    """Wrap ``data`` in an envelope; the correlation id defaults to the current request's."""
+    spec = next((s for s in CATALOG.values() if isinstance(data, s.data)), None)
+    if spec is None:
+        raise UnknownEventType(f"{type(data).__name__} is not in the event catalog")
+    return EventEnvelope(
+        type=spec.type,
+        version=spec.version,
+        producer=spec.producer,
+        correlation_id=correlation_id or current_correlation_id(),
+        causation_id=causation_id,
+        user_id=user_id,
+        data=data.model_dump(mode="json"),
+    )
+
+
+def parse_data(envelope: EventEnvelope) -> EventData:
+    """The envelope's data as its typed schema; raises if the type or the data is not valid."""
+    spec = spec_for(envelope.type)
+    if envelope.version != spec.version:
+        raise UnknownEventType(f"{envelope.type} v{envelope.version} (catalog has v{spec.version})")
+    return spec.data.model_validate(envelope.data)
+
+
+def render_markdown() -> str:
+    """The event catalog as documentation."""
+    lines = [
+        "# Event catalog",
+        "",
+        "Generated from `libs/shared/spendsense_shared/messaging/catalog.py` by `spendsense events docs`.",
+        "Every event travels in the envelope `id, type, version, occurred_at, producer, correlation_id,"
+        " causation_id, user_id, data`.",
+        "",
+        "| type | version | producer | consumers | description |",
+        "|---|---|---|---|---|",
+    ]
+    for spec in CATALOG.values():
+        consumers = ", ".join(s for s, types in CONSUMES.items() if spec.type in types) or "—"
+        lines.append(f"| `{spec.type}` | {spec.version} | {spec.producer} | {consumers} | {spec.description} |")
+    for spec in CATALOG.values():
+        lines += ["", f"## `{spec.type}` v{spec.version}", "", "| field | type | required | description |"]
+        lines.append("|---|---|---|---|")
+        schema = spec.data.model_json_schema()
+        required = set(schema.get("required", []))
+        for name, prop in schema["properties"].items():
+            kind = prop.get("type") or " | ".join(p.get("type", "?") for p in prop.get("anyOf", []))
+            if prop.get("format"):
+                kind = f"{kind} ({prop['format']})"
+            if "enum" in prop:
+                kind = " \\| ".join(prop["enum"])
+            desc = prop.get("description", "")
+            lines.append(f"| `{name}` | {kind} | {'yes' if name in required else 'no'} | {desc} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,262 @@
+"""The SQS consumer runtime: long polling, bounded concurrency, batch receive and delete, visibility
+extension, retries with backoff, idempotency through the inbox, dead-lettering with the error recorded,
+and graceful shutdown (finish in-flight work, stop receiving, release what was not started).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from spendsense_shared.correlation import bind_correlation_id
+from spendsense_shared.db import Database, UnitOfWork
+from spendsense_shared.logging import get_logger
+from spendsense_shared.messaging.catalog import EventData, UnknownEventType, parse_data
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.messaging.provision import QueueAddress
+from spendsense_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_FAILED, QUEUE_LAG
+
+log = get_logger(__name__)
+
+Handler = Callable[[EventEnvelope, EventData, UnitOfWork], Awaitable[None]]
+ERROR_ATTRIBUTES = ("error_type", "error_message", "failed_at", "receive_count", "source_queue")
+
+
+class PermanentError(Exception):
+    """Retrying cannot help (the event itself is bad): dead-letter it at once."""
+
+
+@dataclass(frozen=True)
+class ConsumerConfig:
+    service: str
+    max_receives: int = 5
+    visibility_timeout_s: int = 30
+    wait_time_s: int = 10
+    concurrency: int = 8
+    retry_base_s: float = 1.0
+    retry_max_s: float = 60.0
+
+
+class Consumer:
+    def __init__(
+        self,
+        *,
+        sqs: Any,
+        queue: QueueAddress,
+        database: Database,
+        handlers: Mapping[str, Handler],
+        config: ConsumerConfig,
+    ):
+        self.sqs = sqs
+        self.queue = queue
+        self.database = database
+        self.handlers = handlers
+        self.config = config
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Stop receiving; batches in flight are finished and acknowledged."""
+        self._stopping.set()
+
+    async def run(self) -> None:
+        per_poller = min(10, self.config.concurrency)
+        pollers = math.ceil(self.config.concurrency / per_poller)
+        await asyncio.gather(*(self._poll(per_poller) for _ in range(pollers)))
+
+    async def _poll(self, batch_size: int) -> None:
+        while not self._stopping.is_set():
+            try:
+                response = await self.sqs.receive_message(
+                    QueueUrl=self.queue.url,
+                    MaxNumberOfMessages=batch_size,
+                    WaitTimeSeconds=self.config.wait_time_s,
+                    VisibilityTimeout=self.config.visibility_timeout_s,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
+                )
+            except Exception:
+                log.exception("receive_failed", queue=self.queue.url)
+                await asyncio.sleep(1)
+                continue
+            messages = response.get("Messages", [])
+            if not messages:
+                continue
+            if self._stopping.is_set():
+                await self._release(messages)
+                return
+            await self.process_batch(messages)
+
+    async def process_batch(self, messages: Sequence[dict[str, Any]]) -> None:
+        outcomes = await asyncio.gather(*(self._process(m) for m in messages))
+        finished = [m for m, done in zip(messages, outcomes, strict=True) if done]
+        if finished:
+            await self.sqs.delete_message_batch(
+                QueueUrl=self.queue.url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(finished)],
+            )
+
+    async def _process(self, message: dict[str, Any]) -> bool:
+        """Handle one message; True when it is finished (done, duplicate or dead-lettered) and may be deleted."""
+        receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+        sent_ms = message.get("Attributes", {}).get("SentTimestamp")
+        if sent_ms:
+            QUEUE_LAG.labels(self.config.service).set(max(0.0, time.time() - int(sent_ms) / 1000))
+        try:
+            envelope = EventEnvelope.from_json(message["Body"])
+            data = parse_data(envelope)
+        except (ValidationError, UnknownEventType, ValueError) as exc:
+            log.error("event_malformed", error=str(exc)[:500])
+            await self._dead_letter(message, exc, receive_count)
+            return True
+        bind_correlation_id(envelope.correlation_id)
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            log.warning("event_without_handler", event_type=envelope.type, event_id=str(envelope.id))
+            EVENTS_CONSUMED.labels(self.config.service, envelope.type, "ignored").inc()
+            return True
+        heartbeat = asyncio.create_task(self._keep_invisible(message["ReceiptHandle"]))
+        try:
+            outcome = await self._handle(envelope, data, handler)
+        except Exception as exc:
+            return await self._failed(message, envelope, exc, receive_count)
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        EVENTS_CONSUMED.labels(self.config.service, envelope.type, outcome).inc()
+        log.info("event_handled", event_type=envelope.type, event_id=str(envelope.id), outcome=outcome)
+        return True
+
+    async def _handle(self, envelope: EventEnvelope, data: EventData, handler: Handler) -> str:
+        async with self.database.uow() as uow:
+            if not await uow.mark_processed(envelope):
+                return "duplicate"
+            await handler(envelope, data, uow)
+            await uow.commit()
+        return "processed"
+
+    async def _failed(self, message: dict[str, Any], envelope: EventEnvelope, exc: Exception, receive_count: int) -> bool:
+        EVENTS_FAILED.labels(self.config.service, envelope.type).inc()
+        permanent = isinstance(exc, PermanentError)
+        log.warning(
+            "event_failed",
+            event_type=envelope.type,
+            event_id=str(envelope.id),
+            receive_count=receive_count,
+            error=f"{type(exc).__name__}: {exc}"[:500],
+        )
+        if permanent or receive_count >= self.config.max_receives:
+            await self._dead_letter(message, exc, receive_count, event_type=envelope.type)
+            return True
+        delay = min(self.config.retry_max_s, self.config.retry_base_s * 2 ** (receive_count - 1))
+        with contextlib.suppress(Exception):
+            await self.sqs.change_message_visibility(
+                QueueUrl=self.queue.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=int(math.ceil(delay))
+            )
+        return False
+
+    async def _dead_letter(
+        self, message: dict[str, Any], exc: Exception, receive_count: int, event_type: str = "unknown"
+    ) -> None:
+        attributes = {
+            k: v for k, v in message.get("MessageAttributes", {}).items() if k not in ERROR_ATTRIBUTES
+        }
+        attributes |= {
+            "error_type": {"DataType": "String", "StringValue": type(exc).__name__},
+            "error_message": {"DataType": "String", "StringValue": (str(exc) or type(exc).__name__)[:1000]},
+            "failed_at": {"DataType": "String", "StringValue": datetime.now(UTC).isoformat()},
+            "receive_count": {"DataType": "Number", "StringValue": str(receive_count)},
+            "source_queue": {"DataType": "String", "StringValue": self.queue.url},
+        }
+        await self.sqs.send_message(QueueUrl=self.queue.dlq_url, MessageBody=message["Body"], MessageAttributes=attributes)
+        EVENTS_DEAD_LETTERED.labels(self.config.service, event_type).inc()
+        log.error("event_dead_lettered", event_type=event_type, error_type=type(exc).__name__)
+
+    async def _keep_invisible(self, receipt_handle: str) -> None:
+        """Extend the visibility timeout while a long handler runs, so no other worker takes the message."""
+        interval = max(1.0, self.config.visibility_timeout_s / 2)
+        while True:
+            await asyncio.sleep(interval)
+            with contextlib.suppress(Exception):
+                await self.sqs.change_message_visibility(
+                    QueueUrl=self.queue.url, ReceiptHandle=receipt_handle, VisibilityTimeout=self.config.visibility_timeout_s
+                )
+
+    async def _release(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Make messages received during shutdown visible again at once (they were not started)."""
+        await self.sqs.change_message_visibility_batch(
+            QueueUrl=self.queue.url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(messages)
+            ],
+        )
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    message_id: str
+    event_type: str
+    error_type: str
+    error_message: str
+    failed_at: str
+    body: str
+
+
+def _attr(message: dict[str, Any], name: str) -> str:
+    return str(message.get("MessageAttributes", {}).get(name, {}).get("StringValue", ""))
+
+
+async def peek_dead_letters(sqs: Any, dlq_url: str, limit: int = 10) -> list[DeadLetter]:
+    """Read DLQ messages without consuming them (they become visible again at once)."""
+    response = await sqs.receive_message(
+        QueueUrl=dlq_url, MaxNumberOfMessages=min(10, limit), WaitTimeSeconds=1, MessageAttributeNames=["All"]
+    )
+    messages = response.get("Messages", [])
+    if messages:
+        await sqs.change_message_visibility_batch(
+            QueueUrl=dlq_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(messages)],
+        )
+    return [
+        DeadLetter(
+            message_id=m["MessageId"],
+            event_type=_attr(m, "type"),
+            error_type=_attr(m, "error_type"),
+            error_message=_attr(m, "error_message"),
+            failed_at=_attr(m, "failed_at"),
+            body=m["Body"],
+        )
+        for m in messages
+    ]
+
+
+async def redrive(sqs: Any, dlq_url: str, queue_url: str, max_messages: int | None = None) -> int:
+    """Move dead letters back to the work queue (after a fix); returns how many moved."""
+    moved = 0
+    while max_messages is None or moved < max_messages:
+        want = 10 if max_messages is None else min(10, max_messages - moved)
+        response = await sqs.receive_message(
+            QueueUrl=dlq_url, MaxNumberOfMessages=want, WaitTimeSeconds=1, MessageAttributeNames=["All"]
+        )
+        messages = response.get("Messages", [])
+        if not messages:
+            break
+        for message in messages:
+            attributes = {
+                k: v for k, v in message.get("MessageAttributes", {}).items() if k not in ERROR_ATTRIBUTES
+            }
+            await sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes)
+        await sqs.delete_message_batch(
+            QueueUrl=dlq_url,
+            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+        )
+        moved += len(messages)
+    return moved

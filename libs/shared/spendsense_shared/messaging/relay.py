@@ -1,0 +1,136 @@
+"""The outbox relay: publishes committed events to the producer's SNS topic, then marks them published.
+
+Several relays may run at once: each claims rows with ``FOR UPDATE SKIP LOCKED`` and holds the lock
+until it has published and marked them, so no event is published twice by healthy relays. A relay that
+dies after publishing but before marking leaves the rows to be published again: delivery is
+at-least-once and consumers are idempotent (the inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import asyncpg
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spendsense_shared.logging import get_logger
+from spendsense_shared.messaging.tables import MessagingTables, notify_channel
+from spendsense_shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
+
+log = get_logger(__name__)
+SNS_BATCH = 10
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        engine: AsyncEngine,
+        tables: MessagingTables,
+        schema: str,
+        sns: Any,
+        topic_arn: str,
+        service: str,
+        listen_dsn: str | None = None,
+        batch_size: int = 100,
+        poll_interval_s: float = 0.5,
+    ):
+        self.engine = engine
+        self.outbox = tables.outbox
+        self.schema = schema
+        self.sns = sns
+        self.topic_arn = topic_arn
+        self.service = service
+        self.listen_dsn = listen_dsn
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch of unpublished events; returns how many were published."""
+        outbox = self.outbox
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    select(outbox.c.seq, outbox.c.event_type, outbox.c.payload)
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.seq)
+                    .limit(self.batch_size)
+                    .with_for_update(skip_locked=True)
+                )
+            ).all()
+            if not rows:
+                return 0
+            for start in range(0, len(rows), SNS_BATCH):
+                await self._publish_batch(rows[start : start + SNS_BATCH])
+            await conn.execute(
+                update(outbox).where(outbox.c.seq.in_([r.seq for r in rows])).values(published_at=func.now())
+            )
+        for row in rows:
+            EVENTS_PUBLISHED.labels(self.service, row.event_type).inc()
+        return len(rows)
+
+    async def _publish_batch(self, rows: list[Any]) -> None:
+        entries = [
+            {
+                "Id": str(row.seq),
+                "Message": json.dumps(row.payload),
+                "MessageAttributes": {
+                    "type": {"DataType": "String", "StringValue": row.event_type},
+                    "version": {"DataType": "Number", "StringValue": str(row.payload["version"])},
+                },
+            }
+            for row in rows
+        ]
+        response = await self.sns.publish_batch(TopicArn=self.topic_arn, PublishBatchRequestEntries=entries)
+        if response.get("Failed"):
+            # Raising rolls back the claim: the whole batch is retried (consumers deduplicate).
+            raise RuntimeError(f"SNS refused {len(response['Failed'])} events: {response['Failed'][:3]}")
+
+    async def pending_count(self) -> int:
+        async with self.engine.connect() as conn:
+            count = (
+                await conn.execute(select(func.count()).where(self.outbox.c.published_at.is_(None)))
+            ).scalar_one()
+        OUTBOX_PENDING.labels(self.service).set(count)
+        return int(count)
+
+    async def run(self) -> None:
+        """Relay until :meth:`stop`; wakes on NOTIFY from committing transactions, or every poll interval."""
+        listener = await self._listen()
+        try:
+            while not self._stopping.is_set():
+                self._wake.clear()
+                try:
+                    published = await self.publish_pending()
+                except Exception:
+                    log.exception("outbox_relay_failed")
+                    published = 0
+                    await asyncio.sleep(self.poll_interval_s)
+                if published >= self.batch_size:
+                    continue  # more may be waiting
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+        finally:
+            if listener is not None:
+                await listener.close()
+
+    async def _listen(self) -> asyncpg.Connection | None:
+        if not self.listen_dsn:
+            return None
+        try:
+            conn = await asyncpg.connect(self.listen_dsn)
+            await conn.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
+            return conn
+        except (OSError, asyncpg.PostgresError):
+            log.warning("outbox_listen_unavailable", fallback="polling")
+            return None
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()

@@ -1,0 +1,65 @@
+"""The adapters every service process holds: database, cache, AWS clients and the token verifier."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from spendsense_shared.aws import Aws
+from spendsense_shared.cache import Cache
+from spendsense_shared.db import Database
+from spendsense_shared.messaging.tables import MessagingTables
+from spendsense_shared.messaging.topology import Topology, build_topology
+from spendsense_shared.security import TokenVerifier
+from spendsense_shared.settings import ServiceSettings
+
+ReadinessCheck = Callable[[], Awaitable[object]]
+
+
+@dataclass
+class Platform:
+    settings: ServiceSettings
+    database: Database
+    cache: Cache
+    aws: Aws
+    topology: Topology
+    verifier: TokenVerifier | None
+
+    @classmethod
+    def create(cls, settings: ServiceSettings, tables: MessagingTables) -> Platform:
+        verifier = (
+            TokenVerifier(
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                jwks_url=settings.jwks_url,
+                cache_ttl_s=settings.jwks_cache_ttl_s,
+            )
+            if settings.jwks_url
+            else None
+        )
+        return cls(
+            settings=settings,
+            database=Database(settings, tables),
+            cache=Cache(settings.redis_url.get_secret_value(), settings.service_name, settings.env),
+            aws=Aws(settings),
+            topology=build_topology(settings.env),
+            verifier=verifier,
+        )
+
+    async def check_bus(self) -> None:
+        service = self.settings.service_name
+        async with self.aws.client("sqs") as sqs, self.aws.client("sns") as sns:
+            if service in self.topology.queues:
+                await sqs.get_queue_url(QueueName=self.topology.queues[service].name)
+            if service in self.topology.topics:
+                topics = await sns.list_topics()
+                names = {t["TopicArn"].rsplit(":", 1)[-1] for t in topics.get("Topics", [])}
+                if self.topology.topics[service] not in names:
+                    raise RuntimeError(f"topic {self.topology.topics[service]} missing")
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        return {"database": self.database.ping, "redis": self.cache.ping, "bus": self.check_bus}
+
+    async def close(self) -> None:
+        await asyncio.gather(self.database.dispose(), self.cache.close(), return_exceptions=True)

@@ -1,0 +1,185 @@
+"""Token verification (RS256 against the auth service's JWKS, cached) and FastAPI role/ownership checks."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import httpx
+import jwt
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from spendsense_shared.http.errors import ApiError
+from spendsense_shared.logging import get_logger
+
+log = get_logger(__name__)
+
+
+class Role(enum.IntEnum):
+    """Ordered: a higher role includes every permission of the lower ones."""
+
+    user = 1
+    operator = 2
+    admin = 3
+
+
+@dataclass(frozen=True)
+class Principal:
+    user_id: str
+    roles: frozenset[str]
+
+    @property
+    def role(self) -> Role:
+        known = [Role[r] for r in self.roles if r in Role.__members__]
+        return max(known, default=Role.user)
+
+    def has_role(self, role: Role) -> bool:
+        return self.role >= role
+
+
+class TokenError(Exception):
+    pass
+
+
+class TokenVerifier:
+    """Verifies RS256 access tokens: signature by ``kid`` from a JWKS (fetched and cached), issuer,
+    audience and expiry. Give ``jwks_url`` in services, or ``jwks`` (a dict) for a fixed key set."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str,
+        jwks_url: str | None = None,
+        jwks: dict[str, Any] | None = None,
+        cache_ttl_s: float = 300,
+        leeway_s: float = 30,
+    ):
+        if not jwks_url and jwks is None:
+            raise ValueError("a TokenVerifier needs jwks_url or jwks")
+        self.issuer = issuer
+        self.audience = audience
+        self.jwks_url = jwks_url
+        self.cache_ttl_s = cache_ttl_s
+        self.leeway_s = leeway_s
+        self._keys: dict[str, Any] = {}
+        self._fetched_at = 0.0
+        self._lock = asyncio.Lock()
+        if jwks is not None:
+            self._keys = _parse_jwks(jwks)
+            self._fetched_at = float("inf")
+
+    async def _key(self, kid: str) -> Any:
+        fresh = time.monotonic() - self._fetched_at < self.cache_ttl_s
+        if kid in self._keys and fresh:
+            return self._keys[kid]
+        if self.jwks_url:
+            async with self._lock:
+                # Refetch when stale, or when a new kid appears (key rotation) at most every 10 s.
+                if not fresh or (kid not in self._keys and time.monotonic() - self._fetched_at > 10):
+                    await self._refresh()
+        if kid not in self._keys:
+            raise TokenError("unknown signing key")
+        return self._keys[kid]
+
+    async def _refresh(self) -> None:
+        assert self.jwks_url
+        try:
+            async with httpx.AsyncClient(timeout=5) as client:
+                response = await client.get(self.jwks_url)
+                response.raise_for_status()
+            self._keys = _parse_jwks(response.json())
+            self._fetched_at = time.monotonic()
+        except (httpx.HTTPError, ValueError) as exc:
+            log.warning("jwks_fetch_failed", error=str(exc))
+            if not self._keys:
+                raise TokenError("signing keys unavailable") from exc
+
+    async def verify(self, token: str) -> Principal:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.PyJWTError as exc:
+            raise TokenError("malformed token") from exc
+        if header.get("alg") != "RS256":
+            raise TokenError("unsupported algorithm")
+        key = await self._key(str(header.get("kid", "")))
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["RS256"],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway_s,
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise TokenError("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise TokenError(f"invalid token: {exc}") from exc
+        if claims.get("typ", "access") != "access":
+            raise TokenError("not an access token")
+        roles = claims.get("roles") or ["user"]
+        return Principal(user_id=str(claims["sub"]), roles=frozenset(str(r) for r in roles))
+
+
+def _parse_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
+    keys = {}
+    for jwk in jwks.get("keys", []):
+        if jwk.get("kty") == "RSA" and jwk.get("kid"):
+            keys[jwk["kid"]] = jwt.algorithms.RSAAlgorithm.from_jwk(jwk)
+    return keys
+
+
+class ConsentLookup(Protocol):
+    """A service's own view of whether a user's consent is current (its projection of consent events)."""
+
+    async def has_current_consent(self, user_id: str) -> bool: ...
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+async def current_principal(
+    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+) -> Principal:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiError(401, "unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+    verifier: TokenVerifier = request.app.state.token_verifier
+    try:
+        principal = await verifier.verify(credentials.credentials)
+    except TokenError as exc:
+        raise ApiError(401, "unauthorized", str(exc), headers={"WWW-Authenticate": "Bearer"}) from exc
+    request.state.principal = principal
+    return principal
+
+
+def require_role(role: Role) -> Callable[..., Awaitable[Principal]]:
+    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+        if not principal.has_role(role):
+            log.warning("access_denied", reason="role", needed=role.name, user=principal.user_id)
+            raise ApiError(403, "forbidden", f"requires the {role.name} role")
+        return principal
+
+    return dependency
+
+
+async def require_user_access(
+    user_id: str, request: Request, principal: Principal = Depends(current_principal)
+) -> Principal:
+    """This user themself, or an operator/admin while the user's consent is current (denials logged)."""
+    if principal.user_id == user_id:
+        return principal
+    if not principal.has_role(Role.operator):
+        log.warning("access_denied", reason="not_owner", actor=principal.user_id)
+        raise ApiError(403, "forbidden", "you may access only your own data")
+    consent: ConsentLookup | None = getattr(request.app.state, "consent_lookup", None)
+    if consent is None or not await consent.has_current_consent(user_id):
+        log.warning("access_denied", reason="consent_required", actor=principal.user_id, role=principal.role.name)
+        raise ApiError(403, "consent_required", "the user has not given current consent")
+    return principal

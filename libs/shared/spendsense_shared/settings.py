@@ -1,0 +1,59 @@
+"""Settings come only from the environment (prefix ``SPENDSENSE_``); each service extends the base."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every service process reads. Documented in ``.env.example``."""
+
+    model_config = SettingsConfigDict(env_prefix="SPENDSENSE_", env_file=None, extra="ignore")
+
+    service_name: str = "unknown"
+    env: str = Field("dev", pattern=r"^[a-z0-9-]{1,20}$", description="Deployment name: dev, staging, prod…")
+
+    # Database: one PostgreSQL database, one schema per service (its search path).
+    database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:15432/spendsense")
+    db_schema: str = ""  # defaults to the service name
+    db_pool_size: int = 5
+    db_max_overflow: int = 5
+    db_pool_timeout_s: float = 10.0
+    db_pool_recycle_s: int = 1800
+
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:16379/0")
+
+    # AWS (or the local emulator when aws_endpoint_url is set).
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+
+    # Event bus. The resource names derive from ``env`` (see messaging.topology).
+    bus_max_receives: int = Field(5, ge=1, description="Receives before a message goes to the DLQ")
+    bus_visibility_timeout_s: int = 30
+    bus_wait_time_s: int = Field(10, ge=0, le=20, description="SQS long-poll wait")
+    bus_concurrency: int = Field(8, ge=1)
+    bus_retry_base_s: float = 1.0
+    bus_retry_max_s: float = 60.0
+    outbox_poll_interval_s: float = 0.5
+    outbox_batch_size: int = 100
+
+    # Security: tokens are verified with the auth service's JWKS.
+    jwks_url: str | None = None
+    jwt_issuer: str = "spendsense-auth"
+    jwt_audience: str = "spendsense"
+    jwks_cache_ttl_s: int = 300
+
+    # HTTP conventions.
+    cors_origins: list[str] = []
+    max_request_bytes: int = 10 * 1024 * 1024
+    log_level: str = "INFO"
+    log_json: bool = True
+    metrics_emf: bool = Field(False, description="Also write CloudWatch embedded-metric-format records")
+    worker_metrics_port: int | None = None
+
+    @property
+    def schema(self) -> str:
+        return self.db_schema or self.service_name

@@ -1,0 +1,48 @@
+"""S3 object storage (aioboto3) with a per-service key prefix."""
+
+from __future__ import annotations
+
+from spendsense_shared.aws import Aws
+
+
+class ObjectStore:
+    def __init__(self, aws: Aws, bucket: str, prefix: str):
+        self.aws = aws
+        self.bucket = bucket
+        self.prefix = prefix.rstrip("/") + "/"
+
+    def key(self, name: str) -> str:
+        return self.prefix + name.lstrip("/")
+
+    async def put(self, name: str, body: bytes, content_type: str = "application/octet-stream") -> str:
+        key = self.key(name)
+        async with self.aws.client("s3") as s3:
+            await s3.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, ServerSideEncryption="AES256"
+            )
+        return key
+
+    async def get(self, name: str) -> bytes:
+        async with self.aws.client("s3") as s3:
+            response = await s3.get_object(Bucket=self.bucket, Key=self.key(name))
+            async with response["Body"] as stream:
+                data: bytes = await stream.read()
+        return data
+
+    async def list(self, name_prefix: str = "") -> list[str]:
+        keys: list[str] = []
+        async with self.aws.client("s3") as s3:
+            paginator = s3.get_paginator("list_objects_v2")
+            async for page in paginator.paginate(Bucket=self.bucket, Prefix=self.key(name_prefix)):
+                keys += [obj["Key"][len(self.prefix) :] for obj in page.get("Contents", [])]
+        return keys
+
+    async def delete_prefix(self, name_prefix: str) -> int:
+        names = await self.list(name_prefix)
+        async with self.aws.client("s3") as s3:
+            for start in range(0, len(names), 1000):
+                chunk = names[start : start + 1000]
+                await s3.delete_objects(
+                    Bucket=self.bucket, Delete={"Objects": [{"Key": self.key(n)} for n in chunk]}
+                )
+        return len(names)

@@ -1,0 +1,7 @@
+"""The auth service's worker: outbox relay and event consumer (`python -m spendsense_auth.worker`)."""
+
+from spendsense_auth.bootstrap import SERVICE
+from spendsense_shared.service import run_worker_process
+
+if __name__ == "__main__":
+    run_worker_process(SERVICE)

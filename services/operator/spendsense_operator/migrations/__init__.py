@@ -1,0 +1,1 @@
+"""Alembic migrations of this service's own schema."""

@@ -1,0 +1,5 @@
+from spendsense_shared.settings import ServiceSettings
+
+
+class OperatorSettings(ServiceSettings):
+    service_name: str = "operator"

@@ -1,0 +1,7 @@
+"""The operator service's worker: outbox relay and event consumer (`python -m spendsense_operator.worker`)."""
+
+from spendsense_operator.bootstrap import SERVICE
+from spendsense_shared.service import run_worker_process
+
+if __name__ == "__main__":
+    run_worker_process(SERVICE)

@@ -1,0 +1,7 @@
+"""The recommender service's worker: outbox relay and event consumer (`python -m spendsense_recommender.worker`)."""
+
+from spendsense_recommender.bootstrap import SERVICE
+from spendsense_shared.service import run_worker_process
+
+if __name__ == "__main__":
+    run_worker_process(SERVICE)

@@ -1,0 +1,1 @@
+"""The ``spendsense`` command: the embedded stack, migrations, the bus, dead letters, docs."""

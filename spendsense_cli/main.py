@@ -1,0 +1,228 @@
+"""``spendsense``: run the embedded stack and operate the bus. ``spendsense COMMAND --help`` for details."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from spendsense_cli import stack
+from spendsense_shared.messaging.catalog import SERVICES
+
+app = typer.Typer(help="SpendSense: explainable, consent-aware financial education.", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead-letter queues: inspect and re-drive.", no_args_is_help=True)
+events_app = typer.Typer(help="The event catalog.", no_args_is_help=True)
+infra_app = typer.Typer(help="Infrastructure declarations (bus topology, routes).", no_args_is_help=True)
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(events_app, name="events")
+app.add_typer(infra_app, name="infra")
+
+StateDir = Annotated[Path, typer.Option(envvar="SPENDSENSE_STATE_DIR", help="Where the stack keeps data and logs")]
+
+
+def _config(state_dir: Path, **ports: int) -> stack.StackConfig:
+    return stack.StackConfig(state_dir=state_dir, **ports)
+
+
+@app.command()
+def up(
+    state_dir: StateDir = Path(".spendsense"),
+    gateway_port: Annotated[int, typer.Option(help="Gateway port")] = 8000,
+    service_base_port: Annotated[int, typer.Option(help="First service port (five consecutive)")] = 8001,
+    postgres_port: Annotated[int, typer.Option(help="PostgreSQL port")] = 15432,
+    redis_port: Annotated[int, typer.Option(help="Redis port")] = 16379,
+    aws_port: Annotated[int, typer.Option(help="AWS emulator port")] = 15566,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness")] = 60,
+) -> None:
+    """Start PostgreSQL, Redis, the AWS emulator, the five services, their workers and the gateway."""
+    config = _config(state_dir, gateway_port=gateway_port, service_base_port=service_base_port,
+                     postgres_port=postgres_port, redis_port=redis_port, aws_port=aws_port)
+    try:
+        manifest = stack.up(config, progress=lambda m: typer.echo(f"» {m}", err=True), timeout=timeout)
+    except (RuntimeError, TimeoutError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    urls: dict[str, str] = manifest["urls"]  # type: ignore[assignment]
+    typer.echo(f"\nSpendSense is up (ready in {manifest['ready_after_s']} s).\n")
+    typer.echo(f"  gateway          {urls['gateway']}/api/v1/…   health: {urls['gateway']}/api/v1/health")
+    for service in SERVICES:
+        typer.echo(f"  {service:<16} {urls[service]}   docs: {urls[service]}/docs")
+    typer.echo(f"  postgresql       {urls['database']}")
+    typer.echo(f"  redis            {urls['redis']}")
+    typer.echo(f"  aws emulator     {urls['aws']}  (SNS, SQS, S3, SMS)")
+    typer.echo(f"  logs             {config.state_dir / 'logs'}/")
+    typer.echo(f"  admin            {stack.ADMIN_EMAIL} / {stack.ADMIN_PASSWORD}")
+    typer.echo("\nStop it with `spendsense down`.")
+
+
+@app.command()
+def down(state_dir: StateDir = Path(".spendsense")) -> None:
+    """Stop every process of the embedded stack."""
+    stopped = stack.down(_config(state_dir), progress=lambda m: typer.echo(f"» {m}", err=True))
+    typer.echo(f"stopped {stopped} processes" if stopped else "nothing was running")
+
+
+@app.command()
+def status(state_dir: StateDir = Path(".spendsense")) -> None:
+    """Show what the embedded stack runs and whether the services are ready."""
+    config = _config(state_dir)
+    processes = stack.status(config)
+    if not processes:
+        typer.echo("not running")
+        raise typer.Exit(1)
+    for proc in processes:
+        typer.echo(f"  {proc['name']:<22} pid {proc['pid']:<8} {'running' if proc['alive'] else 'STOPPED'}")
+    manifest = stack.read_manifest(config) or {}
+    gateway = manifest.get("urls", {}).get("gateway")  # type: ignore[attr-defined]
+    ready = bool(gateway) and stack.http_ok(f"{gateway}/api/v1/health")
+    typer.echo(f"services ready: {'yes' if ready else 'no'}")
+    if not ready or not all(p["alive"] for p in processes):
+        raise typer.Exit(1)
+
+
+def _load_stack_env(state_dir: Path) -> None:
+    """Commands that talk to the stack use its settings unless the environment already sets them."""
+    manifest = stack.read_manifest(_config(state_dir)) or {}
+    for key, value in dict(manifest.get("env", {})).items():  # type: ignore[call-overload]
+        os.environ.setdefault(key, value)
+
+
+@app.command()
+def migrate(
+    service: Annotated[list[str] | None, typer.Option(help="Only these services")] = None,
+    revision: Annotated[str, typer.Option(help="Target revision")] = "head",
+    state_dir: StateDir = Path(".spendsense"),
+) -> None:
+    """Apply each service's Alembic migrations to its own schema (SPENDSENSE_DATABASE_URL)."""
+    from spendsense_shared.migrations import upgrade
+    from spendsense_shared.settings import ServiceSettings
+
+    _load_stack_env(state_dir)
+    url = ServiceSettings().database_url.get_secret_value()
+    for name in service or list(SERVICES):
+        if name not in SERVICES:
+            raise typer.BadParameter(f"unknown service {name!r}; one of {', '.join(SERVICES)}")
+        upgrade(f"spendsense_{name}", url, name, revision)
+        typer.echo(f"{name}: at {revision}")
+
+
+@app.command()
+def provision(state_dir: StateDir = Path(".spendsense")) -> None:
+    """Create the declared topics, queues, DLQs, subscriptions and buckets (idempotent)."""
+    from spendsense_shared.aws import Aws
+    from spendsense_shared.messaging.provision import provision as run
+    from spendsense_shared.messaging.topology import build_topology
+    from spendsense_shared.settings import ServiceSettings
+
+    _load_stack_env(state_dir)
+    settings = ServiceSettings()
+    typer.echo(json.dumps(asyncio.run(run(Aws(settings), build_topology(settings.env)))))
+
+
+def _queue(service: str) -> tuple[object, object]:
+    from spendsense_shared.aws import Aws
+    from spendsense_shared.messaging.provision import queue_address
+    from spendsense_shared.messaging.topology import build_topology
+    from spendsense_shared.settings import ServiceSettings
+
+    settings = ServiceSettings()
+    topology = build_topology(settings.env)
+    if service not in topology.queues:
+        raise typer.BadParameter(f"{service!r} has no queue; one of {', '.join(topology.queues)}")
+    aws = Aws(settings)
+    return aws, asyncio.run(queue_address(aws, topology.queues[service].name))
+
+
+@dlq_app.command("list")
+def dlq_list(
+    service: Annotated[str, typer.Argument(help="The consuming service")],
+    limit: int = 10,
+    state_dir: StateDir = Path(".spendsense"),
+) -> None:
+    """Show dead letters with the recorded error (without removing them)."""
+    from spendsense_shared.messaging.consumer import peek_dead_letters
+
+    _load_stack_env(state_dir)
+    aws, address = _queue(service)
+
+    async def run() -> None:
+        async with aws.client("sqs") as sqs:  # type: ignore[attr-defined]
+            letters = await peek_dead_letters(sqs, address.dlq_url, limit)  # type: ignore[attr-defined]
+        for letter in letters:
+            typer.echo(json.dumps(letter.__dict__))
+        typer.echo(f"{len(letters)} dead letters shown", err=True)
+
+    asyncio.run(run())
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    service: Annotated[str, typer.Argument(help="The consuming service")],
+    max_messages: Annotated[int | None, typer.Option(help="Move at most this many")] = None,
+    state_dir: StateDir = Path(".spendsense"),
+) -> None:
+    """Move dead letters back to the service's queue (after the fix is deployed)."""
+    from spendsense_shared.messaging.consumer import redrive
+
+    _load_stack_env(state_dir)
+    aws, address = _queue(service)
+
+    async def run() -> int:
+        async with aws.client("sqs") as sqs:  # type: ignore[attr-defined]
+            return await redrive(sqs, address.dlq_url, address.url, max_messages)  # type: ignore[attr-defined]
+
+    typer.echo(f"re-drove {asyncio.run(run())} messages to {service}")
+
+
+@events_app.command("docs")
+def events_docs(out: Annotated[Path, typer.Option(help="Where to write")] = Path("docs/events.md")) -> None:
+    """Write the event catalog's documentation."""
+    from spendsense_shared.messaging.catalog import render_markdown
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render_markdown())
+    typer.echo(f"wrote {out}")
+
+
+@infra_app.command("bus-json")
+def bus_json(env: Annotated[str, typer.Option(help="Environment name")] = "dev") -> None:
+    """Print the bus topology (topics, queues, DLQs, subscriptions, buckets) as JSON, for Terraform."""
+    from spendsense_shared.messaging.topology import build_topology
+
+    typer.echo(build_topology(env).to_json())
+
+
+@infra_app.command("routes")
+def routes() -> None:
+    """Print the gateway route table (the same table API Gateway gets)."""
+    from spendsense_shared.gateway.routes import ROUTES
+
+    typer.echo(json.dumps([{"route_key": r.route_key, "service": r.service} for r in ROUTES], indent=2))
+
+
+@app.command()
+def token(
+    subject: Annotated[str, typer.Argument(help="User id (sub claim)")],
+    role: Annotated[list[str] | None, typer.Option(help="Role(s): user, operator, admin")] = None,
+    ttl: Annotated[int, typer.Option(help="Seconds")] = 3600,
+    state_dir: StateDir = Path(".spendsense"),
+) -> None:
+    """Mint an access token with the embedded stack's key (development only)."""
+    from spendsense_shared.jwk import SigningKey
+    from spendsense_shared.settings import ServiceSettings
+
+    config = _config(state_dir)
+    if not config.key_file.exists():
+        raise typer.BadParameter(f"no key at {config.key_file}: start the stack first (`spendsense up`)")
+    settings = ServiceSettings()
+    key = SigningKey.from_pem(config.key_file.read_bytes())
+    typer.echo(key.sign(subject, roles=role or ["user"], issuer=settings.jwt_issuer,
+                        audience=settings.jwt_audience, ttl_s=ttl))
+
+
+if __name__ == "__main__":
+    app()
