@@ -21,11 +21,16 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(events_app, name="events")
 app.add_typer(infra_app, name="infra")
 
-StateDir = Annotated[Path, typer.Option(envvar="SPENDSENSE_STATE_DIR", help="Where the stack keeps data and logs")]
+StateDir = Annotated[
+    Path, typer.Option(envvar="SPENDSENSE_STATE_DIR", help="Where the stack keeps data and logs")
+]
 
 
 def _config(state_dir: Path, **ports: int) -> stack.StackConfig:
-    return stack.StackConfig(state_dir=state_dir, **ports)
+    config = stack.StackConfig(state_dir=state_dir)
+    for name, port in ports.items():
+        setattr(config, name, port)
+    return config
 
 
 @app.command()
@@ -39,8 +44,14 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness")] = 60,
 ) -> None:
     """Start PostgreSQL, Redis, the AWS emulator, the five services, their workers and the gateway."""
-    config = _config(state_dir, gateway_port=gateway_port, service_base_port=service_base_port,
-                     postgres_port=postgres_port, redis_port=redis_port, aws_port=aws_port)
+    config = _config(
+        state_dir,
+        gateway_port=gateway_port,
+        service_base_port=service_base_port,
+        postgres_port=postgres_port,
+        redis_port=redis_port,
+        aws_port=aws_port,
+    )
     try:
         manifest = stack.up(config, progress=lambda m: typer.echo(f"» {m}", err=True), timeout=timeout)
     except (RuntimeError, TimeoutError) as exc:
@@ -220,8 +231,15 @@ def token(
         raise typer.BadParameter(f"no key at {config.key_file}: start the stack first (`spendsense up`)")
     settings = ServiceSettings()
     key = SigningKey.from_pem(config.key_file.read_bytes())
-    typer.echo(key.sign(subject, roles=role or ["user"], issuer=settings.jwt_issuer,
-                        audience=settings.jwt_audience, ttl_s=ttl))
+    typer.echo(
+        key.sign(
+            subject,
+            roles=role or ["user"],
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl_s=ttl,
+        )
+    )
 
 
 if __name__ == "__main__":

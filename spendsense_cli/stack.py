@@ -126,8 +126,19 @@ Progress = Callable[[str], None]
 
 
 def _uvicorn(target: str, port: int, *, factory: bool = False) -> list[str]:
-    argv = [sys.executable, "-m", "uvicorn", target, "--host", "127.0.0.1", "--port", str(port),
-            "--no-access-log", "--timeout-graceful-shutdown", "10"]
+    argv = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        target,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--timeout-graceful-shutdown",
+        "10",
+    ]
     return [*argv, "--factory"] if factory else argv
 
 
@@ -135,12 +146,20 @@ def up(config: StackConfig, progress: Progress = print, timeout: float = 60) -> 
     """Start everything; returns the manifest. Raises if something does not come up (and stops it all)."""
     manifest = read_manifest(config)
     if manifest and any(pid_alive(int(p["pid"])) for p in manifest["processes"]):  # type: ignore[attr-defined]
-        raise RuntimeError(f"a stack is already running (state in {config.state_dir}); `spendsense down` first")
-    for name, port in {"gateway": config.gateway_port, "postgres": config.postgres_port,
-                       "redis": config.redis_port, "aws": config.aws_port,
-                       **{s: config.service_port(s) for s in SERVICES}}.items():
+        raise RuntimeError(
+            f"a stack is already running (state in {config.state_dir}); `spendsense down` first"
+        )
+    for name, port in {
+        "gateway": config.gateway_port,
+        "postgres": config.postgres_port,
+        "redis": config.redis_port,
+        "aws": config.aws_port,
+        **{s: config.service_port(s) for s in SERVICES},
+    }.items():
         if port_open(port):
-            raise RuntimeError(f"port {port} (for {name}) is already in use; choose another with the --*-port options")
+            raise RuntimeError(
+                f"port {port} (for {name}) is already in use; choose another with the --*-port options"
+            )
     config.state_dir.mkdir(parents=True, exist_ok=True)
     started: list[ManagedProcess] = []
     started_at = time.monotonic()
@@ -158,8 +177,13 @@ def up(config: StackConfig, progress: Progress = print, timeout: float = 60) -> 
         SigningKey.load_or_create(config.key_file)
         env = config.service_env()
         progress("provisioning topics, queues, dead-letter queues and buckets")
-        settings = ServiceSettings(**{k.removeprefix("SPENDSENSE_").lower(): v for k, v in env.items()
-                                      if k.removeprefix("SPENDSENSE_").lower() in ServiceSettings.model_fields})
+        settings = ServiceSettings(
+            **{
+                k.removeprefix("SPENDSENSE_").lower(): v
+                for k, v in env.items()
+                if k.removeprefix("SPENDSENSE_").lower() in ServiceSettings.model_fields
+            }
+        )
         counts = asyncio.run(provision(Aws(settings), build_topology(config.env)))
         progress(f"  {counts}")
         progress("migrating each service's schema")
@@ -168,22 +192,35 @@ def up(config: StackConfig, progress: Progress = print, timeout: float = 60) -> 
 
         progress("starting the five services, their workers and the gateway")
         for service in SERVICES:
-            api = ManagedProcess(service, _uvicorn(f"spendsense_{service}.main:app", config.service_port(service)),
-                                 config.log(service), env=env)
-            worker = ManagedProcess(f"{service}-worker", [sys.executable, "-m", f"spendsense_{service}.worker"],
-                                    config.log(f"{service}-worker"), env=env)
+            api = ManagedProcess(
+                service,
+                _uvicorn(f"spendsense_{service}.main:app", config.service_port(service)),
+                config.log(service),
+                env=env,
+            )
+            worker = ManagedProcess(
+                f"{service}-worker",
+                [sys.executable, "-m", f"spendsense_{service}.worker"],
+                config.log(f"{service}-worker"),
+                env=env,
+            )
             started += [api.start(), worker.start()]
         gateway = ManagedProcess(
-            "gateway", _uvicorn("spendsense_shared.gateway.app:create_gateway", config.gateway_port, factory=True),
-            config.log("gateway"), env=env,
+            "gateway",
+            _uvicorn("spendsense_shared.gateway.app:create_gateway", config.gateway_port, factory=True),
+            config.log("gateway"),
+            env=env,
         )
         started.append(gateway.start())
         manifest = _manifest(config, started)
         config.manifest.write_text(json.dumps(manifest, indent=2))
         health = f"{config.urls()['gateway']}/api/v1/health"
         remaining = max(5.0, timeout - (time.monotonic() - started_at))
-        wait_until(lambda: http_ok(health) and all(p.alive() for p in started), remaining,
-                   "the services (gateway /api/v1/health)")
+        wait_until(
+            lambda: http_ok(health) and all(p.alive() for p in started),
+            remaining,
+            "the services (gateway /api/v1/health)",
+        )
         for proc in started:
             if not proc.alive():
                 raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
@@ -191,7 +228,9 @@ def up(config: StackConfig, progress: Progress = print, timeout: float = 60) -> 
         config.manifest.write_text(json.dumps(manifest, indent=2))
         return manifest
     except BaseException:
-        progress("start-up failed; stopping what was started (logs in " + str(config.state_dir / "logs") + ")")
+        progress(
+            "start-up failed; stopping what was started (logs in " + str(config.state_dir / "logs") + ")"
+        )
         for proc in reversed(started):
             proc.stop()
         config.manifest.unlink(missing_ok=True)

@@ -1,1 +1,1 @@
-"""Mechanisms every SpendSense service shares: settings, database, event bus, security, HTTP, observability."""
+"""Mechanisms every SpendSense service shares: settings, database, event bus, security, HTTP."""

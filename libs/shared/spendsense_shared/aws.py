@@ -16,7 +16,9 @@ class Aws:
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
         self.session = aioboto3.Session(
-            aws_access_key_id=settings.aws_access_key_id.get_secret_value() if settings.aws_access_key_id else None,
+            aws_access_key_id=settings.aws_access_key_id.get_secret_value()
+            if settings.aws_access_key_id
+            else None,
             aws_secret_access_key=(
                 settings.aws_secret_access_key.get_secret_value() if settings.aws_secret_access_key else None
             ),

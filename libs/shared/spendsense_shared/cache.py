@@ -16,8 +16,8 @@ class Cache:
         return self.prefix + ":".join(parts)
 
     async def get(self, *parts: str) -> bytes | None:
-        value: bytes | None = await self.client.get(self.key(*parts))
-        return value
+        value = await self.client.get(self.key(*parts))
+        return value.encode() if isinstance(value, str) else value
 
     async def set(self, *parts: str, value: bytes | str, ttl_s: int | None = None) -> None:
         await self.client.set(self.key(*parts), value, ex=ttl_s)

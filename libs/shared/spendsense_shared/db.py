@@ -23,9 +23,11 @@ def check_schema_name(schema: str) -> str:
     return schema
 
 
-def create_engine(settings: ServiceSettings, *, schema: str | None = None, pool_size: int | None = None) -> AsyncEngine:
+def create_engine(
+    settings: ServiceSettings, *, schema: str | None = None, pool_size: int | None = None
+) -> AsyncEngine:
     """An engine whose every connection works in ``schema`` (the service's own)."""
-    schema = check_schema_name(schema or settings.schema)
+    schema = check_schema_name(schema or settings.schema_name)
     return create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=pool_size or settings.db_pool_size,
@@ -34,7 +36,10 @@ def create_engine(settings: ServiceSettings, *, schema: str | None = None, pool_
         pool_recycle=settings.db_pool_recycle_s,
         pool_pre_ping=True,
         connect_args={
-            "server_settings": {"search_path": schema, "application_name": f"spendsense-{settings.service_name}"}
+            "server_settings": {
+                "search_path": schema,
+                "application_name": f"spendsense-{settings.service_name}",
+            }
         },
     )
 
@@ -51,7 +56,9 @@ class UnitOfWork:
     change, so they exist if and only if the change committed (the relay sends them afterwards).
     """
 
-    def __init__(self, session_factory: async_sessionmaker[AsyncSession], tables: MessagingTables, schema: str):
+    def __init__(
+        self, session_factory: async_sessionmaker[AsyncSession], tables: MessagingTables, schema: str
+    ):
         self._session_factory = session_factory
         self.tables = tables
         self.schema = schema
@@ -97,7 +104,9 @@ class UnitOfWork:
                 ],
             )
             # Delivered at commit, so the relay wakes only for events that really exist.
-            await self.session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(self.schema)})
+            await self.session.execute(
+                text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(self.schema)}
+            )
         await self.session.commit()
         self._events = []
 
@@ -110,7 +119,7 @@ class Database:
     """A process's engine and unit-of-work factory for one schema."""
 
     def __init__(self, settings: ServiceSettings, tables: MessagingTables, *, schema: str | None = None):
-        self.schema = check_schema_name(schema or settings.schema)
+        self.schema = check_schema_name(schema or settings.schema_name)
         self.settings = settings
         self.engine = create_engine(settings, schema=self.schema)
         self.tables = tables

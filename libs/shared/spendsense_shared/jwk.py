@@ -56,9 +56,13 @@ class SigningKey:
         numbers = self.private_key.public_key().public_numbers()
         members = {"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}
         # RFC 7638 thumbprint as the key id: stable for the same key, new for a rotated one.
-        kid = base64.urlsafe_b64encode(
-            hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
-        ).decode().rstrip("=")
+        kid = (
+            base64.urlsafe_b64encode(
+                hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
+            )
+            .decode()
+            .rstrip("=")
+        )
         return {**members, "kid": kid, "alg": "RS256", "use": "sig"}
 
     @property
@@ -76,7 +80,7 @@ class SigningKey:
         issuer: str,
         audience: str,
         ttl_s: int = 3600,
-        token_type: str = "access",
+        token_type: str = "access",  # noqa: S107 - a JWT "typ", not a secret
         extra: dict[str, Any] | None = None,
     ) -> str:
         now = int(time.time())

@@ -149,7 +149,9 @@ async def current_principal(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise ApiError(401, "unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        raise ApiError(
+            401, "unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
+        )
     verifier: TokenVerifier = request.app.state.token_verifier
     try:
         principal = await verifier.verify(credentials.credentials)
@@ -180,6 +182,8 @@ async def require_user_access(
         raise ApiError(403, "forbidden", "you may access only your own data")
     consent: ConsentLookup | None = getattr(request.app.state, "consent_lookup", None)
     if consent is None or not await consent.has_current_consent(user_id):
-        log.warning("access_denied", reason="consent_required", actor=principal.user_id, role=principal.role.name)
+        log.warning(
+            "access_denied", reason="consent_required", actor=principal.user_id, role=principal.role.name
+        )
         raise ApiError(403, "consent_required", "the user has not given current consent")
     return principal

@@ -55,5 +55,5 @@ class ServiceSettings(BaseSettings):
     worker_metrics_port: int | None = None
 
     @property
-    def schema(self) -> str:
+    def schema_name(self) -> str:
         return self.db_schema or self.service_name

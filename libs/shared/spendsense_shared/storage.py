@@ -18,7 +18,11 @@ class ObjectStore:
         key = self.key(name)
         async with self.aws.client("s3") as s3:
             await s3.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, ServerSideEncryption="AES256"
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                ServerSideEncryption="AES256",
             )
         return key
 

@@ -74,8 +74,12 @@ async def run_worker(settings: ServiceSettings, database: Database, handlers: Ma
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, shutdown, sig.name)
-        log.info("worker_started", relay=service in topology.topics, consumer=service in topology.queues,
-                 handles=sorted(handlers))
+        log.info(
+            "worker_started",
+            relay=service in topology.topics,
+            consumer=service in topology.queues,
+            handles=sorted(handlers),
+        )
         try:
             await asyncio.gather(*tasks)
         finally:

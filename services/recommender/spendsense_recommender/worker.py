@@ -1,4 +1,7 @@
-"""The recommender service's worker: outbox relay and event consumer (`python -m spendsense_recommender.worker`)."""
+"""The recommender service's worker: outbox relay and event consumer.
+
+Run with `python -m spendsense_recommender.worker`.
+"""
 
 from spendsense_recommender.bootstrap import SERVICE
 from spendsense_shared.service import run_worker_process

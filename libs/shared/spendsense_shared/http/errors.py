@@ -34,7 +34,9 @@ STATUS_CODES = {
 class ApiError(Exception):
     """Raise from a route or dependency to answer with a precise, stable error code."""
 
-    def __init__(self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status = status
         self.code = code

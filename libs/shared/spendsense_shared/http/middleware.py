@@ -68,7 +68,9 @@ class RequestContextMiddleware:
             HTTP_REQUESTS.labels(self.service, method, template, str(status)).inc()
             HTTP_LATENCY.labels(self.service, method, template).observe(elapsed)
             if template not in ("/health", "/metrics"):
-                log.info("http_request", method=method, route=template, status=status, ms=round(elapsed * 1000, 2))
+                log.info(
+                    "http_request", method=method, route=template, status=status, ms=round(elapsed * 1000, 2)
+                )
             if self.emf:
                 write_emf(
                     "SpendSense",
@@ -124,7 +126,10 @@ class BodySizeLimitMiddleware:
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

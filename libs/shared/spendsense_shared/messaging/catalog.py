@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -90,7 +91,7 @@ class EventSpec:
     type: str
     version: int
     producer: str
-    data: type[EventData]
+    data: builtins.type[EventData]
     description: str
 
 
@@ -103,9 +104,7 @@ CATALOG: dict[str, EventSpec] = {
         EventSpec("consent.granted", 1, "profile", ConsentGranted, "The user consented to processing."),
         EventSpec("consent.revoked", 1, "profile", ConsentRevoked, "Consent withdrawn: stop all work."),
         EventSpec("upload.ingested", 1, "profile", UploadIngested, "Validated data is in S3 as Parquet."),
-        EventSpec(
-            "user.erasure_requested", 1, "profile", UserErasureRequested, "Erase the user everywhere."
-        ),
+        EventSpec("user.erasure_requested", 1, "profile", UserErasureRequested, "Erase the user everywhere."),
         EventSpec("persona.assigned", 1, "features", PersonaAssigned, "Signals computed, persona chosen."),
         EventSpec(
             "recommendations.generated",
@@ -114,9 +113,7 @@ CATALOG: dict[str, EventSpec] = {
             RecommendationsGenerated,
             "New recommendations await review.",
         ),
-        EventSpec(
-            "recommendation.reviewed", 1, "operator", RecommendationReviewed, "An operator decided."
-        ),
+        EventSpec("recommendation.reviewed", 1, "operator", RecommendationReviewed, "An operator decided."),
     ]
 }
 
@@ -193,7 +190,9 @@ def render_markdown() -> str:
     ]
     for spec in CATALOG.values():
         consumers = ", ".join(s for s, types in CONSUMES.items() if spec.type in types) or "—"
-        lines.append(f"| `{spec.type}` | {spec.version} | {spec.producer} | {consumers} | {spec.description} |")
+        lines.append(
+            f"| `{spec.type}` | {spec.version} | {spec.producer} | {consumers} | {spec.description} |"
+        )
     for spec in CATALOG.values():
         lines += ["", f"## `{spec.type}` v{spec.version}", "", "| field | type | required | description |"]
         lines.append("|---|---|---|---|")

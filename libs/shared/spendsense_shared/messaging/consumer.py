@@ -104,7 +104,7 @@ class Consumer:
             )
 
     async def _process(self, message: dict[str, Any]) -> bool:
-        """Handle one message; True when it is finished (done, duplicate or dead-lettered) and may be deleted."""
+        """Handle one message; True when it is finished (done, duplicate, dead-lettered): delete it."""
         receive_count = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
         sent_ms = message.get("Attributes", {}).get("SentTimestamp")
         if sent_ms:
@@ -143,7 +143,9 @@ class Consumer:
             await uow.commit()
         return "processed"
 
-    async def _failed(self, message: dict[str, Any], envelope: EventEnvelope, exc: Exception, receive_count: int) -> bool:
+    async def _failed(
+        self, message: dict[str, Any], envelope: EventEnvelope, exc: Exception, receive_count: int
+    ) -> bool:
         EVENTS_FAILED.labels(self.config.service, envelope.type).inc()
         permanent = isinstance(exc, PermanentError)
         log.warning(
@@ -159,7 +161,9 @@ class Consumer:
         delay = min(self.config.retry_max_s, self.config.retry_base_s * 2 ** (receive_count - 1))
         with contextlib.suppress(Exception):
             await self.sqs.change_message_visibility(
-                QueueUrl=self.queue.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=int(math.ceil(delay))
+                QueueUrl=self.queue.url,
+                ReceiptHandle=message["ReceiptHandle"],
+                VisibilityTimeout=math.ceil(delay),
             )
         return False
 
@@ -176,7 +180,9 @@ class Consumer:
             "receive_count": {"DataType": "Number", "StringValue": str(receive_count)},
             "source_queue": {"DataType": "String", "StringValue": self.queue.url},
         }
-        await self.sqs.send_message(QueueUrl=self.queue.dlq_url, MessageBody=message["Body"], MessageAttributes=attributes)
+        await self.sqs.send_message(
+            QueueUrl=self.queue.dlq_url, MessageBody=message["Body"], MessageAttributes=attributes
+        )
         EVENTS_DEAD_LETTERED.labels(self.config.service, event_type).inc()
         log.error("event_dead_lettered", event_type=event_type, error_type=type(exc).__name__)
 
@@ -187,7 +193,9 @@ class Consumer:
             await asyncio.sleep(interval)
             with contextlib.suppress(Exception):
                 await self.sqs.change_message_visibility(
-                    QueueUrl=self.queue.url, ReceiptHandle=receipt_handle, VisibilityTimeout=self.config.visibility_timeout_s
+                    QueueUrl=self.queue.url,
+                    ReceiptHandle=receipt_handle,
+                    VisibilityTimeout=self.config.visibility_timeout_s,
                 )
 
     async def _release(self, messages: Sequence[dict[str, Any]]) -> None:
@@ -195,7 +203,8 @@ class Consumer:
         await self.sqs.change_message_visibility_batch(
             QueueUrl=self.queue.url,
             Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(messages)
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages)
             ],
         )
 
@@ -223,7 +232,10 @@ async def peek_dead_letters(sqs: Any, dlq_url: str, limit: int = 10) -> list[Dea
     if messages:
         await sqs.change_message_visibility_batch(
             QueueUrl=dlq_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0} for i, m in enumerate(messages)],
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                for i, m in enumerate(messages)
+            ],
         )
     return [
         DeadLetter(
@@ -253,7 +265,9 @@ async def redrive(sqs: Any, dlq_url: str, queue_url: str, max_messages: int | No
             attributes = {
                 k: v for k, v in message.get("MessageAttributes", {}).items() if k not in ERROR_ATTRIBUTES
             }
-            await sqs.send_message(QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes)
+            await sqs.send_message(
+                QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes
+            )
         await sqs.delete_message_batch(
             QueueUrl=dlq_url,
             Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],

@@ -38,21 +38,23 @@ async def provision(aws: Aws, topology: Topology) -> dict[str, int]:
         for topic in topology.topics.values():
             topic_arns[topic] = (await sns.create_topic(Name=topic))["TopicArn"]
         for queue in topology.queues.values():
-            dlq_url = (await sqs.create_queue(QueueName=queue.dlq, Attributes={"MessageRetentionPeriod": "1209600"}))[
-                "QueueUrl"
-            ]
-            dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"]))["Attributes"][
-                "QueueArn"
-            ]
+            dlq_url = (
+                await sqs.create_queue(QueueName=queue.dlq, Attributes={"MessageRetentionPeriod": "1209600"})
+            )["QueueUrl"]
+            dlq_arn = (await sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"]))[
+                "Attributes"
+            ]["QueueArn"]
             attributes = {
                 "VisibilityTimeout": str(queue.visibility_timeout_s),
-                "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receives}),
+                "RedrivePolicy": json.dumps(
+                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receives}
+                ),
             }
             url = (await sqs.create_queue(QueueName=queue.name))["QueueUrl"]
             await sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
-            queue_arns[queue.name] = (await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"]))[
-                "Attributes"
-            ]["QueueArn"]
+            queue_arns[queue.name] = (
+                await sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+            )["Attributes"]["QueueArn"]
         existing = set()
         for topic_arn_ in topic_arns.values():
             subs = await sns.list_subscriptions_by_topic(TopicArn=topic_arn_)

@@ -67,7 +67,7 @@ class OutboxRelay:
             if not rows:
                 return 0
             for start in range(0, len(rows), SNS_BATCH):
-                await self._publish_batch(rows[start : start + SNS_BATCH])
+                await self._publish_batch(list(rows[start : start + SNS_BATCH]))
             await conn.execute(
                 update(outbox).where(outbox.c.seq.in_([r.seq for r in rows])).values(published_at=func.now())
             )

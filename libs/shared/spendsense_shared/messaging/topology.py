@@ -47,12 +47,17 @@ class Topology:
             "env": self.env,
             "topics": self.topics,
             "queues": {
-                s: {"name": q.name, "dlq": q.dlq, "max_receives": q.max_receives,
-                    "visibility_timeout_s": q.visibility_timeout_s}
+                s: {
+                    "name": q.name,
+                    "dlq": q.dlq,
+                    "max_receives": q.max_receives,
+                    "visibility_timeout_s": q.visibility_timeout_s,
+                }
                 for s, q in self.queues.items()
             },
             "subscriptions": [
-                {"topic": s.topic, "queue": s.queue, "filter_policy": s.filter_policy} for s in self.subscriptions
+                {"topic": s.topic, "queue": s.queue, "filter_policy": s.filter_policy}
+                for s in self.subscriptions
             ],
             "buckets": self.buckets,
         }

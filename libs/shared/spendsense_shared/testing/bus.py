@@ -13,15 +13,20 @@ from sqlalchemy.pool import NullPool
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 
-async def drain(sqs: Any, queue_url: str, *, expect: int | None = None, timeout: float = 15) -> list[dict[str, Any]]:
+async def drain(
+    sqs: Any, queue_url: str, *, expect: int | None = None, timeout: float = 15
+) -> list[dict[str, Any]]:
     """Receive and delete until the queue is empty (or ``expect`` messages arrived)."""
     messages: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     empty_polls = 0
     while time.monotonic() < deadline:
         response = await sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1,
-            AttributeNames=["All"], MessageAttributeNames=["All"],
+            QueueUrl=queue_url,
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
         )
         batch = response.get("Messages", [])
         if batch:

@@ -142,8 +142,8 @@ async def migrated(infra: Infra, isolation_id: str) -> AsyncIterator[Migrator]:
 
     async def migrate(service: str) -> ServiceSettings:
         settings = make_settings(infra, isolation_id, service)
-        await asyncio.to_thread(upgrade, f"spendsense_{service}", infra.database_url, settings.schema)
-        schemas.append(settings.schema)
+        await asyncio.to_thread(upgrade, f"spendsense_{service}", infra.database_url, settings.schema_name)
+        schemas.append(settings.schema_name)
         return settings
 
     yield migrate

@@ -6,17 +6,17 @@ import asyncio
 import os
 from pathlib import Path
 
+from bus_support.effects import count_effect, messaging
 from spendsense_shared.db import Database, UnitOfWork
 from spendsense_shared.logging import configure_logging
 from spendsense_shared.messaging.catalog import EventData
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.settings import ServiceSettings
 from spendsense_shared.worker import run_worker
-from bus_support.effects import count_effect, messaging
 
 
 async def slow_handler(envelope: EventEnvelope, data: EventData, uow: UnitOfWork) -> None:
-    Path(f"/tmp/spendsense-slow-worker-{os.getpid()}.started").touch()
+    Path(os.environ["SLOW_WORKER_MARKER"]).touch()
     await asyncio.sleep(1.5)
     await count_effect(envelope, data, uow)
 
@@ -25,4 +25,3 @@ if __name__ == "__main__":
     settings = ServiceSettings(service_name="features")
     configure_logging("slow-worker", "INFO")
     asyncio.run(run_worker(settings, Database(settings, messaging), {"consent.revoked": slow_handler}))
-    Path(f"/tmp/spendsense-slow-worker-{os.getpid()}.started").unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from bus_support.effects import count_effect, effects, messaging, metadata, slow
 from sqlalchemy import select
 
 from spendsense_shared.aws import Aws
@@ -21,7 +22,6 @@ from spendsense_shared.messaging.consumer import Consumer, ConsumerConfig, peek_
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.provision import queue_address
 from spendsense_shared.testing.bus import create_schema_tables, drain, eventually
-from bus_support.effects import count_effect, effects, messaging, metadata, slow
 
 HERE = Path(__file__).resolve().parent
 
@@ -29,13 +29,16 @@ HERE = Path(__file__).resolve().parent
 def revoked(user_id: str) -> EventEnvelope:
     from datetime import UTC, datetime
 
-    return new_event(ConsentRevoked(user_id=user_id, consent_id="c", revoked_at=datetime.now(UTC)), user_id=user_id)
+    return new_event(
+        ConsentRevoked(user_id=user_id, consent_id="c", revoked_at=datetime.now(UTC)), user_id=user_id
+    )
 
 
 async def send(sqs, url: str, *envelopes: EventEnvelope) -> None:
     for envelope in envelopes:
         await sqs.send_message(
-            QueueUrl=url, MessageBody=envelope.to_json(),
+            QueueUrl=url,
+            MessageBody=envelope.to_json(),
             MessageAttributes={"type": {"DataType": "String", "StringValue": envelope.type}},
         )
 
@@ -49,15 +52,22 @@ async def applied(database: Database) -> dict[str, int]:
 @pytest.fixture
 async def features_db(settings_for, infra):
     settings = settings_for("features", bus_max_receives=3, bus_visibility_timeout_s=5)
-    await create_schema_tables(infra.database_url, settings.schema, metadata)
+    await create_schema_tables(infra.database_url, settings.schema_name, metadata)
     database = Database(settings, messaging)
     yield settings, database
     await database.dispose()
 
 
 def config(**overrides) -> ConsumerConfig:
-    values = {"service": "features", "max_receives": 3, "visibility_timeout_s": 5, "wait_time_s": 1,
-              "concurrency": 4, "retry_base_s": 0.2, "retry_max_s": 1}
+    values = {
+        "service": "features",
+        "max_receives": 3,
+        "visibility_timeout_s": 5,
+        "wait_time_s": 1,
+        "concurrency": 4,
+        "retry_base_s": 0.2,
+        "retry_max_s": 1,
+    }
     return ConsumerConfig(**(values | overrides))
 
 
@@ -77,8 +87,13 @@ async def test_the_same_event_delivered_twice_changes_state_once(features_db, to
     async with aws.client("sqs") as sqs:
         address = await queue_address(aws, topology.queues["features"].name)
         await send(sqs, address.url, event, event, revoked("u-other"))
-        consumer = Consumer(sqs=sqs, queue=address, database=database,
-                            handlers={"consent.revoked": count_effect}, config=config())
+        consumer = Consumer(
+            sqs=sqs,
+            queue=address,
+            database=database,
+            handlers={"consent.revoked": count_effect},
+            config=config(),
+        )
 
         async def all_handled() -> bool:
             return await applied(database) == {"u-dup": 1, "u-other": 1} and not await drain(sqs, address.url)
@@ -86,8 +101,11 @@ async def test_the_same_event_delivered_twice_changes_state_once(features_db, to
         await run_for(consumer, all_handled)
         # And a third delivery, later, after everything settled:
         await send(sqs, address.url, event)
-        await consumer.process_batch((await sqs.receive_message(QueueUrl=address.url, WaitTimeSeconds=2,
-                                                                AttributeNames=["All"]))["Messages"])
+        await consumer.process_batch(
+            (await sqs.receive_message(QueueUrl=address.url, WaitTimeSeconds=2, AttributeNames=["All"]))[
+                "Messages"
+            ]
+        )
     assert await applied(database) == {"u-dup": 1, "u-other": 1}
 
 
@@ -106,8 +124,9 @@ async def test_a_handler_that_keeps_failing_dead_letters_with_the_error_and_redr
     async with aws.client("sqs") as sqs:
         address = await queue_address(aws, topology.queues["features"].name)
         await send(sqs, address.url, revoked("u-poison"))
-        consumer = Consumer(sqs=sqs, queue=address, database=database, handlers={"consent.revoked": flaky},
-                            config=config())
+        consumer = Consumer(
+            sqs=sqs, queue=address, database=database, handlers={"consent.revoked": flaky}, config=config()
+        )
 
         async def dead_lettered() -> list:
             return await peek_dead_letters(sqs, address.dlq_url)
@@ -121,8 +140,9 @@ async def test_a_handler_that_keeps_failing_dead_letters_with_the_error_and_redr
 
         fixed = True
         assert await redrive(sqs, address.dlq_url, address.url) == 1
-        consumer = Consumer(sqs=sqs, queue=address, database=database, handlers={"consent.revoked": flaky},
-                            config=config())
+        consumer = Consumer(
+            sqs=sqs, queue=address, database=database, handlers={"consent.revoked": flaky}, config=config()
+        )
 
         async def handled() -> bool:
             return await applied(database) == {"u-poison": 1}
@@ -136,11 +156,19 @@ async def test_a_malformed_message_goes_to_the_dlq_at_once(features_db, topology
     aws = Aws(settings)
     async with aws.client("sqs") as sqs:
         address = await queue_address(aws, topology.queues["features"].name)
-        await sqs.send_message(QueueUrl=address.url, MessageBody=json.dumps({"type": "consent.revoked", "data": 1}))
-        consumer = Consumer(sqs=sqs, queue=address, database=database, handlers={"consent.revoked": count_effect},
-                            config=config())
-        response = await sqs.receive_message(QueueUrl=address.url, WaitTimeSeconds=2, AttributeNames=["All"],
-                                             MessageAttributeNames=["All"])
+        await sqs.send_message(
+            QueueUrl=address.url, MessageBody=json.dumps({"type": "consent.revoked", "data": 1})
+        )
+        consumer = Consumer(
+            sqs=sqs,
+            queue=address,
+            database=database,
+            handlers={"consent.revoked": count_effect},
+            config=config(),
+        )
+        response = await sqs.receive_message(
+            QueueUrl=address.url, WaitTimeSeconds=2, AttributeNames=["All"], MessageAttributeNames=["All"]
+        )
         await consumer.process_batch(response["Messages"])
         [letter] = await peek_dead_letters(sqs, address.dlq_url)
     assert letter.error_type == "ValidationError"
@@ -168,8 +196,9 @@ async def test_a_long_handler_keeps_its_message_invisible_to_other_consumers(fea
         # would receive the message while the first still works on it.
         cfg = config(visibility_timeout_s=2)
         consumers = [
-            CountingConsumer(sqs=sqs, queue=address, database=database, handlers={"consent.revoked": slow(4)},
-                             config=cfg)
+            CountingConsumer(
+                sqs=sqs, queue=address, database=database, handlers={"consent.revoked": slow(4)}, config=cfg
+            )
             for _ in range(2)
         ]
         tasks = [asyncio.create_task(c.run()) for c in consumers]
@@ -188,7 +217,7 @@ async def _equals(value, expected) -> bool:
     return await value == expected
 
 
-async def test_sigterm_mid_batch_loses_nothing(features_db, topology, infra):
+async def test_sigterm_mid_batch_loses_nothing(features_db, topology, infra, tmp_path):
     settings, database = features_db
     aws = Aws(settings)
     events = [revoked(f"u{i}") for i in range(12)]
@@ -199,7 +228,7 @@ async def test_sigterm_mid_batch_loses_nothing(features_db, topology, infra):
             **os.environ,
             "PYTHONPATH": str(HERE.parent),
             "SPENDSENSE_DATABASE_URL": infra.database_url,
-            "SPENDSENSE_DB_SCHEMA": settings.schema,
+            "SPENDSENSE_DB_SCHEMA": settings.schema_name,
             "SPENDSENSE_AWS_ENDPOINT_URL": infra.aws_endpoint_url,
             "SPENDSENSE_AWS_ACCESS_KEY_ID": "testing",
             "SPENDSENSE_AWS_SECRET_ACCESS_KEY": "testing",
@@ -207,12 +236,18 @@ async def test_sigterm_mid_batch_loses_nothing(features_db, topology, infra):
             "SPENDSENSE_BUS_CONCURRENCY": "4",
             "SPENDSENSE_BUS_WAIT_TIME_S": "1",
             "SPENDSENSE_BUS_VISIBILITY_TIMEOUT_S": "30",
+            "SLOW_WORKER_MARKER": str(tmp_path / "started"),
         }
-        worker = subprocess.Popen([sys.executable, "-m", "bus_support.slow_worker"], env=env, cwd=HERE.parent,
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bus_support.slow_worker"],
+            env=env,
+            cwd=HERE.parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         try:
             # Wait until the worker is inside a batch (handlers take 1.5 s each), then SIGTERM it.
-            await eventually(lambda: _started(worker), timeout=20)
+            await eventually(lambda: _exists(tmp_path / "started"), timeout=20)
             worker.send_signal(signal.SIGTERM)
             output, _ = await asyncio.to_thread(worker.communicate, timeout=30)
         finally:
@@ -228,6 +263,5 @@ async def test_sigterm_mid_batch_loses_nothing(features_db, topology, infra):
     assert sorted([*done, *remaining_users]) == sorted(e.user_id for e in events)
 
 
-async def _started(worker: subprocess.Popen) -> bool:
-    path = Path(f"/tmp/spendsense-slow-worker-{worker.pid}.started")
+async def _exists(path: Path) -> bool:
     return path.exists()

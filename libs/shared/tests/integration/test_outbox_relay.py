@@ -11,23 +11,28 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
+from spendsense_auth.adapters.orm import messaging as auth_messaging
+from spendsense_profile.adapters.orm import messaging
 from spendsense_shared.aws import Aws
 from spendsense_shared.db import Database, asyncpg_dsn
-from spendsense_auth.adapters.orm import messaging as auth_messaging
 from spendsense_shared.messaging.catalog import ConsentGranted, UserRegistered, new_event
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.provision import queue_address, topic_arn
 from spendsense_shared.messaging.relay import OutboxRelay
 from spendsense_shared.testing.bus import drain, envelopes
-from spendsense_profile.adapters.orm import messaging
 
 CONSENT_CONSUMERS = ("features", "recommender", "operator")
 
 
 def consent_event(user_id: str) -> EventEnvelope:
     return new_event(
-        ConsentGranted(user_id=user_id, consent_id=f"c-{user_id}", policy_version="2026-01", scopes=["analysis"],
-                       granted_at=datetime.now(UTC)),
+        ConsentGranted(
+            user_id=user_id,
+            consent_id=f"c-{user_id}",
+            policy_version="2026-01",
+            scopes=["analysis"],
+            granted_at=datetime.now(UTC),
+        ),
         user_id=user_id,
     )
 
@@ -35,9 +40,14 @@ def consent_event(user_id: str) -> EventEnvelope:
 async def make_relay(settings, database: Database, sns, topology, producer: str = "profile") -> OutboxRelay:
     aws = Aws(settings)
     return OutboxRelay(
-        engine=database.engine, tables=database.tables, schema=database.schema, sns=sns,
-        topic_arn=await topic_arn(aws, topology.topics[producer]), service=producer,
-        listen_dsn=asyncpg_dsn(settings.database_url.get_secret_value()), batch_size=50,
+        engine=database.engine,
+        tables=database.tables,
+        schema=database.schema,
+        sns=sns,
+        topic_arn=await topic_arn(aws, topology.topics[producer]),
+        service=producer,
+        listen_dsn=asyncpg_dsn(settings.database_url.get_secret_value()),
+        batch_size=50,
     )
 
 
@@ -56,7 +66,7 @@ from spendsense_shared.messaging.envelope import EventEnvelope
 
         async def main():
             settings = ServiceSettings(service_name="profile", database_url={settings.database_url.get_secret_value()!r},
-                                       db_schema={settings.schema!r})
+                                       db_schema={settings.schema_name!r})
             db = Database(settings, messaging)
             async with db.uow() as uow:
                 uow.publish(new_event(ConsentGranted(user_id="u-killed", consent_id="c1", policy_version="1",
@@ -106,7 +116,9 @@ async def test_event_of_a_rolled_back_transaction_is_never_published(migrated, t
 
 
 def registered_event(user_id: str) -> EventEnvelope:
-    return new_event(UserRegistered(user_id=user_id, roles=["user"], registered_via="password"), user_id=user_id)
+    return new_event(
+        UserRegistered(user_id=user_id, roles=["user"], registered_via="password"), user_id=user_id
+    )
 
 
 async def test_two_relays_publish_each_of_1000_events_exactly_once(migrated, topology):

@@ -1,4 +1,4 @@
-from spendsense_shared.migrations import run_alembic_env
 from spendsense_profile.adapters.orm import metadata
+from spendsense_shared.migrations import run_alembic_env
 
 run_alembic_env(metadata)
