@@ -66,7 +66,6 @@ def up(
     typer.echo(f"  redis            {urls['redis']}")
     typer.echo(f"  aws emulator     {urls['aws']}  (SNS, SQS, S3, SMS)")
     typer.echo(f"  logs             {config.state_dir / 'logs'}/")
-    typer.echo(f"  admin            {stack.ADMIN_EMAIL} / {stack.ADMIN_PASSWORD}")
     typer.echo("\nStop it with `spendsense down`.")
 
 

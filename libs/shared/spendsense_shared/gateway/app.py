@@ -115,8 +115,8 @@ def create_gateway(settings: GatewaySettings | None = None) -> FastAPI:
             log.warning("upstream_unreachable", service=route.service, error=type(exc).__name__)
             return JSONResponse(error_body("bad_gateway", f"{route.service} is unavailable"), 502)
         out_headers = {k: v for k, v in response.headers.items() if k.lower() not in HOP_BY_HOP}
-        out_headers.pop("x-correlation-id", None)
-        out_headers.pop("x-request-id", None)
+        for own in ("x-correlation-id", "x-request-id", "date", "server"):  # the gateway sets its own
+            out_headers.pop(own, None)
         return StreamingResponse(
             response.aiter_raw(),
             status_code=response.status_code,

@@ -1,0 +1,128 @@
+"""``spendsense up`` on this checkout: every service ready through the gateway within 60 s, requests
+carry their correlation id into the services' logs, and ``spendsense down`` leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from spendsense_cli.stack import pid_alive
+from spendsense_shared.embedded.servers import port_open
+
+pytestmark = pytest.mark.stack
+SERVICES = ("auth", "profile", "features", "recommender", "operator")
+
+
+def free_block(size: int) -> int:
+    for _ in range(200):
+        base = random.randint(20000, 60000)
+        if not any(port_open(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no free port block")
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spendsense_cli.main", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+class Stack:
+    def __init__(self, state_dir: Path, base: int):
+        self.state_dir = state_dir
+        self.gateway = f"http://127.0.0.1:{base}"
+        self.args = [
+            "--state-dir",
+            str(state_dir),
+            "--gateway-port",
+            str(base),
+            "--service-base-port",
+            str(base + 1),
+            "--postgres-port",
+            str(base + 6),
+            "--redis-port",
+            str(base + 7),
+            "--aws-port",
+            str(base + 8),
+        ]
+
+    def manifest(self) -> dict:
+        return json.loads((self.state_dir / "stack.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    running = Stack(tmp_path_factory.mktemp("stack"), free_block(9))
+    started = time.monotonic()
+    result = cli("up", *running.args, "--timeout", "60")
+    running.up_seconds = time.monotonic() - started  # type: ignore[attr-defined]
+    running.up_result = result  # type: ignore[attr-defined]
+    assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
+    yield running
+    cli("down", "--state-dir", str(running.state_dir))
+
+
+def test_all_five_services_report_ready_through_the_gateway_within_60_seconds(stack: Stack) -> None:
+    assert stack.up_seconds < 60 + 15  # the command's own 60 s readiness wait plus interpreter start
+    assert stack.manifest()["ready_after_s"] <= 60
+    response = httpx.get(f"{stack.gateway}/api/v1/health", timeout=10)
+    assert response.status_code == 200
+    assert response.json()["services"] == {s: "ready" for s in SERVICES}
+    assert "docs" in stack.up_result.stdout  # type: ignore[attr-defined]
+
+
+def test_each_service_checks_database_redis_and_bus(stack: Stack) -> None:
+    urls = stack.manifest()["urls"]
+    for service in SERVICES:
+        body = httpx.get(f"{urls[service]}/ready", timeout=10).json()
+        assert body["checks"] == {"database": "ok", "redis": "ok", "bus": "ok"}, service
+        metrics = httpx.get(f"{urls[service]}/metrics", timeout=10).text
+        assert "http_requests_total" in metrics
+
+
+def test_gateway_routes_by_the_table_and_carries_the_correlation_id(stack: Stack) -> None:
+    jwks = httpx.get(
+        f"{stack.gateway}/api/v1/auth/.well-known/jwks.json", headers={"X-Correlation-ID": "corr-e2e-1"}
+    )
+    assert jwks.status_code == 200
+    assert jwks.headers["x-correlation-id"] == "corr-e2e-1"
+    assert jwks.json()["keys"][0]["alg"] == "RS256"
+    unknown = httpx.get(f"{stack.gateway}/api/v1/nowhere")
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "not_found"
+    log_lines = (stack.state_dir / "logs" / "auth.log").read_text().splitlines()
+    entries = [json.loads(line) for line in log_lines if line.startswith("{")]
+    assert any(e.get("correlation_id") == "corr-e2e-1" and e.get("event") == "http_request" for e in entries)
+
+
+def test_a_token_minted_by_the_cli_is_accepted_by_the_services(stack: Stack) -> None:
+    token = cli("token", "u-e2e", "--role", "admin", "--state-dir", str(stack.state_dir)).stdout.strip()
+    assert token.count(".") == 2
+
+
+def test_status_then_down_leaves_no_process_behind(stack: Stack) -> None:
+    assert cli("status", "--state-dir", str(stack.state_dir)).returncode == 0
+    pids = [p["pid"] for p in stack.manifest()["processes"]]
+    assert len(pids) == 14  # postgres, redis, aws, 5 services, 5 workers, gateway
+    result = cli("down", "--state-dir", str(stack.state_dir))
+    assert result.returncode == 0, result.stderr
+    time.sleep(0.5)
+    assert [pid for pid in pids if pid_alive(pid)] == []
+    leftovers = subprocess.run(
+        ["pgrep", "-f", str(stack.state_dir)], capture_output=True, text=True
+    ).stdout.split()
+    assert [int(pid) for pid in leftovers if pid_alive(int(pid))] == []
+    assert cli("status", "--state-dir", str(stack.state_dir)).returncode == 1
