@@ -57,8 +57,13 @@ def up(
     except (RuntimeError, TimeoutError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    _print_up(config, manifest)
+    typer.echo("\nStop it with `spendsense down`.")
+
+
+def _print_up(config: stack.StackConfig, manifest: dict[str, object]) -> None:
     urls: dict[str, str] = manifest["urls"]  # type: ignore[assignment]
-    typer.echo(f"\nSpendSense is up (ready in {manifest['ready_after_s']} s).\n")
+    typer.echo(f"\nSpendSense is up (ready in {manifest.get('ready_after_s', '?')} s).\n")
     typer.echo(f"  gateway          {urls['gateway']}/api/v1/…   health: {urls['gateway']}/api/v1/health")
     for service in SERVICES:
         typer.echo(f"  {service:<16} {urls[service]}   docs: {urls[service]}/docs")
@@ -66,7 +71,62 @@ def up(
     typer.echo(f"  redis            {urls['redis']}")
     typer.echo(f"  aws emulator     {urls['aws']}  (SNS, SQS, S3, SMS)")
     typer.echo(f"  logs             {config.state_dir / 'logs'}/")
-    typer.echo("\nStop it with `spendsense down`.")
+
+
+@app.command()
+def smoke(
+    state_dir: StateDir = Path(".spendsense"),
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each event")] = 30,
+) -> None:
+    """Run the smoke flow through the running stack (consent events followed through every worker)."""
+    from spendsense_cli.smoke import run_smoke
+
+    config = _config(state_dir)
+    manifest = stack.read_manifest(config)
+    if not manifest:
+        typer.echo("error: the stack is not running (`spendsense up`)", err=True)
+        raise typer.Exit(1)
+    _load_stack_env(state_dir)
+    try:
+        run_smoke(manifest["urls"]["gateway"], config.state_dir, progress=typer.echo, timeout=timeout)  # type: ignore[index]
+    except (RuntimeError, TimeoutError) as exc:
+        typer.echo(f"smoke flow failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo("smoke flow passed")
+
+
+@app.command()
+def demo(state_dir: StateDir = Path(".spendsense")) -> None:
+    """Start the stack (unless it runs), push the smoke flow through it, and say where to look."""
+    from spendsense_cli.smoke import run_smoke
+
+    config = _config(state_dir)
+    manifest = stack.read_manifest(config)
+    if not (manifest and stack.status(config) and all(p["alive"] for p in stack.status(config))):
+        if manifest:
+            stack.down(config, progress=lambda m: None)
+        try:
+            manifest = stack.up(config, progress=lambda m: typer.echo(f"» {m}", err=True))
+        except (RuntimeError, TimeoutError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
+    _print_up(config, manifest)
+    _load_stack_env(state_dir)
+    typer.echo("\n» smoke flow: consent through the gateway, events through outbox → SNS → SQS → workers")
+    try:
+        run_smoke(manifest["urls"]["gateway"], config.state_dir, progress=lambda m: typer.echo(f"  {m}"))  # type: ignore[index]
+    except (RuntimeError, TimeoutError) as exc:
+        typer.echo(f"smoke flow failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo("\nWhere to look:")
+    typer.echo("  API docs        http://127.0.0.1:<port>/docs for each service above")
+    typer.echo("  event catalog   docs/events.md")
+    typer.echo(
+        f"  logs            {config.state_dir / 'logs'}/ (JSON, one line per event, with correlation ids)"
+    )
+    typer.echo("  metrics         http://127.0.0.1:<port>/metrics for each service")
+    typer.echo("  dead letters    spendsense dlq list <service>")
+    typer.echo("\nThe stack keeps running; stop it with `spendsense down` (or `make down`).")
 
 
 @app.command()

@@ -108,9 +108,22 @@ def test_gateway_routes_by_the_table_and_carries_the_correlation_id(stack: Stack
     assert any(e.get("correlation_id") == "corr-e2e-1" and e.get("event") == "http_request" for e in entries)
 
 
-def test_a_token_minted_by_the_cli_is_accepted_by_the_services(stack: Stack) -> None:
-    token = cli("token", "u-e2e", "--role", "admin", "--state-dir", str(stack.state_dir)).stdout.strip()
-    assert token.count(".") == 2
+def test_a_token_minted_by_the_cli_is_verified_by_a_service_through_jwks(stack: Stack) -> None:
+    token = cli("token", "u-e2e", "--state-dir", str(stack.state_dir)).stdout.strip()
+    ok = httpx.get(f"{stack.gateway}/api/v1/consent/u-e2e", headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200, ok.text
+    assert ok.json() == {"user_id": "u-e2e", "current": None, "history": []}
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    denied = httpx.get(f"{stack.gateway}/api/v1/consent/u-e2e", headers={"Authorization": f"Bearer {forged}"})
+    assert denied.status_code == 401
+
+
+def test_smoke_flow_follows_each_event_into_every_consuming_worker(stack: Stack) -> None:
+    result = cli("smoke", "--state-dir", str(stack.state_dir), "--timeout", "30")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for service in ("features", "recommender", "operator"):
+        assert f"handled by {service}" in result.stdout
+    assert "403 forbidden" in result.stdout
 
 
 def test_status_then_down_leaves_no_process_behind(stack: Stack) -> None:

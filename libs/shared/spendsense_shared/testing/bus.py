@@ -66,3 +66,39 @@ async def eventually(check: Any, timeout: float = 10, interval: float = 0.1) -> 
         if result or time.monotonic() > deadline:
             return result
         await asyncio.sleep(interval)
+
+
+async def relay_for(settings: Any, database: Any, sns: Any) -> Any:
+    """The service's real outbox relay, publishing to this test's topic."""
+    from spendsense_shared.aws import Aws
+    from spendsense_shared.db import asyncpg_dsn
+    from spendsense_shared.messaging.provision import topic_arn
+    from spendsense_shared.messaging.relay import OutboxRelay
+    from spendsense_shared.messaging.topology import build_topology
+
+    topology = build_topology(settings.env)
+    return OutboxRelay(
+        engine=database.engine,
+        tables=database.tables,
+        schema=database.schema,
+        sns=sns,
+        topic_arn=await topic_arn(Aws(settings), topology.topics[settings.service_name]),
+        service=settings.service_name,
+        listen_dsn=asyncpg_dsn(settings.database_url.get_secret_value()),
+        poll_interval_s=0.2,
+    )
+
+
+async def consumer_for(settings: Any, database: Any, sqs: Any, handlers: Any) -> Any:
+    """The service's real queue consumer for this test's queue."""
+    from spendsense_shared.aws import Aws
+    from spendsense_shared.messaging.consumer import Consumer
+    from spendsense_shared.messaging.provision import queue_address
+    from spendsense_shared.messaging.topology import build_topology
+    from spendsense_shared.worker import consumer_config
+
+    topology = build_topology(settings.env)
+    address = await queue_address(Aws(settings), topology.queues[settings.service_name].name)
+    return Consumer(
+        sqs=sqs, queue=address, database=database, handlers=handlers, config=consumer_config(settings)
+    )

@@ -2,7 +2,9 @@
 
 from sqlalchemy import MetaData
 
+from spendsense_shared.consent import add_consent_projection
 from spendsense_shared.messaging.tables import add_messaging_tables
 
 metadata = MetaData()
 messaging = add_messaging_tables(metadata)
+consent_projection = add_consent_projection(metadata)

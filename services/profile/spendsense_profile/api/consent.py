@@ -1,0 +1,100 @@
+"""``/api/v1/consent``: grant, read (with history) and revoke consent."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from spendsense_profile.domain.consent import Consent, ConsentError
+from spendsense_profile.handlers.consent import consent_history, grant_consent, revoke_consent
+from spendsense_shared.db import Database
+from spendsense_shared.http.errors import ApiError
+from spendsense_shared.logging import get_logger
+from spendsense_shared.security import Principal, Role, current_principal
+
+router = APIRouter(prefix="/api/v1/consent", tags=["consent"])
+log = get_logger(__name__)
+
+
+class ConsentRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=128)
+    policy_version: str | None = Field(None, min_length=1, max_length=32)
+    scopes: list[str] | None = Field(None, max_length=10)
+
+
+class ConsentOut(BaseModel):
+    consent_id: str
+    user_id: str
+    policy_version: str
+    scopes: list[str]
+    granted_at: datetime
+    revoked_at: datetime | None
+    status: str
+
+    @classmethod
+    def of(cls, consent: Consent) -> ConsentOut:
+        return cls(
+            consent_id=consent.consent_id,
+            user_id=consent.user_id,
+            policy_version=consent.policy_version,
+            scopes=list(consent.scopes),
+            granted_at=consent.granted_at,
+            revoked_at=consent.revoked_at,
+            status="granted" if consent.is_current else "revoked",
+        )
+
+
+class ConsentStatus(BaseModel):
+    user_id: str
+    current: ConsentOut | None
+    history: list[ConsentOut]
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.platform.database
+    return db
+
+
+def _self_or(principal: Principal, user_id: str, role: Role, action: str) -> None:
+    if principal.user_id != user_id and not principal.has_role(role):
+        log.warning("access_denied", reason="not_owner", action=action, actor=principal.user_id)
+        raise ApiError(403, "forbidden", f"only the user (or an {role.name}) may {action} this consent")
+
+
+@router.post(
+    "", status_code=201, response_model=ConsentOut, summary="Grant consent (supersedes a current one)"
+)
+async def post_consent(
+    body: ConsentRequest, principal: Principal = Depends(current_principal), db: Database = Depends(database)
+) -> ConsentOut:
+    if principal.user_id != body.user_id:  # consent is the user's own act; nobody grants it for them
+        raise ApiError(403, "forbidden", "user_id: a user may grant consent only for themself")
+    try:
+        return ConsentOut.of(await grant_consent(db, body.user_id, body.policy_version, body.scopes))
+    except ConsentError as exc:
+        raise ApiError(422, exc.code, str(exc)) from exc
+
+
+@router.get("/{user_id}", response_model=ConsentStatus, summary="Current consent and full history")
+async def get_consent(
+    user_id: str, principal: Principal = Depends(current_principal), db: Database = Depends(database)
+) -> ConsentStatus:
+    _self_or(principal, user_id, Role.operator, "read")
+    history = [ConsentOut.of(c) for c in await consent_history(db, user_id)]
+    current = next((c for c in history if c.status == "granted"), None)
+    return ConsentStatus(user_id=user_id, current=current, history=history)
+
+
+@router.delete("/{user_id}", response_model=ConsentOut, summary="Revoke consent: all processing stops")
+async def delete_consent(
+    user_id: str, principal: Principal = Depends(current_principal), db: Database = Depends(database)
+) -> ConsentOut:
+    _self_or(principal, user_id, Role.admin, "revoke")
+    try:
+        return ConsentOut.of(await revoke_consent(db, user_id))
+    except ConsentError as exc:
+        raise ApiError(404, exc.code, str(exc)) from exc

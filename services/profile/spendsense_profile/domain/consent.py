@@ -1,0 +1,54 @@
+"""Consent rules, free of I/O. A user has at most one current consent; every grant and revocation is
+kept as history."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+CURRENT_POLICY_VERSION = "2026-01"
+KNOWN_SCOPES = frozenset({"analysis", "recommendations", "operator_review"})
+DEFAULT_SCOPES = ("analysis", "recommendations", "operator_review")
+
+
+class ConsentError(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Consent:
+    consent_id: str
+    user_id: str
+    policy_version: str
+    scopes: tuple[str, ...]
+    granted_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def is_current(self) -> bool:
+        return self.revoked_at is None
+
+
+def grant(user_id: str, policy_version: str | None, scopes: list[str] | None, now: datetime) -> Consent:
+    chosen = tuple(sorted(set(scopes))) if scopes else DEFAULT_SCOPES
+    unknown = sorted(set(chosen) - KNOWN_SCOPES)
+    if unknown:
+        raise ConsentError("invalid_scope", f"scopes: unknown scope(s) {', '.join(unknown)}")
+    if "analysis" not in chosen:
+        raise ConsentError("invalid_scope", "scopes: 'analysis' is required to process any data")
+    return Consent(
+        consent_id=uuid.uuid4().hex,
+        user_id=user_id,
+        policy_version=policy_version or CURRENT_POLICY_VERSION,
+        scopes=chosen,
+        granted_at=now,
+    )
+
+
+def revoke(current: Consent | None, now: datetime) -> Consent:
+    if current is None or not current.is_current:
+        raise ConsentError("no_current_consent", "there is no current consent to revoke")
+    return replace(current, revoked_at=now)

@@ -1,0 +1,23 @@
+"""The recommender service's projection of consent events.
+
+Revision ID: recommender_0002
+Revises: recommender_0001
+Create Date: 2026-11-25
+"""
+
+from alembic import op
+
+from spendsense_shared.consent import create_consent_projection_table
+
+revision = "recommender_0002"
+down_revision = "recommender_0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    create_consent_projection_table()
+
+
+def downgrade() -> None:
+    op.drop_table("consent_projection")
