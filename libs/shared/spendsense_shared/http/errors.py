@@ -52,9 +52,13 @@ def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     return {"error": error}
 
 
+_LOCATIONS = ("body", "query", "path", "header", "cookie")
+
+
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     """``("body", "transactions", 17, "amount")`` → ``transactions[17].amount``."""
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")] or list(loc)
+    # Only the leading location is dropped: a field may itself be called "body", "path", …
+    parts = list(loc[1:]) if len(loc) > 1 and loc[0] in _LOCATIONS else list(loc)
     path = ""
     for part in parts:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))

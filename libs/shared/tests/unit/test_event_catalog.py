@@ -1,0 +1,206 @@
+"""The event catalog: consistent with the services, envelopes built and parsed by it, docs kept current."""
+
+from __future__ import annotations
+
+import contextvars
+import uuid
+from datetime import UTC, date, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from spendsense_shared.correlation import bind_correlation_id
+from spendsense_shared.messaging.catalog import (
+    CATALOG,
+    CONSUMES,
+    SERVICES,
+    ConsentGranted,
+    ConsentRevoked,
+    EventData,
+    PersonaAssigned,
+    RecommendationReviewed,
+    RecommendationsGenerated,
+    UnknownEventType,
+    UploadIngested,
+    UserErased,
+    UserErasureRequested,
+    UserMerged,
+    UserRegistered,
+    new_event,
+    parse_data,
+    render_markdown,
+    spec_for,
+)
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.testing.plugin import repo_root
+
+NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+
+SAMPLES: dict[str, EventData] = {
+    "user.registered": UserRegistered(user_id="u1", roles=["user"], registered_via="password"),
+    "user.merged": UserMerged(source_user_id="u2", target_user_id="u1"),
+    "user.erased": UserErased(user_id="u1"),
+    "consent.granted": ConsentGranted(
+        user_id="u1", consent_id="c1", policy_version="2026-01", scopes=["analysis"], granted_at=NOW
+    ),
+    "consent.revoked": ConsentRevoked(user_id="u1", consent_id="c1", revoked_at=NOW),
+    "upload.ingested": UploadIngested(
+        upload_id="up1", user_ids=["u1", "u2"], bucket="b", keys=["k/1.parquet"], as_of=date(2026, 2, 28)
+    ),
+    "user.erasure_requested": UserErasureRequested(user_id="u1", requested_at=NOW),
+    "persona.assigned": PersonaAssigned(
+        user_id="u1",
+        upload_id="up1",
+        as_of=date(2026, 2, 28),
+        rule_set_version="r1",
+        personas={"30d": "saver", "180d": "saver"},
+        signals={"credit_utilization": 0.42, "subscriptions": ["music"]},
+    ),
+    "recommendations.generated": RecommendationsGenerated(
+        user_id="u1", recommendation_ids=["r1", "r2"], persona="saver"
+    ),
+    "recommendation.reviewed": RecommendationReviewed(
+        recommendation_id="r1", user_id="u1", decision="approved", operator_id="op1"
+    ),
+}
+
+
+def test_every_catalog_type_has_a_sample_here():
+    assert set(SAMPLES) == set(CATALOG)
+
+
+def test_every_producer_is_a_known_service():
+    assert {spec.producer for spec in CATALOG.values()} <= set(SERVICES)
+
+
+def test_catalog_keys_match_their_specs_and_data_schemas_are_distinct():
+    assert all(key == spec.type for key, spec in CATALOG.items())
+    data_classes = [spec.data for spec in CATALOG.values()]
+    assert len(data_classes) == len(set(data_classes))
+
+
+def test_consumers_are_known_services_consuming_known_types():
+    assert set(CONSUMES) <= set(SERVICES)
+    for service, types in CONSUMES.items():
+        assert set(types) <= set(CATALOG), service
+        assert len(types) == len(set(types)), service
+
+
+def test_no_service_consumes_its_own_events():
+    for service, types in CONSUMES.items():
+        assert all(CATALOG[t].producer != service for t in types), service
+
+
+@pytest.mark.parametrize("event_type", sorted(CATALOG))
+def test_new_event_fills_the_envelope_from_the_catalog(event_type):
+    spec = CATALOG[event_type]
+
+    envelope = new_event(SAMPLES[event_type], user_id="u1")
+
+    assert (envelope.type, envelope.version, envelope.producer) == (spec.type, spec.version, spec.producer)
+    assert envelope.user_id == "u1"
+    assert envelope.occurred_at.tzinfo is not None
+
+
+@pytest.mark.parametrize("event_type", sorted(CATALOG))
+def test_event_survives_the_wire_and_parses_back_to_its_data(event_type):
+    sent = new_event(SAMPLES[event_type], user_id="u1", causation_id=uuid.uuid4())
+
+    received = EventEnvelope.from_json(sent.to_json())
+
+    assert received == sent
+    assert parse_data(received) == SAMPLES[event_type]
+
+
+def test_new_event_takes_the_correlation_id_bound_to_the_current_context():
+    def in_a_request() -> EventEnvelope:
+        bind_correlation_id("corr-from-request")
+        return new_event(SAMPLES["user.erased"])
+
+    envelope = contextvars.copy_context().run(in_a_request)
+
+    assert envelope.correlation_id == "corr-from-request"
+
+
+def test_explicit_correlation_id_wins_over_the_bound_one():
+    def in_a_request() -> EventEnvelope:
+        bind_correlation_id("corr-bound")
+        return new_event(SAMPLES["user.erased"], correlation_id="corr-explicit")
+
+    assert contextvars.copy_context().run(in_a_request).correlation_id == "corr-explicit"
+
+
+def test_new_event_without_a_bound_correlation_id_has_none():
+    envelope = contextvars.Context().run(new_event, SAMPLES["user.erased"])
+
+    assert envelope.correlation_id is None
+
+
+def test_new_event_rejects_data_that_is_not_in_the_catalog():
+    class Stray(EventData):
+        x: int
+
+    with pytest.raises(UnknownEventType):
+        new_event(Stray(x=1))
+
+
+def test_parse_data_rejects_another_version():
+    envelope = new_event(SAMPLES["consent.granted"]).model_copy(update={"version": 2})
+
+    with pytest.raises(UnknownEventType, match="v2"):
+        parse_data(envelope)
+
+
+def test_parse_data_rejects_an_unknown_type():
+    envelope = EventEnvelope(type="user.teleported", version=1, producer="auth", data={"user_id": "u1"})
+
+    with pytest.raises(UnknownEventType, match="user.teleported"):
+        parse_data(envelope)
+    with pytest.raises(UnknownEventType):
+        spec_for("user.teleported")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data"),
+    [
+        ("user.registered", {"user_id": "u1", "roles": ["user"]}),  # missing registered_via
+        ("user.registered", {"user_id": "u1", "roles": ["user"], "registered_via": "carrier-pigeon"}),
+        ("user.erased", {"user_id": "u1", "extra": "field"}),  # extra fields are forbidden
+        ("consent.revoked", {"user_id": "u1", "consent_id": "c1", "revoked_at": "yesterday"}),
+        ("recommendation.reviewed", {"recommendation_id": "r", "user_id": "u", "decision": "maybe", "operator_id": "o"}),
+        ("upload.ingested", {"upload_id": "up", "user_ids": "u1", "bucket": "b", "keys": []}),
+    ],
+)
+def test_parse_data_rejects_invalid_data(event_type, data):
+    envelope = EventEnvelope(type=event_type, version=1, producer=CATALOG[event_type].producer, data=data)
+
+    with pytest.raises(ValidationError):
+        parse_data(envelope)
+
+
+@given(
+    user_ids=st.lists(st.text(min_size=1), min_size=1, max_size=5),
+    keys=st.lists(st.text(min_size=1), max_size=5),
+    as_of=st.none() | st.dates(),
+)
+def test_upload_ingested_round_trips_through_json(user_ids, keys, as_of):
+    data = UploadIngested(upload_id="up", user_ids=user_ids, bucket="data", keys=keys, as_of=as_of)
+
+    assert parse_data(EventEnvelope.from_json(new_event(data).to_json())) == data
+
+
+def test_events_doc_is_generated_from_the_catalog():
+    doc = repo_root() / "docs" / "events.md"
+
+    assert doc.exists(), "run `spendsense events docs`"
+    assert doc.read_text() == render_markdown(), "docs/events.md is stale: run `spendsense events docs`"
+
+
+def test_rendered_doc_lists_every_type_with_its_consumers():
+    markdown = render_markdown()
+
+    for spec in CATALOG.values():
+        assert f"## `{spec.type}` v{spec.version}" in markdown
+    assert "| `upload.ingested` | 1 | profile | features |" in markdown

@@ -1,0 +1,196 @@
+"""TokenVerifier (RS256 access tokens against a fixed JWKS) and the role ordering of Principal."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import jwt
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spendsense_shared.jwk import SigningKey
+from spendsense_shared.security import Principal, Role, TokenError, TokenVerifier
+from spendsense_shared.testing.plugin import AUDIENCE, ISSUER
+
+
+@pytest.fixture(scope="module")
+def other_key() -> SigningKey:
+    return SigningKey.generate()
+
+
+def claims(**overrides: object) -> dict[str, object]:
+    now = int(time.time())
+    return {
+        "sub": "u1",
+        "roles": ["user"],
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 600,
+        "typ": "access",
+        **overrides,
+    }
+
+
+async def test_valid_token_yields_principal_with_subject_and_roles(token_verifier, mint):
+    principal = await token_verifier.verify(mint("u-42", roles=["operator"]))
+
+    assert principal == Principal(user_id="u-42", roles=frozenset({"operator"}))
+    assert principal.role is Role.operator
+
+
+async def test_token_without_roles_claim_is_a_plain_user(token_verifier, signing_key):
+    token = jwt.encode(claims(roles=None), signing_key.private_key, "RS256", headers={"kid": signing_key.kid})
+
+    principal = await token_verifier.verify(token)
+
+    assert principal.roles == frozenset({"user"})
+
+
+async def test_expired_token_is_rejected_beyond_the_leeway(token_verifier, mint):
+    with pytest.raises(TokenError, match="expired"):
+        await token_verifier.verify(mint("u1", ttl_s=-int(token_verifier.leeway_s) - 60))
+
+
+async def test_token_expired_within_the_leeway_is_still_accepted(token_verifier, mint):
+    principal = await token_verifier.verify(mint("u1", ttl_s=-5))
+
+    assert principal.user_id == "u1"
+
+
+async def test_token_for_another_audience_is_rejected(token_verifier, signing_key):
+    token = signing_key.sign("u1", roles=["user"], issuer=ISSUER, audience="another-api")
+
+    with pytest.raises(TokenError, match="(?i)audience"):
+        await token_verifier.verify(token)
+
+
+async def test_token_from_another_issuer_is_rejected(token_verifier, signing_key):
+    token = signing_key.sign("u1", roles=["user"], issuer="evil-issuer", audience=AUDIENCE)
+
+    with pytest.raises(TokenError, match="(?i)issuer"):
+        await token_verifier.verify(token)
+
+
+async def test_token_with_unknown_kid_is_rejected(token_verifier, signing_key):
+    token = jwt.encode(claims(), signing_key.private_key, "RS256", headers={"kid": "no-such-key"})
+
+    with pytest.raises(TokenError, match="unknown signing key"):
+        await token_verifier.verify(token)
+
+
+async def test_token_without_kid_is_rejected(token_verifier, signing_key):
+    token = jwt.encode(claims(), signing_key.private_key, "RS256")
+
+    with pytest.raises(TokenError, match="unknown signing key"):
+        await token_verifier.verify(token)
+
+
+async def test_token_signed_by_a_key_not_in_the_jwks_is_rejected(token_verifier, other_key):
+    token = other_key.sign("u1", roles=["admin"], issuer=ISSUER, audience=AUDIENCE)
+
+    with pytest.raises(TokenError):
+        await token_verifier.verify(token)
+
+
+async def test_token_signed_by_another_key_but_claiming_our_kid_fails_the_signature_check(
+    token_verifier, signing_key, other_key
+):
+    forged = jwt.encode(
+        claims(roles=["admin"]), other_key.private_key, "RS256", headers={"kid": signing_key.kid}
+    )
+
+    with pytest.raises(TokenError, match="(?i)signature"):
+        await token_verifier.verify(forged)
+
+
+async def test_token_with_tampered_payload_is_rejected(token_verifier, mint):
+    header, _payload, signature = mint("u1").split(".")
+    forged_claims = json.dumps(claims(sub="admin-1", roles=["admin"])).encode()
+    tampered_payload = base64.urlsafe_b64encode(forged_claims).decode().rstrip("=")
+
+    with pytest.raises(TokenError):
+        await token_verifier.verify(f"{header}.{tampered_payload}.{signature}")
+
+
+async def test_unsigned_alg_none_token_is_rejected(token_verifier, signing_key):
+    token = jwt.encode(claims(roles=["admin"]), None, algorithm="none", headers={"kid": signing_key.kid})
+
+    with pytest.raises(TokenError, match="unsupported algorithm"):
+        await token_verifier.verify(token)
+
+
+async def test_hs256_token_is_rejected_even_with_a_known_kid(token_verifier, signing_key):
+    # The classic confusion attack: an HMAC token keyed with something the attacker knows.
+    token = jwt.encode(
+        claims(roles=["admin"]),
+        "a-shared-secret-that-is-long-enough!!",
+        algorithm="HS256",
+        headers={"kid": signing_key.kid},
+    )
+
+    with pytest.raises(TokenError, match="unsupported algorithm"):
+        await token_verifier.verify(token)
+
+
+async def test_refresh_token_is_not_accepted_as_an_access_token(token_verifier, mint):
+    with pytest.raises(TokenError, match="not an access token"):
+        await token_verifier.verify(mint("u1", token_type="refresh"))
+
+
+@pytest.mark.parametrize("missing", ["exp", "iat", "sub"])
+async def test_token_missing_a_required_claim_is_rejected(token_verifier, signing_key, missing):
+    body = claims()
+    del body[missing]
+    token = jwt.encode(body, signing_key.private_key, "RS256", headers={"kid": signing_key.kid})
+
+    with pytest.raises(TokenError):
+        await token_verifier.verify(token)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["", "not-a-token", "a.b.c", "....", "eyJhbGciOiJSUzI1NiJ9", "eyJ9.eyJ9.eyJ9", "Bearer xyz", "\x00\xff"],
+)
+async def test_garbage_strings_raise_token_error(token_verifier, garbage):
+    with pytest.raises(TokenError):
+        await token_verifier.verify(garbage)
+
+
+@settings(max_examples=200, deadline=None)
+@given(token=st.text() | st.from_regex(r"\A[A-Za-z0-9_-]{0,40}(\.[A-Za-z0-9_-]{0,40}){2}\Z"))
+async def test_arbitrary_strings_only_ever_raise_token_error(token_verifier, token):
+    with pytest.raises(TokenError):
+        await token_verifier.verify(token)
+
+
+def test_verifier_requires_a_key_source():
+    with pytest.raises(ValueError, match="jwks"):
+        TokenVerifier(issuer=ISSUER, audience=AUDIENCE)
+
+
+def test_roles_are_ordered_user_operator_admin():
+    assert Role.user < Role.operator < Role.admin
+    assert sorted([Role.admin, Role.user, Role.operator]) == [Role.user, Role.operator, Role.admin]
+
+
+@pytest.mark.parametrize(
+    ("roles", "effective", "allowed"),
+    [
+        ({"user"}, Role.user, {Role.user}),
+        ({"operator"}, Role.operator, {Role.user, Role.operator}),
+        ({"admin"}, Role.admin, {Role.user, Role.operator, Role.admin}),
+        ({"user", "admin"}, Role.admin, {Role.user, Role.operator, Role.admin}),
+        ({"superuser", "root"}, Role.user, {Role.user}),
+        (set(), Role.user, {Role.user}),
+    ],
+)
+def test_principal_role_is_the_highest_known_role(roles, effective, allowed):
+    principal = Principal(user_id="p", roles=frozenset(roles))
+
+    assert principal.role is effective
+    assert {r for r in Role if principal.has_role(r)} == allowed
