@@ -9,7 +9,7 @@ class ObjectStore:
     def __init__(self, aws: Aws, bucket: str, prefix: str):
         self.aws = aws
         self.bucket = bucket
-        self.prefix = prefix.rstrip("/") + "/"
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""  # "" → keys used as given
 
     def key(self, name: str) -> str:
         return self.prefix + name.lstrip("/")

@@ -9,7 +9,7 @@ import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +58,14 @@ class UploadIngested(EventData):
     as_of: date | None = None
 
 
+class UploadFailed(EventData):
+    upload_id: str
+    user_id: str
+    stage: Literal["analysis"]
+    reason: str = Field(description="A stable code, e.g. consent_required, no_transactions")
+    detail: str | None = None
+
+
 class UserErasureRequested(EventData):
     user_id: str
     requested_at: datetime
@@ -69,11 +77,15 @@ class PersonaAssigned(EventData):
     as_of: date
     rule_set_version: str
     personas: dict[str, str] = Field(description="Primary persona per window, e.g. {'30d': ..., '180d': ...}")
-    signals: dict[str, Any] = Field(default_factory=dict)
+    matched: dict[str, list[str]] = Field(
+        default_factory=dict, description="Every matching persona per window"
+    )
+    reason: Literal["upload", "rescore"] = "upload"
 
 
 class RecommendationsGenerated(EventData):
     user_id: str
+    upload_id: str | None = None
     recommendation_ids: list[str]
     persona: str
 
@@ -107,6 +119,9 @@ CATALOG: dict[str, EventSpec] = {
         EventSpec("user.erasure_requested", 1, "profile", UserErasureRequested, "Erase the user everywhere."),
         EventSpec("persona.assigned", 1, "features", PersonaAssigned, "Signals computed, persona chosen."),
         EventSpec(
+            "upload.failed", 1, "features", UploadFailed, "A stage could not process an upload's user."
+        ),
+        EventSpec(
             "recommendations.generated",
             1,
             "recommender",
@@ -122,7 +137,14 @@ SERVICES = ("auth", "profile", "features", "recommender", "operator")
 # Which event types each service consumes (SPEC §2). The bus topology derives from this and CATALOG.
 CONSUMES: dict[str, tuple[str, ...]] = {
     "auth": ("user.erasure_requested",),
-    "profile": ("user.registered", "user.merged"),
+    # profile also follows the pipeline's progress to report each upload's status
+    "profile": (
+        "user.registered",
+        "user.merged",
+        "persona.assigned",
+        "recommendations.generated",
+        "upload.failed",
+    ),
     "features": ("upload.ingested", "consent.granted", "consent.revoked", "user.erasure_requested"),
     "recommender": (
         "persona.assigned",

@@ -89,7 +89,11 @@ def test_every_resource_name_includes_the_env_and_is_a_valid_aws_name(env):
 def test_two_envs_share_no_resource_names():
     def names(env: str) -> set[str]:
         t = build_topology(env)
-        return {*t.topics.values(), *t.buckets.values(), *(n for q in t.queues.values() for n in (q.name, q.dlq))}
+        return {
+            *t.topics.values(),
+            *t.buckets.values(),
+            *(n for q in t.queues.values() for n in (q.name, q.dlq)),
+        }
 
     assert not names("dev") & names("prod")
 
@@ -99,6 +103,8 @@ def test_json_export_matches_the_declaration(topology):
 
     assert exported["env"] == ENV
     assert exported["topics"] == topology.topics
-    assert {s: q["dlq"] for s, q in exported["queues"].items()} == {s: q.dlq for s, q in topology.queues.items()}
+    assert {s: q["dlq"] for s, q in exported["queues"].items()} == {
+        s: q.dlq for s, q in topology.queues.items()
+    }
     assert len(exported["subscriptions"]) == len(topology.subscriptions)
     assert exported["buckets"] == topology.buckets

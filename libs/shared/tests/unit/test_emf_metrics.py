@@ -69,7 +69,8 @@ def test_emf_record_is_valid_for_any_dimensions_and_metrics(names, data):
     split = data.draw(st.integers(1, len(names) - 1), label="split")
     dimensions = {n: data.draw(st.text(min_size=1, max_size=20), label=n) for n in names[:split]}
     values = {
-        n: data.draw(st.integers(0, 10**9) | st.floats(0, 1e9, allow_nan=False), label=n) for n in names[split:]
+        n: data.draw(st.integers(0, 10**9) | st.floats(0, 1e9, allow_nan=False), label=n)
+        for n in names[split:]
     }
     units = {n: data.draw(st.sampled_from(UNITS), label=f"unit {n}") for n in values}
 

@@ -23,6 +23,7 @@ from spendsense_shared.messaging.catalog import (
     RecommendationReviewed,
     RecommendationsGenerated,
     UnknownEventType,
+    UploadFailed,
     UploadIngested,
     UserErased,
     UserErasureRequested,
@@ -56,8 +57,9 @@ SAMPLES: dict[str, EventData] = {
         as_of=date(2026, 2, 28),
         rule_set_version="r1",
         personas={"30d": "saver", "180d": "saver"},
-        signals={"credit_utilization": 0.42, "subscriptions": ["music"]},
+        matched={"30d": ["saver", "subscription_heavy"], "180d": ["saver"]},
     ),
+    "upload.failed": UploadFailed(upload_id="up1", user_id="u1", stage="analysis", reason="no_transactions"),
     "recommendations.generated": RecommendationsGenerated(
         user_id="u1", recommendation_ids=["r1", "r2"], persona="saver"
     ),
@@ -156,7 +158,7 @@ def test_parse_data_rejects_another_version():
 def test_parse_data_rejects_an_unknown_type():
     envelope = EventEnvelope(type="user.teleported", version=1, producer="auth", data={"user_id": "u1"})
 
-    with pytest.raises(UnknownEventType, match="user.teleported"):
+    with pytest.raises(UnknownEventType, match=r"user\.teleported"):
         parse_data(envelope)
     with pytest.raises(UnknownEventType):
         spec_for("user.teleported")
@@ -169,7 +171,10 @@ def test_parse_data_rejects_an_unknown_type():
         ("user.registered", {"user_id": "u1", "roles": ["user"], "registered_via": "carrier-pigeon"}),
         ("user.erased", {"user_id": "u1", "extra": "field"}),  # extra fields are forbidden
         ("consent.revoked", {"user_id": "u1", "consent_id": "c1", "revoked_at": "yesterday"}),
-        ("recommendation.reviewed", {"recommendation_id": "r", "user_id": "u", "decision": "maybe", "operator_id": "o"}),
+        (
+            "recommendation.reviewed",
+            {"recommendation_id": "r", "user_id": "u", "decision": "maybe", "operator_id": "o"},
+        ),
         ("upload.ingested", {"upload_id": "up", "user_ids": "u1", "bucket": "b", "keys": []}),
     ],
 )
@@ -203,4 +208,9 @@ def test_rendered_doc_lists_every_type_with_its_consumers():
 
     for spec in CATALOG.values():
         assert f"## `{spec.type}` v{spec.version}" in markdown
-    assert "| `upload.ingested` | 1 | profile | features |" in markdown
+    for spec in CATALOG.values():
+        consumers = [s for s, types in CONSUMES.items() if spec.type in types]
+        assert (
+            f"| `{spec.type}` | {spec.version} | {spec.producer} | {', '.join(consumers) or '—'} |"
+            in markdown
+        )

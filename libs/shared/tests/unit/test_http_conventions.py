@@ -119,7 +119,9 @@ async def test_validation_error_details_name_the_field_path(client):
 
 
 async def test_validation_error_for_a_missing_body_field_and_a_bad_path_parameter(client):
-    missing = assert_error_shape(await client.post("/batches", json={"items": [{"name": "x"}]}), 422, "validation_error")
+    missing = assert_error_shape(
+        await client.post("/batches", json={"items": [{"name": "x"}]}), 422, "validation_error"
+    )
     bad_path = assert_error_shape(await client.get("/things/abc"), 422, "validation_error")
 
     assert [d["field"] for d in missing["details"]] == ["items[0].amount"]
@@ -127,7 +129,9 @@ async def test_validation_error_for_a_missing_body_field_and_a_bad_path_paramete
 
 
 async def test_malformed_json_is_a_validation_error(client):
-    response = await client.post("/batches", content=b"{not json", headers={"content-type": "application/json"})
+    response = await client.post(
+        "/batches", content=b"{not json", headers={"content-type": "application/json"}
+    )
 
     assert_error_shape(response, 422, "validation_error")
 
@@ -322,7 +326,9 @@ async def test_no_cors_headers_when_no_origins_are_configured(client):
 
 # --- field_path -----------------------------------------------------------------------------------
 
-_NAME = st.sampled_from(["body", "query", "path", "header", "items"]) | st.from_regex(r"\A[a-z_][a-z0-9_]{0,12}\Z")
+_NAME = st.sampled_from(["body", "query", "path", "header", "items"]) | st.from_regex(
+    r"\A[a-z_][a-z0-9_]{0,12}\Z"
+)
 _SEGMENT = _NAME | st.integers(min_value=0, max_value=10_000)
 
 

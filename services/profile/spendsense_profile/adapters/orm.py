@@ -1,6 +1,21 @@
 """Tables of the profile schema (created by this service's Alembic migrations)."""
 
-from sqlalchemy import ARRAY, Column, DateTime, Index, MetaData, String, Table, func, text
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    MetaData,
+    String,
+    Table,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from spendsense_shared.messaging.tables import add_messaging_tables
 
@@ -27,3 +42,90 @@ consents = Table(
     # At most one current consent per user, enforced by the database.
     Index("uq_consents_current", "user_id", unique=True, postgresql_where=text("revoked_at IS NULL")),
 )
+
+uploads = Table(
+    "uploads",
+    metadata,
+    Column("upload_id", String(64), primary_key=True),
+    Column("uploader_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # received | ingested | analyzed | recommended | failed
+    Column("error", JSONB),
+    Column("format", String(32)),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("user_ids", ARRAY(String(128)), nullable=False),
+    Column("counts", JSONB, nullable=False),
+    Column("notes", JSONB, nullable=False),
+    Column("as_of", Date),
+    Column("keys", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Each user's progress through the pipeline for one upload; the upload's status is the least advanced.
+upload_users = Table(
+    "upload_users",
+    metadata,
+    Column("upload_id", String(64), primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("stage", String(16), nullable=False),
+    Column("reason", String(200)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("account_id", String(128), primary_key=True),
+    Column("name", String),
+    Column("official_name", String),
+    Column("type", String(32)),
+    Column("subtype", String(64)),
+    Column("holder_category", String(16)),
+    Column("balance_available", Float),
+    Column("balance_current", Float),
+    Column("balance_limit", Float),
+    Column("iso_currency_code", String(8)),
+    Column("mask", String(8)),
+    Column("upload_id", String(64), nullable=False),
+)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("transaction_id", String(128), primary_key=True),
+    Column("account_id", String(128), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("authorized_date", Date),
+    Column("amount", Float, nullable=False),
+    Column("iso_currency_code", String(8)),
+    Column("name", String),
+    Column("merchant_name", String),
+    Column("merchant_entity_id", String(128)),
+    Column("payment_channel", String(16)),
+    Column("category_primary", String(64)),
+    Column("category_detailed", String(96)),
+    Column("category_detailed_raw", String(96)),
+    Column("pending", Boolean, nullable=False),
+    Column("upload_id", String(64), nullable=False),
+)
+
+credit_liabilities = Table(
+    "credit_liabilities",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("account_id", String(128), primary_key=True),
+    Column("purchase_apr", Float),
+    Column("interest_charge_amount", Float),
+    Column("is_overdue", Boolean),
+    Column("last_payment_amount", Float),
+    Column("last_payment_date", Date),
+    Column("last_statement_balance", Float),
+    Column("last_statement_issue_date", Date),
+    Column("minimum_payment_amount", Float),
+    Column("next_payment_due_date", Date),
+    Column("upload_id", String(64), nullable=False),
+)
+
+DATA_TABLES = {"accounts": accounts, "transactions": transactions, "credit_liabilities": credit_liabilities}

@@ -1,0 +1,72 @@
+"""/ready of a real service app (the profile service's definition) against the real servers."""
+
+from __future__ import annotations
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from spendsense_profile.bootstrap import SERVICE
+from spendsense_shared.embedded.servers import free_port
+from spendsense_shared.service import build_app
+
+
+async def get_ready(settings) -> httpx.Response:
+    app = build_app(SERVICE, settings)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://profile"
+        ) as client,
+    ):
+        return await client.get("/ready")
+
+
+async def test_ready_when_database_redis_and_bus_are_reachable(migrated, topology, settings_for):
+    await migrated("profile")
+
+    response = await get_ready(settings_for("profile"))
+
+    assert response.status_code == 200, response.text
+    assert response.json() == {
+        "status": "ready",
+        "service": "profile",
+        "checks": {"database": "ok", "redis": "ok", "bus": "ok"},
+    }
+
+
+async def test_not_ready_when_redis_is_unreachable(migrated, topology, settings_for):
+    await migrated("profile")
+    closed_port = free_port()
+
+    response = await get_ready(settings_for("profile", redis_url=f"redis://127.0.0.1:{closed_port}/0"))
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "not_ready"
+    assert body["checks"]["redis"].startswith("error:")
+    assert body["checks"]["database"] == "ok"
+    assert body["checks"]["bus"] == "ok"
+
+
+async def test_not_ready_when_the_bus_is_not_provisioned(migrated, settings_for):
+    await migrated("profile")  # no topology fixture: this env's topic and queue do not exist
+
+    response = await get_ready(settings_for("profile"))
+
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["bus"].startswith("error:")
+    assert (checks["database"], checks["redis"]) == ("ok", "ok")
+
+
+async def test_not_ready_when_the_database_is_unreachable(topology, settings_for):
+    closed_port = free_port()
+
+    response = await get_ready(
+        settings_for("profile", database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/nowhere")
+    )
+
+    assert response.status_code == 503
+    checks = response.json()["checks"]
+    assert checks["database"].startswith("error:")
+    assert (checks["redis"], checks["bus"]) == ("ok", "ok")

@@ -1,0 +1,160 @@
+"""Use case: an upload was ingested → compute every signal and persona for its users, store them with
+history, and publish ``persona.assigned`` (or ``upload.failed`` for a user without current consent)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+import pyarrow as pa
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+
+from spendsense_features.adapters.orm import consent_projection, persona_assignments, persona_history, signals
+from spendsense_features.domain.analysis import analyze
+from spendsense_features.domain.rules import RuleSet
+from spendsense_shared.dataset import from_parquet, table_of_key
+from spendsense_shared.db import UnitOfWork
+from spendsense_shared.logging import get_logger
+from spendsense_shared.messaging.catalog import (
+    EventData,
+    PersonaAssigned,
+    UploadFailed,
+    UploadIngested,
+    new_event,
+)
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.storage import ObjectStore
+
+log = get_logger(__name__)
+READ_CONCURRENCY = 16
+
+
+async def consented(uow: UnitOfWork, user_ids: list[str]) -> set[str]:
+    rows = await uow.session.execute(
+        select(consent_projection.c.user_id).where(
+            consent_projection.c.user_id.in_(user_ids), consent_projection.c.status == "granted"
+        )
+    )
+    return {r.user_id for r in rows}
+
+
+async def read_tables(store: ObjectStore, keys: list[str]) -> dict[str, pa.Table]:
+    """The Parquet snapshots named by the event, concatenated per table."""
+    limit = asyncio.Semaphore(READ_CONCURRENCY)
+
+    async def read(key: str) -> tuple[str, pa.Table]:
+        async with limit:
+            body = await store.get(key)
+        return table_of_key(key), await asyncio.to_thread(from_parquet, body)
+
+    parts: dict[str, list[pa.Table]] = {}
+    for name, table in await asyncio.gather(*(read(k) for k in keys)):
+        parts.setdefault(name, []).append(table)
+    return {name: pa.concat_tables(tables) for name, tables in parts.items()}
+
+
+class AnalyzeUpload:
+    """Handler for ``upload.ingested``."""
+
+    def __init__(self, store: ObjectStore, rule_set: RuleSet):
+        self.store = store
+        self.rule_set = rule_set
+
+    async def __call__(self, envelope: EventEnvelope, data: EventData, uow: UnitOfWork) -> None:
+        assert isinstance(data, UploadIngested)
+        allowed = await consented(uow, data.user_ids)
+        for user_id in sorted(set(data.user_ids) - allowed):
+            uow.publish(
+                new_event(
+                    UploadFailed(
+                        upload_id=data.upload_id, user_id=user_id, stage="analysis", reason="consent_required"
+                    ),
+                    user_id=user_id,
+                    causation_id=envelope.id,
+                )
+            )
+        if not allowed:
+            return
+        tables = await read_tables(self.store, list(data.keys))
+        reports = await asyncio.to_thread(analyze, tables, self.rule_set, allowed)
+        for report in reports:
+            await save_report(uow, report, data.upload_id, self.rule_set.version)
+            uow.publish(
+                new_event(
+                    persona_event(report, data.upload_id, self.rule_set.version),
+                    user_id=report["user_id"],
+                    causation_id=envelope.id,
+                )
+            )
+        log.info("upload_analyzed", upload_id=data.upload_id, users=len(reports))
+
+
+def persona_event(report: dict[str, Any], upload_id: str | None, version: str) -> PersonaAssigned:
+    windows = report["windows"]
+    return PersonaAssigned(
+        user_id=report["user_id"],
+        upload_id=upload_id,
+        as_of=date.fromisoformat(report["as_of"]),
+        rule_set_version=version,
+        personas={w: v["persona"]["primary"] for w, v in windows.items()},
+        matched={w: [m["id"] for m in v["persona"]["matched"]] for w, v in windows.items()},
+    )
+
+
+async def save_report(uow: UnitOfWork, report: dict[str, Any], upload_id: str | None, version: str) -> None:
+    user_id, as_of = report["user_id"], date.fromisoformat(report["as_of"])
+    previous = {
+        r.window: r.primary_persona
+        for r in await uow.session.execute(
+            select(persona_assignments.c.window, persona_assignments.c.primary_persona).where(
+                persona_assignments.c.user_id == user_id
+            )
+        )
+    }
+    for window, result in report["windows"].items():
+        persona = result["persona"]
+        signal_row = {
+            "user_id": user_id,
+            "window": window,
+            "as_of": as_of,
+            "upload_id": upload_id,
+            "values": result["signals"],
+        }
+        await uow.session.execute(
+            insert(signals)
+            .values(signal_row)
+            .on_conflict_do_update(
+                index_elements=[signals.c.user_id, signals.c.window],
+                set_={k: v for k, v in signal_row.items() if k not in ("user_id", "window")},
+            )
+        )
+        assignment = {
+            "user_id": user_id,
+            "window": window,
+            "primary_persona": persona["primary"],
+            "matched": persona["matched"],
+            "rule_set_version": version,
+            "as_of": as_of,
+            "upload_id": upload_id,
+        }
+        await uow.session.execute(
+            insert(persona_assignments)
+            .values(assignment)
+            .on_conflict_do_update(
+                index_elements=[persona_assignments.c.user_id, persona_assignments.c.window],
+                set_={k: v for k, v in assignment.items() if k not in ("user_id", "window")},
+            )
+        )
+        await uow.session.execute(
+            insert(persona_history).values(
+                user_id=user_id,
+                window=window,
+                primary_persona=persona["primary"],
+                previous_persona=previous.get(window),
+                rule_set_version=version,
+                as_of=as_of,
+                upload_id=upload_id,
+            )
+        )
