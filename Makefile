@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 MEMBERS := -e libs/shared -e services/auth -e services/profile -e services/features -e services/recommender -e services/operator -e .
 
-.PHONY: install demo test lint format typecheck up down status lock bench clean docs
+.PHONY: install demo test lint format typecheck up down status lock bench clean docs infra checkov
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,12 @@ docs: install
 lock: $(UV) ## Re-resolve dependencies into requirements.lock
 	$(UV) lock
 	$(UV) export --frozen --all-groups --all-extras --no-emit-workspace --no-header --format requirements-txt -o requirements.lock
+
+infra: install ## Regenerate infra/terraform/generated from the code
+	$(BIN)/python infra/generate.py
+
+checkov: ## Static security checks of infra/terraform
+	bash infra/checkov.sh
 
 clean:
 	rm -rf $(VENV) .spendsense .pytest_cache .mypy_cache .ruff_cache

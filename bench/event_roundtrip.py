@@ -65,7 +65,9 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-async def measure(mode: str, settings: dict[str, ServiceSettings], events: int, rate: float) -> dict[str, float]:
+async def measure(
+    mode: str, settings: dict[str, ServiceSettings], events: int, rate: float
+) -> dict[str, float]:
     profile = Database(settings["profile"], profile_tables)
     features = Database(settings["features"], features_tables)
     aws = Aws(settings["profile"])
@@ -150,7 +152,9 @@ async def run(args: argparse.Namespace, database_url: str, aws_url: str) -> dict
         settings = {s: make_settings(s, env, database_url, aws_url) for s in ("profile", "features")}
         await provision(Aws(settings["profile"]), build_topology(env))
         for service, service_settings in settings.items():
-            await asyncio.to_thread(upgrade, f"spendsense_{service}", database_url, service_settings.schema_name)
+            await asyncio.to_thread(
+                upgrade, f"spendsense_{service}", database_url, service_settings.schema_name
+            )
         print(f"» {mode}: {args.events} events at {args.rate}/s …", flush=True)
         results[mode] = await measure(mode, settings, args.events, args.rate)
         print(f"  {results[mode]}", flush=True)
@@ -160,7 +164,9 @@ async def run(args: argparse.Namespace, database_url: str, aws_url: str) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=50.0, help="events written per second")
     args = parser.parse_args()

@@ -248,6 +248,51 @@ def dlq_redrive(
     typer.echo(f"re-drove {asyncio.run(run())} messages to {service}")
 
 
+@app.command()
+def analyze(
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="Upload file (JSON, JSONL, CSV, zip)")
+    ],
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: each user's latest date")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="json or table")] = "json",
+) -> None:
+    """Compute signals and personas for a file, offline, with the same code the services run."""
+    from datetime import date
+
+    from spendsense_features.domain.analysis import analyze_file, render_table
+
+    if output not in ("json", "table"):
+        raise typer.BadParameter("--format must be json or table")
+    try:
+        anchor = date.fromisoformat(as_of) if as_of else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"--as-of: {exc}") from exc
+    try:
+        reports = analyze_file(file, as_of=anchor)
+    except ValueError as exc:  # an invalid file: every problem, with its path
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(json.dumps(reports, indent=2) if output == "json" else render_table(reports))
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Output JSON Lines file (labels go beside it)")] = Path(
+        "users.jsonl"
+    ),
+    users: Annotated[int, typer.Option(min=1, help="How many users")] = 100,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same data)")] = 0,
+) -> None:
+    """Write realistic synthetic Plaid-convention data with ground-truth personas and demographics."""
+    from spendsense_cli.synthetic import generate as run
+
+    summary = run(users=users, seed=seed, out=out)
+    typer.echo(f"wrote {summary.users} users, {summary.transactions} transactions to {summary.path}")
+    typer.echo(f"labels: {summary.labels_path}; personas: {summary.persona_counts}")
+
+
 @events_app.command("docs")
 def events_docs(out: Annotated[Path, typer.Option(help="Where to write")] = Path("docs/events.md")) -> None:
     """Write the event catalog's documentation."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from spendsense_auth.settings import AuthSettings
+from spendsense_profile.settings import ProfileSettings
 from spendsense_shared.gateway.app import GatewaySettings
 from spendsense_shared.settings import ServiceSettings
 
@@ -13,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_every_setting_is_documented_in_env_example() -> None:
     text = (ROOT / ".env.example").read_text()
-    for settings in (ServiceSettings, AuthSettings, GatewaySettings):
+    for settings in (ServiceSettings, AuthSettings, GatewaySettings, ProfileSettings):
         for name in settings.model_fields:
-            assert f"SPENDSENSE_{name.upper()}=" in text, f"SPENDSENSE_{name.upper()} missing from .env.example"
+            assert f"SPENDSENSE_{name.upper()}=" in text, (
+                f"SPENDSENSE_{name.upper()} missing from .env.example"
+            )

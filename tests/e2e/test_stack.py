@@ -126,6 +126,143 @@ def test_smoke_flow_follows_each_event_into_every_consuming_worker(stack: Stack)
     assert "403 forbidden" in result.stdout
 
 
+def card_user(user_id: str) -> dict:
+    """A user whose Visa is at 68 % utilization: high_utilization in both windows."""
+    from datetime import date, timedelta
+
+    end = date(2026, 10, 31)
+    transactions = []
+    for month in range(6):
+        pay_day = end - timedelta(days=30 * month + 3)
+        transactions.append(
+            {
+                "transaction_id": f"{user_id}-pay-{month}",
+                "account_id": "chk",
+                "date": pay_day.isoformat(),
+                "amount": -3200.0,
+                "iso_currency_code": "USD",
+                "name": "ACME CORP PAYROLL",
+                "payment_channel": "other",
+                "personal_finance_category": {"primary": "INCOME", "detailed": "INCOME_WAGES"},
+                "pending": False,
+            }
+        )
+        transactions.append(
+            {
+                "transaction_id": f"{user_id}-groc-{month}",
+                "account_id": "visa",
+                "date": (pay_day - timedelta(days=5)).isoformat(),
+                "amount": 84.12 + month,
+                "iso_currency_code": "USD",
+                "name": "WHOLE FOODS",
+                "merchant_name": "Whole Foods",
+                "payment_channel": "in store",
+                "personal_finance_category": {
+                    "primary": "FOOD_AND_DRINK",
+                    "detailed": "FOOD_AND_DRINK_GROCERIES",
+                },
+                "pending": False,
+            }
+        )
+    return {
+        "user_id": user_id,
+        "accounts": [
+            {
+                "account_id": "chk",
+                "name": "Checking",
+                "type": "depository",
+                "subtype": "checking",
+                "holder_category": "individual",
+                "mask": "1111",
+                "balances": {
+                    "available": 2500.0,
+                    "current": 2500.0,
+                    "limit": None,
+                    "iso_currency_code": "USD",
+                },
+            },
+            {
+                "account_id": "visa",
+                "name": "Visa Signature",
+                "type": "credit",
+                "subtype": "credit card",
+                "holder_category": "individual",
+                "mask": "4523",
+                "balances": {
+                    "available": 1600.0,
+                    "current": 3400.0,
+                    "limit": 5000.0,
+                    "iso_currency_code": "USD",
+                },
+            },
+        ],
+        "transactions": transactions,
+        "liabilities": {
+            "credit": [
+                {
+                    "account_id": "visa",
+                    "aprs": [
+                        {
+                            "apr_percentage": 24.99,
+                            "apr_type": "purchase_apr",
+                            "balance_subject_to_apr": 3400.0,
+                            "interest_charge_amount": 61.2,
+                        }
+                    ],
+                    "is_overdue": False,
+                    "last_payment_amount": 100.0,
+                    "last_payment_date": "2026-10-15",
+                    "last_statement_balance": 3400.0,
+                    "last_statement_issue_date": "2026-10-10",
+                    "minimum_payment_amount": 100.0,
+                    "next_payment_due_date": "2026-11-05",
+                }
+            ],
+            "mortgage": [],
+            "student": [],
+        },
+    }
+
+
+def test_an_upload_through_the_gateway_reaches_a_persona_within_seconds(stack: Stack) -> None:
+    user_id = f"u-upload-{random.randint(0, 10**6)}"
+    token = cli("token", user_id, "--state-dir", str(stack.state_dir)).stdout.strip()
+    auth = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=stack.gateway, headers=auth, timeout=20) as client:
+        refused = client.post("/api/v1/uploads", json=card_user(user_id))
+        assert refused.status_code == 403
+        assert refused.json()["error"]["code"] == "consent_required"
+        assert client.post("/api/v1/consent", json={"user_id": user_id}).status_code == 201
+        bad = client.post("/api/v1/uploads", json={**card_user(user_id), "transactions": [{"amount": "x"}]})
+        assert bad.status_code == 422
+        started = time.monotonic()
+        accepted = client.post(
+            "/api/v1/uploads", files={"file": ("data.json", json.dumps(card_user(user_id)))}
+        )
+        assert accepted.status_code == 202, accepted.text
+        upload_id = accepted.json()["upload_id"]
+        persona = None
+        while time.monotonic() - started < 15:
+            response = client.get(f"/api/v1/profile/{user_id}/persona")
+            if response.status_code == 200:
+                persona = response.json()
+                break
+            time.sleep(0.2)
+        elapsed = time.monotonic() - started
+        assert persona is not None, "no persona within 15 s"
+        assert persona["current"]["180d"]["primary"] == "high_utilization"
+        assert elapsed < 10
+        status = client.get(f"/api/v1/uploads/{upload_id}").json()
+        deadline = time.monotonic() + 10
+        while status["status"] != "analyzed" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = client.get(f"/api/v1/uploads/{upload_id}").json()
+        assert status["status"] == "analyzed"
+        assert status["users"] == [{"user_id": user_id, "stage": "analyzed", "reason": None}]
+        signals = client.get(f"/api/v1/profile/{user_id}/signals", params={"window": "180d"}).json()
+        assert signals["signals"]["credit"]["max_utilization"] == pytest.approx(0.68)
+
+
 def test_status_then_down_leaves_no_process_behind(stack: Stack) -> None:
     assert cli("status", "--state-dir", str(stack.state_dir)).returncode == 0
     pids = [p["pid"] for p in stack.manifest()["processes"]]

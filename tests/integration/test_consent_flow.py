@@ -42,7 +42,8 @@ async def test_consent_flows_from_profile_to_every_projection(migrated, topology
             settings = await migrated(definition.name)
             database = Database(settings, definition.tables)
             databases.append(database)
-            workers.append(await consumer_for(settings, database, sqs, definition.handlers(None)))  # type: ignore[arg-type]
+            handlers = definition.handlers(definition.platform(settings))
+            workers.append(await consumer_for(settings, database, sqs, handlers))
             lookups.append(ProjectedConsent(database, projection))
         tasks = [asyncio.create_task(w.run()) for w in workers]
         try:

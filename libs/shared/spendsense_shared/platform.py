@@ -53,8 +53,9 @@ class Platform:
             if service in self.topology.queues:
                 await sqs.get_queue_url(QueueName=self.topology.queues[service].name)
             if service in self.topology.topics:
-                topics = await sns.list_topics()
-                names = {t["TopicArn"].rsplit(":", 1)[-1] for t in topics.get("Topics", [])}
+                names: set[str] = set()
+                async for page in sns.get_paginator("list_topics").paginate():  # 100 topics a page
+                    names |= {t["TopicArn"].rsplit(":", 1)[-1] for t in page.get("Topics", [])}
                 if self.topology.topics[service] not in names:
                     raise RuntimeError(f"topic {self.topology.topics[service]} missing")
 

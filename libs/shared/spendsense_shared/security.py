@@ -187,3 +187,15 @@ async def require_user_access(
         )
         raise ApiError(403, "consent_required", "the user has not given current consent")
     return principal
+
+
+async def require_consented_user_access(
+    user_id: str, request: Request, principal: Principal = Depends(require_user_access)
+) -> Principal:
+    """As :func:`require_user_access`, and the data exists only for a user with current consent —
+    so the user themself is refused too once consent is revoked."""
+    if principal.user_id == user_id:
+        consent: ConsentLookup | None = getattr(request.app.state, "consent_lookup", None)
+        if consent is None or not await consent.has_current_consent(user_id):
+            raise ApiError(403, "consent_required", "processing requires your current consent")
+    return principal

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from asgi_lifespan import LifespanManager
 
 from spendsense_profile.bootstrap import SERVICE
+from spendsense_shared.aws import Aws
 from spendsense_shared.embedded.servers import free_port
+from spendsense_shared.messaging.provision import provision
+from spendsense_shared.messaging.topology import build_topology
 from spendsense_shared.service import build_app
 
 
@@ -70,3 +75,24 @@ async def test_not_ready_when_the_database_is_unreachable(topology, settings_for
     checks = response.json()["checks"]
     assert checks["database"].startswith("error:")
     assert (checks["redis"], checks["bus"]) == ("ok", "ok")
+
+
+async def test_ready_finds_its_topic_beyond_the_first_page_of_topics(migrated, settings_for, isolation_id):
+    # SNS lists 100 topics a page: with 100 older topics in the account, ours is on the second page.
+    await migrated("profile")
+    settings = settings_for("profile")
+    aws = Aws(settings)
+    async with aws.client("sns") as sns:
+        fillers = await asyncio.gather(
+            *(sns.create_topic(Name=f"spendsense-{isolation_id}-filler-{i}") for i in range(100))
+        )
+    try:
+        await provision(aws, build_topology(isolation_id))
+
+        response = await get_ready(settings)
+
+        assert response.status_code == 200, response.text
+        assert response.json()["checks"]["bus"] == "ok"
+    finally:
+        async with aws.client("sns") as sns:
+            await asyncio.gather(*(sns.delete_topic(TopicArn=f["TopicArn"]) for f in fillers))

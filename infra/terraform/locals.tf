@@ -1,0 +1,57 @@
+locals {
+  # The deployment name: "dev", or "dev-chuong" with an owner_id. It is SPENDSENSE_ENV too, because the
+  # services derive their topic, queue and bucket names from it at run time (messaging/topology.py):
+  # Terraform has to create exactly those names.
+  deployment = var.owner_id == "" ? var.env : "${var.env}-${var.owner_id}"
+  name       = "spendsense-${local.deployment}"
+  # For the few AWS names capped at 32 characters (ALB).
+  short_name = "ss-${local.deployment}"
+
+  tags = merge(
+    {
+      Project     = "spendsense"
+      Environment = var.env
+      ManagedBy   = "terraform"
+    },
+    var.owner_id == "" ? {} : { Owner = var.owner_id },
+  )
+
+  # What the code declares (generated/main.tf.json, written by infra/generate.py).
+  services = module.declaration.services # API per service: auth, profile, features, recommender, operator
+  workers  = module.declaration.workers  # worker per service: auth-worker, ...
+  routes   = module.declaration.routes   # "METHOD /path" => service, the local gateway's table
+  # The event bus with this deployment's names put in for the placeholder: the same names
+  # build_topology(SPENDSENSE_ENV) computes inside the services.
+  bus = jsondecode(replace(jsonencode(module.declaration.bus), module.declaration.placeholder, local.deployment))
+
+  # Values of the SPENDSENSE_* variables the declaration lists per process. Indexed without a default on
+  # purpose: a setting the code starts to need and nobody gave a value here fails `terraform plan`.
+  plain_env = {
+    SPENDSENSE_ENV         = local.deployment
+    SPENDSENSE_AWS_REGION  = var.region
+    SPENDSENSE_JWKS_URL    = module.load_balancer.jwks_url
+    SPENDSENSE_LOG_JSON    = "true"
+    SPENDSENSE_METRICS_EMF = "true" # the dashboards read the services' embedded-metric-format records
+  }
+  secret_env = {
+    SPENDSENSE_DATABASE_URL    = module.data.database_url_secret_arn
+    SPENDSENSE_REDIS_URL       = module.data.redis_url_secret_arn
+    SPENDSENSE_JWT_PRIVATE_KEY = module.secrets.secret_arns["jwt-private-key"]
+    SPENDSENSE_OPENAI_API_KEY  = module.secrets.secret_arns["openai-api-key"] # once RecommenderSettings reads it
+  }
+
+  # Which buckets each service's processes may use (none unless listed). Uploads land in "data" (profile
+  # writes, features reads); evaluation reports and decision-trace exports go to "reports".
+  bucket_access = {
+    profile     = { read = ["data"], write = ["data"] }
+    features    = { read = ["data"], write = [] }
+    recommender = { read = ["reports"], write = ["reports"] }
+    operator    = { read = ["reports"], write = ["reports"] }
+  }
+
+  # Container-level process list (API + worker) that the dashboards and alarms cover.
+  processes = merge(
+    { for name, api in local.services : name => { service = name, kind = "api" } },
+    { for name, worker in local.workers : name => { service = worker.service, kind = "worker" } },
+  )
+}

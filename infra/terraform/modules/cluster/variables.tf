@@ -1,0 +1,4 @@
+variable "name" {
+  description = "Name prefix; the cluster is {name}-cluster."
+  type        = string
+}

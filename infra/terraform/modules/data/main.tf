@@ -1,0 +1,363 @@
+# State: RDS PostgreSQL 16 (one database, a schema per service), ElastiCache Redis 7 and the S3 buckets,
+# plus the two Secrets Manager entries the services connect with (URLs that embed the credentials).
+
+# --- RDS PostgreSQL -----------------------------------------------------------------------------------
+
+resource "random_password" "database" {
+  length = 40
+  # Characters that need no escaping in a URL or a shell; 40 of 62 is plenty of entropy.
+  special = false
+}
+
+resource "aws_db_subnet_group" "this" {
+  name       = "${var.name}-db-subnet-group"
+  subnet_ids = var.database_subnet_ids
+}
+
+resource "aws_db_parameter_group" "this" {
+  name   = "${var.name}-db-params"
+  family = "postgres16"
+
+  parameter {
+    name  = "rds.force_ssl" # no plaintext connections (asyncpg negotiates TLS by default)
+    value = "1"
+  }
+  parameter {
+    name         = "max_connections" # fixed, so that the 80 % alarm has a known ceiling
+    value        = tostring(var.database.max_connections)
+    apply_method = "pending-reboot"
+  }
+  parameter {
+    name  = "log_min_duration_statement" # slow queries (ms) into the postgresql log export
+    value = "500"
+  }
+  parameter {
+    name  = "log_statement" # schema changes are audited
+    value = "ddl"
+  }
+  parameter {
+    name  = "log_connections"
+    value = "1"
+  }
+}
+
+data "aws_iam_policy_document" "rds_monitoring_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["monitoring.rds.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "rds_monitoring" {
+  name               = "${var.name}-rds-monitoring"
+  assume_role_policy = data.aws_iam_policy_document.rds_monitoring_assume.json
+}
+
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  role       = aws_iam_role.rds_monitoring.name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
+}
+
+resource "aws_db_instance" "this" {
+  identifier     = "${var.name}-db"
+  engine         = "postgres"
+  engine_version = "16" # the latest 16.x minor; auto_minor_version_upgrade keeps it patched
+  instance_class = var.database.instance_class
+
+  db_name  = "spendsense"
+  username = "spendsense"
+  password = random_password.database.result
+  port     = 5432
+
+  allocated_storage     = var.database.allocated_storage
+  max_allocated_storage = var.database.max_allocated_storage
+  storage_type          = "gp3"
+  storage_encrypted     = true
+  kms_key_id            = var.kms_key_arn
+
+  multi_az               = var.database.multi_az
+  db_subnet_group_name   = aws_db_subnet_group.this.name
+  vpc_security_group_ids = [var.database_sg_id]
+  publicly_accessible    = false
+  parameter_group_name   = aws_db_parameter_group.this.name
+
+  backup_retention_period   = var.database.backup_retention_days
+  backup_window             = "03:00-04:00"
+  maintenance_window        = "sun:04:30-sun:05:30"
+  copy_tags_to_snapshot     = true
+  deletion_protection       = var.database.deletion_protection
+  skip_final_snapshot       = false
+  final_snapshot_identifier = "${var.name}-db-final"
+
+  auto_minor_version_upgrade          = true
+  iam_database_authentication_enabled = true
+  enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
+  monitoring_interval                 = 60
+  monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
+  performance_insights_enabled        = true
+  performance_insights_kms_key_id     = var.kms_key_arn
+}
+
+# --- ElastiCache Redis --------------------------------------------------------------------------------
+
+resource "random_password" "redis" {
+  length  = 64
+  special = false # the auth token goes into a redis:// URL
+}
+
+resource "aws_elasticache_subnet_group" "this" {
+  name       = "${var.name}-redis"
+  subnet_ids = var.database_subnet_ids
+}
+
+resource "aws_cloudwatch_log_group" "redis_slow_log" {
+  name              = "/elasticache/${var.name}/slow-log"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.kms_key_arn
+}
+
+resource "aws_elasticache_replication_group" "this" {
+  #checkov:skip=CKV2_AWS_50:Multi-AZ failover is on whenever there is a replica (staging, prod: num_cache_nodes = 2); dev runs one node to save cost.
+  replication_group_id = "${var.name}-redis"
+  description          = "SpendSense ${var.name}: sessions, rate limits, caches"
+  engine               = "redis"
+  engine_version       = "7.1"
+  node_type            = var.redis.node_type
+  num_cache_clusters   = var.redis.num_cache_nodes
+  port                 = 6379
+  parameter_group_name = "default.redis7"
+
+  subnet_group_name  = aws_elasticache_subnet_group.this.name
+  security_group_ids = [var.redis_sg_id]
+
+  # With a replica, fail over automatically to the other AZ.
+  automatic_failover_enabled = var.redis.num_cache_nodes > 1
+  multi_az_enabled           = var.redis.num_cache_nodes > 1
+
+  at_rest_encryption_enabled = true
+  kms_key_id                 = var.kms_key_arn
+  transit_encryption_enabled = true
+  auth_token                 = random_password.redis.result
+
+  snapshot_retention_limit   = 7
+  snapshot_window            = "02:00-03:00"
+  maintenance_window         = "sun:05:30-sun:06:30"
+  auto_minor_version_upgrade = true
+
+  log_delivery_configuration {
+    destination      = aws_cloudwatch_log_group.redis_slow_log.name
+    destination_type = "cloudwatch-logs"
+    log_format       = "json"
+    log_type         = "slow-log"
+  }
+}
+
+# --- Connection secrets (what SPENDSENSE_DATABASE_URL and SPENDSENSE_REDIS_URL are set from) ----------
+
+resource "aws_secretsmanager_secret" "database_url" {
+  #checkov:skip=CKV2_AWS_57:The password is Terraform's (random_password): rotate with `terraform apply -replace=module.data.random_password.database`, as the URL must change with it.
+  name                    = "${var.name}/database-url"
+  description             = "SQLAlchemy URL of the SpendSense database (asyncpg driver)"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "database_url" {
+  secret_id     = aws_secretsmanager_secret.database_url.id
+  secret_string = "postgresql+asyncpg://${aws_db_instance.this.username}:${random_password.database.result}@${aws_db_instance.this.address}:${aws_db_instance.this.port}/${aws_db_instance.this.db_name}"
+}
+
+resource "aws_secretsmanager_secret" "redis_url" {
+  #checkov:skip=CKV2_AWS_57:The auth token is Terraform's (random_password): rotate with `terraform apply -replace=module.data.random_password.redis`.
+  name                    = "${var.name}/redis-url"
+  description             = "URL of the SpendSense Redis (TLS, auth token)"
+  kms_key_id              = var.kms_key_arn
+  recovery_window_in_days = 7
+}
+
+resource "aws_secretsmanager_secret_version" "redis_url" {
+  secret_id     = aws_secretsmanager_secret.redis_url.id
+  secret_string = "rediss://:${random_password.redis.result}@${aws_elasticache_replication_group.this.primary_endpoint_address}:6379/0"
+}
+
+# --- S3 -----------------------------------------------------------------------------------------------
+# Names come from the event-bus declaration (spendsense-{kind}-{env}[-{owner_id}]), like the topics.
+
+locals {
+  # Lifecycle per bucket, as the architecture document has it: Parquet data to Glacier after 90 days,
+  # logs deleted after 90 days, reports after a year; the frontend keeps only its current build.
+  lifecycle = {
+    data     = { glacier_after_days = 90, expire_after_days = 0 }
+    logs     = { glacier_after_days = 0, expire_after_days = 90 }
+    reports  = { glacier_after_days = 0, expire_after_days = 365 }
+    frontend = { glacier_after_days = 0, expire_after_days = 0 }
+  }
+}
+
+resource "aws_s3_bucket" "this" {
+  #checkov:skip=CKV_AWS_144:Cross-region replication is not required: versioning and RDS backups meet the 15-minute RPO within the region.
+  #checkov:skip=CKV2_AWS_62:No consumer of S3 event notifications; uploads are announced by the profile service's upload.ingested event.
+  #checkov:skip=CKV_AWS_18:Access logs of every bucket go to the logs bucket (aws_s3_bucket_logging.this); the logs bucket does not log into itself.
+  for_each = var.buckets
+
+  bucket = each.value
+  # Production data is never destroyed with the stack; dev/staging buckets can be emptied first.
+  force_destroy = false
+}
+
+resource "aws_s3_bucket_public_access_block" "this" {
+  for_each = aws_s3_bucket.this
+
+  bucket                  = each.value.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_ownership_controls" "this" {
+  for_each = aws_s3_bucket.this
+
+  bucket = each.value.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_versioning" "this" {
+  for_each = aws_s3_bucket.this
+
+  bucket = each.value.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+# Data, reports and frontend: the deployment's KMS key.
+resource "aws_s3_bucket_server_side_encryption_configuration" "kms" {
+  for_each = { for kind, bucket in aws_s3_bucket.this : kind => bucket if kind != "logs" }
+
+  bucket = each.value.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+# Logs: SSE-S3 (AES-256), the only encryption ALB access-log delivery and S3 server access logging accept.
+resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
+  bucket = aws_s3_bucket.this["logs"].id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "this" {
+  for_each = aws_s3_bucket.this
+
+  bucket = each.value.id
+
+  rule {
+    id     = "housekeeping"
+    status = "Enabled"
+    filter {}
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+
+    dynamic "transition" {
+      for_each = local.lifecycle[each.key].glacier_after_days > 0 ? [local.lifecycle[each.key].glacier_after_days] : []
+      content {
+        days          = transition.value
+        storage_class = "GLACIER"
+      }
+    }
+
+    dynamic "expiration" {
+      for_each = local.lifecycle[each.key].expire_after_days > 0 ? [local.lifecycle[each.key].expire_after_days] : []
+      content {
+        days = expiration.value
+      }
+    }
+  }
+}
+
+resource "aws_s3_bucket_logging" "this" {
+  for_each = { for kind, bucket in aws_s3_bucket.this : kind => bucket if kind != "logs" }
+
+  bucket        = each.value.id
+  target_bucket = aws_s3_bucket.this["logs"].id
+  target_prefix = "s3-access/${each.key}/"
+}
+
+data "aws_elb_service_account" "this" {}
+
+data "aws_iam_policy_document" "bucket" {
+  for_each = aws_s3_bucket.this
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [
+      each.value.arn,
+      "${each.value.arn}/*",
+    ]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "logs" ? [1] : []
+    content {
+      sid       = "AlbAccessLogs"
+      actions   = ["s3:PutObject"]
+      resources = ["${each.value.arn}/alb/*"]
+      principals {
+        type        = "AWS"
+        identifiers = [data.aws_elb_service_account.this.arn]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.key == "logs" ? [1] : []
+    content {
+      sid       = "S3ServerAccessLogs"
+      actions   = ["s3:PutObject"]
+      resources = ["${each.value.arn}/s3-access/*"]
+      principals {
+        type        = "Service"
+        identifiers = ["logging.s3.amazonaws.com"]
+      }
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "this" {
+  for_each = aws_s3_bucket.this
+
+  bucket = each.value.id
+  policy = data.aws_iam_policy_document.bucket[each.key].json
+
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}

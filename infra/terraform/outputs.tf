@@ -1,0 +1,58 @@
+output "deployment" {
+  description = "Deployment name: SPENDSENSE_ENV of every task, part of every resource name."
+  value       = local.deployment
+}
+
+output "api_endpoint" {
+  description = "Public base URL of the API (API Gateway)."
+  value       = module.api.endpoint
+}
+
+output "ecr_repositories" {
+  description = "Image => ECR repository URL to push to (tag with the git SHA, see infra/README.md)."
+  value       = module.registry.repository_urls
+}
+
+output "cluster_name" {
+  description = "ECS cluster name."
+  value       = module.cluster.name
+}
+
+output "migrate_task" {
+  description = "What `aws ecs run-task` needs to run the migrations (see infra/README.md)."
+  value       = {
+    task_definition = module.migrate_task.task_definition_family
+    subnets         = module.network.private_subnet_ids
+    security_group  = module.network.tasks_sg_id
+  }
+}
+
+output "secrets_to_fill" {
+  description = "Secrets Terraform created without a value: put them in before the first deploy."
+  value       = module.secrets.secret_names
+}
+
+output "dashboards" {
+  description = "Service => CloudWatch dashboard name."
+  value       = module.observability.dashboard_names
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic the alarms notify."
+  value       = module.observability.alarm_topic_arn
+}
+
+output "buckets" {
+  description = "Bucket kind => name."
+  value       = module.data.bucket_names
+}
+
+output "topics" {
+  description = "Service => SNS topic ARN."
+  value       = module.bus.topic_arns
+}
+
+output "queues" {
+  description = "Service => SQS queue and DLQ."
+  value       = module.bus.queues
+}

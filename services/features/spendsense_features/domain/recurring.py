@@ -1,0 +1,467 @@
+"""Recurring-stream detection (subscriptions, bills, pay cheques), vectorized over all users at once.
+
+A stream is every posted transaction of one user with one merchant in one direction (outflow or
+inflow) inside the lookback. Transactions on the same day are one *event* (a split charge is still one
+charge). A stream is detected when
+
+* every gap between consecutive events lies in one cadence band (weekly 5–9 days, bi-weekly 12–16,
+  semi-monthly 12–19 for inflows only, monthly 26–35), and
+* every event amount is within ``AMOUNT_TOLERANCE`` (20 %) of the stream's median amount, or the
+  events split at one point into two such stable runs of at least two events each (a price change:
+  reported, not a reason to split the stream).
+
+Detected streams with ≥ ``MIN_RECURRING`` events are recurring (Plaid ``MATURE`` while active); with
+two events they are ``EARLY_DETECTION``; a stream whose next event is overdue is ``TOMBSTONED``.
+
+The work is sorts, ``bincount`` and ``reduceat`` over flat arrays: no Python loop per transaction,
+merchant or stream.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "AMOUNT_TOLERANCE",
+    "CADENCES",
+    "FREQUENCIES",
+    "MIN_RECURRING",
+    "StreamCandidates",
+    "Streams",
+    "detect_streams",
+    "EventTable",
+    "build_events",
+    "group_median",
+]
+
+AMOUNT_TOLERANCE = 0.20
+MIN_RECURRING = 3
+WEEKLY, BIWEEKLY, SEMI_MONTHLY, MONTHLY = 0, 1, 2, 3
+CADENCES = ("weekly", "biweekly", "semi_monthly", "monthly")
+FREQUENCIES = ("WEEKLY", "BIWEEKLY", "SEMI_MONTHLY", "MONTHLY")
+# Allowed gap (days, inclusive) per cadence: months are 28–31 days and merchants shift charges off
+# weekends, hence the slack around 7 / 14 / 15.2 / 30.4.
+BANDS = ((5, 9), (12, 16), (12, 19), (26, 35))
+NOMINAL_DAYS = (7.0, 14.0, 30.4375 / 2, 30.4375)
+# A bi-weekly schedule is exactly 14 days; semi-monthly (1st/15th) averages 15.2.
+_SEMI_MONTHLY_MEAN_GAP = 14.6
+_EPS = 1e-9
+
+
+@dataclass(frozen=True)
+class StreamCandidates:
+    """Flat arrays, one entry per eligible transaction (already filtered by category and account)."""
+
+    user: np.ndarray  # int64 user code (index into ``as_of``)
+    key: np.ndarray  # int64 merchant key; -1 = unidentifiable, ignored
+    inflow: np.ndarray  # bool: money in (income) vs out
+    day: np.ndarray  # int64 days since 1970-01-01
+    amount: np.ndarray  # float64 absolute amount (> 0)
+    row: np.ndarray  # int64 the caller's row id, handed back in ``Streams.member_row``
+    labels: np.ndarray | None = None  # text of each merchant key (for stable stream ids)
+
+
+@dataclass(frozen=True)
+class EventTable:
+    """Candidates sorted by (user, direction, merchant, day) and grouped into same-day *events*, built
+    once and shared by every lookback (a shorter lookback is a subset of the same events)."""
+
+    code: np.ndarray  # stream code per event
+    day: np.ndarray  # per event
+    amount: np.ndarray  # per event: same-day amounts summed
+    user: np.ndarray  # per event
+    key: np.ndarray  # per event
+    inflow: np.ndarray  # per event (bool)
+    tx_row: np.ndarray  # caller row ids in sorted order
+    tx_event: np.ndarray  # event index of each sorted transaction
+    labels: np.ndarray
+
+
+def build_events(c: StreamCandidates) -> EventTable:
+    """Sort the candidates once and group them into same-day events.
+
+    The sort key packs (user, direction, merchant, day) into one int64, so the event boundaries and
+    every per-event attribute come back out of the sorted key by arithmetic instead of gathers."""
+    valid = c.key >= 0
+    keep = np.arange(c.key.size) if valid.all() else np.flatnonzero(valid)
+    user, key, inflow, day = c.user[keep], c.key[keep], c.inflow[keep].astype(np.int64), c.day[keep]
+    n_keys = int(key.max(initial=0)) + 1
+    low = int(day.min(initial=0))
+    span = int(day.max(initial=0)) - low + 1
+    code = (user * 2 + inflow) * n_keys + key
+    labels = c.labels
+    if labels is None:
+        labels = np.array([str(k) for k in range(n_keys)], dtype=object)
+    if code.size and int(code.max()) >= (2**62) // span:
+        return _build_events_lexsorted(c, keep, code, day, labels)
+    packed = code * span + (day - low)
+    order = np.argsort(packed)
+    packed = packed[order]
+    new_event = np.ones(order.size, dtype=bool)
+    new_event[1:] = packed[1:] != packed[:-1]
+    starts = np.flatnonzero(new_event)
+    ev_code, ev_day = np.divmod(packed[starts], span)
+    rows = keep[order]
+    return _event_table(c, rows, starts, ev_code, ev_day + low, new_event, n_keys, labels)
+
+
+def _build_events_lexsorted(
+    c: StreamCandidates, keep: np.ndarray, code: np.ndarray, day: np.ndarray, labels: np.ndarray
+) -> EventTable:
+    """The same as :func:`build_events` for key spaces too large to pack into one int64."""
+    order = np.lexsort((day, code))
+    code, day = code[order], day[order]
+    new_event = np.ones(order.size, dtype=bool)
+    new_event[1:] = (code[1:] != code[:-1]) | (day[1:] != day[:-1])
+    starts = np.flatnonzero(new_event)
+    n_keys = int(c.key[keep].max(initial=0)) + 1
+    return _event_table(c, keep[order], starts, code[starts], day[starts], new_event, n_keys, labels)
+
+
+def _event_table(
+    c: StreamCandidates,
+    rows: np.ndarray,
+    starts: np.ndarray,
+    ev_code: np.ndarray,
+    ev_day: np.ndarray,
+    new_event: np.ndarray,
+    n_keys: int,
+    labels: np.ndarray,
+) -> EventTable:
+    user_dir, key = np.divmod(ev_code, n_keys)
+    user, inflow = np.divmod(user_dir, 2)
+    return EventTable(
+        code=ev_code,
+        day=ev_day,
+        amount=np.add.reduceat(c.amount[rows], starts) if starts.size else np.zeros(0),
+        user=user,
+        key=key,
+        inflow=inflow.astype(bool),
+        tx_row=c.row[rows],
+        tx_event=np.cumsum(new_event) - 1,
+        labels=labels,
+    )
+
+
+@dataclass(frozen=True)
+class Streams:
+    """Detected streams: ``table`` has one row per stream; the member transactions of stream ``i`` are
+    ``member_row[member_start[i]:member_start[i + 1]]`` in date order."""
+
+    table: pd.DataFrame
+    member_row: np.ndarray
+    member_start: np.ndarray
+    labels: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+
+    def members(self) -> list[np.ndarray]:
+        return [
+            self.member_row[a:b] for a, b in zip(self.member_start[:-1], self.member_start[1:], strict=True)
+        ]
+
+
+_TABLE_COLUMNS = (
+    "user",
+    "key",
+    "inflow",
+    "count",
+    "tx_count",
+    "first_day",
+    "last_day",
+    "cadence",
+    "median_gap",
+    "gap_max_deviation",
+    "amount_cv",
+    "typical_amount",
+    "average_amount",
+    "last_amount",
+    "change_from",
+    "change_to",
+    "change_day",
+    "predicted_next_day",
+    "is_active",
+    "recurring",
+    "window_amount",
+)
+
+
+def _empty() -> Streams:
+    table = pd.DataFrame({name: np.array([], dtype=float) for name in _TABLE_COLUMNS})
+    return Streams(table, np.array([], dtype=np.int64), np.zeros(1, dtype=np.int64))
+
+
+def group_median(group: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+    """Median of ``values`` per integer ``group`` (NaN for empty groups), by one sort."""
+    counts = np.bincount(group, minlength=n_groups)
+    out = np.full(n_groups, np.nan)
+    if values.size == 0:
+        return out
+    ordered = values[np.lexsort((values, group))]
+    starts = np.cumsum(counts) - counts
+    has = counts > 0
+    lo = (starts + (counts - 1) // 2)[has]
+    hi = (starts + counts // 2)[has]
+    out[has] = (ordered[lo] + ordered[hi]) / 2.0
+    return out
+
+
+def _all_per_group(ok: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """True for groups where every member is ``ok`` (vacuously true for empty groups)."""
+    return np.bincount(group[~ok], minlength=n_groups) == 0
+
+
+@dataclass
+class _Events:
+    """The events inside one lookback, grouped into streams (all arrays per selected event unless
+    noted)."""
+
+    selected: np.ndarray  # index into the EventTable
+    day: np.ndarray
+    amount: np.ndarray
+    stream: np.ndarray  # stream index per event
+    stream_start: np.ndarray  # per stream: its first event
+    count: np.ndarray  # per stream: number of events
+    user: np.ndarray  # per stream
+    key: np.ndarray  # per stream
+    inflow: np.ndarray  # per stream
+
+
+def _events(table: EventTable, as_of: np.ndarray, lookback: int) -> _Events | None:
+    end = as_of[table.user]
+    selected = np.flatnonzero((table.day <= end) & (table.day > end - lookback))
+    if selected.size == 0:
+        return None
+    code = table.code[selected]
+    new_stream = np.ones(selected.size, dtype=bool)
+    new_stream[1:] = code[1:] != code[:-1]
+    stream_start = np.flatnonzero(new_stream)
+    first = selected[stream_start]
+    return _Events(
+        selected=selected,
+        day=table.day[selected],
+        amount=table.amount[selected],
+        stream=np.cumsum(new_stream) - 1,
+        stream_start=stream_start,
+        count=np.diff(np.append(stream_start, selected.size)),
+        user=table.user[first],
+        key=table.key[first],
+        inflow=table.inflow[first],
+    )
+
+
+def _cadence(ev: _Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cadence per stream (-1 = irregular) from the gaps between consecutive events.
+
+    A stream's gaps are contiguous, so "every gap in the band" is one ``bitwise_and.reduceat`` over a
+    per-gap bit mask of the bands it falls in."""
+    n_streams = ev.count.size
+    follows = ev.stream[1:] == ev.stream[:-1]
+    gap = (ev.day[1:] - ev.day[:-1])[follows]
+    gap_stream = ev.stream[1:][follows]
+    bits = np.zeros(gap.size, dtype=np.uint8)
+    for band, (lo, hi) in enumerate(BANDS):
+        bits |= (((gap >= lo) & (gap <= hi)).astype(np.uint8)) << band
+    has_gap = ev.count >= 2
+    offsets = (np.cumsum(ev.count - 1) - (ev.count - 1))[has_gap]
+    all_bits = np.zeros(n_streams, dtype=np.uint8)
+    mean_gap = np.zeros(n_streams)
+    if gap.size:
+        all_bits[has_gap] = np.bitwise_and.reduceat(bits, offsets)
+        mean_gap[has_gap] = np.add.reduceat(gap, offsets) / (ev.count[has_gap] - 1)
+    ok = [(all_bits >> band & 1).astype(bool) & has_gap for band in range(len(BANDS))]
+    cadence = np.select(
+        [
+            ok[WEEKLY],
+            ok[BIWEEKLY] & (~ev.inflow | (mean_gap < _SEMI_MONTHLY_MEAN_GAP)),
+            ok[SEMI_MONTHLY] & ev.inflow,
+            ok[MONTHLY],
+        ],
+        [WEEKLY, BIWEEKLY, SEMI_MONTHLY, MONTHLY],
+        default=-1,
+    )
+    return cadence, gap, gap_stream
+
+
+def _within(amount: np.ndarray, median: np.ndarray) -> np.ndarray:
+    return np.abs(amount - median) <= AMOUNT_TOLERANCE * median + _EPS
+
+
+def _price_change(
+    ev: _Events, candidate: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For candidate streams (regular, ≥ 4 events, unstable overall), find the single split that best
+    separates two price levels (least squared error, each side ≥ 2 events) and accept it when both
+    sides are stable around their own median. Returns (accepted, median before, after, change day)."""
+    n_streams = ev.count.size
+    accepted = np.zeros(n_streams, dtype=bool)
+    before = np.full(n_streams, np.nan)
+    after = np.full(n_streams, np.nan)
+    change_day = np.full(n_streams, -1, dtype=np.int64)
+    sel = np.flatnonzero(candidate[ev.stream])
+    if sel.size == 0:
+        return accepted, before, after, change_day
+    sid = ev.stream[sel]
+    amount = ev.amount[sel]
+    n = ev.count[sid]
+    pos = sel - ev.stream_start[sid]  # position of the event inside its stream
+    # prefix sums of the amounts *before* each event, per stream
+    cum = np.cumsum(amount) - amount
+    cum_sq = np.cumsum(amount * amount) - amount * amount
+    first = np.flatnonzero(pos == 0)
+    base = np.repeat(cum[first], ev.count[sid[first]])
+    base_sq = np.repeat(cum_sq[first], ev.count[sid[first]])
+    left, left_sq = cum - base, cum_sq - base_sq
+    total = np.bincount(sid, weights=amount, minlength=n_streams)[sid]
+    total_sq = np.bincount(sid, weights=amount * amount, minlength=n_streams)[sid]
+    valid = (pos >= 2) & (pos <= n - 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sse = (left_sq - left * left / pos) + (
+            (total_sq - left_sq) - (total - left) ** 2 / np.maximum(n - pos, 1)
+        )
+    cand = np.flatnonzero(valid)
+    order = cand[np.lexsort((sse[cand], sid[cand]))]
+    _, first_of = np.unique(sid[order], return_index=True)
+    best = order[first_of]  # the best split event per candidate stream
+    split_at = np.full(n_streams, np.iinfo(np.int64).max)
+    split_at[sid[best]] = pos[best]
+    side = (pos >= split_at[sid]).astype(np.int64)
+    seg = sid * 2 + side
+    seg_median = group_median(seg, amount, n_streams * 2)
+    stable = _all_per_group(_within(amount, seg_median[seg]), sid, n_streams)
+    streams = sid[best]
+    accepted[streams] = stable[streams]
+    before[streams] = seg_median[streams * 2]
+    after[streams] = seg_median[streams * 2 + 1]
+    change_day[streams] = ev.day[sel[best]]
+    return accepted, before, after, change_day
+
+
+def detect_streams(
+    candidates: StreamCandidates | EventTable, as_of: np.ndarray, lookback: int, window: int | None = None
+) -> Streams:
+    """Detect recurring streams in the ``lookback`` days ending at each user's ``as_of`` (int days,
+    indexed by user code). ``window`` (days) only sets ``window_amount``: the stream's total inside the
+    trailing window, used for the subscription share of spending. Pass an :class:`EventTable` to
+    share the sorting between several lookbacks."""
+    table = candidates if isinstance(candidates, EventTable) else build_events(candidates)
+    ev = _events(table, as_of, lookback)
+    if ev is None:
+        return _empty()
+    n_streams = ev.count.size
+    cadence, gap, gap_stream = _cadence(ev)
+    regular = cadence >= 0
+
+    # Medians only for regular streams: the others are decided already.
+    reg_events = np.flatnonzero(regular[ev.stream])
+    median = group_median(ev.stream[reg_events], ev.amount[reg_events], n_streams)
+    stable_ev = _within(ev.amount[reg_events], median[ev.stream[reg_events]])
+    stable = regular & _all_per_group(stable_ev, ev.stream[reg_events], n_streams)
+    changed, before, after, change_day = _price_change(ev, regular & ~stable & (ev.count >= 4))
+    detected = stable | changed
+    ids = np.flatnonzero(detected)
+    out = _stream_table(ev, ids, cadence, gap, gap_stream, median, changed, before, after, change_day)
+    out = _add_activity(out, as_of, window, ev, detected)
+
+    # Member transactions of detected streams, still in (stream, day) order.
+    final = np.full(n_streams, -1, dtype=np.int64)
+    final[ids] = np.arange(ids.size)
+    event_final = np.full(table.day.size, -1, dtype=np.int64)
+    event_final[ev.selected] = final[ev.stream]
+    tx_final = event_final[table.tx_event]
+    member = tx_final >= 0
+    tx_count = np.bincount(tx_final[member], minlength=ids.size)
+    out["tx_count"] = tx_count
+    return Streams(out, table.tx_row[member], np.concatenate([[0], np.cumsum(tx_count)]), table.labels)
+
+
+def _stream_table(
+    ev: _Events,
+    ids: np.ndarray,
+    cadence: np.ndarray,
+    gap: np.ndarray,
+    gap_stream: np.ndarray,
+    median: np.ndarray,
+    changed: np.ndarray,
+    before: np.ndarray,
+    after: np.ndarray,
+    change_day: np.ndarray,
+) -> pd.DataFrame:
+    n_streams = ev.count.size
+    count = ev.count[ids]
+    start = ev.stream_start[ids]
+    last = start + count - 1
+    in_ids = np.zeros(n_streams, dtype=bool)
+    in_ids[ids] = True
+    gap_sel = np.flatnonzero(in_ids[gap_stream])
+    median_gap = group_median(gap_stream[gap_sel], gap[gap_sel], n_streams)[ids]
+    # gaps of a stream are contiguous: max |gap - median| per stream with one reduceat
+    deviation = np.abs(gap[gap_sel] - median_gap.repeat(count - 1))
+    gap_offsets = np.concatenate([[0], np.cumsum(count - 1)[:-1]])
+    gap_max_dev = np.maximum.reduceat(deviation, gap_offsets) if gap_sel.size else np.zeros(0)
+    sums, sq = _stream_sums(ev, ids)
+    mean = sums / count
+    cv = np.sqrt(np.maximum(sq / count - mean * mean, 0.0)) / np.where(mean > 0, mean, np.nan)
+    is_changed = changed[ids]
+    return pd.DataFrame(
+        {
+            "user": ev.user[ids],
+            "key": ev.key[ids],
+            "inflow": ev.inflow[ids],
+            "count": count,
+            "tx_count": np.zeros(ids.size, dtype=np.int64),
+            "first_day": ev.day[start],
+            "last_day": ev.day[last],
+            "cadence": cadence[ids],
+            "median_gap": median_gap,
+            "gap_max_deviation": gap_max_dev.astype(float),
+            "amount_cv": cv,
+            "typical_amount": np.where(is_changed, after[ids], median[ids]),
+            "average_amount": mean,
+            "last_amount": ev.amount[last],
+            "change_from": np.where(is_changed, before[ids], np.nan),
+            "change_to": np.where(is_changed, after[ids], np.nan),
+            "change_day": np.where(is_changed, change_day[ids], -1),
+        }
+    )
+
+
+def _member_events(ev: _Events, ids: np.ndarray) -> np.ndarray:
+    """Event positions of the given streams (contiguous runs), without scanning every event."""
+    count = ev.count[ids]
+    start = ev.stream_start[ids]
+    return np.repeat(start - np.cumsum(count) + count, count) + np.arange(int(count.sum()))
+
+
+def _stream_sums(ev: _Events, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum and sum of squares of the event amounts of each stream in ``ids``."""
+    members = _member_events(ev, ids)
+    amount = ev.amount[members]
+    local = np.repeat(np.arange(ids.size), ev.count[ids])
+    sums = np.bincount(local, weights=amount, minlength=ids.size)
+    sq = np.bincount(local, weights=amount * amount, minlength=ids.size)
+    return sums, sq
+
+
+def _add_activity(
+    table: pd.DataFrame, as_of: np.ndarray, window: int | None, ev: _Events, detected: np.ndarray
+) -> pd.DataFrame:
+    """Next expected date, active/tombstoned, recurring flag and the amount inside the window."""
+    cadence = table["cadence"].to_numpy()
+    users = table["user"].to_numpy()
+    step = np.rint(table["median_gap"].to_numpy()).astype(np.int64)
+    predicted = table["last_day"].to_numpy() + step
+    grace = np.array([hi for _, hi in BANDS]) - np.rint(NOMINAL_DAYS).astype(np.int64) + 1
+    table["predicted_next_day"] = predicted
+    table["is_active"] = as_of[users] <= predicted + grace[cadence] if len(table) else np.zeros(0, bool)
+    table["recurring"] = table["count"].to_numpy() >= MIN_RECURRING
+    if window is None:
+        table["window_amount"] = np.nan
+        return table
+    ids = np.flatnonzero(detected)
+    members = _member_events(ev, ids)
+    local = np.repeat(np.arange(ids.size), ev.count[ids])
+    in_window = ev.day[members] > as_of[users[local]] - window
+    table["window_amount"] = np.bincount(local[in_window], ev.amount[members][in_window], minlength=ids.size)
+    return table
