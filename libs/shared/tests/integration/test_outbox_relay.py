@@ -59,9 +59,7 @@ async def test_event_committed_then_writer_killed_is_delivered_to_every_subscrib
         from datetime import UTC, datetime
         from spendsense_shared.db import Database
         from spendsense_shared.settings import ServiceSettings
-        from spendsense_auth.adapters.orm import messaging as auth_messaging
-from spendsense_shared.messaging.catalog import ConsentGranted, UserRegistered, new_event
-from spendsense_shared.messaging.envelope import EventEnvelope
+        from spendsense_shared.messaging.catalog import ConsentGranted, new_event
         from spendsense_profile.adapters.orm import messaging
 
         async def main():
