@@ -1,7 +1,7 @@
 """Features throughput: signals + personas for many users at once vs. one user at a time.
 
 Generates N synthetic users in memory (6 months each: pay cheques, rent, subscriptions with price
-changes, card payments, savings transfers, interest, overdraft fees, ~60–150 purchases a month over a
+changes, card payments, savings transfers, interest, overdraft fees, ~60-150 purchases a month over a
 few thousand store-numbered merchants, pending and business-account noise), loads them through the
 production Arrow path (``Dataset.from_arrow``), then times in the same run:
 
@@ -256,7 +256,7 @@ def generate(n_users: int, seed: int = 7) -> dict[str, pa.Table]:
     for month in range(6):
         rows.add(renter, checking[renter], rent_day + month * 30, np.round(salary[renter] * 0.9, 2), rent)
 
-    # Subscriptions: 0–8 per user, monthly on a fixed day, ~8 % with one price change.
+    # Subscriptions: 0-8 per user, monthly on a fixed day, ~8 % with one price change.
     sub_labels = [
         labels.add(raw, name, f"ent-{i}", prim, det)
         for i, (name, raw, _, prim, det) in enumerate(SUBSCRIPTIONS)
@@ -279,7 +279,7 @@ def generate(n_users: int, seed: int = 7) -> dict[str, pa.Table]:
             np.array(sub_labels)[sub_kind],
         )
 
-    # Purchases: 60–150 a month per user (less the fixed ones), over ~30 favourite stores each.
+    # Purchases: 60-150 a month per user (less the fixed ones), over ~30 favourite stores each.
     store_labels = np.array(
         [
             labels.add(f"{brand} #{s:04d} {city}", brand.title(), None, prim, det)
@@ -527,7 +527,7 @@ def main() -> None:
         f"per-user: {base_s:.2f} s wall ({base_cpu:.2f} s CPU) for {base_tx:,} tx ({len(subset)} users)"
         f" → {base_tps:,.0f} tx/s ({base_tx / base_cpu:,.0f} tx/CPU-s)"
     )
-    print(f"speed-up: {batch_tps / base_tps:.1f}× (CPU: {(n_tx / batch_cpu) / (base_tx / base_cpu):.1f}×)")
+    print(f"speed-up: {batch_tps / base_tps:.1f}x (CPU: {(n_tx / batch_cpu) / (base_tx / base_cpu):.1f}x)")
 
     primary = personas["primary"].value_counts().to_dict()
     result = {

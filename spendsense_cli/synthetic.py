@@ -11,27 +11,34 @@ ground truth (persona and demographics), line-aligned with the users. Users are 
 one at a time from a per-user random stream, so memory stays flat and user *i* is the same for a seed
 whatever the number of users.
 
-Persona recipes (window figures; margins keep labels robust to reasonable signal-code choices):
+Persona recipes (window figures; the margins keep labels robust to reasonable signal-code choices,
+and paydays and rent stay off the window's first day so an inclusive or exclusive window start
+cannot move a whole paycheck):
 
-* high_utilization: one card at 60-88 % utilization that revolves (monthly interest transactions and
-  APR ``interest_charge_amount``), paid at the minimum (half) or 1.6-3x the minimum; 15 % also overdue.
-* variable_income_budgeter: contract/gig deposits every 50-70 days (>= 3 in the window), checking
-  balance 0.15-0.5 months of spending; cards paid in full below 22 % utilization.
-* cash_flow_balancer: regular pay; spending 1.18-1.4x income (0-2 overdraft fees), or 0.86-0.93x
-  income with 2-4 overdraft/NSF fees; cards paid in full below 22 %.
-* subscription_heavy: 4-8 monthly subscriptions (>= $55/month even without the priciest), charged on
-  the same day of the month (0 or +1 day), plus optional telecom and a weekly meal kit; spending
-  0.72-0.9x income, no fees, cards paid in full.
-* savings_builder: savings transfers of >= $350/month, spending 0.6-0.8x income, <= 2 cheap
-  subscriptions (< $31/month), every card below 22 % with a reported limit.
-* general_wellness: as above but no savings, a static or net-negative savings account, or a large
-  balance (>= $45k) growing by <= $75/month (< 1 % over the window).
+* high_utilization: one card at 60-88 % utilization carrying a balance from before the data
+  (interest transactions every cycle, APR ``interest_charge_amount`` > 0); half pay exactly the
+  minimum on a card they no longer use (so payments stay within 10 % of the minimum), half pay
+  1.6-3x the minimum; 15 % also miss a payment (``is_overdue``, late fee). Some also carry
+  lower-priority traits (irregular pay, many subscriptions, an overdraft, savings).
+* variable_income_budgeter: contract/gig deposits 50-70 days apart (>= 3 in the window), checking
+  balance 0.15-0.5 months of spending; cards paid in full, < 22 % utilization.
+* cash_flow_balancer: regular pay (gaps <= 31 days); spending 1.18-1.4x income (with 0-2 overdraft
+  fees), or 0.86-0.93x income with 2-4 overdraft/NSF fees; cards paid in full, < 22 %.
+* subscription_heavy: 4-8 monthly subscriptions worth >= $55/month even without the priciest,
+  charged on a fixed day of the month (0 or +1 day: gaps 29-32), optional telecom bills and a weekly
+  meal kit; spending 0.72-0.9x income, no fees, cards paid in full.
+* savings_builder: >= $350/month into savings, spending 0.6-0.8x income, <= 2 cheap subscriptions
+  (< $31/month; at most one if there is an electricity bill), every card < 22 % with a known limit.
+* general_wellness: like savings_builder without the saving: no savings, a static or net-negative
+  savings account, or a >= $45k balance topped up by <= $75/month (< 1 % growth).
 
 Messy parts for everyone: merchant-name variants under one ``merchant_entity_id``, small merchants
-without a merchant name, date jitter and weekend shifts, pending transactions on the last days,
-refunds on cards, several cards, cards without a reported limit, business accounts (excluded from
-analysis, with their own SaaS subscriptions), weekly groceries at varying stores and amounts, rent,
-card payments, savings transfers and payroll in the v1 or v2 (December 2025) income taxonomy.
+without a merchant name, date jitter and weekend shifts, pending transactions on the last two days,
+refunds on cards, several cards (some without a reported limit, some unused), business accounts
+(excluded from analysis, with their own revenue and SaaS subscriptions), groceries every 2-12 days
+at 2-3 stores with widely varying baskets, seasonal electricity bills, rent, card payments (checking
+outflow + card inflow), savings transfers, and payroll as INCOME_WAGES (v1) or INCOME_SALARY /
+INCOME_GIG_ECONOMY (v2, December 2025) for a quarter of the users.
 """
 
 from __future__ import annotations
@@ -104,6 +111,7 @@ class _Category:
     sigma: float  # lognormal spread: wide enough that amounts never look like a subscription
     merchants: tuple[_Merchant, ...]
     picks: tuple[int, int]  # how many of these merchants one user frequents
+    elastic: bool  # tickets grow with the budget (a dinner out, yes; a coffee, barely)
 
 
 def _m(
@@ -250,6 +258,7 @@ _CATEGORIES: dict[str, _Category] = {
             _m("Shake Shack", "SHAKE SHACK {n}|Shake Shack", _FAST),
         ),
         (3, 7),
+        True,
     ),
     "coffee": _Category(
         6.0,
@@ -261,6 +270,7 @@ _CATEGORIES: dict[str, _Category] = {
             _m(None, "SQ *BLUE BOTTLE COFFEE|SQ *DAILY GRIND CAFE", "FOOD_AND_DRINK_COFFEE"),
         ),
         (1, 2),
+        False,
     ),
     "shopping": _Category(
         7.0,
@@ -285,6 +295,7 @@ _CATEGORIES: dict[str, _Category] = {
             _m("Etsy", "ETSY.COM - {n}|Etsy", "GENERAL_MERCHANDISE_ONLINE_MARKETPLACES", "online"),
         ),
         (3, 5),
+        True,
     ),
     "gas": _Category(
         4.0,
@@ -297,6 +308,7 @@ _CATEGORIES: dict[str, _Category] = {
             _m("BP", "BP#{n}|BP", "TRANSPORTATION_GAS"),
         ),
         (1, 3),
+        False,
     ),
     "rides": _Category(
         2.5,
@@ -307,6 +319,7 @@ _CATEGORIES: dict[str, _Category] = {
             _m("Lyft", "LYFT *RIDE {n}|Lyft", "TRANSPORTATION_TAXIS_AND_RIDE_SHARES", "online"),
         ),
         (1, 2),
+        False,
     ),
     "pharmacy": _Category(
         1.5,
@@ -317,6 +330,7 @@ _CATEGORIES: dict[str, _Category] = {
             _m("Walgreens", "WALGREENS #{n}|Walgreens", "MEDICAL_PHARMACIES_AND_SUPPLEMENTS"),
         ),
         (1, 1),
+        False,
     ),
     "entertainment": _Category(
         1.2,
@@ -333,6 +347,7 @@ _CATEGORIES: dict[str, _Category] = {
             _m("Steam", "STEAMGAMES.COM {n}|Steam", "ENTERTAINMENT_VIDEO_GAMES", "online"),
         ),
         (1, 2),
+        True,
     ),
     "travel": _Category(
         0.25,
@@ -344,6 +359,7 @@ _CATEGORIES: dict[str, _Category] = {
             _m("Marriott", "MARRIOTT {n}|Marriott", "TRAVEL_LODGING"),
         ),
         (1, 2),
+        True,
     ),
 }
 _GROCERY_MEAN, _GROCERY_SIGMA = 85.0, 0.5
@@ -888,7 +904,7 @@ def _overdraft_fees(b: _Builder, count: int, checking: Json) -> None:
 # Variable spending, calibrated so window spending = spend_ratio x window income
 
 
-_Event = tuple[date, float, _Merchant]
+_Event = tuple[date, float, _Merchant, bool]  # day, raw amount, merchant, elastic
 
 
 def _variable_spending(b: _Builder, plan: _Plan) -> None:
@@ -902,15 +918,24 @@ def _variable_spending(b: _Builder, plan: _Plan) -> None:
             events.extend(_category_events(b, category, visits * b.rng.uniform(0.5, 1.5)))
     latest = max(range(len(events)), key=lambda i: events[i][0])
     events[latest] = (b.end, *events[latest][1:])  # a posted transaction on as_of anchors the window
-    scale = budget / sum(a for d, a, _ in events if b.in_window(d))
-    for day, amount, merchant in events:
-        b.charge(
-            b.route(),
-            day,
-            max(1.0, amount * scale),
-            merchant,
-            unresolved=1.0 if merchant.name is None else 0.03,
-        )
+    for day, amount, merchant in _calibrate(b, events, budget):
+        b.charge(b.route(), day, amount, merchant, unresolved=1.0 if merchant.name is None else 0.03)
+
+
+def _calibrate(b: _Builder, events: list[_Event], budget: float) -> Iterator[tuple[date, float, _Merchant]]:
+    """Scale the tickets so the window total is exactly ``budget``: small tickets (coffee, gas) move
+    only with the cube root-ish of the scale, the elastic ones (groceries, dining, shopping) take the rest."""
+
+    def window_sum(elastic: bool) -> float:
+        return sum(a for d, a, _, e in events if e is elastic and b.in_window(d))
+
+    scale = budget / (window_sum(True) + window_sum(False))
+    firm = scale**0.3
+    rest = budget - firm * window_sum(False)
+    elastic = rest / window_sum(True) if rest > 0 else scale
+    firm = firm if rest > 0 else scale
+    for day, amount, merchant, is_elastic in events:
+        yield day, max(1.0, amount * (elastic if is_elastic else firm)), merchant
 
 
 def _category_events(b: _Builder, category: _Category, months: float) -> list[_Event]:
@@ -924,6 +949,7 @@ def _category_events(b: _Builder, category: _Category, months: float) -> list[_E
             b.start + timedelta(days=rng.randrange(span)),
             _lognormal(rng, category.mean, category.sigma),
             rng.choices(merchants, weights)[0],
+            category.elastic,
         )
         for _ in range(count)
     ]
@@ -940,41 +966,40 @@ def _grocery_events(b: _Builder, plan: _Plan) -> list[_Event]:
         days.append(day)
         day += timedelta(days=rng.choice((2, 3, 4, 5, 6, 7, 8, 9, 10, 12)))
     return [
-        (d, _lognormal(rng, _GROCERY_MEAN, _GROCERY_SIGMA), rng.choices(stores, weights)[0]) for d in days
+        (d, _lognormal(rng, _GROCERY_MEAN, _GROCERY_SIGMA), rng.choices(stores, weights)[0], True)
+        for d in days
     ]
 
 
-def _refunds_and_pending(b: _Builder) -> None:
+def _refunds(b: _Builder) -> None:
+    """Returns: money back onto the card (negative amount), same merchant and category."""
     rng = b.rng
     cards = {c.account["account_id"]: c for c in b.cards}
-    shopping = [
-        t
-        for t in b.txns
-        if t["account_id"] in cards
-        and t["amount"] > 0
-        and t["personal_finance_category"]["primary"] == "GENERAL_MERCHANDISE"
-    ]
-    for txn in rng.sample(shopping, min(len(shopping), rng.choice((0, 0, 1, 1, 2)))):
+    primary = "GENERAL_MERCHANDISE"
+    bought = [t for t in b.txns if t["account_id"] in cards and t["amount"] > 0 and _primary_of(t) == primary]
+    for txn in rng.sample(bought, min(len(bought), rng.choice((0, 0, 1, 1, 2)))):
         day = date.fromisoformat(txn["date"]) + timedelta(days=rng.randint(3, 20))
-        if day <= b.end:  # a return: money back onto the card, same merchant and category
-            refund = dict(
-                txn,
-                transaction_id=f"{b.token}{len(b.txns):05d}",
-                date=day.isoformat(),
-                authorized_date=day.isoformat(),
-                amount=-txn["amount"],
-            )
-            b.txns.append(refund)
-            cards[txn["account_id"]].purchases.append((day, refund["amount"]))
+        if day <= b.end:
+            iso, amount = day.isoformat(), -txn["amount"]
+            tid = f"{b.token}{len(b.txns):05d}"
+            b.txns.append(dict(txn, transaction_id=tid, date=iso, authorized_date=iso, amount=amount))
+            cards[txn["account_id"]].purchases.append((day, amount))
+
+
+def _pending(b: _Builder) -> None:
+    """A few card or debit purchases of the last two days that have not posted yet."""
+    rng = b.rng
     for _ in range(rng.choice((0, 1, 1, 2, 3))):
         category = _CATEGORIES[rng.choice(("dining", "coffee", "shopping"))]
-        b.purchase(
-            b.route(),
+        day, amount = (
             b.end - timedelta(days=rng.randint(0, 1)),
             _lognormal(rng, category.mean, category.sigma),
-            rng.choice(category.merchants),
-            pending=True,
         )
+        b.purchase(b.route(), day, amount, rng.choice(category.merchants), pending=True)
+
+
+def _primary_of(txn: Json) -> str:
+    return str(txn["personal_finance_category"]["primary"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1005,6 +1030,8 @@ def _open_cards(b: _Builder, plan: _Plan, checking: Json) -> None:
         else:
             _close_dormant(b, card)
     b.card_share = rng.uniform(0.55, 0.9) if b.cards else 0.0
+    if plan.revolving_policy and len(b.cards) == 1:
+        b.card_share = rng.uniform(0.2, 0.4)  # the only card is the struggling one: mostly debit now
 
 
 def _make_revolving(rng: random.Random, card: _Card, plan: _Plan, monthly_net: float) -> None:
@@ -1015,6 +1042,8 @@ def _make_revolving(rng: random.Random, card: _Card, plan: _Plan, monthly_net: f
     card.opening = round(monthly_net * rng.uniform(0.8, 1.6), 2)
     if card.policy == "minimum":
         card.weight = 0.0
+    else:  # still in use, but not the everyday card: the balance creeps up rather than balloons
+        card.weight = rng.uniform(0.2, 0.5)
 
 
 def _close_dormant(b: _Builder, card: _Card) -> None:
@@ -1382,7 +1411,8 @@ def _spend(b: _Builder, plan: _Plan, checking: Json) -> None:
     _subscriptions(b, plan)
     _overdraft_fees(b, plan.overdrafts, checking)
     _variable_spending(b, plan)
-    _refunds_and_pending(b)
+    _refunds(b)
+    _pending(b)
     for card in list(b.cards):
         _run_card(b, card)
 

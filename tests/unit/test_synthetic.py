@@ -251,72 +251,63 @@ def test_every_persona_appears_in_every_demographic_group(tmp_path: Path) -> Non
         assert seen == {(p, g) for p in PERSONAS for g in groups}, key
 
 
+ACCOUNT_KEYS = {
+    "account_id",
+    "name",
+    "official_name",
+    "type",
+    "subtype",
+    "holder_category",
+    "balances",
+    "mask",
+}
+TXN_KEYS = {"transaction_id", "account_id", "date", "authorized_date", "amount", "iso_currency_code", "name"}
+TXN_KEYS |= {"merchant_name", "merchant_entity_id", "payment_channel", "personal_finance_category", "pending"}
+CREDIT_KEYS = {"account_id", "aprs", "is_overdue", "last_payment_amount", "last_payment_date"}
+CREDIT_KEYS |= {
+    "last_statement_balance",
+    "last_statement_issue_date",
+    "minimum_payment_amount",
+    "next_payment_due_date",
+}
+APR_KEYS = {"apr_percentage", "apr_type", "balance_subject_to_apr", "interest_charge_amount"}
+
+
 def test_lines_are_plaid_shaped(population: tuple[list[Json], list[Json]]) -> None:
-    users, _ = population
-    account_keys = {
-        "account_id",
-        "name",
-        "official_name",
-        "type",
-        "subtype",
-        "holder_category",
-        "balances",
-        "mask",
-    }
-    txn_keys = {
-        "transaction_id",
-        "account_id",
-        "date",
-        "authorized_date",
-        "amount",
-        "iso_currency_code",
-        "name",
-        "merchant_name",
-        "merchant_entity_id",
-        "payment_channel",
-        "personal_finance_category",
-        "pending",
-    }
-    credit_keys = {
-        "account_id",
-        "aprs",
-        "is_overdue",
-        "last_payment_amount",
-        "last_payment_date",
-        "last_statement_balance",
-        "last_statement_issue_date",
-        "minimum_payment_amount",
-        "next_payment_due_date",
-    }
-    for user in users:
+    for user in population[0]:
         assert set(user) == {"user_id", "accounts", "transactions", "liabilities"}
         assert set(user["liabilities"]) == {"credit", "mortgage", "student"}
-        ids = {a["account_id"] for a in user["accounts"]}
         for account in user["accounts"]:
-            assert set(account) == account_keys
-            assert set(account["balances"]) == {"available", "current", "limit", "iso_currency_code"}
-            assert account["type"] in {"depository", "credit"}
-            assert account["holder_category"] in {"individual", "business"}
-            assert len(account["mask"]) == 4
+            _assert_account(account)
+        ids = {a["account_id"] for a in user["accounts"]}
         for txn in user["transactions"]:
-            assert set(txn) == txn_keys
-            assert txn["account_id"] in ids
-            assert date.fromisoformat(txn["date"]) <= AS_OF
-            assert date.fromisoformat(txn["authorized_date"]) <= AS_OF
-            assert txn["payment_channel"] in {"online", "in store", "other"}
-            assert txn["iso_currency_code"] == "USD"
-            assert isinstance(txn["pending"], bool)
-            assert isinstance(txn["amount"], float)
-            category = txn["personal_finance_category"]
-            assert category["detailed"].startswith(category["primary"] + "_")
+            _assert_transaction(txn, ids)
         assert len({t["transaction_id"] for t in user["transactions"]}) == len(user["transactions"])
         credit = [a["account_id"] for a in user["accounts"] if a["type"] == "credit"]
         assert sorted(c["account_id"] for c in user["liabilities"]["credit"]) == sorted(credit)
         for liability in user["liabilities"]["credit"]:
-            assert set(liability) == credit_keys
-            assert {"apr_percentage", "apr_type", "balance_subject_to_apr", "interest_charge_amount"} <= set(
-                liability["aprs"][0]
-            )
+            assert set(liability) == CREDIT_KEYS
+            assert all(set(apr) == APR_KEYS for apr in liability["aprs"])
+
+
+def _assert_account(account: Json) -> None:
+    assert set(account) == ACCOUNT_KEYS
+    assert set(account["balances"]) == {"available", "current", "limit", "iso_currency_code"}
+    assert account["type"] in {"depository", "credit"}
+    assert account["holder_category"] in {"individual", "business"}
+    assert len(account["mask"]) == 4
+
+
+def _assert_transaction(txn: Json, account_ids: set[str]) -> None:
+    assert set(txn) == TXN_KEYS
+    assert txn["account_id"] in account_ids
+    assert date.fromisoformat(txn["date"]) <= AS_OF
+    assert date.fromisoformat(txn["authorized_date"]) <= AS_OF
+    assert txn["payment_channel"] in {"online", "in store", "other"}
+    assert txn["iso_currency_code"] == "USD"
+    assert isinstance(txn["pending"], bool)
+    assert isinstance(txn["amount"], float)
+    assert _detailed(txn).startswith(_primary(txn) + "_")
 
 
 def test_every_user_has_a_posted_transaction_on_as_of(population: tuple[list[Json], list[Json]]) -> None:

@@ -78,7 +78,10 @@ class CategoryFlags:
         self.not_payroll = detail(lambda c: any(word in c for word in _NOT_PAYROLL))
         self.fee = prim.flag(lambda c: c == "BANK_FEES")
         self.housing = detail(lambda c: c in _HOUSING or "MORTGAGE" in c or c.endswith("_RENT"))
-        self.overdraft = detail(lambda c: "OVERDRAFT" in c or "INSUFFICIENT_FUNDS" in c or "NSF" in c)
+        # token match: "NSF" must not match inside "TRANSFER"
+        self.overdraft = detail(
+            lambda c: "OVERDRAFT" in c or "INSUFFICIENT_FUNDS" in c or "NSF" in c.split("_")
+        )
         self.interest_charge = detail(lambda c: "INTEREST_CHARGE" in c)
         self.card_payment = detail(lambda c: "CREDIT_CARD_PAYMENT" in c)
 

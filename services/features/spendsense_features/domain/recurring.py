@@ -4,11 +4,14 @@ A stream is every posted transaction of one user with one merchant in one direct
 inflow) inside the lookback. Transactions on the same day are one *event* (a split charge is still one
 charge). A stream is detected when
 
-* every gap between consecutive events lies in one cadence band (weekly 5–9 days, bi-weekly 12–16,
-  semi-monthly 12–19 for inflows only, monthly 26–35), and
-* every event amount is within ``AMOUNT_TOLERANCE`` (20 %) of the stream's median amount, or the
-  events split at one point into two such stable runs of at least two events each (a price change:
-  reported, not a reason to split the stream).
+* every gap between consecutive events lies in one cadence band (weekly 5-9 days, bi-weekly 12-16,
+  semi-monthly 12-19 for inflows only, monthly 26-35), and
+* every event amount is within ``AMOUNT_TOLERANCE`` (20 %) of the stream's median amount — as a
+  relative difference, ``|a - m| <= 20 % x max(a, m)``, so amounts within ±10 % of a price always
+  qualify — or the events split at one point into two such stable runs of at least two events each
+  (a price change: reported, not a reason to split the stream). A clean step between two tight
+  price levels (each within ``TIGHT_TOLERANCE``, 2 %, and more than 2 % apart) is reported as a
+  price change even when the whole stream is within 20 %.
 
 Detected streams with ≥ ``MIN_RECURRING`` events are recurring (Plaid ``MATURE`` while active); with
 two events they are ``EARLY_DETECTION``; a stream whose next event is overdue is ``TOMBSTONED``.
@@ -29,20 +32,22 @@ __all__ = [
     "CADENCES",
     "FREQUENCIES",
     "MIN_RECURRING",
+    "TIGHT_TOLERANCE",
+    "EventTable",
     "StreamCandidates",
     "Streams",
-    "detect_streams",
-    "EventTable",
     "build_events",
+    "detect_streams",
     "group_median",
 ]
 
 AMOUNT_TOLERANCE = 0.20
+TIGHT_TOLERANCE = 0.02
 MIN_RECURRING = 3
 WEEKLY, BIWEEKLY, SEMI_MONTHLY, MONTHLY = 0, 1, 2, 3
 CADENCES = ("weekly", "biweekly", "semi_monthly", "monthly")
 FREQUENCIES = ("WEEKLY", "BIWEEKLY", "SEMI_MONTHLY", "MONTHLY")
-# Allowed gap (days, inclusive) per cadence: months are 28–31 days and merchants shift charges off
+# Allowed gap (days, inclusive) per cadence: months are 28-31 days and merchants shift charges off
 # weekends, hence the slack around 7 / 14 / 15.2 / 30.4.
 BANDS = ((5, 9), (12, 16), (12, 19), (26, 35))
 NOMINAL_DAYS = (7.0, 14.0, 30.4375 / 2, 30.4375)
@@ -86,8 +91,12 @@ def build_events(c: StreamCandidates) -> EventTable:
     The sort key packs (user, direction, merchant, day) into one int64, so the event boundaries and
     every per-event attribute come back out of the sorted key by arithmetic instead of gathers."""
     valid = c.key >= 0
-    keep = np.arange(c.key.size) if valid.all() else np.flatnonzero(valid)
-    user, key, inflow, day = c.user[keep], c.key[keep], c.inflow[keep].astype(np.int64), c.day[keep]
+    if valid.all():  # the usual case: no copies
+        keep = None
+        user, key, inflow, day = c.user, c.key, c.inflow.astype(np.int64), c.day
+    else:
+        keep = np.flatnonzero(valid)
+        user, key, inflow, day = c.user[keep], c.key[keep], c.inflow[keep].astype(np.int64), c.day[keep]
     n_keys = int(key.max(initial=0)) + 1
     low = int(day.min(initial=0))
     span = int(day.max(initial=0)) - low + 1
@@ -96,7 +105,7 @@ def build_events(c: StreamCandidates) -> EventTable:
     if labels is None:
         labels = np.array([str(k) for k in range(n_keys)], dtype=object)
     if code.size and int(code.max()) >= (2**62) // span:
-        return _build_events_lexsorted(c, keep, code, day, labels)
+        return _build_events_lexsorted(c, np.arange(c.key.size) if keep is None else keep, code, day, labels)
     packed = code * span + (day - low)
     order = np.argsort(packed)
     packed = packed[order]
@@ -104,7 +113,7 @@ def build_events(c: StreamCandidates) -> EventTable:
     new_event[1:] = packed[1:] != packed[:-1]
     starts = np.flatnonzero(new_event)
     ev_code, ev_day = np.divmod(packed[starts], span)
-    rows = keep[order]
+    rows = order if keep is None else keep[order]
     return _event_table(c, rows, starts, ev_code, ev_day + low, new_event, n_keys, labels)
 
 
@@ -284,24 +293,37 @@ def _cadence(ev: _Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return cadence, gap, gap_stream
 
 
-def _within(amount: np.ndarray, median: np.ndarray) -> np.ndarray:
-    return np.abs(amount - median) <= AMOUNT_TOLERANCE * median + _EPS
+def _within(amount: np.ndarray, median: np.ndarray, tolerance: float = AMOUNT_TOLERANCE) -> np.ndarray:
+    """Relative difference to the median within ``tolerance`` (of the larger of the two)."""
+    return np.abs(amount - median) <= tolerance * np.maximum(amount, median) + _EPS
 
 
-def _price_change(
-    ev: _Events, candidate: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """For candidate streams (regular, ≥ 4 events, unstable overall), find the single split that best
-    separates two price levels (least squared error, each side ≥ 2 events) and accept it when both
-    sides are stable around their own median. Returns (accepted, median before, after, change day)."""
+@dataclass
+class _PriceChange:
+    """Per stream: the best single split and whether both sides are stable (20 %) or tight (5 %)."""
+
+    stable: np.ndarray
+    tight: np.ndarray
+    before: np.ndarray  # median before the change
+    after: np.ndarray  # median from the change on
+    day: np.ndarray  # first event at the new price (-1: none)
+
+
+def _price_change(ev: _Events, candidate: np.ndarray) -> _PriceChange:
+    """For candidate streams (regular, ≥ 4 events) find the single split that best separates two price
+    levels: least squared error around the two means, each side ≥ 2 events (one vectorized pass with
+    prefix sums). Then check each side against its own median."""
     n_streams = ev.count.size
-    accepted = np.zeros(n_streams, dtype=bool)
-    before = np.full(n_streams, np.nan)
-    after = np.full(n_streams, np.nan)
-    change_day = np.full(n_streams, -1, dtype=np.int64)
+    out = _PriceChange(
+        stable=np.zeros(n_streams, dtype=bool),
+        tight=np.zeros(n_streams, dtype=bool),
+        before=np.full(n_streams, np.nan),
+        after=np.full(n_streams, np.nan),
+        day=np.full(n_streams, -1, dtype=np.int64),
+    )
     sel = np.flatnonzero(candidate[ev.stream])
     if sel.size == 0:
-        return accepted, before, after, change_day
+        return out
     sid = ev.stream[sel]
     amount = ev.amount[sel]
     n = ev.count[sid]
@@ -310,32 +332,30 @@ def _price_change(
     cum = np.cumsum(amount) - amount
     cum_sq = np.cumsum(amount * amount) - amount * amount
     first = np.flatnonzero(pos == 0)
-    base = np.repeat(cum[first], ev.count[sid[first]])
-    base_sq = np.repeat(cum_sq[first], ev.count[sid[first]])
-    left, left_sq = cum - base, cum_sq - base_sq
+    left = cum - np.repeat(cum[first], ev.count[sid[first]])
+    left_sq = cum_sq - np.repeat(cum_sq[first], ev.count[sid[first]])
     total = np.bincount(sid, weights=amount, minlength=n_streams)[sid]
     total_sq = np.bincount(sid, weights=amount * amount, minlength=n_streams)[sid]
-    valid = (pos >= 2) & (pos <= n - 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         sse = (left_sq - left * left / pos) + (
             (total_sq - left_sq) - (total - left) ** 2 / np.maximum(n - pos, 1)
         )
-    cand = np.flatnonzero(valid)
+    cand = np.flatnonzero((pos >= 2) & (pos <= n - 2))
     order = cand[np.lexsort((sse[cand], sid[cand]))]
     _, first_of = np.unique(sid[order], return_index=True)
     best = order[first_of]  # the best split event per candidate stream
     split_at = np.full(n_streams, np.iinfo(np.int64).max)
     split_at[sid[best]] = pos[best]
-    side = (pos >= split_at[sid]).astype(np.int64)
-    seg = sid * 2 + side
+    seg = sid * 2 + (pos >= split_at[sid])
     seg_median = group_median(seg, amount, n_streams * 2)
-    stable = _all_per_group(_within(amount, seg_median[seg]), sid, n_streams)
     streams = sid[best]
-    accepted[streams] = stable[streams]
-    before[streams] = seg_median[streams * 2]
-    after[streams] = seg_median[streams * 2 + 1]
-    change_day[streams] = ev.day[sel[best]]
-    return accepted, before, after, change_day
+    out.stable[streams] = _all_per_group(_within(amount, seg_median[seg]), sid, n_streams)[streams]
+    tight = _within(amount, seg_median[seg], TIGHT_TOLERANCE)
+    out.tight[streams] = _all_per_group(tight, sid, n_streams)[streams]
+    out.before[streams] = seg_median[streams * 2]
+    out.after[streams] = seg_median[streams * 2 + 1]
+    out.day[streams] = ev.day[sel[best]]
+    return out
 
 
 def detect_streams(
@@ -358,10 +378,14 @@ def detect_streams(
     median = group_median(ev.stream[reg_events], ev.amount[reg_events], n_streams)
     stable_ev = _within(ev.amount[reg_events], median[ev.stream[reg_events]])
     stable = regular & _all_per_group(stable_ev, ev.stream[reg_events], n_streams)
-    changed, before, after, change_day = _price_change(ev, regular & ~stable & (ev.count >= 4))
+    change = _price_change(ev, regular & (ev.count >= 4))
+    # A change is reported when it explains an otherwise unstable stream, or when it is a clean step
+    # between two tight price levels (e.g. 15.49 → 17.99) inside an otherwise stable one.
+    step = np.abs(change.after - change.before) > TIGHT_TOLERANCE * np.fmax(change.after, change.before)
+    changed = change.stable & (~stable | (change.tight & step))
     detected = stable | changed
     ids = np.flatnonzero(detected)
-    out = _stream_table(ev, ids, cadence, gap, gap_stream, median, changed, before, after, change_day)
+    out = _stream_table(ev, ids, cadence, gap, gap_stream, median, changed, change)
     out = _add_activity(out, as_of, window, ev, detected)
 
     # Member transactions of detected streams, still in (stream, day) order.
@@ -384,9 +408,7 @@ def _stream_table(
     gap_stream: np.ndarray,
     median: np.ndarray,
     changed: np.ndarray,
-    before: np.ndarray,
-    after: np.ndarray,
-    change_day: np.ndarray,
+    change: _PriceChange,
 ) -> pd.DataFrame:
     n_streams = ev.count.size
     count = ev.count[ids]
@@ -417,12 +439,12 @@ def _stream_table(
             "median_gap": median_gap,
             "gap_max_deviation": gap_max_dev.astype(float),
             "amount_cv": cv,
-            "typical_amount": np.where(is_changed, after[ids], median[ids]),
+            "typical_amount": np.where(is_changed, change.after[ids], median[ids]),
             "average_amount": mean,
             "last_amount": ev.amount[last],
-            "change_from": np.where(is_changed, before[ids], np.nan),
-            "change_to": np.where(is_changed, after[ids], np.nan),
-            "change_day": np.where(is_changed, change_day[ids], -1),
+            "change_from": np.where(is_changed, change.before[ids], np.nan),
+            "change_to": np.where(is_changed, change.after[ids], np.nan),
+            "change_day": np.where(is_changed, change.day[ids], -1),
         }
     )
 

@@ -67,7 +67,7 @@ class RuleSetError(ValueError):
 
 @dataclass(frozen=True)
 class Criterion:
-    """``signal <op> value`` or ``signal <op> factor × other``."""
+    """``signal <op> value`` or ``signal <op> factor x other``."""
 
     name: str
     signal: str
@@ -358,7 +358,7 @@ def _node_values(condition: Condition, signals: pd.DataFrame, values: dict[int, 
 
 
 def _persona_matches(persona: Persona, signals: pd.DataFrame) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """(matched per row, criterion names, fired matrix rows × criteria)."""
+    """(matched per row, criterion names, fired matrix rows x criteria)."""
     values: dict[int, np.ndarray] = {}
     matched = _node_values(persona.when, signals, values)
     fired: dict[str, np.ndarray] = {}

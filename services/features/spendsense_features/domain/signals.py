@@ -28,11 +28,11 @@ from .recurring import (
     CADENCES,
     FREQUENCIES,
     NOMINAL_DAYS,
+    EventTable,
     StreamCandidates,
     Streams,
-    detect_streams,
-    EventTable,
     build_events,
+    detect_streams,
     group_median,
 )
 
@@ -145,7 +145,7 @@ def _days(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         raw = pd.to_datetime(values, errors="coerce").to_numpy()
     valid = ~np.isnat(raw)
     unit, _ = np.datetime_data(raw.dtype)
-    per_day = np.timedelta64(1, "D") // np.timedelta64(1, unit)
+    per_day = int(np.timedelta64(1, "D").astype(f"timedelta64[{unit}]").astype(np.int64))
     return np.floor_divide(raw.view(np.int64), per_day), valid
 
 
@@ -181,18 +181,23 @@ def _day_number(value: date) -> int:
     return int(np.datetime64(value, "D").astype(np.int64))
 
 
+def _lower(values: pd.Series) -> np.ndarray:
+    """Lower-cased text, nulls as "" (works for string, object and categorical columns alike)."""
+    return np.array([str(v).lower() if isinstance(v, str) else "" for v in values.tolist()], dtype=object)
+
+
 def _accounts(data: Dataset, acc_user: np.ndarray) -> tuple[_Accounts, np.ndarray]:
     """Analyzable accounts and, for every account row of ``data``, its row there (-1 if excluded)."""
     frame = data.accounts
-    business = frame["holder_category"].fillna("").astype(str).str.lower().to_numpy() == "business"
+    business = _lower(frame["holder_category"]) == "business"
     keep = ~business & (acc_user >= 0)
     # the last row wins when an upload repeats an account
     dup = pd.DataFrame({"u": acc_user, "a": frame["account_id"].astype(object)}).duplicated(keep="last")
     keep &= ~dup.to_numpy()
     rows = np.flatnonzero(keep)
     kept = frame.iloc[rows].reset_index(drop=True)
-    kind = kept["type"].fillna("").astype(str).str.lower().to_numpy()
-    subtype = kept["subtype"].fillna("").astype(str).str.lower().to_numpy()
+    kind = _lower(kept["type"])
+    subtype = _lower(kept["subtype"])
     is_savings = np.isin(subtype, list(SAVINGS_SUBTYPES)) & ~np.isin(kind, ["credit", "loan"])
     is_dep = kind == "depository"
     balance = kept["balance_current"].fillna(kept["balance_available"]).fillna(0.0).to_numpy(float)
@@ -613,7 +618,6 @@ def _clean(value: Any) -> Any:
 def _stream_candidates(ctx: _Context, data: Dataset) -> EventTable:
     """Outflows that could be subscriptions and income inflows, in the longest lookback."""
     cat = ctx.cat
-    acc = ctx.accounts
     never = cat.transfer | cat.loan_payment | cat.income | cat.fee | cat.housing
     outflow = (ctx.amount > 0) & (ctx.on_dep | ctx.on_credit) & ~never
     inflow = _income_mask(ctx)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,8 @@ def test_a_single_csv_is_identified_by_its_header(name: str | None) -> None:
 def test_single_csv_accounts_and_liabilities_files() -> None:
     files = csv_files([user()])
     accounts = parse(files["accounts.csv"].encode(), content_type="text/csv")
-    assert accounts.ok and accounts.tables["accounts"].num_rows == 2
+    assert accounts.ok
+    assert accounts.tables["accounts"].num_rows == 2
     liabilities = parse(files["liabilities.csv"].encode(), filename="cards.csv")
     assert paths(liabilities) == ["cards.csv:line 2.account_id"]
 
@@ -220,12 +222,13 @@ def test_binary_stream_sources_and_parse_file(tmp_path: Path) -> None:
             buffer[: len(chunk)] = chunk
             return len(chunk)
 
-    assert parse(Unseekable()).ok  # type: ignore[arg-type]
-    assert parse(io.BytesIO(to_json(user()))).ok  # type: ignore[arg-type]
+    assert parse(Unseekable()).ok
+    assert parse(io.BytesIO(to_json(user()))).ok
     path = tmp_path / "upload.jsonl"
     path.write_bytes(to_jsonl([user()]))
     result = parse_file(path, today=TODAY)
-    assert result.ok and result.format == "jsonl"
+    assert result.ok
+    assert result.format == "jsonl"
 
 
 def test_utf8_byte_order_mark_is_accepted() -> None:
@@ -262,8 +265,8 @@ def liabilities_get() -> dict[str, Any]:
 
 
 def sync_page(
-    added: list[Any] = (), modified: list[Any] = (), removed: list[Any] = (), more: bool = False
-) -> dict[str, Any]:  # type: ignore[assignment]
+    added: Sequence[Any] = (), modified: Sequence[Any] = (), removed: Sequence[Any] = (), more: bool = False
+) -> dict[str, Any]:
     return {
         "added": list(added),
         "modified": list(modified),
@@ -404,7 +407,11 @@ def test_envelopes_as_users_of_a_users_document_and_as_json_lines() -> None:
 
 
 def test_plain_fields_and_plaid_bodies_mix_in_one_user() -> None:
-    upload = {"user_id": "u1", "accounts": [account()], "transactions_sync": sync_page(added=[tx("t1")])}
+    upload: dict[str, Any] = {
+        "user_id": "u1",
+        "accounts": [account()],
+        "transactions_sync": sync_page(added=[tx("t1")]),
+    }
     upload["transactions_sync"]["accounts"] = []
     result = parse(to_json(upload))
     assert result.ok, messages(result)

@@ -440,7 +440,8 @@ def test_business_accounts_are_kept_and_noted_and_pending_counted() -> None:
 
 def test_unknown_fields_are_noted_not_rejected() -> None:
     result = parse(to_json({**user(), "nickname": "x"}))
-    assert result.ok and "ignored unknown field 'nickname'" in result.notes
+    assert result.ok
+    assert "ignored unknown field 'nickname'" in result.notes
 
 
 # -- the whole upload ----------------------------------------------------------------------------------------

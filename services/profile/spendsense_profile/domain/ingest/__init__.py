@@ -54,7 +54,8 @@ Validation (every problem is collected, up to ``max_errors``, then one "…and N
 * Dates are ``YYYY-MM-DD`` calendar dates between 1970 and one day after ``today`` (payment due dates
   may lie further ahead).
 * Transactions and liabilities must reference an account of the same user in the upload; a
-  ``transaction_id`` may appear once per upload (sync ``modified`` is an update, not a duplicate).
+  ``transaction_id`` may appear once per upload (sync ``modified`` is an update, not a duplicate; the
+  same transaction in both a /transactions/get and a /transactions/sync body is a duplicate).
 * Non-USD amounts (transactions, balances, card liabilities) are converted with ``fx_rates``
   (USD = amount * rate; the original currency code is kept); a currency without a rate is a problem.
 * The sign convention is Plaid's and is preserved: positive = money out of the account.
@@ -64,7 +65,10 @@ Validation (every problem is collected, up to ``max_errors``, then one "…and N
 Problem paths name the field: ``transactions[17].amount`` (the index within the user's list),
 ``users[3].transactions[17].amount`` when the upload holds several users,
 ``transactions_sync[1].added[4].date`` inside an envelope, ``transactions.csv:line 18.amount`` in CSV
-(line 1 is the header), ``$`` for the upload as a whole.
+(line 1 is the header), ``line 4`` for a JSON Lines line that is not JSON, ``$`` for the upload as a whole.
+
+Memory: JSON is streamed with ijson and records are built one at a time; rows go to Arrow in chunks of
+16k, so memory follows the (compact) Arrow tables plus one chunk, not the size of the document.
 """
 
 from .api import parse_file, parse_upload

@@ -112,6 +112,9 @@ class Checker:
         self.errors += 1
         if field in self.suppress:
             return
+        if self.log.full:  # only counted from here on: skip composing the path
+            self.log.dropped += 1
+            return
         path = self.record_path()
         if field:
             path += "." + self.rename.get(field, field)

@@ -100,7 +100,9 @@ def _transactions(table: pa.Table, col: Collector) -> pa.Table:
     """Report duplicate ids among added transactions, then apply sync's modified and removed."""
     phase = pc.bit_wise_and(table["_seq"], 3)
     has_changes = col.modified > 0 or bool(col.removals)
-    added = table.filter(pc.equal(phase, ADDED)) if has_changes else table
+    added = table.select(["_user", "transaction_id", "_list", "_loc", "_row"])  # no copy of the other columns
+    if has_changes:
+        added = added.filter(pc.equal(phase, ADDED))
     _duplicate_transactions(added, col)
     if not has_changes:
         return table
@@ -111,7 +113,8 @@ def _transactions(table: pa.Table, col: Collector) -> pa.Table:
     if new:
         col.note(f"{new} modified transaction(s) were not added earlier in the upload; kept as new")
     latest = table.group_by("transaction_id").aggregate([("_order", "max")])["_order_max"]
-    table = table.filter(pc.is_in(table["_order"], value_set=latest))
+    if len(latest) < table.num_rows:  # some were modified: keep each transaction's last version
+        table = table.filter(pc.is_in(table["_order"], value_set=latest))
     return _apply_removals(table, col)
 
 
@@ -223,8 +226,9 @@ def _listing(values: Iterable[Any]) -> str:
 
 
 def _as_of(transactions: pa.Table) -> date | None:
-    posted = transactions.filter(pc.invert(transactions["pending"]))["date"]
-    latest = pc.max(posted).as_py() if len(posted) else None
+    # Mask the one column rather than filter the table: a filtered table would be a full copy.
+    posted = pc.if_else(transactions["pending"], pa.scalar(None, pa.date32()), transactions["date"])
+    latest = pc.max(posted).as_py()
     return latest if isinstance(latest, date) else None
 
 

@@ -23,6 +23,11 @@ class ProblemLog:
         self._kept: list[tuple[int | None, str, str]] = []
         self.dropped = 0
 
+    @property
+    def full(self) -> bool:
+        """No more problems will be kept (callers may skip composing their messages)."""
+        return len(self._kept) >= self._max
+
     def add(self, user: int | None, path: str, reason: str) -> None:
         if len(self._kept) < self._max:
             self._kept.append((user, path, reason))
