@@ -3,9 +3,11 @@
 from fastapi import FastAPI
 
 from spendsense_features.adapters.orm import consent_projection, messaging
+from spendsense_features.adapters.rule_sets import RuleSetStore
 from spendsense_features.api.profile import router as profile_router
-from spendsense_features.domain.rules import load_rule_set
+from spendsense_features.api.rules import router as rules_router
 from spendsense_features.handlers.analysis import AnalyzeUpload
+from spendsense_features.handlers.rescore import RescoreAll
 from spendsense_features.settings import FeaturesSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
 from spendsense_shared.messaging.consumer import Handler
@@ -16,14 +18,17 @@ from spendsense_shared.storage import ObjectStore
 
 def handlers(platform: Platform) -> dict[str, Handler]:
     data = ObjectStore(platform.aws, platform.topology.buckets["data"], "")
+    rule_sets = RuleSetStore()
     return {
         **consent_handlers(consent_projection),
-        "upload.ingested": AnalyzeUpload(data, load_rule_set()),
+        "upload.ingested": AnalyzeUpload(data, rule_sets),
+        "personas.rescore_requested": RescoreAll(data, rule_sets),
     }
 
 
-def attach_consent_lookup(app: FastAPI, platform: Platform) -> None:
+def attach_state(app: FastAPI, platform: Platform) -> None:
     app.state.consent_lookup = ProjectedConsent(platform.database, consent_projection)
+    app.state.rule_sets = RuleSetStore()
 
 
 SERVICE = ServiceDefinition(
@@ -31,7 +36,7 @@ SERVICE = ServiceDefinition(
     title="SpendSense features",
     settings_class=FeaturesSettings,
     tables=messaging,
-    routers=[profile_router],
+    routers=[profile_router, rules_router],
     handlers=handlers,
-    on_app=[attach_consent_lookup],
+    on_app=[attach_state],
 )

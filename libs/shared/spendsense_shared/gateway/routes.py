@@ -55,6 +55,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/api/v1/profile/{user_id}", "profile"),
     Route("GET", "/api/v1/profile/{user_id}/signals", "features"),
     Route("GET", "/api/v1/profile/{user_id}/persona", "features"),
+    *_any("/api/v1/personas", "features"),
     *_any("/api/v1/recommendations", "recommender"),
     *_any("/api/v1/operator", "operator"),
     Route("GET", "/api/v1/mobile/recommendations/{user_id}", "recommender"),

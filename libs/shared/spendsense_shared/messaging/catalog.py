@@ -83,6 +83,11 @@ class PersonaAssigned(EventData):
     reason: Literal["upload", "rescore"] = "upload"
 
 
+class RescoreRequested(EventData):
+    rule_set_version: str
+    requested_by: str
+
+
 class RecommendationsGenerated(EventData):
     user_id: str
     upload_id: str | None = None
@@ -122,6 +127,13 @@ CATALOG: dict[str, EventSpec] = {
             "upload.failed", 1, "features", UploadFailed, "A stage could not process an upload's user."
         ),
         EventSpec(
+            "personas.rescore_requested",
+            1,
+            "features",
+            RescoreRequested,
+            "A rule set was activated: re-score every consented user (batch).",
+        ),
+        EventSpec(
             "recommendations.generated",
             1,
             "recommender",
@@ -145,7 +157,13 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "recommendations.generated",
         "upload.failed",
     ),
-    "features": ("upload.ingested", "consent.granted", "consent.revoked", "user.erasure_requested"),
+    "features": (
+        "upload.ingested",
+        "personas.rescore_requested",
+        "consent.granted",
+        "consent.revoked",
+        "user.erasure_requested",
+    ),
     "recommender": (
         "persona.assigned",
         "recommendation.reviewed",

@@ -50,3 +50,25 @@ persona_history = Table(
     Column("assigned_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_persona_history_user", "user_id", "assigned_at"),
 )
+
+# Persona rule sets: versioned documents, validated before they are stored; one is active.
+rule_sets = Table(
+    "rule_sets",
+    metadata,
+    Column("version", String(32), primary_key=True),
+    Column("document", JSONB, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("activated_at", DateTime(timezone=True)),
+)
+
+# The latest normalized snapshot of each user's data (so a re-score reads it without the profile service).
+user_snapshots = Table(
+    "user_snapshots",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("upload_id", String(64), nullable=False),
+    Column("object_keys", JSONB, nullable=False),
+    Column("as_of", Date),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)

@@ -4,14 +4,22 @@ history, and publish ``persona.assigned`` (or ``upload.failed`` for a user witho
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
-from spendsense_features.adapters.orm import consent_projection, persona_assignments, persona_history, signals
+from spendsense_features.adapters.orm import (
+    consent_projection,
+    persona_assignments,
+    persona_history,
+    signals,
+    user_snapshots,
+)
+from spendsense_features.adapters.rule_sets import RuleSetStore
 from spendsense_features.domain.analysis import analyze
 from spendsense_features.domain.rules import RuleSet
 from spendsense_shared.dataset import from_parquet, table_of_key
@@ -58,37 +66,65 @@ async def read_tables(store: ObjectStore, keys: list[str]) -> dict[str, pa.Table
 class AnalyzeUpload:
     """Handler for ``upload.ingested``."""
 
-    def __init__(self, store: ObjectStore, rule_set: RuleSet):
+    def __init__(self, store: ObjectStore, rule_sets: RuleSetStore):
         self.store = store
-        self.rule_set = rule_set
+        self.rule_sets = rule_sets
 
     async def __call__(self, envelope: EventEnvelope, data: EventData, uow: UnitOfWork) -> None:
         assert isinstance(data, UploadIngested)
         allowed = await consented(uow, data.user_ids)
         for user_id in sorted(set(data.user_ids) - allowed):
-            uow.publish(
-                new_event(
-                    UploadFailed(
-                        upload_id=data.upload_id, user_id=user_id, stage="analysis", reason="consent_required"
-                    ),
-                    user_id=user_id,
-                    causation_id=envelope.id,
-                )
+            failure = UploadFailed(
+                upload_id=data.upload_id, user_id=user_id, stage="analysis", reason="consent_required"
             )
+            uow.publish(new_event(failure, user_id=user_id, causation_id=envelope.id))
         if not allowed:
             return
+        await remember_snapshots(uow, data, allowed)
         tables = await read_tables(self.store, list(data.keys))
-        reports = await asyncio.to_thread(analyze, tables, self.rule_set, allowed)
-        for report in reports:
-            await save_report(uow, report, data.upload_id, self.rule_set.version)
-            uow.publish(
-                new_event(
-                    persona_event(report, data.upload_id, self.rule_set.version),
-                    user_id=report["user_id"],
-                    causation_id=envelope.id,
-                )
+        rule_set = await self.rule_sets.active(uow.session)
+        await score(uow, tables, allowed, rule_set, upload_id=data.upload_id, causation_id=envelope.id)
+
+
+async def score(
+    uow: UnitOfWork,
+    tables: dict[str, pa.Table],
+    user_ids: set[str],
+    rule_set: RuleSet,
+    *,
+    upload_id: str | None,
+    causation_id: uuid.UUID,
+    reason: Literal["upload", "rescore"] = "upload",
+) -> int:
+    """Analyze ``user_ids`` in one vectorized batch, store the results and publish ``persona.assigned``."""
+    reports = await asyncio.to_thread(analyze, tables, rule_set, user_ids)
+    for report in reports:
+        await save_report(uow, report, upload_id, rule_set.version)
+        event = persona_event(report, upload_id, rule_set.version).model_copy(update={"reason": reason})
+        uow.publish(new_event(event, user_id=report["user_id"], causation_id=causation_id))
+    log.info(
+        "users_scored", upload_id=upload_id, users=len(reports), rule_set=rule_set.version, reason=reason
+    )
+    return len(reports)
+
+
+async def remember_snapshots(uow: UnitOfWork, data: UploadIngested, user_ids: set[str]) -> None:
+    for user_id in user_ids:
+        keys = [k for k in data.keys if f"/users/{user_id}/" in f"/{k}"]
+        row = {"user_id": user_id, "upload_id": data.upload_id, "object_keys": keys, "as_of": data.as_of}
+        await uow.session.execute(
+            insert(user_snapshots)
+            .values(row)
+            .on_conflict_do_update(
+                index_elements=[user_snapshots.c.user_id],
+                set_={
+                    "upload_id": data.upload_id,
+                    "object_keys": keys,
+                    "as_of": data.as_of,
+                    "updated_at": func.now(),
+                },
             )
-        log.info("upload_analyzed", upload_id=data.upload_id, users=len(reports))
+        )
 
 
 def persona_event(report: dict[str, Any], upload_id: str | None, version: str) -> PersonaAssigned:

@@ -287,7 +287,9 @@ def test_comparisons_between_signals_must_have_matching_types():
     doc = _doc(drop=("value",))
     leaf = doc["personas"][0]["when"]["any"][0]
     leaf.update({"other": "credit.overdue"})
-    with pytest.raises(RuleSetError, match=r"cannot compare number signal 'credit\.max_utilization' with bool"):
+    with pytest.raises(
+        RuleSetError, match=r"cannot compare number signal 'credit\.max_utilization' with bool"
+    ):
         parse_rule_set(doc)
     leaf.update({"other": "income.pay_frequency", "signal": "income.pay_frequency", "op": "==", "factor": 2})
     with pytest.raises(RuleSetError, match="'factor' needs number signals"):

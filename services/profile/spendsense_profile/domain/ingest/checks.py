@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -56,6 +57,20 @@ def _parse_day(text: str) -> int | str:
     return day if day >= 0 else "is before 1970"
 
 
+@dataclass(frozen=True)
+class Source:
+    """Where the records of one list come from: a JSON array (``base[i]``) or a CSV file
+    (``base:line n``; ``rename`` maps field names to the file's columns, so paths name them as written)."""
+
+    base: str
+    csv: bool = False
+    rename: Mapping[str, str] = field(default_factory=dict)
+
+    def path(self, loc: int, name: str = "") -> str:
+        where = f"{self.base}:line {loc}" if self.csv else f"{self.base}[{loc}]"
+        return f"{where}.{self.rename.get(name, name)}" if name else where
+
+
 class Checker:
     """Checks the fields of records from one list (one JSON array or one CSV file).
 
@@ -63,38 +78,21 @@ class Checker:
     and counts it in ``errors``; the record is stored only if ``errors`` stays 0.
     """
 
-    __slots__ = (
-        "base",
-        "csv",
-        "ctx",
-        "errors",
-        "list_id",
-        "loc",
-        "log",
-        "rename",
-        "suppress",
-        "text",
-        "user",
-    )
+    __slots__ = ("ctx", "errors", "list_id", "loc", "log", "source", "suppress", "text", "user")
 
     def __init__(
         self,
         log: ProblemLog,
         ctx: Context,
-        *,
+        source: Source,
         list_id: int,
-        base: str,
-        csv: bool = False,
-        rename: Mapping[str, str] | None = None,
         suppress: frozenset[str] = frozenset(),
     ) -> None:
         self.log = log
         self.ctx = ctx
+        self.source = source
         self.list_id = list_id
-        self.base = base
-        self.csv = csv
-        self.text = csv
-        self.rename = rename or {}  # canonical field -> CSV column, so CSV paths name the column as written
+        self.text = source.csv  # CSV cells are text: "12.50" is a number there, and "" is no value
         self.suppress = suppress  # fields already reported once for the whole file (missing column)
         self.user: int | None = None
         self.loc = 0
@@ -105,9 +103,6 @@ class Checker:
         self.loc = loc
         self.errors = 0
 
-    def record_path(self) -> str:
-        return f"{self.base}:line {self.loc}" if self.csv else f"{self.base}[{self.loc}]"
-
     def report(self, field: str, reason: str) -> None:
         self.errors += 1
         if field in self.suppress:
@@ -115,10 +110,7 @@ class Checker:
         if self.log.full:  # only counted from here on: skip composing the path
             self.log.dropped += 1
             return
-        path = self.record_path()
-        if field:
-            path += "." + self.rename.get(field, field)
-        self.log.add(self.user, path, reason)
+        self.log.add(self.user, self.source.path(self.loc, field), reason)
 
     # -- values -------------------------------------------------------------------------------------------
 

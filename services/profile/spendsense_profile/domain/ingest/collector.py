@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from .checks import Checker, Context
+from .checks import Checker, Context, Source
 from .problems import Notes, ProblemLog
 from .records import (
     LIABILITY_KINDS,
@@ -30,19 +30,6 @@ class User:
     prefix: str  # "users[3]." when the upload holds several users, else ""
     user_id: str | None = None
     id_given: bool = False  # an id was given, valid or not (an invalid one was reported already)
-
-
-@dataclass(frozen=True)
-class Source:
-    """Where the rows of one list came from: a JSON array (``base[i]``) or a CSV file (``base:line n``)."""
-
-    base: str
-    csv: bool
-    rename: Mapping[str, str]
-
-    def path(self, loc: int, field: str = "") -> str:
-        where = f"{self.base}:line {loc}" if self.csv else f"{self.base}[{loc}]"
-        return f"{where}.{self.rename.get(field, field)}" if field else where
 
 
 class Collector:
@@ -128,11 +115,9 @@ class Collector:
         suppress: frozenset[str] = frozenset(),
     ) -> Checker:
         """A checker for a new list of records; the list is registered so later checks can name its rows."""
-        self.sources.append(Source(base, csv, rename or {}))
-        list_id = len(self.sources) - 1
-        return Checker(
-            self.log, self.ctx, list_id=list_id, base=base, csv=csv, rename=rename, suppress=suppress
-        )
+        source = Source(base, csv, rename or {})
+        self.sources.append(source)
+        return Checker(self.log, self.ctx, source, len(self.sources) - 1, suppress)
 
     def new_batch(self) -> int:
         """A new position in the order in which transaction lists and sync pages apply."""

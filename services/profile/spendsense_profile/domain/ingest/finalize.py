@@ -108,7 +108,7 @@ def _transactions(table: pa.Table, col: Collector) -> pa.Table:
         return table
     order = pc.add(pc.multiply(table["_seq"], _ORDER_SHIFT), table["_row"])
     table = table.append_column("_order", order)
-    modified_ids = table.filter(pc.equal(phase, MODIFIED))["transaction_id"]
+    modified_ids = table["transaction_id"].filter(pc.equal(phase, MODIFIED))
     new = pc.sum(pc.invert(pc.is_in(modified_ids, value_set=added["transaction_id"]))).as_py() or 0
     if new:
         col.note(f"{new} modified transaction(s) were not added earlier in the upload; kept as new")
@@ -144,7 +144,8 @@ def _apply_removals(table: pa.Table, col: Collector) -> pa.Table:
     hits = table.filter(pc.is_in(table["transaction_id"], value_set=ids)).select(["transaction_id", "_order"])
     drop = [order for tid, order in zip(*hits.to_pydict().values(), strict=True) if removed_at[tid] > order]
     unmatched = len(removed_at) - len(set(hits["transaction_id"].to_pylist()))
-    col.note(f"/transactions/sync: {len(drop)} removed transaction(s) applied")
+    if drop:
+        col.note(f"/transactions/sync: {len(drop)} removed transaction(s) applied")
     if unmatched:
         col.note(f"/transactions/sync: {unmatched} removed transaction id(s) were not in the upload")
     if not drop:
