@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
+import httpx
 import typer
 
 from spendsense_cli import stack
@@ -96,8 +97,13 @@ def smoke(
 
 
 @app.command()
-def demo(state_dir: StateDir = Path(".spendsense")) -> None:
-    """Start the stack (unless it runs), push the smoke flow through it, and say where to look."""
+def demo(
+    state_dir: StateDir = Path(".spendsense"),
+    users: Annotated[int, typer.Option(min=6, help="Synthetic users to push through the pipeline")] = 60,
+    seed: Annotated[int, typer.Option(help="Generator seed")] = 7,
+) -> None:
+    """Start the stack (unless it runs), push synthetic users through the pipeline, say where to look."""
+    from spendsense_cli.pipeline_demo import run_pipeline_demo
     from spendsense_cli.smoke import run_smoke
 
     config = _config(state_dir)
@@ -118,6 +124,24 @@ def demo(state_dir: StateDir = Path(".spendsense")) -> None:
     except (RuntimeError, TimeoutError) as exc:
         typer.echo(f"smoke flow failed: {exc}", err=True)
         raise typer.Exit(1) from exc
+    typer.echo(f"\n» pipeline: {users} synthetic users → consent → batch upload → features → personas")
+    try:
+        result = run_pipeline_demo(
+            manifest["urls"]["gateway"],
+            config.state_dir,
+            users=users,
+            seed=seed,  # type: ignore[index]
+            progress=lambda m: typer.echo(f"  {m}"),
+        )
+    except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+        typer.echo(f"pipeline failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(
+        f"  {result.users} users ({result.transactions:,} transactions) analyzed "
+        f"{result.seconds_to_analyzed} s after the upload; "
+        f"persona accuracy vs ground truth (180d): {result.accuracy_180d:.1%}"
+    )
+    typer.echo(f"  personas: {result.personas}")
     typer.echo("\nWhere to look:")
     typer.echo("  API docs        http://127.0.0.1:<port>/docs for each service above")
     typer.echo("  event catalog   docs/events.md")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from spendsense_shared.aws import Aws
 
 
@@ -25,6 +27,39 @@ class ObjectStore:
                 ServerSideEncryption="AES256",
             )
         return key
+
+    async def put_many(
+        self, items: list[tuple[str, bytes]], content_type: str, concurrency: int = 16
+    ) -> list[str]:
+        """Put many objects through one client (creating a client costs far more than a small PUT)."""
+        limit = asyncio.Semaphore(concurrency)
+        async with self.aws.client("s3") as s3:
+
+            async def put(name: str, body: bytes) -> str:
+                async with limit:
+                    await s3.put_object(
+                        Bucket=self.bucket,
+                        Key=self.key(name),
+                        Body=body,
+                        ContentType=content_type,
+                        ServerSideEncryption="AES256",
+                    )
+                return self.key(name)
+
+            return list(await asyncio.gather(*(put(n, b) for n, b in items)))
+
+    async def get_many(self, names: list[str], concurrency: int = 16) -> list[bytes]:
+        limit = asyncio.Semaphore(concurrency)
+        async with self.aws.client("s3") as s3:
+
+            async def get(name: str) -> bytes:
+                async with limit:
+                    response = await s3.get_object(Bucket=self.bucket, Key=self.key(name))
+                    async with response["Body"] as stream:
+                        data: bytes = await stream.read()
+                return data
+
+            return list(await asyncio.gather(*(get(n) for n in names)))
 
     async def get(self, name: str) -> bytes:
         async with self.aws.client("s3") as s3:

@@ -8,6 +8,7 @@ Each test gets its own isolation id: its own database schemas, bus resource name
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -110,7 +111,16 @@ def make_settings(infra: Infra, isolation_id: str, service: str, **overrides: An
         "log_json": True,
         **overrides,
     }
-    return ServiceSettings(**values)
+    return settings_class(service)(**values)
+
+
+def settings_class(service: str) -> type[ServiceSettings]:
+    """The service's own settings class (so its extra settings apply), or the base one."""
+    try:
+        module = importlib.import_module(f"spendsense_{service}.bootstrap")
+    except ImportError:
+        return ServiceSettings
+    return module.SERVICE.settings_class  # type: ignore[no-any-return]
 
 
 @pytest.fixture

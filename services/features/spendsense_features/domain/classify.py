@@ -18,6 +18,7 @@ __all__ = [
     "CategoryFlags",
     "Coded",
     "codes",
+    "codes_at",
     "merchant_keys",
     "normalize_merchant",
     "payroll_name_flags",
@@ -33,7 +34,7 @@ _PAYROLL_NAME = r"(?i)(payroll|direct\s*dep|dir\s*dep)"
 def codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes (-1 for null) and the distinct values, reusing a categorical's codes for free."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        return values.cat.codes.to_numpy(np.int64), values.cat.categories.to_numpy(object)
+        return values.cat.codes.to_numpy().astype(np.int64), values.cat.categories.to_numpy(object)
     found, uniques = pd.factorize(values, use_na_sentinel=True)
     return np.asarray(found, dtype=np.int64), np.asarray(uniques, dtype=object)
 
@@ -49,41 +50,74 @@ class Coded:
         if rows is not None:
             self.codes = self.codes[rows]
 
+    def table(self, predicate: Callable[[str], bool]) -> np.ndarray:
+        """``predicate`` per distinct value, plus a trailing False that code -1 (null) indexes."""
+        values = (predicate(str(u)) for u in self.uniques)
+        return np.append(np.fromiter(values, dtype=bool, count=len(self.uniques)), False)
+
     def flag(self, predicate: Callable[[str], bool]) -> np.ndarray:
         """``predicate`` on each distinct non-null value, broadcast to every row (null → False)."""
-        table = np.fromiter((predicate(str(u)) for u in self.uniques), dtype=bool, count=len(self.uniques))
-        return np.append(table, False)[self.codes]  # code -1 (null) indexes the trailing False
+        return self.table(predicate)[self.codes]
+
+
+# Transaction classes from the category columns, one bit each.
+(
+    TRANSFER,
+    TRANSFER_IN,
+    LOAN_PAYMENT,
+    INCOME,
+    NOT_PAYROLL,
+    FEE,
+    HOUSING,
+    OVERDRAFT,
+    INTEREST_CHARGE,
+    CARD_PAYMENT,
+) = (1 << i for i in range(10))
+_PRIMARY_RULES: tuple[tuple[int, Callable[[str], bool]], ...] = (
+    (TRANSFER, lambda c: c in ("TRANSFER_IN", "TRANSFER_OUT")),
+    (TRANSFER_IN, lambda c: c == "TRANSFER_IN"),
+    (LOAN_PAYMENT, lambda c: c == "LOAN_PAYMENTS"),
+    (INCOME, lambda c: c == "INCOME"),
+    (FEE, lambda c: c == "BANK_FEES"),
+)
+# Checked on the detailed name and on the raw (as uploaded) one: the parser maps v2 names to v1, and
+# a subcategory that only v2 has (a new fee, say) is still recognized by its raw name.
+_DETAIL_RULES: tuple[tuple[int, Callable[[str], bool]], ...] = (
+    (LOAN_PAYMENT, lambda c: c.startswith("LOAN_PAYMENTS")),
+    (NOT_PAYROLL, lambda c: any(word in c for word in _NOT_PAYROLL)),
+    (HOUSING, lambda c: c in _HOUSING or "MORTGAGE" in c or c.endswith("_RENT")),
+    # token match for NSF: it must not match inside "TRANSFER"
+    (OVERDRAFT, lambda c: "OVERDRAFT" in c or "INSUFFICIENT_FUNDS" in c or "NSF" in c.split("_")),
+    (INTEREST_CHARGE, lambda c: "INTEREST_CHARGE" in c),
+    (CARD_PAYMENT, lambda c: "CREDIT_CARD_PAYMENT" in c),
+)
+
+
+def _bits(coded: Coded, rules: tuple[tuple[int, Callable[[str], bool]], ...]) -> np.ndarray:
+    table = np.zeros(len(coded.uniques) + 1, dtype=np.uint16)
+    for bit, predicate in rules:
+        table[coded.table(predicate)] |= bit
+    return table[coded.codes]
 
 
 class CategoryFlags:
-    """Boolean arrays, one entry per transaction (of ``rows``), from the Plaid category columns."""
+    """The class bits of every transaction (of ``rows``): one uint16 per row, built with three
+    lookups, so a class test is one bitwise AND."""
 
     def __init__(
         self, primary: pd.Series, detailed: pd.Series, raw: pd.Series, rows: np.ndarray | None = None
     ) -> None:
-        prim, det, raw_coded = Coded(primary, rows), Coded(detailed, rows), Coded(raw, rows)
-
-        def detail(predicate: Callable[[str], bool]) -> np.ndarray:
-            # v2 detailed names are mapped to v1 by the parser; the raw name is checked too so a
-            # subcategory that only v2 has (e.g. a new fee) is still recognized.
-            return det.flag(predicate) | raw_coded.flag(predicate)
-
+        prim = Coded(primary, rows)
         self.primary_codes, self.primary_names = prim.codes, prim.uniques
-        self.transfer = prim.flag(lambda c: c in ("TRANSFER_IN", "TRANSFER_OUT"))
-        self.transfer_in = prim.flag(lambda c: c == "TRANSFER_IN")
-        self.loan_payment = prim.flag(lambda c: c == "LOAN_PAYMENTS") | detail(
-            lambda c: c.startswith("LOAN_PAYMENTS")
+        self.bits = (
+            _bits(prim, _PRIMARY_RULES)
+            | _bits(Coded(detailed, rows), _DETAIL_RULES)
+            | _bits(Coded(raw, rows), _DETAIL_RULES)
         )
-        self.income = prim.flag(lambda c: c == "INCOME")
-        self.not_payroll = detail(lambda c: any(word in c for word in _NOT_PAYROLL))
-        self.fee = prim.flag(lambda c: c == "BANK_FEES")
-        self.housing = detail(lambda c: c in _HOUSING or "MORTGAGE" in c or c.endswith("_RENT"))
-        # token match: "NSF" must not match inside "TRANSFER"
-        self.overdraft = detail(
-            lambda c: "OVERDRAFT" in c or "INSUFFICIENT_FUNDS" in c or "NSF" in c.split("_")
-        )
-        self.interest_charge = detail(lambda c: "INTEREST_CHARGE" in c)
-        self.card_payment = detail(lambda c: "CREDIT_CARD_PAYMENT" in c)
+
+    def has(self, bits: int) -> np.ndarray:
+        """True where the transaction is in any of the classes in ``bits``."""
+        return (self.bits & bits) != 0
 
 
 def payroll_name_flags(names: pd.Series) -> np.ndarray:
@@ -119,6 +153,15 @@ def normalize_merchant(values: np.ndarray) -> np.ndarray:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
 
 
+def codes_at(values: pd.Series, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes of ``values`` at ``positions``: factorize the whole column and index the codes when most
+    rows are wanted (or the column is categorical), else factorize just the wanted rows."""
+    if isinstance(values.dtype, pd.CategoricalDtype) or positions.size * 4 > len(values):
+        found, uniques = codes(values)
+        return found[positions], uniques
+    return codes(values.iloc[positions])
+
+
 def merchant_keys(
     entity_id: pd.Series, merchant_name: pd.Series, name: pd.Series, rows: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -127,22 +170,28 @@ def merchant_keys(
 
     Prefers Plaid's ``merchant_entity_id``; otherwise the normalized ``merchant_name``, otherwise the
     normalized raw ``name``. Normalized names share one key space so a row with a merchant name and a
-    row with only a description of the same merchant group together.
+    row with only a description of the same merchant group together. Each fallback column is only
+    read for the rows that need it.
     """
-    ent, mn, nm = Coded(entity_id, rows), Coded(merchant_name, rows), Coded(name, rows)
-    ent_codes, ent_uniques = ent.codes, ent.uniques
-    mn_codes, mn_uniques = mn.codes, mn.uniques
-    nm_codes, nm_uniques = nm.codes, nm.uniques
-    normalized = normalize_merchant(np.concatenate([mn_uniques, nm_uniques]))
+    rows = np.arange(len(entity_id)) if rows is None else rows
+    keys, ent_uniques = codes_at(entity_id, rows)
+    need_merchant = np.flatnonzero(keys < 0)
+    mn_codes, mn_uniques = codes_at(merchant_name, rows[need_merchant])
+    normalized = normalize_merchant(mn_uniques)
+    # merchant names that normalize to nothing ("#123") fall back to the description too
+    mn_empty = np.append(normalized == "", True)[mn_codes]
+    need_name = need_merchant[mn_empty]
+    nm_codes, nm_uniques = codes_at(name, rows[need_name])
+    normalized = np.concatenate([normalized, normalize_merchant(nm_uniques)])
     norm_codes, norm_uniques = pd.factorize(pd.Series(normalized, dtype=object))
-    norm_codes = np.where(normalized == "", -1, norm_codes)
-    keyed = np.where(norm_codes >= 0, norm_codes + len(ent_uniques), -1)
+    keyed = np.where(normalized == "", -1, norm_codes + len(ent_uniques))
     # a trailing -1 so that a null code (-1) maps to "no key"
     mn_key = np.append(keyed[: len(mn_uniques)], -1)
     nm_key = np.append(keyed[len(mn_uniques) :], -1)
-    by_name = np.where(mn_key[mn_codes] >= 0, mn_key[mn_codes], nm_key[nm_codes])
+    keys[need_merchant] = mn_key[mn_codes]
+    keys[need_name] = nm_key[nm_codes]
     labels = np.array(
         [f"e:{u}" for u in ent_uniques.tolist()] + [f"n:{u}" for u in np.asarray(norm_uniques).tolist()],
         dtype=object,
     )
-    return np.where(ent_codes >= 0, ent_codes, by_name), labels
+    return keys, labels

@@ -81,76 +81,53 @@ class EventTable:
     key: np.ndarray  # per event
     inflow: np.ndarray  # per event (bool)
     tx_row: np.ndarray  # caller row ids in sorted order
-    tx_event: np.ndarray  # event index of each sorted transaction
+    tx_start: np.ndarray  # first sorted transaction of each event, plus the total at the end
     labels: np.ndarray
 
 
 def build_events(c: StreamCandidates) -> EventTable:
     """Sort the candidates once and group them into same-day events.
 
-    The sort key packs (user, direction, merchant, day) into one int64, so the event boundaries and
-    every per-event attribute come back out of the sorted key by arithmetic instead of gathers."""
+    The sort key packs (user, direction, merchant, day) into one int64, so one argsort orders
+    everything and event boundaries are where the sorted key changes."""
     valid = c.key >= 0
     if valid.all():  # the usual case: no copies
-        keep = None
-        user, key, inflow, day = c.user, c.key, c.inflow.astype(np.int64), c.day
+        user, key, inflow, day, rows = c.user, c.key, c.inflow, c.day, None
     else:
-        keep = np.flatnonzero(valid)
-        user, key, inflow, day = c.user[keep], c.key[keep], c.inflow[keep].astype(np.int64), c.day[keep]
-    n_keys = int(key.max(initial=0)) + 1
-    low = int(day.min(initial=0))
-    span = int(day.max(initial=0)) - low + 1
+        rows = np.flatnonzero(valid)
+        user, key, inflow, day = c.user[rows], c.key[rows], c.inflow[rows], c.day[rows]
+    n_keys = int(key.max()) + 1 if key.size else 1
+    low = int(day.min()) if day.size else 0
+    span = (int(day.max()) - low + 1) if day.size else 1
     code = (user * 2 + inflow) * n_keys + key
     labels = c.labels
     if labels is None:
         labels = np.array([str(k) for k in range(n_keys)], dtype=object)
     if code.size and int(code.max()) >= (2**62) // span:
-        return _build_events_lexsorted(c, np.arange(c.key.size) if keep is None else keep, code, day, labels)
-    packed = code * span + (day - low)
-    order = np.argsort(packed)
-    packed = packed[order]
-    new_event = np.ones(order.size, dtype=bool)
-    new_event[1:] = packed[1:] != packed[:-1]
+        order = np.lexsort((day, code))  # key space too large to pack into one int64
+        code, day = code[order], day[order]
+        new_event = np.ones(order.size, dtype=bool)
+        new_event[1:] = (code[1:] != code[:-1]) | (day[1:] != day[:-1])
+    else:
+        packed = code * span + (day - low)
+        order = np.argsort(packed)
+        packed = packed[order]
+        new_event = np.ones(order.size, dtype=bool)
+        new_event[1:] = packed[1:] != packed[:-1]
     starts = np.flatnonzero(new_event)
-    ev_code, ev_day = np.divmod(packed[starts], span)
-    rows = order if keep is None else keep[order]
-    return _event_table(c, rows, starts, ev_code, ev_day + low, new_event, n_keys, labels)
-
-
-def _build_events_lexsorted(
-    c: StreamCandidates, keep: np.ndarray, code: np.ndarray, day: np.ndarray, labels: np.ndarray
-) -> EventTable:
-    """The same as :func:`build_events` for key spaces too large to pack into one int64."""
-    order = np.lexsort((day, code))
-    code, day = code[order], day[order]
-    new_event = np.ones(order.size, dtype=bool)
-    new_event[1:] = (code[1:] != code[:-1]) | (day[1:] != day[:-1])
-    starts = np.flatnonzero(new_event)
-    n_keys = int(c.key[keep].max(initial=0)) + 1
-    return _event_table(c, keep[order], starts, code[starts], day[starts], new_event, n_keys, labels)
-
-
-def _event_table(
-    c: StreamCandidates,
-    rows: np.ndarray,
-    starts: np.ndarray,
-    ev_code: np.ndarray,
-    ev_day: np.ndarray,
-    new_event: np.ndarray,
-    n_keys: int,
-    labels: np.ndarray,
-) -> EventTable:
-    user_dir, key = np.divmod(ev_code, n_keys)
-    user, inflow = np.divmod(user_dir, 2)
+    if rows is not None:
+        order = rows[order]
+    first = order[starts]  # the first transaction of each event
+    ev_user, ev_key, ev_inflow = c.user[first], c.key[first], c.inflow[first].astype(bool)
     return EventTable(
-        code=ev_code,
-        day=ev_day,
-        amount=np.add.reduceat(c.amount[rows], starts) if starts.size else np.zeros(0),
-        user=user,
-        key=key,
-        inflow=inflow.astype(bool),
-        tx_row=c.row[rows],
-        tx_event=np.cumsum(new_event) - 1,
+        code=(ev_user * 2 + ev_inflow) * n_keys + ev_key,
+        day=c.day[first],
+        amount=np.add.reduceat(c.amount[order], starts) if starts.size else np.zeros(0),
+        user=ev_user,
+        key=ev_key,
+        inflow=ev_inflow,
+        tx_row=c.row[order],
+        tx_start=np.append(starts, order.size),
         labels=labels,
     )
 
@@ -388,16 +365,16 @@ def detect_streams(
     out = _stream_table(ev, ids, cadence, gap, gap_stream, median, changed, change)
     out = _add_activity(out, as_of, window, ev, detected)
 
-    # Member transactions of detected streams, still in (stream, day) order.
-    final = np.full(n_streams, -1, dtype=np.int64)
-    final[ids] = np.arange(ids.size)
-    event_final = np.full(table.day.size, -1, dtype=np.int64)
-    event_final[ev.selected] = final[ev.stream]
-    tx_final = event_final[table.tx_event]
-    member = tx_final >= 0
-    tx_count = np.bincount(tx_final[member], minlength=ids.size)
+    # Member transactions of detected streams, in (stream, day) order: a stream's events in the
+    # lookback are contiguous in the event table, and so are their transactions.
+    first_event = ev.selected[ev.stream_start[ids]]
+    last_event = ev.selected[ev.stream_start[ids] + ev.count[ids] - 1]
+    lo, hi = table.tx_start[first_event], table.tx_start[last_event + 1]
+    tx_count = hi - lo
     out["tx_count"] = tx_count
-    return Streams(out, table.tx_row[member], np.concatenate([[0], np.cumsum(tx_count)]), table.labels)
+    offsets = np.concatenate([[0], np.cumsum(tx_count)])
+    positions = np.repeat(lo - offsets[:-1], tx_count) + np.arange(int(offsets[-1]))
+    return Streams(out, table.tx_row[positions], offsets, table.labels)
 
 
 def _stream_table(

@@ -36,7 +36,6 @@ from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.storage import ObjectStore
 
 log = get_logger(__name__)
-READ_CONCURRENCY = 16
 
 
 async def consented(uow: UnitOfWork, user_ids: list[str]) -> set[str]:
@@ -50,17 +49,15 @@ async def consented(uow: UnitOfWork, user_ids: list[str]) -> set[str]:
 
 async def read_tables(store: ObjectStore, keys: list[str]) -> dict[str, pa.Table]:
     """The Parquet snapshots named by the event, concatenated per table."""
-    limit = asyncio.Semaphore(READ_CONCURRENCY)
+    bodies = await store.get_many(keys)
 
-    async def read(key: str) -> tuple[str, pa.Table]:
-        async with limit:
-            body = await store.get(key)
-        return table_of_key(key), await asyncio.to_thread(from_parquet, body)
+    def decode() -> dict[str, pa.Table]:
+        parts: dict[str, list[pa.Table]] = {}
+        for key, body in zip(keys, bodies, strict=True):
+            parts.setdefault(table_of_key(key), []).append(from_parquet(body))
+        return {name: pa.concat_tables(tables) for name, tables in parts.items()}
 
-    parts: dict[str, list[pa.Table]] = {}
-    for name, table in await asyncio.gather(*(read(k) for k in keys)):
-        parts.setdefault(name, []).append(table)
-    return {name: pa.concat_tables(tables) for name, tables in parts.items()}
+    return await asyncio.to_thread(decode)
 
 
 class AnalyzeUpload:
@@ -83,7 +80,18 @@ class AnalyzeUpload:
         await remember_snapshots(uow, data, allowed)
         tables = await read_tables(self.store, list(data.keys))
         rule_set = await self.rule_sets.active(uow.session)
-        await score(uow, tables, allowed, rule_set, upload_id=data.upload_id, causation_id=envelope.id)
+        scored = await score(
+            uow, tables, allowed, rule_set, upload_id=data.upload_id, causation_id=envelope.id
+        )
+        for user_id in sorted(allowed - scored):  # else the upload would wait for this user for ever
+            failure = UploadFailed(
+                upload_id=data.upload_id,
+                user_id=user_id,
+                stage="analysis",
+                reason="no_transactions",
+                detail="no posted transactions to analyze",
+            )
+            uow.publish(new_event(failure, user_id=user_id, causation_id=envelope.id))
 
 
 async def score(
@@ -95,9 +103,11 @@ async def score(
     upload_id: str | None,
     causation_id: uuid.UUID,
     reason: Literal["upload", "rescore"] = "upload",
-) -> int:
-    """Analyze ``user_ids`` in one vectorized batch, store the results and publish ``persona.assigned``."""
+) -> set[str]:
+    """Analyze ``user_ids`` in one vectorized batch, store the results and publish ``persona.assigned``.
+    Returns the users scored: not those without a posted transaction (no as-of date, nothing to analyze)."""
     reports = await asyncio.to_thread(analyze, tables, rule_set, user_ids)
+    reports = [r for r in reports if r["as_of"] is not None]
     for report in reports:
         await save_report(uow, report, upload_id, rule_set.version)
         event = persona_event(report, upload_id, rule_set.version).model_copy(update={"reason": reason})
@@ -105,7 +115,7 @@ async def score(
     log.info(
         "users_scored", upload_id=upload_id, users=len(reports), rule_set=rule_set.version, reason=reason
     )
-    return len(reports)
+    return {r["user_id"] for r in reports}
 
 
 async def remember_snapshots(uow: UnitOfWork, data: UploadIngested, user_ids: set[str]) -> None:

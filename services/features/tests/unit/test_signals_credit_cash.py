@@ -321,7 +321,8 @@ def test_output_columns_and_schema(builder):
     for key, kind in SIGNAL_SCHEMA.items():
         value = row[key]
         if kind == "number":
-            assert isinstance(value, int | float | np.number) and not isinstance(value, bool), key
+            assert isinstance(value, int | float | np.number), key
+            assert not isinstance(value, bool), key
         elif kind == "bool":
             assert isinstance(value, bool | np.bool_), key
         else:

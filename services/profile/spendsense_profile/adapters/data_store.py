@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_profile.adapters.orm import DATA_TABLES
@@ -24,6 +24,7 @@ def _key_columns(table: Table) -> list[str]:
 async def _driver_connection(session: AsyncSession) -> Any:
     """The asyncpg connection under the session's transaction (COPY is not in SQLAlchemy's API)."""
     connection = await session.connection()
+    await connection.execute(text("SELECT 1"))  # SQLAlchemy begins the transaction lazily: begin it now
     raw = await connection.get_raw_connection()
     return raw.driver_connection
 
@@ -57,6 +58,20 @@ class DataStore:
             await driver.execute(f"DROP TABLE {staging}")
             merged[name] = data.num_rows
         return merged
+
+    async def remove_transactions(self, pairs: list[tuple[str, str]]) -> int:
+        """Apply /transactions/sync ``removed`` ids that refer to previously stored transactions."""
+        if not pairs:
+            return 0
+        driver = await _driver_connection(self.session)
+        users, ids = zip(*pairs, strict=True)
+        result = await driver.execute(
+            "DELETE FROM transactions t USING unnest($1::text[], $2::text[]) AS r(user_id, transaction_id) "
+            "WHERE t.user_id = r.user_id AND t.transaction_id = r.transaction_id",
+            list(users),
+            list(ids),
+        )
+        return int(result.split()[-1])
 
     async def snapshot(self, user_ids: list[str]) -> dict[str, pa.Table]:
         """Everything stored for these users (after the merge), as tables of the normalized schema."""

@@ -14,22 +14,21 @@ import pyarrow.compute as pc
 from spendsense_shared.dataset import snapshot_key, to_parquet
 from spendsense_shared.storage import ObjectStore
 
-PARALLEL_PUTS = 16
-
 
 async def write_snapshots(
     store: ObjectStore, upload_id: str, tables: dict[str, pa.Table], user_ids: list[str]
 ) -> list[str]:
-    """Write one Parquet file per user and table; returns the object keys (relative to the store)."""
-    limit = asyncio.Semaphore(PARALLEL_PUTS)
+    """Write one Parquet file per user and table; returns the object keys (within the bucket)."""
 
-    async def put(user_id: str, name: str, table: pa.Table) -> str:
-        body = await asyncio.to_thread(to_parquet, table.filter(pc.equal(table["user_id"], user_id)))
-        async with limit:
-            return await store.put(
-                snapshot_key(user_id, upload_id, name), body, "application/vnd.apache.parquet"
+    def encode() -> list[tuple[str, bytes]]:
+        return [
+            (
+                snapshot_key(user_id, upload_id, name),
+                to_parquet(table.filter(pc.equal(table["user_id"], user_id))),
             )
+            for user_id in user_ids
+            for name, table in tables.items()
+        ]
 
-    return list(
-        await asyncio.gather(*(put(u, name, table) for u in user_ids for name, table in tables.items()))
-    )
+    items = await asyncio.to_thread(encode)
+    return await store.put_many(items, "application/vnd.apache.parquet")

@@ -140,10 +140,13 @@ async def get_upload(
                 .order_by(upload_users.c.user_id)
             )
         ).all()
+    sees_all = principal.user_id == row.uploader_id or principal.has_role(Role.operator)
+    if not sees_all:  # a user in someone else's batch import sees only their own progress
+        users = [u for u in users if u.user_id == principal.user_id]
     return UploadOut(
         upload_id=row.upload_id,
         status=row.status,
-        error=row.error,
+        error=row.error if sees_all else None,
         users=[UserProgress(user_id=u.user_id, stage=u.stage, reason=u.reason) for u in users],
         counts=row.counts,
         notes=row.notes,

@@ -83,6 +83,7 @@ async def ingest(
         await _require_consent(uow, user_ids)
         store = DataStore(uow.session)
         counts = await store.merge(parsed.tables, upload_id)
+        counts["removed_transactions"] = await store.remove_transactions(parsed.removed_transaction_ids)
         snapshot = await store.snapshot(user_ids)
         keys = await write_snapshots(data_store(platform), upload_id, snapshot, user_ids)
         await _record_upload(uow, upload_id, principal, parsed, user_ids, counts, keys, filename, size_bytes)
@@ -156,6 +157,12 @@ async def record_progress(envelope: EventEnvelope, data: EventData, uow: UnitOfW
         raise TypeError(envelope.type)
     if upload_id is None:
         return  # e.g. a re-score, not tied to an upload
+    # Lock the upload first: concurrent events for its users must recompute its status one at a time.
+    locked = await uow.session.execute(
+        select(uploads.c.upload_id).where(uploads.c.upload_id == upload_id).with_for_update()
+    )
+    if locked.first() is None:
+        return
     row = (
         await uow.session.execute(
             select(upload_users.c.stage)

@@ -338,6 +338,7 @@ def test_sync_pages_apply_added_modified_removed_in_order() -> None:
     assert result.ok, messages(result)
     rows = {r["transaction_id"]: r["amount"] for r in result.tables["transactions"].to_pylist()}
     assert rows == {"t1": 12.0, "t4": 12.5}
+    assert result.removed_transaction_ids == [("u1", "t2"), ("u1", "t3")]
 
 
 def test_sync_modified_is_an_update_not_a_duplicate_even_within_one_page() -> None:
@@ -358,7 +359,7 @@ def test_sync_removal_in_an_earlier_page_does_not_delete_a_later_add() -> None:
     pages = [sync_page(removed=[{"transaction_id": "t1"}]), sync_page(added=[tx("t1")])]
     result = parse(to_json({"user_id": "u1", "transactions_sync": pages, "accounts": [account(), card()]}))
     assert _transaction_ids(result) == ["t1"]
-    assert any("not in the upload" in n for n in result.notes) is False
+    assert result.removed_transaction_ids == []
 
 
 def test_sync_notes_unknown_removals_modified_without_add_and_has_more() -> None:
@@ -370,6 +371,8 @@ def test_sync_notes_unknown_removals_modified_without_add_and_has_more() -> None
     assert "1 removed transaction id(s) were not in the upload" in notes
     assert "1 modified transaction(s) were not added earlier" in notes
     assert "has_more=true" in notes
+    # A removal of a transaction from an earlier upload: the caller deletes it from what it stored.
+    assert result.removed_transaction_ids == [("u1", "gone")]
 
 
 def test_all_plaid_bodies_together_in_the_envelope() -> None:

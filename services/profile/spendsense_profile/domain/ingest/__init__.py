@@ -36,8 +36,10 @@ fields, one key per Plaid endpoint whose value is that endpoint's response body,
 
 Envelopes may also be the users of ``{"users": [...]}`` or the lines of JSON Lines. Sync pages apply in
 order, and within a page as Plaid documents: ``added``, then ``modified`` (replaces the transaction with the
-same ``transaction_id``; not a duplicate), then ``removed`` (deletes it). The same account appearing in
-several bodies (every Plaid body repeats ``accounts``) is one account: the last copy wins.
+same ``transaction_id``; not a duplicate), then ``removed`` (deletes it). A removal of a transaction that
+is not in the upload (stored by an earlier one) is returned in ``removed_transaction_ids`` for the caller
+to apply. The same account appearing in several bodies (every Plaid body repeats ``accounts``) is one
+account: the last copy wins.
 
 Liabilities: Plaid's ``{"credit": [...], "mortgage": [...], "student": [...]}`` or a flat list of entries
 keyed by ``account_id`` (kind from ``type``/``liability_type``, else from Plaid's fields; credit by default).

@@ -32,7 +32,8 @@ def parse_upload(
     ``fx_rates`` maps a currency code to its USD value (amount in USD = amount * rate). ``default_user_id``
     names the user of an upload that does not say (bare Plaid bodies); an id in the upload wins. ``today``
     bounds dates ("more than a day in the future"), UTC today by default. Never raises on bad input: every
-    problem is in the result, and when ``result.ok`` is false nothing of it may be stored.
+    problem is in the result, and when ``result.ok`` is false nothing of it may be stored. (A negative or
+    non-finite rate in ``fx_rates``, or ``max_errors`` < 1, is a programming error: ValueError.)
     """
     col = Collector(
         fx_rates=fx_rates,
@@ -45,7 +46,7 @@ def parse_upload(
     if not upload.head.removeprefix(BOM).strip():
         col.problem(None, DOCUMENT, "the upload is empty")
     elif fmt == "zip":
-        read_zip(upload.seekable(), col)  # type: ignore[arg-type]
+        read_zip(upload.seekable(), col)
     elif fmt == "csv":
         read_csv(_text(upload), _csv_name(filename), col)
     elif fmt == "jsonl":

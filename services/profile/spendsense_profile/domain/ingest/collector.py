@@ -59,7 +59,7 @@ class Collector:
         # Accounts that were rejected but have an id: references to them are not "unknown" (that would
         # only repeat the account's own problem).
         self.rejected_accounts: set[tuple[int, str]] = set()
-        self.removals: list[tuple[str, int]] = []  # (transaction_id, seq)
+        self.removals: list[tuple[str, int, int]] = []  # (transaction_id, seq, user)
         self.modified = 0
         self.uncounted_kinds: dict[str, int] = {}  # mortgage/student liabilities seen (not stored)
         self._batches = 0
@@ -161,7 +161,7 @@ class Collector:
         ck.at(user, loc)
         transaction_id = removal_id(record, ck)
         if transaction_id is not None:
-            self.removals.append((transaction_id, seq))
+            self.removals.append((transaction_id, seq, user))
 
     def liability(self, ck: Checker, user: int, loc: int, record: Any, kind: str | None) -> None:
         """One liability; ``kind`` None means an entry of a flat list, whose kind is read from the entry."""

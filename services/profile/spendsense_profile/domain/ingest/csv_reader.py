@@ -14,7 +14,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO, TextIO
+from typing import IO, Any, TextIO
 
 from .collector import ADDED, Collector
 from .problems import DOCUMENT
@@ -244,7 +244,7 @@ def _plan(found: dict[str, int], spec: CsvSpec) -> _Plan:
     return _Plan(tuple(top), tuple(nested), spec.nested)
 
 
-def read_zip(file: BinaryIO, col: Collector) -> None:
+def read_zip(file: IO[bytes], col: Collector) -> None:
     """A zip of accounts.csv / transactions.csv / liabilities.csv (any subset; matched by file stem,
     case-insensitively, in any folder)."""
     try:

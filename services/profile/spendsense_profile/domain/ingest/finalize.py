@@ -46,7 +46,8 @@ def finalize(col: Collector, fmt: str) -> ParsedUpload:
         "transactions": _output(transactions, "transactions", ids),
         "credit_liabilities": _output(credit, "credit_liabilities", ids),
     }
-    return ParsedUpload(tables, user_ids, [], col.notes.render(), _as_of(transactions), fmt)
+    removed = _removed(transactions, col, user_ids)
+    return ParsedUpload(tables, user_ids, [], col.notes.render(), _as_of(transactions), fmt, removed)
 
 
 # -- users --------------------------------------------------------------------------------------------------
@@ -138,7 +139,7 @@ def _apply_removals(table: pa.Table, col: Collector) -> pa.Table:
     if not col.removals:
         return table
     removed_at: dict[str, int] = {}
-    for tid, seq in col.removals:
+    for tid, seq, _ in col.removals:
         removed_at[tid] = max(removed_at.get(tid, 0), seq * _ORDER_SHIFT)
     ids = pa.array(list(removed_at), pa.string())
     hits = table.filter(pc.is_in(table["transaction_id"], value_set=ids)).select(["transaction_id", "_order"])
@@ -151,6 +152,21 @@ def _apply_removals(table: pa.Table, col: Collector) -> pa.Table:
     if not drop:
         return table
     return table.filter(pc.invert(pc.is_in(table["_order"], value_set=pa.array(drop, pa.int64()))))
+
+
+def _removed(transactions: pa.Table, col: Collector, user_ids: list[str]) -> list[tuple[str, str]]:
+    """(user_id, transaction_id) of every sync removal not undone later in the upload: what the caller
+    must delete from data stored by earlier uploads."""
+    if not col.removals:
+        return []
+    ids = pa.array([tid for tid, _, _ in col.removals], pa.string())
+    kept = set(
+        transactions["transaction_id"]
+        .filter(pc.is_in(transactions["transaction_id"], value_set=ids))
+        .to_pylist()
+    )
+    removed = {(user_ids[user], tid): None for tid, _, user in col.removals if tid not in kept}
+    return list(removed)
 
 
 def _known_accounts(accounts: pa.Table, col: Collector) -> pa.Table:

@@ -35,6 +35,10 @@ class ParsedUpload:
     notes: list[str] = field(default_factory=list)  # non-fatal observations, for the uploader
     as_of: date | None = None  # latest posted (non-pending) transaction date
     format: str = ""  # json | jsonl | csv | zip
+    # (user_id, transaction_id) removed by /transactions/sync and not in ``tables``: a transaction stored
+    # by an earlier upload that the caller should delete. Plaid's "modified" needs nothing extra: the
+    # transaction is in ``tables`` and replaces the stored one with the same transaction_id.
+    removed_transaction_ids: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

@@ -1,0 +1,306 @@
+"""``upload.ingested`` → AnalyzeUpload, with real Parquet snapshots in the S3 emulator and a real features
+schema: signals, personas and their history are stored, and the outcome is announced per user."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from sqlalchemy import select
+
+from spendsense_cli.synthetic import build_user
+from spendsense_features.adapters.orm import (
+    consent_projection,
+    messaging,
+    persona_assignments,
+    persona_history,
+    signals,
+)
+from spendsense_features.bootstrap import SERVICE
+from spendsense_features.domain.rules import load_rule_set
+from spendsense_profile.domain.ingest import parse_upload
+from spendsense_shared.aws import Aws
+from spendsense_shared.consent import apply_consent_event
+from spendsense_shared.dataset import TABLES, snapshot_key, to_parquet
+from spendsense_shared.messaging.catalog import (
+    ConsentGranted,
+    ConsentRevoked,
+    UploadIngested,
+    new_event,
+    parse_data,
+)
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.messaging.topology import build_topology
+from spendsense_shared.storage import ObjectStore
+
+RULE_SET_VERSION = load_rule_set().version
+AS_OF = date(2026, 10, 31)  # the synthetic users' default as-of date
+
+
+def synthetic(index: int, user_id: str, as_of: date = AS_OF) -> tuple[dict[str, Any], str]:
+    """Synthetic user ``index`` renamed ``user_id``, and the persona it was built for."""
+    user, label = build_user(index, as_of=as_of)
+    return {**user, "user_id": user_id}, label["persona"]
+
+
+def normalized(users: Iterable[dict[str, Any]]) -> dict[str, pa.Table]:
+    """The users as the profile service stores them (its real parser)."""
+    body = b"".join(json.dumps(u).encode() + b"\n" for u in users)
+    parsed = parse_upload(body, filename="users.jsonl")
+    assert parsed.ok, parsed.problems[:5]
+    return parsed.tables
+
+
+class Features:
+    def __init__(self, platform: Any, store: ObjectStore):
+        self.platform = platform
+        self.db = platform.database
+        self.store = store
+        self.handler = SERVICE.handlers(platform)["upload.ingested"]  # wired as the worker wires it
+
+    async def consent(self, user_id: str, status: str, at: datetime) -> None:
+        if status == "granted":
+            data: Any = ConsentGranted(
+                user_id=user_id,
+                consent_id=f"c-{user_id}",
+                policy_version="2026-01",
+                scopes=["analysis"],
+                granted_at=at,
+            )
+        else:
+            data = ConsentRevoked(user_id=user_id, consent_id=f"c-{user_id}", revoked_at=at)
+        event = new_event(data, user_id=user_id).model_copy(update={"occurred_at": at})
+        async with self.db.uow() as uow:
+            await apply_consent_event(consent_projection, uow, event, data)
+            await uow.commit()
+
+    async def grant(self, *user_ids: str) -> None:
+        for user_id in user_ids:
+            await self.consent(user_id, "granted", datetime.now(UTC) - timedelta(hours=1))
+
+    async def ingested(
+        self, upload_id: str, tables: dict[str, pa.Table], user_ids: list[str]
+    ) -> EventEnvelope:
+        """Write each user's snapshots where the profile service writes them; the event announcing them."""
+        keys = []
+        for user_id in user_ids:
+            for name in TABLES:
+                table = tables[name].filter(pc.equal(tables[name]["user_id"], user_id))
+                key = f"profile/{snapshot_key(user_id, upload_id, name)}"
+                keys.append(await self.store.put(key, to_parquet(table)))
+        data = UploadIngested(upload_id=upload_id, user_ids=user_ids, bucket=self.store.bucket, keys=keys)
+        return new_event(data, user_id=user_ids[0] if len(user_ids) == 1 else None)
+
+    async def handle(self, envelope: EventEnvelope) -> None:
+        async with self.db.uow() as uow:
+            await self.handler(envelope, parse_data(envelope), uow)
+            await uow.commit()
+
+    async def analyze(self, upload_id: str, users: list[dict[str, Any]]) -> EventEnvelope:
+        envelope = await self.ingested(upload_id, normalized(users), sorted(u["user_id"] for u in users))
+        await self.handle(envelope)
+        return envelope
+
+    async def rows(self, table: Any, *order: Any) -> list[Any]:
+        async with self.db.engine.connect() as conn:
+            return list((await conn.execute(select(table).order_by(*order))).all())
+
+    async def events(self, event_type: str) -> list[dict[str, Any]]:
+        outbox = messaging.outbox
+        query = select(outbox.c.payload).where(outbox.c.event_type == event_type).order_by(outbox.c.seq)
+        async with self.db.engine.connect() as conn:
+            return [r.payload for r in (await conn.execute(query)).all()]
+
+    async def assert_nothing_stored(self) -> None:
+        for table in (signals, persona_assignments, persona_history):
+            assert await self.rows(table, table.c.user_id) == [], table.name
+        assert await self.events("persona.assigned") == []
+
+
+@pytest.fixture
+async def features(migrated, settings_for, isolation_id):
+    settings = await migrated("features")
+    bucket = build_topology(isolation_id).buckets["data"]
+    async with Aws(settings).client("s3") as s3:  # only the data bucket: the full topology is slower
+        await s3.create_bucket(Bucket=bucket)
+    platform = SERVICE.platform(settings)
+    try:
+        yield Features(platform, ObjectStore(platform.aws, bucket, ""))
+    finally:
+        await platform.close()
+
+
+async def test_a_consented_users_signals_and_personas_are_stored_and_announced(features):
+    user, persona = synthetic(4, "u1")
+    assert persona == "high_utilization"
+    await features.grant("u1")
+
+    envelope = await features.analyze("up_1", [user])
+
+    stored = await features.rows(signals, signals.c.window)
+    assert [(r.user_id, r.window, r.as_of, r.upload_id) for r in stored] == [
+        ("u1", "180d", AS_OF, "up_1"),
+        ("u1", "30d", AS_OF, "up_1"),
+    ]
+    for row in stored:
+        assert set(row.values) == {"credit", "subscriptions", "savings", "income", "cash_flow"}
+        credit = row.values["credit"]
+        assert 0.5 <= credit["max_utilization"] < 0.9
+        assert (credit["flag_30"], credit["flag_50"]) == (True, True)
+        assert credit["interest_charges"] > 0
+    assignments = await features.rows(persona_assignments, persona_assignments.c.window)
+    assert [(r.window, r.primary_persona, r.rule_set_version, r.as_of, r.upload_id) for r in assignments] == [
+        ("180d", "high_utilization", RULE_SET_VERSION, AS_OF, "up_1"),
+        ("30d", "high_utilization", RULE_SET_VERSION, AS_OF, "up_1"),
+    ]
+    assert all(r.matched[0]["id"] == "high_utilization" and r.matched[0]["criteria"] for r in assignments)
+    history = await features.rows(persona_history, persona_history.c.window)
+    assert [(r.window, r.primary_persona, r.previous_persona, r.upload_id) for r in history] == [
+        ("180d", "high_utilization", None, "up_1"),
+        ("30d", "high_utilization", None, "up_1"),
+    ]
+
+    [event] = await features.events("persona.assigned")
+    assert event["producer"] == "features"
+    assert event["user_id"] == "u1"
+    assert event["causation_id"] == str(envelope.id)
+    assert event["data"]["upload_id"] == "up_1"
+    assert event["data"]["as_of"] == AS_OF.isoformat()
+    assert event["data"]["rule_set_version"] == RULE_SET_VERSION
+    assert event["data"]["personas"] == {"30d": "high_utilization", "180d": "high_utilization"}
+    assert event["data"]["matched"]["30d"][0] == "high_utilization"
+    assert await features.events("upload.failed") == []
+
+
+@pytest.mark.parametrize("consent", ["never", "revoked"])
+async def test_a_user_without_current_consent_is_not_analyzed(features, consent):
+    user, _ = synthetic(4, "u1")
+    if consent == "revoked":
+        now = datetime.now(UTC)
+        await features.consent("u1", "granted", now - timedelta(days=2))
+        await features.consent("u1", "revoked", now - timedelta(days=1))
+
+    envelope = await features.analyze("up_1", [user])
+
+    await features.assert_nothing_stored()
+    [failure] = await features.events("upload.failed")
+    assert failure["user_id"] == "u1"
+    assert failure["causation_id"] == str(envelope.id)
+    assert failure["data"] == {
+        "upload_id": "up_1",
+        "user_id": "u1",
+        "stage": "analysis",
+        "reason": "consent_required",
+        "detail": None,
+    }
+
+
+def _account_only(user_id: str, *, pending: bool) -> dict[str, Any]:
+    checking = {
+        "account_id": "acc",
+        "name": "Checking",
+        "type": "depository",
+        "subtype": "checking",
+        "balances": {"available": 90.0, "current": 100.0, "limit": None, "iso_currency_code": "USD"},
+    }
+    txns = [
+        {
+            "transaction_id": f"{user_id}-t1",
+            "account_id": "acc",
+            "date": "2026-10-30",
+            "amount": 4.5,
+            "iso_currency_code": "USD",
+            "name": "COFFEE",
+            "payment_channel": "in store",
+            "personal_finance_category": {"primary": "FOOD_AND_DRINK"},
+            "pending": True,
+        }
+    ]
+    return {"user_id": user_id, "accounts": [checking], "transactions": txns if pending else []}
+
+
+async def test_a_consented_user_without_posted_transactions_fails_with_a_reason_instead_of_stalling(
+    features,
+):
+    """Nothing to analyze (a new account; only pending transactions) must still end the user's stage,
+    or the upload would stay 'ingested' for ever (and a crash would send the event to the DLQ)."""
+    users = [_account_only("u-new", pending=False), _account_only("u-pending", pending=True)]
+    await features.grant("u-new", "u-pending")
+
+    await features.analyze("up_1", users)
+
+    await features.assert_nothing_stored()
+    failures = await features.events("upload.failed")
+    assert sorted((f["data"]["user_id"], f["data"]["reason"]) for f in failures) == [
+        ("u-new", "no_transactions"),
+        ("u-pending", "no_transactions"),
+    ]
+    assert {f["data"]["upload_id"] for f in failures} == {"up_1"}
+
+
+async def test_a_later_upload_records_the_persona_transition_with_its_dates(features):
+    first, first_persona = synthetic(4, "u1")
+    later = date(2026, 11, 20)
+    second, second_persona = synthetic(5, "u1", as_of=later)
+    assert (first_persona, second_persona) == ("high_utilization", "savings_builder")
+    await features.grant("u1")
+
+    await features.analyze("up_1", [first])
+    await features.analyze("up_2", [second])
+
+    history = await features.rows(persona_history, persona_history.c.assigned_at, persona_history.c.window)
+    assert [(r.window, r.primary_persona, r.previous_persona, r.as_of, r.upload_id) for r in history] == [
+        ("180d", "high_utilization", None, AS_OF, "up_1"),
+        ("30d", "high_utilization", None, AS_OF, "up_1"),
+        ("180d", "savings_builder", "high_utilization", later, "up_2"),
+        ("30d", "savings_builder", "high_utilization", later, "up_2"),
+    ]
+    assert history[2].assigned_at > history[0].assigned_at
+    current = await features.rows(persona_assignments, persona_assignments.c.window)
+    assert [(r.window, r.primary_persona, r.as_of, r.upload_id) for r in current] == [
+        ("180d", "savings_builder", later, "up_2"),
+        ("30d", "savings_builder", later, "up_2"),
+    ]
+    latest = await features.rows(signals, signals.c.window)
+    assert [(r.window, r.as_of, r.upload_id) for r in latest] == [
+        ("180d", later, "up_2"),
+        ("30d", later, "up_2"),
+    ]
+    assert latest[0].values["savings"]["net_inflow_monthly"] > 350
+    events = await features.events("persona.assigned")
+    assert [(e["data"]["upload_id"], e["data"]["personas"]["180d"]) for e in events] == [
+        ("up_1", "high_utilization"),
+        ("up_2", "savings_builder"),
+    ]
+
+
+async def test_one_event_for_many_users_analyzes_every_consented_user_in_one_batch(features):
+    built = [synthetic(i, f"u{i}") for i in range(4)]
+    users = [u for u, _ in built]
+    expected = {u["user_id"]: persona for u, persona in built}
+    outsider, _ = synthetic(4, "u-no-consent")
+    await features.grant(*expected)
+
+    envelope = await features.analyze(f"up_{uuid.uuid4().hex[:6]}", [*users, outsider])
+
+    assigned = await features.events("persona.assigned")
+    assert {e["data"]["user_id"]: e["data"]["personas"]["180d"] for e in assigned} == expected
+    assert {e["data"]["upload_id"] for e in assigned} == {parse_data(envelope).upload_id}
+    assert {e["causation_id"] for e in assigned} == {str(envelope.id)}
+    [failure] = await features.events("upload.failed")
+    assert (failure["data"]["user_id"], failure["data"]["reason"]) == ("u-no-consent", "consent_required")
+    stored = await features.rows(
+        persona_assignments, persona_assignments.c.user_id, persona_assignments.c.window
+    )
+    assert [(r.user_id, r.window) for r in stored] == [
+        (u, w) for u in sorted(expected) for w in ("180d", "30d")
+    ]
+    assert {r.user_id: r.primary_persona for r in stored if r.window == "180d"} == expected
+    assert len(await features.rows(signals, signals.c.user_id)) == 8
+    assert len(await features.rows(persona_history, persona_history.c.user_id)) == 8

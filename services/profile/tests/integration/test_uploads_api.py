@@ -1,0 +1,876 @@
+"""``/api/v1/uploads`` against real PostgreSQL and the S3 emulator: accepted uploads in every format are
+stored, snapshotted as Parquet and announced; rejected ones leave no trace anywhere; progress events move
+an upload forward, never backwards."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import zipfile
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from spendsense_cli.synthetic import build_user
+from spendsense_features.adapters.orm import consent_projection as features_consent
+from spendsense_features.adapters.orm import messaging as features_tables
+from spendsense_features.bootstrap import SERVICE as FEATURES
+from spendsense_profile.adapters.orm import (
+    accounts,
+    credit_liabilities,
+    messaging,
+    transactions,
+    upload_users,
+    uploads,
+)
+from spendsense_profile.bootstrap import SERVICE
+from spendsense_profile.handlers.uploads import record_progress
+from spendsense_profile.settings import ProfileSettings
+from spendsense_shared.aws import Aws
+from spendsense_shared.consent import ProjectedConsent
+from spendsense_shared.dataset import TABLES, from_parquet
+from spendsense_shared.messaging.catalog import (
+    EventData,
+    PersonaAssigned,
+    RecommendationsGenerated,
+    UploadFailed,
+    new_event,
+)
+from spendsense_shared.messaging.topology import build_topology
+from spendsense_shared.service import build_app
+from spendsense_shared.storage import ObjectStore
+from spendsense_shared.testing.bus import consumer_for, eventually, relay_for
+
+DATA_TABLES = {"accounts": accounts, "transactions": transactions, "credit_liabilities": credit_liabilities}
+
+# -- a small Plaid-style user ------------------------------------------------------------------------------
+
+
+def account(account_id: str = "acc_chk", **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "account_id": account_id,
+        "name": "Everyday Checking",
+        "official_name": "Everyday Checking Account",
+        "type": "depository",
+        "subtype": "checking",
+        "holder_category": "individual",
+        "balances": {"available": 950.0, "current": 1000.0, "limit": None, "iso_currency_code": "USD"},
+        "mask": "0001",
+    }
+    return {**base, **fields}
+
+
+def card(account_id: str = "acc_card") -> dict[str, Any]:
+    return account(
+        account_id,
+        name="Rewards Card",
+        official_name=None,
+        type="credit",
+        subtype="credit card",
+        balances={"available": 700.0, "current": 300.0, "limit": 1000.0, "iso_currency_code": "USD"},
+        mask="0002",
+    )
+
+
+def txn(transaction_id: str, account_id: str = "acc_chk", **fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "transaction_id": transaction_id,
+        "account_id": account_id,
+        "date": "2026-11-01",
+        "authorized_date": None,
+        "amount": 12.5,
+        "iso_currency_code": "USD",
+        "name": "STARBUCKS 1234",
+        "merchant_name": "Starbucks",
+        "merchant_entity_id": None,
+        "payment_channel": "in store",
+        "personal_finance_category": {"primary": "FOOD_AND_DRINK", "detailed": "FOOD_AND_DRINK_COFFEE"},
+        "pending": False,
+    }
+    return {**base, **fields}
+
+
+def credit(account_id: str = "acc_card") -> dict[str, Any]:
+    return {
+        "account_id": account_id,
+        "aprs": [
+            {
+                "apr_percentage": 24.99,
+                "apr_type": "purchase_apr",
+                "balance_subject_to_apr": 300.0,
+                "interest_charge_amount": 6.25,
+            }
+        ],
+        "is_overdue": False,
+        "last_payment_amount": 35.0,
+        "last_payment_date": "2026-10-05",
+        "last_statement_balance": 300.0,
+        "last_statement_issue_date": "2026-09-28",
+        "minimum_payment_amount": 35.0,
+        "next_payment_due_date": "2026-12-25",
+    }
+
+
+def plaid_user(user_id: str = "u1", txns: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "accounts": [account(), card()],
+        "transactions": txns
+        if txns is not None
+        else [
+            txn("t1"),
+            txn("t2", "acc_card", date="2026-11-03", amount=-40.0, name="REFUND", merchant_name="Acme"),
+            txn(
+                "t3",
+                date="2026-11-05",
+                amount=-2500.0,
+                name="PAYROLL ACME",
+                merchant_name=None,
+                payment_channel="other",
+                personal_finance_category={"primary": "INCOME", "detailed": "INCOME_WAGES"},
+            ),
+        ],
+        "liabilities": {"credit": [credit()], "mortgage": [], "student": []},
+    }
+
+
+def batch(*user_ids: str) -> list[dict[str, Any]]:
+    """Several users for one upload (transaction ids are unique across an upload, not just per user)."""
+    return [
+        plaid_user(
+            u, [{**t, "transaction_id": f"{u}-{t['transaction_id']}"} for t in plaid_user(u)["transactions"]]
+        )
+        for u in user_ids
+    ]
+
+
+# The normalized rows the default user becomes, whatever the format it was uploaded in.
+EXPECTED_TRANSACTIONS = [
+    ("t1", "acc_chk", date(2026, 11, 1), 12.5, "FOOD_AND_DRINK", "FOOD_AND_DRINK_COFFEE", False),
+    ("t2", "acc_card", date(2026, 11, 3), -40.0, "FOOD_AND_DRINK", "FOOD_AND_DRINK_COFFEE", False),
+    ("t3", "acc_chk", date(2026, 11, 5), -2500.0, "INCOME", "INCOME_WAGES", False),
+]
+EXPECTED_ACCOUNTS = [
+    ("acc_card", "credit", "credit card", 700.0, 300.0, 1000.0),
+    ("acc_chk", "depository", "checking", 950.0, 1000.0, None),
+]
+EXPECTED_COUNTS = {"accounts": 2, "transactions": 3, "credit_liabilities": 1}
+
+
+def table_counts(counts: dict[str, int]) -> dict[str, int]:
+    """Rows merged per table; any other count (e.g. transactions removed by a sync body) must be 0 here."""
+    assert all(v == 0 for k, v in counts.items() if k not in TABLES), counts
+    return {k: v for k, v in counts.items() if k in TABLES}
+
+
+# -- serializers ----------------------------------------------------------------------------------------------
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def csv_text(header: list[str], rows: list[list[Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(header)
+    writer.writerows([[cell(v) for v in row] for row in rows])
+    return out.getvalue()
+
+
+ACCOUNT_COLUMNS = [
+    "user_id",
+    "account_id",
+    "name",
+    "official_name",
+    "type",
+    "subtype",
+    "holder_category",
+    "balances.available",
+    "balances.current",
+    "balances.limit",
+    "balances.iso_currency_code",
+    "mask",
+]
+TRANSACTION_COLUMNS = [
+    "user_id",
+    "transaction_id",
+    "account_id",
+    "date",
+    "authorized_date",
+    "amount",
+    "iso_currency_code",
+    "name",
+    "merchant_name",
+    "merchant_entity_id",
+    "payment_channel",
+    "personal_finance_category.primary",
+    "personal_finance_category.detailed",
+    "pending",
+]
+LIABILITY_COLUMNS = [
+    "user_id",
+    "account_id",
+    "purchase_apr",
+    "interest_charge_amount",
+    "is_overdue",
+    "last_payment_amount",
+    "last_payment_date",
+    "last_statement_balance",
+    "last_statement_issue_date",
+    "minimum_payment_amount",
+    "next_payment_due_date",
+]
+
+
+def flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"balances": {"current": 1}}`` → ``{"balances.current": 1}`` (Plaid's dotted CSV column names)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def to_csv_zip(users: list[dict[str, Any]]) -> bytes:
+    """The users as a zip of accounts.csv, transactions.csv and liabilities.csv (in a folder)."""
+    tables: dict[str, tuple[list[str], list[list[Any]]]] = {
+        "accounts": (ACCOUNT_COLUMNS, []),
+        "transactions": (TRANSACTION_COLUMNS, []),
+        "liabilities": (LIABILITY_COLUMNS, []),
+    }
+    for u in users:
+        owner = {"user_id": u["user_id"]}
+        for a in u["accounts"]:
+            tables["accounts"][1].append([flat({**owner, **a})[c] for c in ACCOUNT_COLUMNS])
+        for t in u["transactions"]:
+            tables["transactions"][1].append([flat({**owner, **t})[c] for c in TRANSACTION_COLUMNS])
+        for c in u["liabilities"]["credit"]:
+            apr = c["aprs"][0]
+            row = {**owner, **c, "purchase_apr": apr["apr_percentage"]}
+            row["interest_charge_amount"] = apr["interest_charge_amount"]
+            tables["liabilities"][1].append([row[col] for col in LIABILITY_COLUMNS])
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, (header, rows) in tables.items():
+            archive.writestr(f"export/{name}.csv", csv_text(header, rows))
+    return buffer.getvalue()
+
+
+def to_jsonl(users: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(u).encode() + b"\n" for u in users)
+
+
+def upload_request(fmt: str, users: list[dict[str, Any]]) -> dict[str, Any]:
+    """httpx keyword arguments that upload ``users`` in ``fmt``."""
+    if fmt == "json":
+        body = json.dumps(users[0] if len(users) == 1 else {"users": users}).encode()
+        return {"content": body, "headers": {"Content-Type": "application/json"}}
+    if fmt == "multipart":
+        body = json.dumps(users[0] if len(users) == 1 else {"users": users}).encode()
+        return {"files": {"file": ("plaid.json", body, "application/json")}}
+    if fmt == "jsonl":
+        return {"content": to_jsonl(users), "headers": {"Content-Type": "application/x-ndjson"}}
+    if fmt == "zip":
+        return {"content": to_csv_zip(users), "headers": {"Content-Type": "application/zip"}}
+    raise ValueError(fmt)
+
+
+# -- the service -------------------------------------------------------------------------------------------
+
+
+class Profile:
+    """An httpx client on the real profile app, plus direct views of what it stored."""
+
+    def __init__(self, client: httpx.AsyncClient, app: Any, mint: Callable[..., str], bucket: str):
+        self.client = client
+        self.platform = app.state.platform
+        self.db = self.platform.database
+        self.mint = mint
+        self.bucket = ObjectStore(self.platform.aws, bucket, "")
+
+    def as_(self, user: str, *roles: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.mint(user, roles=list(roles) or ['user'])}"}
+
+    async def grant(self, *users: str) -> None:
+        for user in users:
+            response = await self.client.post(
+                "/api/v1/consent", json={"user_id": user}, headers=self.as_(user)
+            )
+            assert response.status_code == 201, response.text
+
+    async def upload(self, actor: str, *roles: str, fmt: str = "json", users=None, **extra: Any):
+        request = upload_request(fmt, users or [plaid_user(actor)])
+        headers = {**request.pop("headers", {}), **self.as_(actor, *roles), **extra.pop("headers", {})}
+        return await self.client.post("/api/v1/uploads", headers=headers, **request, **extra)
+
+    async def rows(self, table: Any, *order: str) -> list[Any]:
+        query = select(table).order_by(*(table.c[c] for c in order))
+        async with self.db.engine.connect() as conn:
+            return list((await conn.execute(query)).all())
+
+    async def outbox(self) -> list[dict[str, Any]]:
+        async with self.db.engine.connect() as conn:
+            rows = (
+                await conn.execute(select(messaging.outbox.c.payload).order_by(messaging.outbox.c.seq))
+            ).all()
+        return [r.payload for r in rows]
+
+    async def upload_events(self) -> list[dict[str, Any]]:
+        return [e for e in await self.outbox() if e["type"] == "upload.ingested"]
+
+    async def objects(self) -> list[str]:
+        return sorted(await self.bucket.list(""))
+
+    async def assert_nothing_stored(self) -> None:
+        for name, table in DATA_TABLES.items():
+            assert await self.rows(table, "user_id") == [], name
+        assert await self.rows(uploads, "upload_id") == []
+        assert await self.rows(upload_users, "upload_id") == []
+        assert await self.objects() == []
+        assert await self.upload_events() == []
+
+    async def progress(self, data: EventData) -> None:
+        """Deliver a downstream event to the upload-progress handler, in one unit of work."""
+        async with self.db.uow() as uow:
+            await record_progress(new_event(data, user_id=getattr(data, "user_id", None)), data, uow)
+            await uow.commit()
+
+    async def status(self, upload_id: str, actor: str = "ops", *roles: str) -> dict[str, Any]:
+        response = await self.client.get(
+            f"/api/v1/uploads/{upload_id}", headers=self.as_(actor, *(roles or ("operator",)))
+        )
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+def profile_settings(base: Any, **overrides: Any) -> ProfileSettings:
+    """The test's isolated settings as the profile service's own settings class (``settings_for`` builds
+    the base class, which would silently drop profile-only fields such as ``upload_max_bytes``)."""
+    return ProfileSettings(**{**dict(base), **overrides})
+
+
+@asynccontextmanager
+async def running_profile(settings: ProfileSettings, token_verifier, mint, bucket) -> AsyncIterator[Profile]:
+    app = build_app(SERVICE, settings)
+    app.state.token_verifier = token_verifier
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://profile", timeout=30
+        ) as client:
+            yield Profile(client, app, mint, bucket)
+    finally:
+        await app.state.platform.close()
+
+
+@pytest.fixture
+async def data_bucket(settings_for, isolation_id) -> str:
+    """This test's data bucket on the emulator (only it: the whole topology takes longer to provision)."""
+    bucket = build_topology(isolation_id).buckets["data"]
+    async with Aws(settings_for("profile")).client("s3") as s3:
+        await s3.create_bucket(Bucket=bucket)
+    return bucket
+
+
+@pytest.fixture
+async def profile(migrated, data_bucket, token_verifier, mint):
+    settings = profile_settings(await migrated("profile"))
+    async with running_profile(settings, token_verifier, mint, data_bucket) as service:
+        yield service
+
+
+# -- accepted uploads ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "multipart", "jsonl", "zip"])
+async def test_an_accepted_upload_is_stored_snapshotted_and_announced(profile, data_bucket, fmt):
+    await profile.grant("u1")
+    response = await profile.upload("u1", fmt=fmt, headers={"X-Correlation-ID": f"corr-{fmt}"})
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    upload_id = body["upload_id"]
+    assert upload_id.startswith("up_")
+    assert body["status"] == "ingested"
+    assert body["user_ids"] == ["u1"]
+    assert table_counts(body["counts"]) == EXPECTED_COUNTS
+
+    stored_txns = await profile.rows(transactions, "transaction_id")
+    assert [
+        (
+            r.transaction_id,
+            r.account_id,
+            r.date,
+            r.amount,
+            r.category_primary,
+            r.category_detailed,
+            r.pending,
+        )
+        for r in stored_txns
+    ] == EXPECTED_TRANSACTIONS
+    assert {(r.user_id, r.upload_id) for r in stored_txns} == {("u1", upload_id)}
+    stored_accounts = await profile.rows(accounts, "account_id")
+    assert [
+        (r.account_id, r.type, r.subtype, r.balance_available, r.balance_current, r.balance_limit)
+        for r in stored_accounts
+    ] == EXPECTED_ACCOUNTS
+    [liability] = await profile.rows(credit_liabilities, "account_id")
+    assert (liability.account_id, liability.purchase_apr, liability.interest_charge_amount) == (
+        "acc_card",
+        24.99,
+        6.25,
+    )
+    assert liability.next_payment_due_date == date(2026, 12, 25)
+
+    # One Parquet snapshot per table, holding exactly the stored rows in the normalized schema.
+    prefix = f"profile/users/u1/uploads/{upload_id}"
+    expected_keys = sorted(f"{prefix}/{name}.parquet" for name in TABLES)
+    assert await profile.objects() == expected_keys
+    for name, schema in TABLES.items():
+        snapshot = from_parquet(await profile.bucket.get(f"{prefix}/{name}.parquet"))
+        assert snapshot.schema.remove_metadata().equals(schema), name
+        stored = [
+            {c: getattr(r, c) for c in schema.names}
+            for r in await profile.rows(DATA_TABLES[name], "user_id", schema.names[1])
+        ]
+        key = schema.names[1]
+        assert sorted(snapshot.to_pylist(), key=lambda r: r[key]) == stored, name
+
+    [event] = await profile.upload_events()
+    assert event["correlation_id"] == f"corr-{fmt}"
+    assert event["producer"] == "profile"
+    assert event["user_id"] == "u1"
+    assert event["data"]["upload_id"] == upload_id
+    assert event["data"]["user_ids"] == ["u1"]
+    assert event["data"]["bucket"] == data_bucket
+    assert sorted(event["data"]["keys"]) == expected_keys
+    assert event["data"]["as_of"] == "2026-11-05"
+
+    record = await profile.status(upload_id, "u1")
+    assert record["status"] == "ingested"
+    assert record["users"] == [{"user_id": "u1", "stage": "ingested", "reason": None}]
+    assert record["counts"] == body["counts"]
+    assert record["as_of"] == "2026-11-05"
+    assert record["error"] is None
+    assert record["size_bytes"] > 0
+
+
+async def test_an_operator_imports_a_batch_of_users_in_one_upload(profile):
+    users = [build_user(i)[0] for i in range(3)]
+    ids = sorted(u["user_id"] for u in users)
+    await profile.grant(*ids)
+
+    response = await profile.upload("ops", "operator", fmt="jsonl", users=users)
+
+    assert response.status_code == 202, response.text
+    body = response.json()
+    upload_id = body["upload_id"]
+    assert body["user_ids"] == ids
+    assert table_counts(body["counts"]) == {
+        "accounts": sum(len(u["accounts"]) for u in users),
+        "transactions": sum(len(u["transactions"]) for u in users),
+        "credit_liabilities": sum(len(u["liabilities"]["credit"]) for u in users),
+    }
+    stored = await profile.rows(transactions, "user_id", "transaction_id")
+    assert len(stored) == body["counts"]["transactions"]
+    per_user = {u: sum(1 for r in stored if r.user_id == u) for u in ids}
+    assert per_user == {u["user_id"]: len(u["transactions"]) for u in users}
+
+    # Each user's snapshot holds that user's rows only.
+    assert len(await profile.objects()) == 3 * len(TABLES)
+    for user_id in ids:
+        key = f"profile/users/{user_id}/uploads/{upload_id}/transactions.parquet"
+        snapshot = from_parquet(await profile.bucket.get(key))
+        assert set(snapshot["user_id"].to_pylist()) == {user_id}
+        assert snapshot.num_rows == per_user[user_id]
+
+    [event] = await profile.upload_events()
+    assert event["user_id"] is None  # several users: the envelope names none of them
+    assert event["data"]["user_ids"] == ids
+    assert len(event["data"]["keys"]) == 3 * len(TABLES)
+    record = await profile.status(upload_id, "ops", "operator")
+    assert [u["user_id"] for u in record["users"]] == ids
+    assert {u["stage"] for u in record["users"]} == {"ingested"}
+
+
+async def test_re_uploading_overlapping_data_updates_rows_instead_of_duplicating_them(profile):
+    await profile.grant("u1")
+    first = await profile.upload("u1", users=[plaid_user("u1", [txn("t1"), txn("t2", amount=20.0)])])
+    assert first.status_code == 202, first.text
+    changed = plaid_user("u1", [txn("t1", amount=99.0), txn("t3", date="2026-11-02", amount=7.0)])
+    changed["accounts"][0]["balances"]["current"] = 1234.0
+    second = await profile.upload("u1", users=[changed])
+    assert second.status_code == 202, second.text
+    first_id, second_id = first.json()["upload_id"], second.json()["upload_id"]
+
+    stored = await profile.rows(transactions, "transaction_id")
+    assert [(r.transaction_id, r.amount, r.upload_id) for r in stored] == [
+        ("t1", 99.0, second_id),
+        ("t2", 20.0, first_id),
+        ("t3", 7.0, second_id),
+    ]
+    checking = [r for r in await profile.rows(accounts, "account_id") if r.account_id == "acc_chk"]
+    assert [(r.balance_current, r.upload_id) for r in checking] == [(1234.0, second_id)]
+
+    # The new snapshot is the user's whole history after the merge, each transaction once.
+    latest = from_parquet(
+        await profile.bucket.get(f"profile/users/u1/uploads/{second_id}/transactions.parquet")
+    )
+    assert sorted(zip(latest["transaction_id"].to_pylist(), latest["amount"].to_pylist(), strict=True)) == [
+        ("t1", 99.0),
+        ("t2", 20.0),
+        ("t3", 7.0),
+    ]
+    # The first snapshot is what was true then.
+    earlier = from_parquet(
+        await profile.bucket.get(f"profile/users/u1/uploads/{first_id}/transactions.parquet")
+    )
+    assert sorted(zip(earlier["transaction_id"].to_pylist(), earlier["amount"].to_pylist(), strict=True)) == [
+        ("t1", 12.5),
+        ("t2", 20.0),
+    ]
+    assert [e["data"]["upload_id"] for e in await profile.upload_events()] == [first_id, second_id]
+
+
+# -- rejected uploads ----------------------------------------------------------------------------------------
+
+
+def _bad_json() -> dict[str, Any]:
+    user = plaid_user("u1")
+    user["accounts"][1]["type"] = "spaceship"
+    user["transactions"][1]["amount"] = "40"
+    user["transactions"][2]["account_id"] = "acc_missing"
+    return user
+
+
+def _bad_batch() -> dict[str, Any]:
+    good, bad = batch("u1", "u2")
+    bad["transactions"][0]["date"] = "2026-02-30"
+    bad["transactions"][2]["pending"] = "no"
+    return {"users": [good, bad]}
+
+
+@pytest.mark.parametrize(
+    ("actor", "roles", "request_kwargs", "paths"),
+    [
+        pytest.param(
+            "u1",
+            (),
+            {"content": json.dumps(_bad_json()).encode(), "headers": {"Content-Type": "application/json"}},
+            {"accounts[1].type", "transactions[1].amount", "transactions[2].account_id"},
+            id="json",
+        ),
+        pytest.param(
+            "ops",
+            ("operator",),
+            {"content": json.dumps(_bad_batch()).encode(), "headers": {"Content-Type": "application/json"}},
+            {"users[1].transactions[0].date", "users[1].transactions[2].pending"},
+            id="batch-with-one-bad-user",
+        ),
+        pytest.param(
+            "u1",
+            (),
+            {
+                "content": to_csv_zip(
+                    [
+                        plaid_user(
+                            "u1", [txn("t1"), txn("t2", amount="lots"), txn("t3", payment_channel="fax")]
+                        )
+                    ]
+                ),
+                "headers": {"Content-Type": "application/zip"},
+            },
+            {"export/transactions.csv:line 3.amount", "export/transactions.csv:line 4.payment_channel"},
+            id="csv-zip",
+        ),
+        pytest.param(
+            "u1",
+            (),
+            {"content": b'{"user_id": "u1", "accounts": [', "headers": {"Content-Type": "application/json"}},
+            None,
+            id="truncated-json",
+        ),
+    ],
+)
+async def test_a_rejected_upload_names_every_problem_and_stores_nothing(
+    profile, actor, roles, request_kwargs, paths
+):
+    await profile.grant("u1", "u2")
+    headers = {**request_kwargs["headers"], **profile.as_(actor, *roles)}
+    response = await profile.client.post(
+        "/api/v1/uploads", content=request_kwargs["content"], headers=headers
+    )
+
+    assert response.status_code == 422, response.text
+    error = response.json()["error"]
+    assert error["code"] == "invalid_upload"
+    details = error["details"]
+    assert all(set(d) == {"field", "reason"} and d["reason"] for d in details)
+    if paths is None:
+        assert details, "a malformed document is reported too"
+    else:
+        assert {d["field"] for d in details} == paths
+        for path in paths:
+            assert path in error["message"]
+    await profile.assert_nothing_stored()
+
+
+async def test_an_empty_upload_is_rejected(profile):
+    await profile.grant("u1")
+    response = await profile.client.post(
+        "/api/v1/uploads", content=b"", headers={**profile.as_("u1"), "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_upload"
+    await profile.assert_nothing_stored()
+
+
+@pytest.mark.parametrize(
+    ("actor", "roles", "users", "granted", "missing"),
+    [
+        ("u1", (), ["u1"], [], ["u1"]),
+        ("ops", ("operator",), ["u1", "u2", "u3"], ["u1", "u3"], ["u2"]),
+    ],
+)
+async def test_without_consent_an_upload_is_refused_and_nothing_is_stored(
+    profile, actor, roles, users, granted, missing
+):
+    await profile.grant(*granted)
+    response = await profile.upload(actor, *roles, users=batch(*users))
+    assert response.status_code == 403, response.text
+    error = response.json()["error"]
+    assert error["code"] == "consent_required"
+    assert error["details"] == {"user_ids": missing}
+    await profile.assert_nothing_stored()
+
+
+@pytest.mark.parametrize("users", [["u2"], ["u1", "u2"]])
+async def test_a_user_cannot_upload_someone_elses_data(profile, users):
+    await profile.grant("u1", "u2")
+    response = await profile.upload("u1", users=batch(*users))
+    assert response.status_code == 403, response.text
+    assert response.json()["error"]["code"] == "forbidden"
+    await profile.assert_nothing_stored()
+
+
+async def test_an_upload_over_the_configured_size_is_refused_with_413_and_nothing_stored(
+    migrated, data_bucket, token_verifier, mint
+):
+    settings = profile_settings(await migrated("profile"), upload_max_bytes=2000, max_request_bytes=4000)
+    async with running_profile(settings, token_verifier, mint, data_bucket) as profile:
+        await profile.grant("u1")
+        small = json.dumps(plaid_user("u1", [txn("t1")])).encode()
+        padded = plaid_user("u1", [txn("t1", name="X" * 1800)])
+        medium = json.dumps(padded).encode()  # over upload_max_bytes, under max_request_bytes
+        large = json.dumps(plaid_user("u1", [txn("t1", name="X" * 4200)])).encode()
+        assert len(small) < 2000 < len(medium) < 4000 - 400 < 4000 < len(large)
+        json_headers = {**profile.as_("u1"), "Content-Type": "application/json"}
+
+        for content in (medium, large):
+            response = await profile.client.post("/api/v1/uploads", content=content, headers=json_headers)
+            assert response.status_code == 413, (len(content), response.text)
+            assert response.json()["error"]["code"] == "payload_too_large"
+        multipart = await profile.client.post(
+            "/api/v1/uploads",
+            files={"file": ("plaid.json", medium, "application/json")},
+            headers=profile.as_("u1"),
+        )
+        assert multipart.status_code == 413, multipart.text
+        assert multipart.json()["error"]["code"] == "payload_too_large"
+        assert "2000" in multipart.json()["error"]["message"]
+        await profile.assert_nothing_stored()
+
+        accepted = await profile.client.post("/api/v1/uploads", content=small, headers=json_headers)
+        assert accepted.status_code == 202, accepted.text
+
+
+# -- reading an upload ---------------------------------------------------------------------------------------
+
+
+async def test_the_uploader_and_operators_may_read_an_upload_and_nobody_else(profile):
+    await profile.grant("u1")
+    upload_id = (await profile.upload("u1")).json()["upload_id"]
+    cases = [(None, (), 401), ("u1", ("user",), 200), ("u2", ("user",), 404)]
+    cases += [("ops", ("operator",), 200), ("root", ("admin",), 200)]
+    for actor, roles, expected in cases:
+        headers = profile.as_(actor, *roles) if actor else {}
+        response = await profile.client.get(f"/api/v1/uploads/{upload_id}", headers=headers)
+        assert response.status_code == expected, (actor, response.text)
+        if expected == 200:
+            assert response.json()["upload_id"] == upload_id
+            assert response.json()["users"] == [{"user_id": "u1", "stage": "ingested", "reason": None}]
+        if expected == 404:  # the same answer as for an upload that does not exist
+            assert response.json()["error"]["code"] == "not_found"
+    missing = await profile.client.get("/api/v1/uploads/up_missing", headers=profile.as_("ops", "operator"))
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+
+
+# -- progress through the pipeline ---------------------------------------------------------------------------
+
+
+def assigned(upload_id: str | None, user_id: str) -> PersonaAssigned:
+    return PersonaAssigned(
+        user_id=user_id,
+        upload_id=upload_id,
+        as_of=date(2026, 11, 5),
+        rule_set_version="v1",
+        personas={"30d": "general_wellness", "180d": "general_wellness"},
+    )
+
+
+def recommended(upload_id: str, user_id: str) -> RecommendationsGenerated:
+    return RecommendationsGenerated(
+        user_id=user_id, upload_id=upload_id, recommendation_ids=["r1"], persona="general_wellness"
+    )
+
+
+def failed(upload_id: str, user_id: str, reason: str = "consent_required") -> UploadFailed:
+    return UploadFailed(upload_id=upload_id, user_id=user_id, stage="analysis", reason=reason)
+
+
+async def test_progress_events_move_an_upload_through_its_stages(profile):
+    await profile.grant("u1")
+    upload_id = (await profile.upload("u1")).json()["upload_id"]
+
+    await profile.progress(assigned(upload_id, "u1"))
+    record = await profile.status(upload_id, "u1", "user")
+    assert record["status"] == "analyzed"
+    assert record["users"] == [{"user_id": "u1", "stage": "analyzed", "reason": None}]
+    assert record["updated_at"] > record["created_at"]
+
+    await profile.progress(recommended(upload_id, "u1"))
+    assert (await profile.status(upload_id))["status"] == "recommended"
+
+    # Late or repeated events for earlier stages never move it back.
+    await profile.progress(assigned(upload_id, "u1"))
+    record = await profile.status(upload_id)
+    assert record["status"] == "recommended"
+    assert record["users"][0]["stage"] == "recommended"
+
+
+async def test_a_failure_is_recorded_with_its_reason_and_is_final(profile):
+    await profile.grant("u1")
+    upload_id = (await profile.upload("u1")).json()["upload_id"]
+
+    await profile.progress(failed(upload_id, "u1", "no_transactions"))
+    record = await profile.status(upload_id, "u1", "user")
+    assert record["status"] == "failed"
+    assert record["users"] == [{"user_id": "u1", "stage": "failed", "reason": "no_transactions"}]
+    assert record["error"] == {
+        "code": "user_failed",
+        "failed_users": [{"user_id": "u1", "reason": "no_transactions"}],
+    }
+
+    for late in (assigned(upload_id, "u1"), recommended(upload_id, "u1")):
+        await profile.progress(late)
+    record = await profile.status(upload_id)
+    assert record["status"] == "failed"
+    assert record["users"][0]["reason"] == "no_transactions"
+
+
+async def test_out_of_order_events_never_move_a_stage_backwards(profile):
+    await profile.grant("u1")
+    upload_id = (await profile.upload("u1")).json()["upload_id"]
+
+    await profile.progress(recommended(upload_id, "u1"))  # overtook persona.assigned on the bus
+    await profile.progress(assigned(upload_id, "u1"))
+    record = await profile.status(upload_id)
+    assert record["status"] == "recommended"
+    assert record["users"] == [{"user_id": "u1", "stage": "recommended", "reason": None}]
+
+
+async def test_a_batch_is_as_far_as_its_slowest_user(profile):
+    await profile.grant("u1", "u2")
+    response = await profile.upload("ops", "operator", users=batch("u1", "u2"))
+    upload_id = response.json()["upload_id"]
+
+    await profile.progress(assigned(upload_id, "u1"))
+    record = await profile.status(upload_id)
+    assert record["status"] == "ingested"
+    assert [(u["user_id"], u["stage"]) for u in record["users"]] == [("u1", "analyzed"), ("u2", "ingested")]
+
+    await profile.progress(failed(upload_id, "u2"))
+    record = await profile.status(upload_id)
+    assert record["status"] == "analyzed"
+    assert record["error"] == {
+        "code": "user_failed",
+        "failed_users": [{"user_id": "u2", "reason": "consent_required"}],
+    }
+
+    await profile.progress(recommended(upload_id, "u1"))
+    assert (await profile.status(upload_id))["status"] == "recommended"
+    # Events without an upload, or for another upload, change nothing.
+    await profile.progress(assigned(None, "u2"))
+    await profile.progress(assigned("up_unknown", "u2"))
+    record = await profile.status(upload_id)
+    assert [(u["user_id"], u["stage"]) for u in record["users"]] == [("u1", "recommended"), ("u2", "failed")]
+
+
+# -- the whole loop, through the real bus -------------------------------------------------------------------
+
+
+async def test_an_upload_is_analyzed_downstream_and_its_status_follows_through_the_real_bus(
+    migrated, topology, token_verifier, mint
+):
+    """profile outbox → SNS/SQS → features analyses the snapshots → persona.assigned → profile records it."""
+    settings = profile_settings(await migrated("profile"))
+    features = FEATURES.platform(await migrated("features"))
+    user, label = build_user(4)
+    user_id = user["user_id"]
+    aws = Aws(settings)
+    async with (
+        running_profile(settings, token_verifier, mint, topology.buckets["data"]) as profile,
+        aws.client("sns") as sns,
+        aws.client("sqs") as sqs,
+    ):
+        workers = [
+            await relay_for(settings, profile.db, sns),
+            await consumer_for(features.settings, features.database, sqs, FEATURES.handlers(features)),
+            await relay_for(features.settings, features.database, sns),
+            await consumer_for(settings, profile.db, sqs, SERVICE.handlers(profile.platform)),
+        ]
+        tasks = [asyncio.create_task(w.run()) for w in workers]
+        try:
+            await profile.grant(user_id)
+            lookup = ProjectedConsent(features.database, features_consent)
+            assert await eventually(lambda: lookup.has_current_consent(user_id), timeout=20)
+
+            response = await profile.upload(
+                user_id, fmt="jsonl", users=[user], headers={"X-Correlation-ID": "corr-loop"}
+            )
+            assert response.status_code == 202, response.text
+            upload_id = response.json()["upload_id"]
+
+            async def analyzed() -> dict[str, Any] | None:
+                record = await profile.status(upload_id)
+                return record if record["status"] != "ingested" else None
+
+            record = await eventually(analyzed, timeout=20)
+            assert record is not None, "the upload never left 'ingested'"
+            assert record["status"] == "analyzed"
+            assert record["users"] == [{"user_id": user_id, "stage": "analyzed", "reason": None}]
+        finally:
+            for worker in workers:
+                worker.stop()
+            await asyncio.gather(*tasks)
+    async with features.database.engine.connect() as conn:
+        rows = (await conn.execute(select(features_tables.outbox.c.payload))).all()
+    [event] = [r.payload for r in rows if r.payload["type"] == "persona.assigned"]
+    assert event["correlation_id"] == "corr-loop"  # one id from the request to the last event
+    assert event["data"]["upload_id"] == upload_id
+    assert event["data"]["personas"]["180d"] == label["persona"] == "high_utilization"
+    await features.close()

@@ -1,0 +1,210 @@
+"""Grounding check: every figure in a text must match a supplied fact, unit-aware (SPEC §6).
+
+Deterministic, no second model call. The text is scanned left to right for claims:
+
+* dates — ISO (2026-10-28), "October 28, 2026" / "Oct 28", "10/28/2026" → unit ``date``;
+* card digits — "ending in 4523", "last four 4523", "x4523", "…4523" → unit ``mask``;
+* amounts — "$3,400", "$24.99", "$3.4k", "3,400 dollars" → unit ``usd``;
+* percentages — "68 %", "68%", "68 percent" → ``percent``;
+* durations — "59 days", "0.4 months", "18-month" → ``days`` / ``months`` (weeks and years are units
+  too, and no fact has them, so they fail);
+* any other number → ``count`` (a bare four-digit number may also be a card's last four or the year
+  of a date fact).
+
+A claim matches a fact of the same unit when it equals the fact's value or its unrounded figure at the
+precision written ("$3,413" matches 3412.55; "$3,400" does not; "0.4 months" matches 0.43). A unit
+mismatch ("$68" against a 68 % fact) fails. Names from the facts (card, merchant, catalog title) are
+removed before scanning, so digits inside them ("7-Eleven") are not claims. Numbers written as words
+("three") are not detected; the prompt forbids them and the templates never use them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from .facts import Fact, FactTable
+
+__all__ = ["Claim", "GroundingResult", "check_grounding", "extract_claims"]
+
+_MONTH_NAMES = {
+    name: index
+    for index, names in enumerate(
+        (
+            ("january", "jan"),
+            ("february", "feb"),
+            ("march", "mar"),
+            ("april", "apr"),
+            ("may",),
+            ("june", "jun"),
+            ("july", "jul"),
+            ("august", "aug"),
+            ("september", "sep", "sept"),
+            ("october", "oct"),
+            ("november", "nov"),
+            ("december", "dec"),
+        ),
+        start=1,
+    )
+    for name in names
+}
+_MONTHS_RE = "|".join(sorted(_MONTH_NAMES, key=len, reverse=True))
+_NUMBER = r"\d[\d,]*(?:\.\d+)?"
+_MASK_PREFIX = r"ending\s+(?:in\s+)?|last\s+(?:four|4)\s+(?:digits\s+)?(?:of\s+)?|\bx(?=\d)|[*•]+\s*|\.\.\.|…"
+_UNIT = r"%|percent\b|per\s?cent\b|days?\b|months?\b|weeks?\b|years?\b|dollars?\b|usd\b"
+_CLAIM = re.compile(
+    rf"""
+    (?P<iso>\b\d{{4}}-\d{{2}}-\d{{2}}\b)
+  | (?P<named>\b(?P<mon>{_MONTHS_RE})\.?\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b
+        (?:,?\s+(?P<year>\d{{4}})\b)?)
+  | (?P<slash>\b(?P<sm>\d{{1,2}})/(?P<sd>\d{{1,2}})(?:/(?P<sy>\d{{2,4}}))?\b)
+  | (?P<mask>(?:{_MASK_PREFIX})(?P<maskd>\d{{2,4}})\b)
+  | (?P<usd>-?\$\s?(?P<usdn>{_NUMBER})(?:\s?(?P<usdm>k|thousand|million)\b)?)
+  | (?P<num>-?(?P<numv>{_NUMBER}))(?:[\s-]*(?P<unit>{_UNIT}))?
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+_UNIT_WORDS = {
+    "%": "percent",
+    "percent": "percent",
+    "per cent": "percent",
+    "day": "days",
+    "days": "days",
+    "month": "months",
+    "months": "months",
+    "week": "weeks",
+    "weeks": "weeks",
+    "year": "years",
+    "years": "years",
+    "dollar": "usd",
+    "dollars": "usd",
+    "usd": "usd",
+}
+_MULTIPLIERS = {"k": 1_000, "thousand": 1_000, "million": 1_000_000}
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str
+    unit: str
+    value: float | str  # a number, or an ISO date / "--MM-DD" when the year is not written
+    tolerance: float = 0.0
+    matched: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "unit": self.unit, "value": self.value, "fact": self.matched}
+
+
+@dataclass(frozen=True)
+class GroundingResult:
+    passed: bool
+    claims: list[Claim] = field(default_factory=list)
+
+    @property
+    def unmatched(self) -> list[Claim]:
+        return [c for c in self.claims if c.matched is None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "passed": self.passed,
+            "claims": [c.to_dict() for c in self.claims],
+            "unmatched": [c.text for c in self.unmatched],
+        }
+
+
+def _precision_tolerance(number: str, multiplier: float = 1.0) -> float:
+    decimals = len(number.split(".", 1)[1]) if "." in number else 0
+    return 0.5 * 10.0 ** (-decimals) * multiplier + 1e-9
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _date_claim(m: re.Match[str]) -> Claim | None:
+    try:
+        if m.group("iso"):
+            return Claim(m.group(0), "date", date.fromisoformat(m.group("iso")).isoformat())
+        if m.group("named"):
+            month, day, year = _MONTH_NAMES[m.group("mon").lower()], int(m.group("day")), m.group("year")
+        else:
+            month, day, year = int(m.group("sm")), int(m.group("sd")), m.group("sy")
+            if year and len(year) == 2:
+                year = "20" + year
+        if year:
+            return Claim(m.group(0), "date", date(int(year), month, day).isoformat())
+        date(2000, month, day)  # validates month/day (2000 is a leap year)
+        return Claim(m.group(0), "date", f"--{month:02d}-{day:02d}")
+    except ValueError:
+        return Claim(m.group(0), "date", m.group(0))  # not a real date: can match nothing
+
+
+def _claim(m: re.Match[str]) -> Claim | None:
+    if m.group("iso") or m.group("named") or m.group("slash"):
+        return _date_claim(m)
+    if m.group("mask"):
+        return Claim(m.group(0), "mask", m.group("maskd"))
+    if m.group("usd"):
+        multiplier = _MULTIPLIERS.get((m.group("usdm") or "").lower(), 1)
+        raw = m.group("usdn")
+        return Claim(m.group(0), "usd", _number(raw) * multiplier, _precision_tolerance(raw, multiplier))
+    raw = m.group("numv")
+    unit_word = " ".join((m.group("unit") or "").lower().split())
+    unit = _UNIT_WORDS.get(unit_word, "count")
+    return Claim(m.group(0).strip(), unit, _number(raw), _precision_tolerance(raw))
+
+
+def extract_claims(text: str) -> list[Claim]:
+    return [c for c in (_claim(m) for m in _CLAIM.finditer(text)) if c is not None]
+
+
+def _numeric_match(claim: Claim, fact: Fact) -> bool:
+    assert isinstance(claim.value, float)
+    candidates = [fact.value, fact.raw] if fact.unit != "percent" else [fact.value]
+    if fact.unit == "percent" and isinstance(fact.raw, int | float):
+        candidates.append(fact.raw * 100)
+    return any(
+        isinstance(v, int | float) and abs(abs(v) - claim.value) <= claim.tolerance for v in candidates
+    )
+
+
+def _matches(claim: Claim, fact: Fact) -> bool:
+    if claim.unit == "date":
+        return fact.unit == "date" and (
+            fact.value == claim.value or str(fact.value)[4:] == str(claim.value)[1:]
+        )
+    if claim.unit == "mask":
+        return fact.unit == "mask" and fact.value == claim.value
+    if claim.unit == "count" and fact.unit in ("mask", "date") and float(claim.value).is_integer():
+        return _four_digit_match(claim, fact)
+    return fact.unit == claim.unit and _numeric_match(claim, fact)
+
+
+def _four_digit_match(claim: Claim, fact: Fact) -> bool:
+    """A bare four-digit number is fine when it is a card's last four or the year of a date fact."""
+    digits = claim.text.lstrip("-")
+    if len(digits) != 4:
+        return False
+    return fact.value == digits if fact.unit == "mask" else str(fact.value)[:4] == digits
+
+
+def _without_names(text: str, facts: FactTable) -> str:
+    names = {str(f.value) for f in facts.values() if f.unit == "text"}
+    names |= {f.display for f in facts.values() if f.unit == "text"}
+    for name in sorted((n for n in names if n), key=len, reverse=True):
+        text = text.replace(name, " ")
+    return text
+
+
+def check_grounding(text: str, facts: FactTable, names: tuple[str, ...] = ()) -> GroundingResult:
+    """Passes when every claim in ``text`` matches a fact (``names``: extra trusted strings, such as the
+    catalog title, whose digits are not claims)."""
+    for name in sorted(names, key=len, reverse=True):
+        text = text.replace(name, " ")
+    claims = []
+    for claim in extract_claims(_without_names(text, facts)):
+        matched = next((f.key for f in facts.values() if _matches(claim, f)), None)
+        claims.append(Claim(claim.text, claim.unit, claim.value, claim.tolerance, matched))
+    return GroundingResult(passed=all(c.matched for c in claims), claims=claims)

@@ -1,0 +1,181 @@
+"""The entry point the service calls: analysis report → recommendations with sealed decision traces.
+
+    result = await build_recommendations(
+        report, user_facts, upload_id=..., as_of=..., rule_set_version=..., writer=writer,
+        dismissed={...}, previous_hash=<the user's last trace hash or None>)
+    result.items          # 3 to 5 education items, then 1 to 3 offers, in rank order
+    result.last_hash      # store: the next run chains to it
+
+Selection is pure (``domain.selection.decide``); the writer (template by default, or the OpenAI-backed
+one) produces each text, concurrently; traces are sealed in item order onto the user's chain.
+Recommendation ids are derived from (user, upload, as-of, item), so a re-run of the same input yields
+the same ids and the service's upsert cannot create duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from .catalog import Catalog, EducationItem, Offer, load_catalog
+from .eligibility import UserFacts
+from .facts import FactTable, build_facts, placeholders, render_template
+from .selection import Pick, SelectionDecision, SelectionInput, decide, item_facts
+from .snapshot import UserSnapshot, parse_report
+from .trace import build_trace, seal_chain
+from .writer import TemplateWriter, Writer, WriteRequest, WrittenText
+
+__all__ = ["Recommendation", "RecommendationSet", "build_recommendations", "recommendation_id"]
+
+_DEFAULT_WRITER = TemplateWriter()
+
+
+class Recommendation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    user_id: str
+    kind: Literal["education", "offer"]
+    item_id: str
+    rank: int
+    persona: str
+    title: str
+    body: str
+    rationale: str
+    disclosure: str
+    format: str | None = None  # education: article, checklist, …
+    partner: str | None = None  # offers
+    product_type: str | None = None
+    url: str | None = None
+    generator: str  # "template" or "llm"
+    trace: dict[str, Any]
+
+
+class RecommendationSet(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    decision: SelectionDecision
+    items: list[Recommendation]
+    last_hash: str | None
+
+
+def recommendation_id(user_id: str, upload_id: str | None, as_of: date | None, item_id: str) -> str:
+    key = f"{user_id}\x1f{upload_id or ''}\x1f{as_of.isoformat() if as_of else ''}\x1f{item_id}"
+    return "rec_" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def _as_date(value: date | str | None) -> date | None:
+    return date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def _request(
+    item: EducationItem | Offer, pick: Pick, facts: FactTable, snapshot: UserSnapshot, catalog: Catalog
+) -> WriteRequest:
+    template = item.rationale[pick.template_index].text
+    used = item_facts(item, facts).subset(placeholders(template))
+    rendered = render_template(template, used)
+    assert rendered is not None  # selection only picks templates that render
+    return WriteRequest(
+        item_id=item.id,
+        kind=item.kind,
+        catalog_version=catalog.version,
+        title=item.title,
+        body=item.body,
+        persona=snapshot.primary_persona,
+        template=template,
+        template_index=pick.template_index,
+        facts=used,
+        rendered=rendered,
+    )
+
+
+def _recommendation(
+    rec_id: str,
+    item: EducationItem | Offer,
+    pick: Pick,
+    snapshot: UserSnapshot,
+    written: WrittenText,
+    trace: dict[str, Any],
+) -> Recommendation:
+    return Recommendation(
+        id=rec_id,
+        user_id=snapshot.user_id,
+        kind=item.kind,
+        item_id=item.id,
+        rank=pick.rank,
+        persona=snapshot.primary_persona,
+        title=written.title,
+        body=item.body,
+        rationale=written.rationale,
+        disclosure=written.disclosure,
+        format=item.format if isinstance(item, EducationItem) else None,
+        partner=item.partner if isinstance(item, Offer) else None,
+        product_type=item.product_type if isinstance(item, Offer) else None,
+        url=item.url,
+        generator=written.used,
+        trace=trace,
+    )
+
+
+async def build_recommendations(
+    report: Mapping[str, Any],
+    user: UserFacts,
+    *,
+    rule_set_version: str,
+    upload_id: str | None = None,
+    as_of: date | str | None = None,
+    catalog: Catalog | None = None,
+    writer: Writer | None = None,
+    dismissed: Iterable[str] = (),
+    previous_hash: str | None = None,
+) -> RecommendationSet:
+    """Recommendations for one user's analysis report (see the module docstring). ``as_of`` defaults to
+    the report's; ``dismissed``: item ids the user already saw and dismissed (never selected again)."""
+    catalog = catalog or load_catalog()
+    snapshot = parse_report(dict(report))
+    as_of_date = _as_date(as_of) or snapshot.as_of
+    inputs = SelectionInput(
+        snapshot=snapshot, user=user, dismissed=frozenset(dismissed), catalog_version=catalog.version
+    )
+    decision = decide(inputs, catalog)
+    facts = build_facts(snapshot)
+    items = [catalog.item(p.item_id) for p in decision.picks]
+    requests = [
+        _request(item, pick, facts, snapshot, catalog)
+        for item, pick in zip(items, decision.picks, strict=True)
+    ]
+    written = await asyncio.gather(*((writer or _DEFAULT_WRITER).write(r) for r in requests))
+    ids = [recommendation_id(snapshot.user_id, upload_id, as_of_date, item.id) for item in items]
+    traces = [
+        build_trace(
+            recommendation_id=rec_id,
+            upload_id=upload_id,
+            as_of=as_of_date,
+            rule_set_version=rule_set_version,
+            inputs=inputs,
+            decision=decision,
+            pick=pick,
+            item=item,
+            catalog=catalog,
+            facts_used=request.facts.values_for_trace(),
+            written=text,
+        )
+        for rec_id, item, pick, request, text in zip(
+            ids, items, decision.picks, requests, written, strict=True
+        )
+    ]
+    sealed = seal_chain(traces, previous_hash)
+    recommendations = [
+        _recommendation(rec_id, item, pick, snapshot, text, trace)
+        for rec_id, item, pick, text, trace in zip(ids, items, decision.picks, written, sealed, strict=True)
+    ]
+    last_hash = sealed[-1]["chain"]["hash"] if sealed else previous_hash
+    return RecommendationSet(
+        user_id=snapshot.user_id, decision=decision, items=recommendations, last_hash=last_hash
+    )

@@ -1,0 +1,75 @@
+"""Tone check: shaming or judgemental language fails (SPEC §6, "supportive, neutral").
+
+The lexicon is data: each entry is a name and a case-insensitive regular expression. It covers
+labels ("irresponsible", "reckless", "lazy", "bad with money"), accusations ("you're overspending",
+"wasting", "living beyond your means", "your fault"), shame ("you should be ashamed", "embarrassing"),
+absolutes and commands aimed at the reader ("you always", "you never", "you must", "you need to stop"),
+insults ("stupid", "pathetic", "hopeless") and alarmist framing ("out of control", "drowning in debt").
+Neutral descriptions of the same facts pass: "spending was $200 more than income",
+"a card at 68 % utilization", "three recurring charges". Every catalog text and every generated text
+goes through this check; tests exercise each entry.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TONE_LEXICON", "ToneResult", "check_tone"]
+
+TONE_LEXICON: tuple[tuple[str, str], ...] = (
+    ("overspending", r"\bover-?spend(?:s|ing|er|ers)?\b"),
+    ("irresponsible", r"\birresponsib(?:le|ly|ility)\b"),
+    ("wasting", r"\bwast(?:e|es|ed|ing|eful)\b"),
+    (
+        "bad_with_money",
+        r"\b(?:bad|terrible|awful|hopeless)\s+(?:with|at)\s+(?:money|finances|budgeting|saving)\b",
+    ),
+    ("shame", r"\b(?:ashamed|shame(?:ful|less)?|embarrass(?:ed|ing|ment)?|disgrace(?:ful)?)\b"),
+    ("reckless", r"\breckless(?:ly|ness)?\b"),
+    ("careless", r"\bcareless(?:ly|ness)?\b"),
+    ("lazy", r"\blaz(?:y|iness)\b"),
+    ("insult", r"\b(?:stupid|foolish|dumb|idiotic|pathetic|clueless|hopeless|lousy|ridiculous)\b"),
+    ("failure", r"\byou(?:'ve|\s+have)?\s+failed\b|\bfailures?\b"),
+    ("out_of_control", r"\bout\s+of\s+control\b"),
+    (
+        "poor_choices",
+        r"\b(?:poor|bad|terrible|awful|irrational)\s+(?:financial\s+|money\s+)?(?:choices|decisions|habits|judge?ment)\b",
+    ),
+    ("beyond_means", r"\bbeyond\s+your\s+means\b"),
+    ("absolutes", r"\byou\s+(?:always|never)\b"),
+    (
+        "commands",
+        r"\byou\s+(?:must|have\s+to|need\s+to\s+stop|had\s+better)\b|\bstop\s+(?:spending|buying|wasting)\b",
+    ),
+    ("blame", r"\b(?:your|you'?re)\s+(?:own\s+)?(?:fault|to\s+blame)\b"),
+    ("frivolous", r"\b(?:frivolous(?:ly)?|splurg(?:e|es|ed|ing)|impulsive(?:ly)?|indulgent)\b"),
+    ("cannot_manage", r"\byou\s+(?:can'?t|cannot|can\s+not)\s+(?:manage|handle|control|afford)\b"),
+    ("lecture", r"\b(?:should\s+know\s+better|no\s+excuse|wake-?up\s+call|get\s+your\s+act\s+together)\b"),
+    ("alarmist", r"\bdrowning\s+in\s+debt\b|\bfinancial\s+(?:mess|disaster|ruin)\b"),
+)
+_COMPILED = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in TONE_LEXICON)
+# Typographic apostrophes and hyphens must not let "you\u2019re overspending" slip through.
+_NORMALIZE = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2010": "-", "\u2011": "-"})
+
+
+@dataclass(frozen=True)
+class ToneResult:
+    passed: bool
+    hits: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "hits": self.hits}
+
+
+def check_tone(*texts: str) -> ToneResult:
+    """Fails with the matched lexicon entries when any text contains shaming or judgemental language."""
+    hits: list[dict[str, str]] = []
+    for text in texts:
+        normalized = text.translate(_NORMALIZE)
+        for name, pattern in _COMPILED:
+            match = pattern.search(normalized)
+            if match:
+                hits.append({"rule": name, "match": match.group(0)})
+    return ToneResult(passed=not hits, hits=hits)
