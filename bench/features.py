@@ -515,6 +515,7 @@ def _measure_batch(
         "tx_per_s": round(n_tx / wall),
         "tx_per_cpu_s": round(n_tx / cpu),
         "runs_s": [round(r[0], 3) for r in runs],
+        "median_tx_per_s": round(n_tx / sorted(r[0] for r in runs)[len(runs) // 2]),
         # counting Dataset.from_arrow too (the Arrow → pandas conversion)
         "tx_per_s_including_load": round(n_tx / (wall + load_s)),
         "primary_personas": {str(k): int(v) for k, v in personas["primary"].value_counts().items()},

@@ -188,6 +188,8 @@ class LlmServer:
     def __init__(self, script: Script = good):
         self.script: Script = script
         self.received: list[Received] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.port = free_port()
         self._server = uvicorn.Server(
             uvicorn.Config(self._app(), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
@@ -201,6 +203,7 @@ class LlmServer:
     def reset(self, script: Script = good) -> None:
         self.script = script
         self.received.clear()
+        self.max_in_flight = 0
 
     def _app(self) -> FastAPI:
         app = FastAPI()
@@ -209,9 +212,14 @@ class LlmServer:
         async def chat_completions(request: Request) -> Response:
             body = await request.json()
             self.received.append(Received(body, dict(request.headers), time.monotonic()))
-            reply = self.script(body)
-            if reply.delay_s:
-                await asyncio.sleep(reply.delay_s)
+            self.in_flight += 1  # the server's own event loop: no lock needed
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                reply = self.script(body)
+                if reply.delay_s:
+                    await asyncio.sleep(reply.delay_s)
+            finally:
+                self.in_flight -= 1
             if isinstance(reply.body, str):
                 return Response(
                     reply.body, status_code=reply.status, headers=reply.headers, media_type="application/json"

@@ -1,4 +1,4 @@
-"""Per-transaction classification: category flags, payroll names and merchant keys.
+"""Per-transaction classification: category class bits, payroll names and merchant keys.
 
 Everything here is computed on the *distinct* values of a column (a few dozen categories, a few
 thousand names) and broadcast back with integer codes, so the cost per transaction is one array
@@ -54,10 +54,6 @@ class Coded:
         """``predicate`` per distinct value, plus a trailing False that code -1 (null) indexes."""
         values = (predicate(str(u)) for u in self.uniques)
         return np.append(np.fromiter(values, dtype=bool, count=len(self.uniques)), False)
-
-    def flag(self, predicate: Callable[[str], bool]) -> np.ndarray:
-        """``predicate`` on each distinct non-null value, broadcast to every row (null → False)."""
-        return self.table(predicate)[self.codes]
 
 
 # Transaction classes from the category columns, one bit each.

@@ -91,7 +91,13 @@ class Dataset:
     @classmethod
     def from_arrow(cls, tables: Mapping[str, pa.Table]) -> Dataset:
         """Build from Arrow tables keyed ``accounts``/``transactions``/``credit_liabilities`` (as read
-        from the Parquet snapshot). Absent tables are empty; unknown tables are rejected."""
+        from the Parquet snapshot). Absent tables are empty; unknown tables are rejected.
+
+        Dictionary-encoded string columns become pandas categoricals, whose integer codes the signal
+        code uses as they are. Reading the transactions' low-cardinality text columns that way
+        (``pyarrow.parquet.read_table(..., read_dictionary=[...])``: user_id, account_id, name,
+        merchant_name, merchant_entity_id, the category columns) saves re-hashing millions of strings.
+        """
         unknown = set(tables) - set(TABLES)
         if unknown:
             raise ValueError(f"unknown dataset tables: {sorted(unknown)} (expected {sorted(TABLES)})")

@@ -29,6 +29,8 @@ import pandas as pd
 
 __all__ = [
     "AMOUNT_TOLERANCE",
+    "BANDS",
+    "BIWEEKLY_MAX_MEAN_GAP",
     "CADENCES",
     "FREQUENCIES",
     "MIN_RECURRING",
@@ -51,8 +53,8 @@ FREQUENCIES = ("WEEKLY", "BIWEEKLY", "SEMI_MONTHLY", "MONTHLY")
 # weekends, hence the slack around 7 / 14 / 15.2 / 30.4.
 BANDS = ((5, 9), (12, 16), (12, 19), (26, 35))
 NOMINAL_DAYS = (7.0, 14.0, 30.4375 / 2, 30.4375)
-# A bi-weekly schedule is exactly 14 days; semi-monthly (1st/15th) averages 15.2.
-_SEMI_MONTHLY_MEAN_GAP = 14.6
+# A bi-weekly schedule is exactly 14 days apart; semi-monthly (1st/15th) averages 15.2.
+BIWEEKLY_MAX_MEAN_GAP = 14.6
 _EPS = 1e-9
 
 
@@ -260,7 +262,7 @@ def _cadence(ev: _Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     cadence = np.select(
         [
             ok[WEEKLY],
-            ok[BIWEEKLY] & (~ev.inflow | (mean_gap < _SEMI_MONTHLY_MEAN_GAP)),
+            ok[BIWEEKLY] & (~ev.inflow | (mean_gap < BIWEEKLY_MAX_MEAN_GAP)),
             ok[SEMI_MONTHLY] & ev.inflow,
             ok[MONTHLY],
         ],
@@ -277,7 +279,7 @@ def _within(amount: np.ndarray, median: np.ndarray, tolerance: float = AMOUNT_TO
 
 @dataclass
 class _PriceChange:
-    """Per stream: the best single split and whether both sides are stable (20 %) or tight (5 %)."""
+    """Per stream: the best single split and whether both sides are stable (20 %) or tight (2 %)."""
 
     stable: np.ndarray
     tight: np.ndarray

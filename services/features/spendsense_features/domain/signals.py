@@ -23,7 +23,7 @@ from . import classify as cls
 from .context import Context, Rows, prepare
 from .credit import cards, credit_signals
 from .dataset import Dataset
-from .recurring import BANDS, EventTable, group_median
+from .recurring import BANDS, BIWEEKLY_MAX_MEAN_GAP, EventTable, group_median
 from .subscriptions import DAYS_PER_MONTH, stream_events, subscription_signals
 
 __all__ = [
@@ -40,7 +40,6 @@ WINDOWS: dict[str, int] = {"30d": 30, "180d": 180}
 SUBSCRIPTION_LOOKBACK: dict[str, int] = {"30d": 90, "180d": 180}
 PAY_GAP_MIN_LOOKBACK = 90
 TOP_CATEGORIES = 5
-_BIWEEKLY_MAX_MEAN_GAP = 14.6  # bi-weekly pay is exactly 14 days apart; semi-monthly averages 15.2
 _EPS = 1e-9
 
 # Every scalar signal a persona rule may reference, with its type.
@@ -217,7 +216,7 @@ def _pay_stats(ctx: Context, pay: Rows, mask: np.ndarray) -> dict[str, Any]:
 
     weekly, biweekly, semi, monthly = (every_gap(band) for band in BANDS)
     frequency = np.select(
-        [count == 0, count == 1, weekly, biweekly & (mean_gap < _BIWEEKLY_MAX_MEAN_GAP), semi, monthly],
+        [count == 0, count == 1, weekly, biweekly & (mean_gap < BIWEEKLY_MAX_MEAN_GAP), semi, monthly],
         ["none", "irregular", "weekly", "biweekly", "semi_monthly", "monthly"],
         default="irregular",
     ).astype(object)

@@ -54,7 +54,7 @@ async def read_tables(store: ObjectStore, keys: list[str]) -> dict[str, pa.Table
     def decode() -> dict[str, pa.Table]:
         parts: dict[str, list[pa.Table]] = {}
         for key, body in zip(keys, bodies, strict=True):
-            parts.setdefault(table_of_key(key), []).append(from_parquet(body))
+            parts.setdefault(table_of_key(key), []).append(from_parquet(body, dictionary=True))
         return {name: pa.concat_tables(tables) for name, tables in parts.items()}
 
     return await asyncio.to_thread(decode)

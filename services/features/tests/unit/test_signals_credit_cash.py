@@ -374,3 +374,20 @@ def test_dataset_fills_missing_columns():
     assert data.transactions["amount"].dtype == np.float64
     assert data.transactions["pending"].tolist() == [False]
     assert pd.api.types.is_datetime64_any_dtype(data.transactions["date"])
+
+
+def test_dictionary_encoded_columns_give_the_same_signals(builder):
+    """Categoricals (what a dictionary-encoded Parquet read gives) are used by their codes."""
+    parts = [_history(builder("u1")), _everyday(builder("u2"))]
+    plain = Dataset.concat(p.dataset() for p in parts)
+    text = ["user_id", "account_id", "name", "merchant_name", "category_primary", "category_detailed"]
+    encoded = Dataset(
+        accounts=plain.accounts.astype(
+            {"user_id": "category", "type": "category", "holder_category": "category"}
+        ),
+        transactions=plain.transactions.astype(dict.fromkeys(text, "category")),
+        credit_liabilities=plain.credit_liabilities,
+    )
+    expected, got = compute_signals(plain), compute_signals(encoded)
+    pd.testing.assert_frame_equal(_scalars(got), _scalars(expected))
+    assert got["subscriptions.streams"].tolist() == expected["subscriptions.streams"].tolist()

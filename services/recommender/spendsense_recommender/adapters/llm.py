@@ -226,14 +226,14 @@ class OpenAIWriter:
                 started,
                 LlmFailure("timeout", f"no answer within {self.config.total_timeout_s:g} s"),
             )
-        except LlmFailure as failure:
-            return self._fallback(request, about, call, started, failure)
+        except LlmFailure as error:
+            return self._fallback(request, about, call, started, error)
         report = check_text(
             answer.title, answer.rationale, answer.disclosure, request.facts, (request.title,)
         )
         if not report.passed:
-            failure = LlmFailure("guardrails", ", ".join(report.reasons))
-            return self._fallback(request, about, call, started, failure, report.to_dict())
+            rejected = LlmFailure("guardrails", ", ".join(report.reasons))
+            return self._fallback(request, about, call, started, rejected, report.to_dict())
         if not call.cached:
             await self._store(request, answer)
         generator = {

@@ -317,11 +317,15 @@ def catalog_path(version: str) -> Path:
     return Path(str(resources.files("spendsense_recommender").joinpath("catalog", f"{version}.yaml")))
 
 
-@lru_cache(maxsize=8)
 def load_catalog(version: str = DEFAULT_CATALOG_VERSION) -> Catalog:
     """The shipped catalog of that version (cached; an unknown version raises FileNotFoundError)."""
     if not re.fullmatch(r"catalog-v[0-9]+", version):
         raise ValueError(f"not a catalog version: {version!r}")
+    return _load(version)
+
+
+@lru_cache(maxsize=8)
+def _load(version: str) -> Catalog:
     catalog = parse_catalog(catalog_path(version).read_text(encoding="utf-8"))
     if catalog.version != version:
         raise CatalogError([f"version: file {version}.yaml declares {catalog.version!r}"])

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
 
@@ -30,7 +31,14 @@ from .snapshot import UserSnapshot, parse_report
 from .trace import build_trace, seal_chain
 from .writer import TemplateWriter, Writer, WriteRequest, WrittenText
 
-__all__ = ["Recommendation", "RecommendationSet", "build_recommendations", "recommendation_id"]
+__all__ = [
+    "Plan",
+    "Recommendation",
+    "RecommendationSet",
+    "build_recommendations",
+    "plan",
+    "recommendation_id",
+]
 
 _DEFAULT_WRITER = TemplateWriter()
 
@@ -123,6 +131,40 @@ def _recommendation(
     )
 
 
+@dataclass(frozen=True)
+class Plan:
+    """Everything decided before any text is written: the input, the decision, one request per item."""
+
+    catalog: Catalog
+    inputs: SelectionInput
+    decision: SelectionDecision
+    items: list[EducationItem | Offer]
+    requests: list[WriteRequest]
+
+
+def plan(
+    report: Mapping[str, Any],
+    user: UserFacts,
+    *,
+    catalog: Catalog | None = None,
+    dismissed: Iterable[str] = (),
+) -> Plan:
+    """The selection for a report and the write request of each selected item (pure)."""
+    catalog = catalog or load_catalog()
+    snapshot = parse_report(dict(report))
+    inputs = SelectionInput(
+        snapshot=snapshot, user=user, dismissed=frozenset(dismissed), catalog_version=catalog.version
+    )
+    decision = decide(inputs, catalog)
+    facts = build_facts(snapshot)
+    items = [catalog.item(p.item_id) for p in decision.picks]
+    requests = [
+        _request(item, pick, facts, snapshot, catalog)
+        for item, pick in zip(items, decision.picks, strict=True)
+    ]
+    return Plan(catalog, inputs, decision, items, requests)
+
+
 async def build_recommendations(
     report: Mapping[str, Any],
     user: UserFacts,
@@ -137,43 +179,35 @@ async def build_recommendations(
 ) -> RecommendationSet:
     """Recommendations for one user's analysis report (see the module docstring). ``as_of`` defaults to
     the report's; ``dismissed``: item ids the user already saw and dismissed (never selected again)."""
-    catalog = catalog or load_catalog()
-    snapshot = parse_report(dict(report))
+    chosen = plan(report, user, catalog=catalog, dismissed=dismissed)
+    snapshot, decision = chosen.inputs.snapshot, chosen.decision
     as_of_date = _as_date(as_of) or snapshot.as_of
-    inputs = SelectionInput(
-        snapshot=snapshot, user=user, dismissed=frozenset(dismissed), catalog_version=catalog.version
-    )
-    decision = decide(inputs, catalog)
-    facts = build_facts(snapshot)
-    items = [catalog.item(p.item_id) for p in decision.picks]
-    requests = [
-        _request(item, pick, facts, snapshot, catalog)
-        for item, pick in zip(items, decision.picks, strict=True)
-    ]
-    written = await asyncio.gather(*((writer or _DEFAULT_WRITER).write(r) for r in requests))
-    ids = [recommendation_id(snapshot.user_id, upload_id, as_of_date, item.id) for item in items]
+    written = await asyncio.gather(*((writer or _DEFAULT_WRITER).write(r) for r in chosen.requests))
+    ids = [recommendation_id(snapshot.user_id, upload_id, as_of_date, item.id) for item in chosen.items]
     traces = [
         build_trace(
             recommendation_id=rec_id,
             upload_id=upload_id,
             as_of=as_of_date,
             rule_set_version=rule_set_version,
-            inputs=inputs,
+            inputs=chosen.inputs,
             decision=decision,
             pick=pick,
             item=item,
-            catalog=catalog,
+            catalog=chosen.catalog,
             facts_used=request.facts.values_for_trace(),
             written=text,
         )
         for rec_id, item, pick, request, text in zip(
-            ids, items, decision.picks, requests, written, strict=True
+            ids, chosen.items, decision.picks, chosen.requests, written, strict=True
         )
     ]
     sealed = seal_chain(traces, previous_hash)
     recommendations = [
         _recommendation(rec_id, item, pick, snapshot, text, trace)
-        for rec_id, item, pick, text, trace in zip(ids, items, decision.picks, written, sealed, strict=True)
+        for rec_id, item, pick, text, trace in zip(
+            ids, chosen.items, decision.picks, written, sealed, strict=True
+        )
     ]
     last_hash = sealed[-1]["chain"]["hash"] if sealed else previous_hash
     return RecommendationSet(
