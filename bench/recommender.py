@@ -8,7 +8,9 @@ guardrail, text, trace building and sealing):
   * template - the deterministic template writer (the default without an API key);
   * llm      - the OpenAI-backed writer (official SDK) against the real local HTTP server of the
                tests (``services/recommender/tests/llm_server.py``), answering every request after
-               ``--latency`` seconds; concurrency, timeouts and retries as configured below.
+               ``--latency`` seconds; concurrency, timeouts and retries as configured below;
+  * stalled  - the same writer against a server that takes 10 s (beyond every timeout): each text
+               falls back to the template once the 4.5 s deadline passes, so this is the worst case.
 
 Users run one after another (the figure is the latency a worker sees for one user); the texts of one
 user are written concurrently up to the writer's concurrency limit. Credit scores are not in Plaid
@@ -16,7 +18,7 @@ data: each user gets a deterministic pseudo-random score (or none, for a fifth o
 with a score requirement are exercised both ways. Prints the figures and writes
 bench/results/recommender.json. Targets: template p95 < 50 ms; LLM path < 5 s per user.
 
-    .venv/bin/python bench/recommender.py [--users 200] [--llm-users 200] [--latency 0.3]
+    .venv/bin/python bench/recommender.py [--users 200] [--llm-users 200] [--latency 0.3] [--stalled-users 10]
 """
 
 from __future__ import annotations
@@ -172,22 +174,24 @@ async def run_llm(
     concurrency: int,
 ) -> dict[str, Any]:
     server_module = load_server_module()
-    config = LlmConfig(
-        api_key="bench-key",
-        model="local-test-model",
-        timeout_s=2.0,
-        total_timeout_s=4.5,
-        max_retries=2,
-        max_concurrency=concurrency,
-    )
     with server_module.LlmServer(server_module.slow(latency_s)) as server:
-        writer = OpenAIWriter(config.model_copy(update={"base_url": server.base_url}))
+        config = LlmConfig(
+            api_key="bench-key",
+            model="local-test-model",
+            base_url=server.base_url,
+            timeout_s=2.0,
+            total_timeout_s=4.5,
+            max_retries=2,
+            max_concurrency=concurrency,
+        )
+        writer = OpenAIWriter(config)
         try:
             times, results = await time_users(reports, facts, writer, version)
         finally:
             await writer.aclose()
     return {
         **summary(times),
+        "users": len(reports),
         "budget_ms": LLM_BUDGET_MS,
         "server_latency_s": latency_s,
         "writer": config.model_dump(mode="json", exclude={"api_key"}),
@@ -196,7 +200,8 @@ async def run_llm(
 
 
 def report_line(name: str, figures: dict[str, Any]) -> str:
-    return f"{name:<9} p50 {figures['p50_ms']:>8.2f} ms   p95 {figures['p95_ms']:>8.2f} ms   max {figures['max_ms']:>8.2f} ms"
+    p50, p95, top = figures["p50_ms"], figures["p95_ms"], figures["max_ms"]
+    return f"{name:<9} p50 {p50:>8.2f} ms   p95 {p95:>8.2f} ms   max {top:>8.2f} ms"
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -206,22 +211,28 @@ async def main(args: argparse.Namespace) -> None:
     print(f"{len(reports)} users analyzed in {time.perf_counter() - started:.1f} s")
     template = await run_template(reports[: args.users], facts, version)
     print(report_line("template", template), f"(target p95 < {TEMPLATE_P95_TARGET_MS:g} ms)")
-    print(
-        f"          coverage: {template['coverage']['share_with_3_to_5_education_and_1_to_3_offers']:.1%} of users get 3-5 education items and 1-3 offers"
-    )
+    share = template["coverage"]["share_with_3_to_5_education_and_1_to_3_offers"]
+    print(f"          coverage: {share:.1%} of users get 3-5 education items and 1-3 offers")
     llm: dict[str, Any] | None = None
     if args.llm_users:
         llm = await run_llm(reports[: args.llm_users], facts, version, args.latency, args.concurrency)
         print(report_line("llm", llm), f"(server latency {args.latency:g} s, budget {LLM_BUDGET_MS:g} ms)")
-        print(
-            f"          texts: {llm['generators']['texts']}  fallbacks: {llm['generators']['fallback_reasons']}"
-        )
+        texts, fallbacks = llm["generators"]["texts"], llm["generators"]["fallback_reasons"]
+        print(f"          texts: {texts}  fallbacks: {fallbacks}")
+    stalled: dict[str, Any] | None = None
+    if args.stalled_users:
+        # The worst case: a server slower than every timeout. The deadline bounds the user's time.
+        stalled = await run_llm(reports[: args.stalled_users], facts, version, 10.0, args.concurrency)
+        print(report_line("stalled", stalled), "(server never answers in time: every text falls back)")
+        texts, fallbacks = stalled["generators"]["texts"], stalled["generators"]["fallback_reasons"]
+        print(f"          texts: {texts}  fallbacks: {fallbacks}")
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
         "seed": args.seed,
         "template": template,
         "llm": llm,
+        "llm_stalled_server": stalled,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
@@ -236,5 +247,6 @@ if __name__ == "__main__":
     parser.add_argument("--llm-users", type=int, default=200)
     parser.add_argument("--latency", type=float, default=0.3, help="local server answer latency (s)")
     parser.add_argument("--concurrency", type=int, default=8, help="writer's concurrent requests")
+    parser.add_argument("--stalled-users", type=int, default=10, help="users timed against a stalled server")
     parser.add_argument("--seed", type=int, default=0)
     asyncio.run(main(parser.parse_args()))

@@ -91,6 +91,9 @@ class LlmConfig(BaseModel):
             setting = getattr(settings, f"openai_{name}", None)
             if name != "api_key" and setting is not None:
                 values[name] = setting
+        if hasattr(settings, "openai_temperature"):
+            # None is meaningful here: omit the parameter (some models accept no temperature).
+            values["temperature"] = settings.openai_temperature
         return cls.model_validate(values)
 
 

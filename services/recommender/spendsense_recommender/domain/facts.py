@@ -41,7 +41,9 @@ Unit = Literal["usd", "percent", "days", "months", "count", "date", "mask", "tex
 MAX_DATA_CHARS = 40
 UTILIZATION_TARGET = 0.30
 EMERGENCY_TARGET_MONTHS = 3
-NEUTRAL_NAMES = {"card": "one of your cards", "merchant": "one of your recurring merchants"}
+# What a template shows instead of a name that looks like an instruction or fails the tone check; worded
+# to fit where templates put names ("Your card ending in 4523", "including one of your subscriptions").
+NEUTRAL_NAMES = {"card": "card", "merchant": "one of your subscriptions"}
 
 _MERCHANT_SLOTS = ("top1", "top2", "top3")
 FACT_UNITS: dict[str, Unit] = {

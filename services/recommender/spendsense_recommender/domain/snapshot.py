@@ -177,10 +177,12 @@ def parse_report(report: dict[str, Any]) -> UserSnapshot:
     windows = report.get("windows") or {}
     if not isinstance(windows, dict) or not windows:
         raise ValueError("the analysis report has no windows")
+    if not report.get("user_id"):
+        raise ValueError("the analysis report has no user_id")
     chosen = _choose_window(windows)
     result = windows[chosen]
     primary, matched = _persona(result)
-    others = [w for w in windows if w != chosen]
+    others = sorted(w for w in windows if w != chosen)
     recent: list[PersonaMatch] = []
     for name in others:
         _, other_matched = _persona(windows[name])

@@ -193,7 +193,8 @@ def assert_safe_fallback(written: WrittenText, request: WriteRequest, reason: st
     assert generator["used"] == "template"
     assert generator["template_index"] == request.template_index
     fallback = generator["fallback"]
-    assert fallback["from"] == "llm" and fallback["reason"] == reason, fallback
+    assert fallback["from"] == "llm", fallback
+    assert fallback["reason"] == reason, fallback
     assert fallback["model"] == MODEL
     assert len(fallback["prompt_hash"]) == 64
     assert fallback["latency_ms"] > 0
@@ -213,6 +214,7 @@ async def test_a_grounded_answer_is_accepted_and_traced(fresh: Any) -> None:
     assert generator["tokens"] == {"prompt": 420, "completion": 60, "total": 480}
     assert generator["prompt_hash"] == prompt_hash(fresh.received[0].body["messages"], MODEL)
     body = fresh.received[0].body
+    assert body["temperature"] == 0.2
     assert body["model"] == MODEL
     assert body["max_completion_tokens"] == 400
     assert body["response_format"]["type"] == "json_schema"
@@ -228,7 +230,7 @@ async def test_a_slow_answer_times_out_retries_and_falls_back(fresh: Any) -> Non
     fallback = assert_safe_fallback(written, request, "timeout")
     assert fallback["attempts"] == 2
     assert len(fresh.received) == 2
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 3.0
 
 
 async def test_the_total_deadline_bounds_a_text_whatever_the_retries(fresh: Any) -> None:
@@ -238,7 +240,7 @@ async def test_the_total_deadline_bounds_a_text_whatever_the_retries(fresh: Any)
     written = await write(fresh, request, timeout_s=3.0, total_timeout_s=0.4, max_retries=3)
     fallback = assert_safe_fallback(written, request, "timeout")
     assert "no answer within 0.4 s" in fallback["detail"]
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 1.5  # not the 4 x 3 s the retries alone would allow
 
 
 async def test_invented_numbers_fail_grounding_and_fall_back(fresh: Any) -> None:
@@ -284,7 +286,9 @@ async def test_server_errors_are_retried_with_backoff_then_fall_back(fresh: Any)
     assert [r.headers.get("x-stainless-retry-count") for r in fresh.received] == ["0", "1", "2"]
     gaps = [b.at - a.at for a, b in zip(fresh.received, fresh.received[1:], strict=False)]
     # The SDK's exponential backoff: ~0.5 s then ~1 s (each with up to 25 % jitter).
-    assert gaps[0] >= 0.3 and gaps[1] >= 0.6 and gaps[1] > gaps[0], gaps
+    assert gaps[0] >= 0.3, gaps
+    assert gaps[1] >= 0.6, gaps
+    assert gaps[1] > gaps[0], gaps
 
 
 async def test_rate_limits_are_retried_as_the_server_asks_then_fall_back(fresh: Any) -> None:
@@ -370,7 +374,7 @@ async def test_an_injected_instruction_in_a_merchant_name_cannot_steer_the_text(
         assert "tone" in fallback["detail"]
         assert any(h["match"].lower() == "irresponsible" for h in fallback["guardrails"]["tone"]["hits"])
     audit = next(i for i in result.items if i.item_id == "edu-subscription-audit")
-    assert "including one of your recurring merchants at $44.00 a month" in audit.rationale
+    assert "including one of your subscriptions at $44.00 a month" in audit.rationale
 
 
 async def test_accepted_answers_are_cached_in_redis(fresh: Any, infra: Infra, isolation_id: str) -> None:

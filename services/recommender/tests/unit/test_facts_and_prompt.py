@@ -83,9 +83,9 @@ def test_a_name_that_looks_like_an_instruction_is_never_shown_by_a_template(
     fact = facts_of(report)["subs.top1.name"]
     assert fact.untrusted
     assert fact.value == sanitize_untrusted(INJECTION)
-    assert fact.display == "one of your recurring merchants"
+    assert fact.display == "one of your subscriptions"
     report["windows"]["180d"]["signals"]["credit"]["cards"][0]["name"] = "Shameless Rewards"
-    assert facts_of(report)["card.name"].display == "one of your cards"
+    assert facts_of(report)["card.name"].display == "card"  # "Your card ending in 4523"
 
 
 def request_for(report: Json, template: str) -> WriteRequest:

@@ -51,7 +51,8 @@ async def test_with_an_api_key_the_openai_writer_reads_every_setting() -> None:
         600,
     )
     assert writer.budget.limit == 10_000
-    assert config.temperature == 0.2
+    assert config.temperature is None  # explicitly None: the parameter is left out of requests
+    assert "temperature" not in writer._arguments([])
     assert config.api_key.get_secret_value() == "sk-test"
     assert "sk-test" not in repr(config)
     await writer.aclose()
