@@ -87,6 +87,8 @@ class StackConfig:
             "SPENDSENSE_ADMIN_EMAIL": ADMIN_EMAIL,
             "SPENDSENSE_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "SPENDSENSE_BUS_WAIT_TIME_S": "2",
+            # No operator review queue yet in the embedded stack: publish approved (recorded in every trace).
+            "SPENDSENSE_AUTO_APPROVE": "true",
             "SPENDSENSE_LOG_JSON": "true" if self.log_json else "false",
             "SPENDSENSE_UPSTREAMS": json.dumps({s: urls[s] for s in SERVICES}),
             **self.extra_env,

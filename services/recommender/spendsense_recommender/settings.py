@@ -1,5 +1,20 @@
+from pydantic import Field, SecretStr
+
 from spendsense_shared.settings import ServiceSettings
 
 
 class RecommenderSettings(ServiceSettings):
     service_name: str = "recommender"
+    # Until the operator service reviews recommendations, this publishes them at once (recorded in the
+    # trace). Off by default; the embedded stack's demo turns it on.
+    auto_approve: bool = False
+    # OpenAI, or any OpenAI-compatible endpoint by base URL. Without a key the template writer is used.
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_base_url: str | None = None
+    openai_timeout_s: float = Field(4.0, gt=0)
+    openai_total_timeout_s: float = Field(5.0, gt=0, description="Per text, retries included")
+    openai_max_retries: int = Field(2, ge=0)
+    openai_max_concurrency: int = Field(4, ge=1)
+    openai_max_tokens: int = Field(400, ge=16)
+    openai_token_budget: int = Field(1_000_000, ge=0, description="Tokens per process per hour")

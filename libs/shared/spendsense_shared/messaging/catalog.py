@@ -9,7 +9,7 @@ import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -81,6 +81,14 @@ class PersonaAssigned(EventData):
         default_factory=dict, description="Every matching persona per window"
     )
     reason: Literal["upload", "rescore"] = "upload"
+    report: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The user's analysis report (signals per window), for the recommender",
+    )
+    accounts: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Account type/subtype/name per account (no numbers), for eligibility",
+    )
 
 
 class RescoreRequested(EventData):

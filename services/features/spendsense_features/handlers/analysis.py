@@ -4,6 +4,7 @@ history, and publish ``persona.assigned`` (or ``upload.failed`` for a user witho
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import date
 from typing import Any, Literal
@@ -108,14 +109,45 @@ async def score(
     Returns the users scored: not those without a posted transaction (no as-of date, nothing to analyze)."""
     reports = await asyncio.to_thread(analyze, tables, rule_set, user_ids)
     reports = [r for r in reports if r["as_of"] is not None]
+    accounts = accounts_by_user(tables.get("accounts"))
     for report in reports:
         await save_report(uow, report, upload_id, rule_set.version)
-        event = persona_event(report, upload_id, rule_set.version).model_copy(update={"reason": reason})
+        event = persona_event(report, upload_id, rule_set.version).model_copy(
+            update={
+                "reason": reason,
+                "report": event_report(report),
+                "accounts": accounts.get(report["user_id"], []),
+            }
+        )
         uow.publish(new_event(event, user_id=report["user_id"], causation_id=causation_id))
     log.info(
         "users_scored", upload_id=upload_id, users=len(reports), rule_set=rule_set.version, reason=reason
     )
     return {r["user_id"] for r in reports}
+
+
+ACCOUNT_FIELDS = ("type", "subtype", "name", "official_name", "holder_category")
+MAX_EVENT_REPORT_BYTES = 120_000  # SNS allows 256 KB per message; leave room for the envelope
+
+
+def accounts_by_user(accounts: pa.Table | None) -> dict[str, list[dict[str, Any]]]:
+    """What offer eligibility needs about each account: kinds and names, never numbers or ids."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    if accounts is None:
+        return grouped
+    for row in accounts.select(["user_id", *ACCOUNT_FIELDS]).to_pylist():
+        grouped.setdefault(str(row.pop("user_id")), []).append(row)
+    return grouped
+
+
+def event_report(report: dict[str, Any]) -> dict[str, Any]:
+    """The report for the event; the Plaid-shaped stream lists go first if it would be too large."""
+    if len(json.dumps(report, default=str)) <= MAX_EVENT_REPORT_BYTES:
+        return report
+    slim = json.loads(json.dumps(report, default=str))
+    for window in slim["windows"].values():
+        window["signals"].get("subscriptions", {}).pop("streams", None)
+    return slim
 
 
 async def remember_snapshots(uow: UnitOfWork, data: UploadIngested, user_ids: set[str]) -> None:

@@ -1,6 +1,20 @@
 """Tables of the recommender schema (created by this service's Alembic migrations)."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from spendsense_shared.consent import add_consent_projection
 from spendsense_shared.messaging.tables import add_messaging_tables
@@ -8,3 +22,52 @@ from spendsense_shared.messaging.tables import add_messaging_tables
 metadata = MetaData()
 messaging = add_messaging_tables(metadata)
 consent_projection = add_consent_projection(metadata)
+
+recommendations = Table(
+    "recommendations",
+    metadata,
+    Column("id", String(64), primary_key=True),  # derived from (user, upload, as-of, item): re-runs collide
+    Column("user_id", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("persona", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("disclosure", Text, nullable=False),
+    Column("details", JSONB, nullable=False),  # format, partner, product type, url
+    Column("generator", String(16), nullable=False),
+    Column("status", String(16), nullable=False),  # pending_review | approved | rejected | flagged
+    Column("upload_id", String(64)),
+    Column("as_of", Date),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_recommendations_user", "user_id", "status", "created_at"),
+)
+
+# Decision traces, hash-chained per user (seq orders the chain).
+traces = Table(
+    "traces",
+    metadata,
+    Column("seq", BigInteger, Identity(), primary_key=True),
+    Column("recommendation_id", String(64), nullable=False, unique=True),
+    Column("user_id", String(128), nullable=False),
+    Column("trace", JSONB, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_traces_user", "user_id", "seq"),
+)
+
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("recommendation_id", String(64), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # helpful | not_helpful | dismissed | saved
+    Column("comment", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_feedback_user", "user_id", "kind"),
+)

@@ -1,0 +1,110 @@
+"""Recommendations, traces and feedback in the recommender schema."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spendsense_recommender.adapters.orm import feedback, recommendations, traces
+from spendsense_recommender.domain.recommend import Recommendation
+from spendsense_recommender.domain.trace import append_operator_action
+
+
+def _date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+class RecommendationRepository:
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def last_trace_hash(self, user_id: str) -> str | None:
+        row = (
+            await self.session.execute(
+                select(traces.c.hash)
+                .where(traces.c.user_id == user_id)
+                .order_by(traces.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else str(row.hash)
+
+    async def dismissed_items(self, user_id: str) -> set[str]:
+        rows = await self.session.execute(
+            select(feedback.c.item_id).where(feedback.c.user_id == user_id, feedback.c.kind == "dismissed")
+        )
+        return {r.item_id for r in rows}
+
+    async def add(self, items: Sequence[Recommendation], *, upload_id: str | None, status: str) -> list[str]:
+        """Store new recommendations and their traces; ids already stored are skipped (re-runs)."""
+        added = []
+        for item in items:
+            result = await self.session.execute(
+                insert(recommendations)
+                .values(
+                    id=item.id,
+                    user_id=item.user_id,
+                    kind=item.kind,
+                    item_id=item.item_id,
+                    rank=item.rank,
+                    persona=item.persona,
+                    title=item.title,
+                    body=item.body,
+                    rationale=item.rationale,
+                    disclosure=item.disclosure,
+                    generator=item.generator,
+                    status=status,
+                    upload_id=upload_id,
+                    as_of=_date(item.trace.get("input", {}).get("as_of")),
+                    details={
+                        "format": item.format,
+                        "partner": item.partner,
+                        "product_type": item.product_type,
+                        "url": item.url,
+                    },
+                )
+                .on_conflict_do_nothing()
+                .returning(recommendations.c.id)
+            )
+            if result.first() is None:
+                continue
+            await self.session.execute(
+                insert(traces).values(
+                    recommendation_id=item.id,
+                    user_id=item.user_id,
+                    trace=item.trace,
+                    hash=item.trace["chain"]["hash"],
+                )
+            )
+            added.append(item.id)
+        return added
+
+    async def record_action(self, recommendation_id: str, action: dict[str, Any], status: str | None) -> bool:
+        """Chain an operator (or automatic) action onto the trace and apply the status it implies."""
+        row = (
+            await self.session.execute(
+                select(traces.c.trace)
+                .where(traces.c.recommendation_id == recommendation_id)
+                .with_for_update()
+            )
+        ).first()
+        if row is None:
+            return False
+        entry = {"at": datetime.now(UTC).isoformat(), **action}
+        await self.session.execute(
+            update(traces)
+            .where(traces.c.recommendation_id == recommendation_id)
+            .values(trace=append_operator_action(row.trace, entry))
+        )
+        if status is not None:
+            await self.session.execute(
+                update(recommendations)
+                .where(recommendations.c.id == recommendation_id)
+                .values(status=status, updated_at=func.now())
+            )
+        return True
