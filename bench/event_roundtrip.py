@@ -188,7 +188,7 @@ def main() -> None:
     for mode, label in (("notify", "LISTEN/NOTIFY (default)"), ("baseline", "poll every 0.5 s")):
         r = results[mode]
         print(f"  {label:<26}{r['p50_ms']:>8}{r['p95_ms']:>8}{r['p99_ms']:>8}")
-    print(f"  speed-up p50 ×{results['p50_speedup_vs_baseline']}, p95 ×{results['p95_speedup_vs_baseline']}")
+    print(f"  speed-up p50 x{results['p50_speedup_vs_baseline']}, p95 x{results['p95_speedup_vs_baseline']}")
     out = Path(__file__).resolve().parent / "results" / "event_roundtrip.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(results, indent=2))

@@ -203,7 +203,7 @@ def _accounts(rng: np.random.Generator, n_users: int) -> _Accounts:
         if has_business[u]:
             business[u] = len(kinds)
             kinds.append((u, "depository", "checking", "business", 25000.0, None))
-    user, kind, subtype, holder, balance, limit = (list(c) for c in zip(*kinds, strict=True))
+    user, kind, subtype, holder, balance, limits_ = (list(c) for c in zip(*kinds, strict=True))
     frame = pd.DataFrame(
         {
             "user_id": [f"user-{u:06d}" for u in user],
@@ -217,7 +217,7 @@ def _accounts(rng: np.random.Generator, n_users: int) -> _Accounts:
                 b if k == "depository" else None for b, k in zip(balance, kind, strict=True)
             ],
             "balance_current": balance,
-            "balance_limit": limit,
+            "balance_limit": limits_,
             "iso_currency_code": "USD",
             "mask": [f"{m:04d}" for m in rng.integers(1000, 9999, len(kinds))],
         }

@@ -118,20 +118,17 @@ def demo(
             raise typer.Exit(1) from exc
     _print_up(config, manifest)
     _load_stack_env(state_dir)
+    gateway = str(manifest["urls"]["gateway"])  # type: ignore[index]
     typer.echo("\n» smoke flow: consent through the gateway, events through outbox → SNS → SQS → workers")
     try:
-        run_smoke(manifest["urls"]["gateway"], config.state_dir, progress=lambda m: typer.echo(f"  {m}"))  # type: ignore[index]
+        run_smoke(gateway, config.state_dir, progress=lambda m: typer.echo(f"  {m}"))
     except (RuntimeError, TimeoutError) as exc:
         typer.echo(f"smoke flow failed: {exc}", err=True)
         raise typer.Exit(1) from exc
     typer.echo(f"\n» pipeline: {users} synthetic users → consent → batch upload → features → personas")
     try:
         result = run_pipeline_demo(
-            manifest["urls"]["gateway"],
-            config.state_dir,
-            users=users,
-            seed=seed,  # type: ignore[index]
-            progress=lambda m: typer.echo(f"  {m}"),
+            gateway, config.state_dir, users=users, seed=seed, progress=lambda m: typer.echo(f"  {m}")
         )
     except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
         typer.echo(f"pipeline failed: {exc}", err=True)

@@ -120,7 +120,8 @@ def settings_class(service: str) -> type[ServiceSettings]:
         module = importlib.import_module(f"spendsense_{service}.bootstrap")
     except ImportError:
         return ServiceSettings
-    return module.SERVICE.settings_class  # type: ignore[no-any-return]
+    settings: type[ServiceSettings] = module.SERVICE.settings_class
+    return settings
 
 
 @pytest.fixture

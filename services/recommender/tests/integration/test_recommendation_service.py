@@ -19,8 +19,8 @@ from spendsense_features.domain.rules import load_rule_set
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_recommender.adapters.orm import consent_projection, messaging, recommendations, traces
 from spendsense_recommender.bootstrap import SERVICE
-from spendsense_recommender.handlers.recommend import GenerateRecommendations, apply_review
 from spendsense_recommender.domain.writer import TemplateWriter
+from spendsense_recommender.handlers.recommend import GenerateRecommendations, apply_review
 from spendsense_shared.consent import apply_consent_event
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
@@ -119,7 +119,8 @@ async def test_generation_is_stored_for_review_announced_and_idempotent(service)
             )
         ).all()
     kinds = [r.kind for r in rows]
-    assert 3 <= kinds.count("education") <= 5 and 1 <= kinds.count("offer") <= 3
+    assert 3 <= kinds.count("education") <= 5
+    assert 1 <= kinds.count("offer") <= 3
     assert {r.status for r in rows} == {"pending_review"}
     assert all("not financial advice" in r.disclosure for r in rows)
     assert all(any(ch.isdigit() for ch in r.rationale) for r in rows), (
@@ -220,4 +221,5 @@ async def test_feedback_dismissal_keeps_an_item_from_coming_back(service):
                 )
             )
         ).all()
-    assert newer and dismissed["title"] not in {r.title for r in newer}
+    assert newer
+    assert dismissed["title"] not in {r.title for r in newer}
