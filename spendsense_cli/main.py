@@ -125,7 +125,7 @@ def demo(
     except (RuntimeError, TimeoutError) as exc:
         typer.echo(f"smoke flow failed: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"\n» pipeline: {users} synthetic users → consent → batch upload → features → personas")
+    typer.echo(f"\n» pipeline: {users} synthetic users → consent → batch upload → features → recommender")
     try:
         result = run_pipeline_demo(
             gateway, config.state_dir, users=users, seed=seed, progress=lambda m: typer.echo(f"  {m}")
@@ -139,6 +139,16 @@ def demo(
         f"persona accuracy vs ground truth (180d): {result.accuracy_180d:.1%}"
     )
     typer.echo(f"  personas: {result.personas}")
+    if result.seconds_to_recommended is not None:
+        typer.echo(
+            f"  recommendations ready for every user {result.seconds_to_recommended} s after the upload"
+        )
+    sample_items: list[dict[str, str]] = result.sample["items"]  # type: ignore[assignment]
+    typer.echo(f"\n  {result.sample['user_id']} ({result.sample['persona']}) sees {len(sample_items)} items:")
+    for item in sample_items:
+        typer.echo(f"   • [{item['kind']}] {item['title']}\n     why: {item['rationale']}")
+    if sample_items:
+        typer.echo(f"     {sample_items[0]['disclosure']}")
     typer.echo("\nWhere to look:")
     typer.echo("  API docs        http://127.0.0.1:<port>/docs for each service above")
     typer.echo("  event catalog   docs/events.md")

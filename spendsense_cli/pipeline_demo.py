@@ -3,7 +3,8 @@
 Each user consents (as themself), an operator uploads everyone in one batch import through the gateway,
 and the demo follows the upload's progress (profile → S3 → ``upload.ingested`` → features →
 ``persona.assigned`` → profile) until every user is analyzed, then compares the assigned personas with
-the generator's ground truth.
+the generator's ground truth; then follows recommendations (``persona.assigned`` → recommender →
+``recommendations.generated`` → profile) and shows one user's approved items with their rationales.
 """
 
 from __future__ import annotations
@@ -30,8 +31,10 @@ class DemoResult:
     users: int
     transactions: int
     seconds_to_analyzed: float
+    seconds_to_recommended: float | None
     accuracy_180d: float
     personas: dict[str, int]
+    sample: dict[str, object]
 
 
 class Tokens:
@@ -80,25 +83,41 @@ def run_pipeline_demo(
         progress(
             f"batch upload {upload_id} accepted in {time.monotonic() - started:.1f} s; following the pipeline"
         )
-        status = _follow(client, upload_id, tokens, progress, timeout)
-        elapsed = time.monotonic() - started
+        status = _follow(client, upload_id, tokens, progress, timeout, until=("analyzed", "recommended"))
+        analyzed_after = time.monotonic() - started
+        recommended_after = None
+        if status == "analyzed":  # recommendations follow when the recommender has published them
+            status = _follow(client, upload_id, tokens, progress, timeout, until=("recommended",))
+        if status == "recommended":
+            recommended_after = round(time.monotonic() - started, 1)
         personas = _personas(client, list(labels), tokens)
+        sample_user = next(iter(labels))
+        sample = client.get(
+            f"/api/v1/recommendations/{sample_user}", headers=tokens.header(sample_user)
+        ).json()
     correct = sum(1 for u, p in personas.items() if p == labels[u]["persona"])
-    return (
-        DemoResult(
-            upload_id=upload_id,
-            users=len(labels),
-            transactions=summary.transactions,
-            seconds_to_analyzed=round(elapsed, 1),
-            accuracy_180d=correct / len(labels),
-            personas=dict(Counter(personas.values())),
-        )
-        if status == "analyzed"
-        else _failed(status)
+    if status not in ("analyzed", "recommended"):
+        raise RuntimeError(f"the upload ended as {status!r}; see `spendsense status` and the logs")
+    return DemoResult(
+        upload_id=upload_id,
+        users=len(labels),
+        transactions=summary.transactions,
+        seconds_to_analyzed=round(analyzed_after, 1),
+        seconds_to_recommended=recommended_after,
+        accuracy_180d=correct / len(labels),
+        personas=dict(Counter(personas.values())),
+        sample={"user_id": sample_user, "persona": personas[sample_user], "items": sample.get("items", [])},
     )
 
 
-def _follow(client: httpx.Client, upload_id: str, tokens: Tokens, progress: Progress, timeout: float) -> str:
+def _follow(
+    client: httpx.Client,
+    upload_id: str,
+    tokens: Tokens,
+    progress: Progress,
+    timeout: float,
+    until: tuple[str, ...],
+) -> str:
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
@@ -110,10 +129,10 @@ def _follow(client: httpx.Client, upload_id: str, tokens: Tokens, progress: Prog
         if line != last:
             progress(line)
             last = line
-        if body["status"] in ("analyzed", "recommended", "failed"):
+        if body["status"] in (*until, "failed"):
             return str(body["status"])
         time.sleep(0.5)
-    raise TimeoutError(f"upload {upload_id} not analyzed within {timeout:.0f} s")
+    raise TimeoutError(f"upload {upload_id} did not reach {'/'.join(until)} within {timeout:.0f} s")
 
 
 def _personas(client: httpx.Client, user_ids: list[str], tokens: Tokens) -> dict[str, str]:
@@ -123,7 +142,3 @@ def _personas(client: httpx.Client, user_ids: list[str], tokens: Tokens) -> dict
         response.raise_for_status()
         found[user_id] = response.json()["current"]["180d"]["primary"]
     return found
-
-
-def _failed(status: str) -> DemoResult:
-    raise RuntimeError(f"the upload ended as {status!r}; see `spendsense status` and the logs")
