@@ -241,6 +241,7 @@ def test_an_upload_through_the_gateway_reaches_a_persona_within_seconds(stack: S
         )
         assert accepted.status_code == 202, accepted.text
         upload_id = accepted.json()["upload_id"]
+        assert accepted.json()["status"] == "ingested"
         persona = None
         while time.monotonic() - started < 15:
             response = client.get(f"/api/v1/profile/{user_id}/persona")
@@ -254,13 +255,22 @@ def test_an_upload_through_the_gateway_reaches_a_persona_within_seconds(stack: S
         assert elapsed < 10
         status = client.get(f"/api/v1/uploads/{upload_id}").json()
         deadline = time.monotonic() + 10
-        while status["status"] != "analyzed" and time.monotonic() < deadline:
+        while status["status"] not in ("analyzed", "recommended") and time.monotonic() < deadline:
             time.sleep(0.2)
             status = client.get(f"/api/v1/uploads/{upload_id}").json()
-        assert status["status"] == "analyzed"
-        assert status["users"] == [{"user_id": user_id, "stage": "analyzed", "reason": None}]
+        assert status["status"] in ("analyzed", "recommended")
         signals = client.get(f"/api/v1/profile/{user_id}/signals", params={"window": "180d"}).json()
         assert signals["signals"]["credit"]["max_utilization"] == pytest.approx(0.68)
+        # The stack auto-approves (no review queue yet): recommendations follow, citing the user's card.
+        deadline = time.monotonic() + 15
+        while status["status"] != "recommended" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            status = client.get(f"/api/v1/uploads/{upload_id}").json()
+        assert status["status"] == "recommended"
+        items = client.get(f"/api/v1/recommendations/{user_id}").json()["items"]
+        assert 4 <= len(items) <= 8
+        assert any("4523" in item["rationale"] for item in items)
+        assert all(item["disclosure"].startswith("This is educational content") for item in items)
 
 
 def test_status_then_down_leaves_no_process_behind(stack: Stack) -> None:
