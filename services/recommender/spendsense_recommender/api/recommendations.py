@@ -14,6 +14,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
 
 from spendsense_recommender.adapters.orm import feedback, recommendations, traces
+from spendsense_recommender.domain.replay import replay
 from spendsense_recommender.domain.trace import verify_chain
 from spendsense_shared.db import Database
 from spendsense_shared.http.errors import ApiError
@@ -239,4 +240,41 @@ async def list_traces(
         items=[r.trace for r in rows],
         chain=verification.to_dict(),
         next_cursor=encode_cursor({"s": rows[-1].seq}) if more else None,
+    )
+
+
+class TraceCheck(BaseModel):
+    trace: dict[str, Any]
+    chain: dict[str, Any]
+    replay: dict[str, Any]
+
+
+@router.get(
+    "/api/v1/recommendations/{user_id}/traces/{recommendation_id}",
+    response_model=TraceCheck,
+    summary="One decision trace, with its chain verified and the decision replayed (operators)",
+)
+async def get_trace(
+    user_id: str,
+    recommendation_id: str,
+    principal: Principal = Depends(require_consented_user_access),
+    db: Database = Depends(database),
+) -> TraceCheck:
+    if not principal.has_role(Role.operator):
+        raise ApiError(403, "forbidden", "decision traces are for operators")
+    async with db.engine.connect() as conn:
+        chain = [
+            r.trace
+            for r in await conn.execute(
+                select(traces.c.trace).where(traces.c.user_id == user_id).order_by(traces.c.seq)
+            )
+        ]
+    trace = next((t for t in chain if t.get("recommendation_id") == recommendation_id), None)
+    if trace is None:
+        raise ApiError(404, "not_found", f"no trace for {recommendation_id}")
+    replayed = replay(trace)
+    return TraceCheck(
+        trace=trace,
+        chain=verify_chain(chain).to_dict(),
+        replay={"matches": replayed.matches, "differences": replayed.differences},
     )

@@ -176,6 +176,9 @@ async def test_users_see_only_approved_items_with_etag_and_operators_see_verifia
     assert body["chain"]["ok"] is True
     approved = next(t for t in body["items"] if t["recommendation_id"] == ids[0])
     assert approved["operator_actions"][0]["action"] == "approved"
+    one = (await service.get(f"/api/v1/recommendations/{user_id}/traces/{ids[0]}", headers=operator)).json()
+    assert one["replay"] == {"matches": True, "differences": []}
+    assert one["chain"]["ok"] is True
 
     async with db.engine.begin() as conn:  # tamper with a stored trace
         await conn.execute(
@@ -187,6 +190,10 @@ async def test_users_see_only_approved_items_with_etag_and_operators_see_verifia
         )
     body = (await service.get(f"/api/v1/recommendations/{user_id}/traces", headers=operator)).json()
     assert body["chain"]["ok"] is False
+    forged = (
+        await service.get(f"/api/v1/recommendations/{user_id}/traces/{ids[-1]}", headers=operator)
+    ).json()
+    assert forged["replay"]["matches"] is False
 
 
 async def test_feedback_dismissal_keeps_an_item_from_coming_back(service):
