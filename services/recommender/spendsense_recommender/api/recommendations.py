@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import and_, or_, select
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spendsense_recommender.adapters.orm import feedback, recommendations, traces
 from spendsense_recommender.domain.replay import replay
@@ -210,6 +211,19 @@ async def post_feedback(
     return {"status": "recorded"}
 
 
+def require_operator(principal: Principal) -> None:
+    if not principal.has_role(Role.operator):
+        raise ApiError(403, "forbidden", "decision traces are for operators")
+
+
+async def user_chain(conn: AsyncConnection, user_id: str) -> list[dict[str, Any]]:
+    """Every trace of the user, in chain order."""
+    rows = await conn.execute(
+        select(traces.c.trace).where(traces.c.user_id == user_id).order_by(traces.c.seq)
+    )
+    return [r.trace for r in rows]
+
+
 @router.get(
     "/api/v1/recommendations/{user_id}/traces",
     response_model=TracePage,
@@ -221,15 +235,9 @@ async def list_traces(
     page: PageParams = Depends(page_params),
     db: Database = Depends(database),
 ) -> TracePage:
-    if not principal.has_role(Role.operator):
-        raise ApiError(403, "forbidden", "decision traces are for operators")
+    require_operator(principal)
     async with db.engine.connect() as conn:
-        chain = [
-            r.trace
-            for r in await conn.execute(
-                select(traces.c.trace).where(traces.c.user_id == user_id).order_by(traces.c.seq)
-            )
-        ]
+        chain = await user_chain(conn, user_id)
         query = select(traces.c.seq, traces.c.trace).where(traces.c.user_id == user_id)
         if page.after:
             query = query.where(traces.c.seq > page.after["s"])
@@ -260,15 +268,9 @@ async def get_trace(
     principal: Principal = Depends(require_consented_user_access),
     db: Database = Depends(database),
 ) -> TraceCheck:
-    if not principal.has_role(Role.operator):
-        raise ApiError(403, "forbidden", "decision traces are for operators")
+    require_operator(principal)
     async with db.engine.connect() as conn:
-        chain = [
-            r.trace
-            for r in await conn.execute(
-                select(traces.c.trace).where(traces.c.user_id == user_id).order_by(traces.c.seq)
-            )
-        ]
+        chain = await user_chain(conn, user_id)
     trace = next((t for t in chain if t.get("recommendation_id") == recommendation_id), None)
     if trace is None:
         raise ApiError(404, "not_found", f"no trace for {recommendation_id}")
