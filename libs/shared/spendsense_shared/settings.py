@@ -12,7 +12,11 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SPENDSENSE_", env_file=None, extra="ignore")
 
     service_name: str = "unknown"
-    env: str = Field("dev", pattern=r"^[a-z0-9-]{1,20}$", description="Deployment name: dev, staging, prod…")
+    env: str = Field(
+        "dev",
+        pattern=r"^[a-z0-9]([a-z0-9-]{0,18}[a-z0-9])?$",
+        description="Deployment name: dev, staging, prod…",
+    )
 
     # Database: one PostgreSQL database, one schema per service (its search path).
     database_url: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:15432/spendsense")

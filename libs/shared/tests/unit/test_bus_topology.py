@@ -108,3 +108,13 @@ def test_json_export_matches_the_declaration(topology):
     }
     assert len(exported["subscriptions"]) == len(topology.subscriptions)
     assert exported["buckets"] == topology.buckets
+
+
+@pytest.mark.parametrize("env", ["dev-", "-dev", "Dev", "a" * 21, ""])
+def test_an_env_that_would_make_invalid_resource_names_is_refused(env):
+    from pydantic import ValidationError
+
+    from spendsense_shared.settings import ServiceSettings
+
+    with pytest.raises(ValidationError):
+        ServiceSettings(env=env)
