@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from spendsense_profile.adapters.orm import messaging
 from spendsense_profile.api.consent import router as consent_router
+from spendsense_profile.api.profile import router as profile_router
 from spendsense_profile.api.uploads import router as uploads_router
 from spendsense_profile.handlers.consent import StoredConsent
 from spendsense_profile.handlers.uploads import record_progress
@@ -30,7 +31,7 @@ SERVICE = ServiceDefinition(
     title="SpendSense profile",
     settings_class=ProfileSettings,
     tables=messaging,
-    routers=[consent_router, uploads_router],
+    routers=[consent_router, uploads_router, profile_router],
     handlers=handlers,
     on_app=[attach_consent_lookup],
 )

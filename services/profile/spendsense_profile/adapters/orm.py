@@ -129,3 +129,14 @@ credit_liabilities = Table(
 )
 
 DATA_TABLES = {"accounts": accounts, "transactions": transactions, "credit_liabilities": credit_liabilities}
+
+# Devices registered for push notifications (APNs/FCM tokens), one row per token.
+push_devices = Table(
+    "push_devices",
+    metadata,
+    Column("token", String(512), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("platform", String(16), nullable=False),  # ios | android
+    Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_push_devices_user", "user_id"),
+)
