@@ -20,7 +20,11 @@ events_app = typer.Typer(help="The event catalog.", no_args_is_help=True)
 infra_app = typer.Typer(help="Infrastructure declarations (bus topology, routes).", no_args_is_help=True)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(events_app, name="events")
+traces_app = typer.Typer(
+    help="Decision traces: verify the hash chain and replay decisions.", no_args_is_help=True
+)
 app.add_typer(infra_app, name="infra")
+app.add_typer(traces_app, name="traces")
 
 StateDir = Annotated[
     Path, typer.Option(envvar="SPENDSENSE_STATE_DIR", help="Where the stack keeps data and logs")
@@ -322,6 +326,43 @@ def generate(
     summary = run(users=users, seed=seed, out=out)
     typer.echo(f"wrote {summary.users} users, {summary.transactions} transactions to {summary.path}")
     typer.echo(f"labels: {summary.labels_path}; personas: {summary.persona_counts}")
+
+
+@traces_app.command("verify")
+def traces_verify(
+    user_id: Annotated[str, typer.Argument(help="Whose traces")],
+    state_dir: StateDir = Path(".spendsense"),
+) -> None:
+    """Verify a user's trace chain and replay every decision (as an operator, through the gateway)."""
+    from spendsense_cli.pipeline_demo import Tokens
+
+    manifest = stack.read_manifest(_config(state_dir))
+    if not manifest:
+        typer.echo("error: the stack is not running (`spendsense up`)", err=True)
+        raise typer.Exit(1)
+    _load_stack_env(state_dir)
+    headers = Tokens(state_dir).header("cli-operator", "operator")
+    gateway = str(manifest["urls"]["gateway"])  # type: ignore[index]
+    with httpx.Client(base_url=gateway, headers=headers, timeout=30) as client:
+        listing = client.get(f"/api/v1/recommendations/{user_id}/traces", params={"limit": 200})
+        if listing.status_code != 200:
+            typer.echo(f"error: {listing.status_code} {listing.text}", err=True)
+            raise typer.Exit(1)
+        body = listing.json()
+        replays = [
+            client.get(f"/api/v1/recommendations/{user_id}/traces/{t['recommendation_id']}").json()["replay"]
+            for t in body["items"]
+        ]
+    chain = body["chain"]
+    typer.echo(f"chain: {'intact' if chain['ok'] else 'BROKEN'} ({chain['checked']} traces)")
+    if not chain["ok"]:
+        typer.echo(f"  first break at #{chain['broken_at']} ({chain['trace_id']}): {chain['reason']}")
+    mismatched = [r for r in replays if not r["matches"]]
+    typer.echo(f"replay: {len(replays) - len(mismatched)}/{len(replays)} decisions reproduce")
+    for result in mismatched:
+        typer.echo(f"  differs: {'; '.join(result['differences'])}")
+    if not chain["ok"] or mismatched:
+        raise typer.Exit(1)
 
 
 @events_app.command("docs")

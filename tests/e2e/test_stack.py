@@ -271,6 +271,10 @@ def test_an_upload_through_the_gateway_reaches_a_persona_within_seconds(stack: S
         assert 4 <= len(items) <= 8
         assert any("4523" in item["rationale"] for item in items)
         assert all(item["disclosure"].startswith("This is educational content") for item in items)
+    verified = cli("traces", "verify", user_id, "--state-dir", str(stack.state_dir))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "chain: intact" in verified.stdout
+    assert f"{len(items)}/{len(items)} decisions reproduce" in verified.stdout
 
 
 def test_status_then_down_leaves_no_process_behind(stack: Stack) -> None:
