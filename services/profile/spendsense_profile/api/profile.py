@@ -64,13 +64,13 @@ async def load_profile(db: Database, user_id: str, principal: Principal) -> Prof
         consent = await ConsentRepository(uow.session).current(user_id)
         count = (
             await uow.session.execute(
-                select(func.count()).select_from(uploads).where(uploads.c.user_ids.any(user_id))
+                select(func.count()).select_from(uploads).where(uploads.c.user_ids.contains([user_id]))
             )
         ).scalar_one()
         latest = (
             await uow.session.execute(
                 select(uploads.c.upload_id, uploads.c.status, uploads.c.created_at)
-                .where(uploads.c.user_ids.any(user_id))
+                .where(uploads.c.user_ids.contains([user_id]))
                 .order_by(uploads.c.created_at.desc())
                 .limit(1)
             )
