@@ -1,7 +1,6 @@
 """Tables of the profile schema (created by this service's Alembic migrations)."""
 
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     Boolean,
     Column,
@@ -15,7 +14,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB  # PostgreSQL's ARRAY: containment operators
 
 from spendsense_shared.messaging.tables import add_messaging_tables
 
