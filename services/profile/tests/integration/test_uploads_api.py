@@ -5,10 +5,7 @@ an upload forward, never backwards."""
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 import json
-import zipfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import date
@@ -16,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from plaid_files import csv_files, to_jsonl, to_zip
 from sqlalchemy import select
 
 from spendsense_cli.synthetic import build_user
@@ -170,108 +168,12 @@ def table_counts(counts: dict[str, int]) -> dict[str, int]:
     return {k: v for k, v in counts.items() if k in TABLES}
 
 
-# -- serializers ----------------------------------------------------------------------------------------------
-
-
-def cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def csv_text(header: list[str], rows: list[list[Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(header)
-    writer.writerows([[cell(v) for v in row] for row in rows])
-    return out.getvalue()
-
-
-ACCOUNT_COLUMNS = [
-    "user_id",
-    "account_id",
-    "name",
-    "official_name",
-    "type",
-    "subtype",
-    "holder_category",
-    "balances.available",
-    "balances.current",
-    "balances.limit",
-    "balances.iso_currency_code",
-    "mask",
-]
-TRANSACTION_COLUMNS = [
-    "user_id",
-    "transaction_id",
-    "account_id",
-    "date",
-    "authorized_date",
-    "amount",
-    "iso_currency_code",
-    "name",
-    "merchant_name",
-    "merchant_entity_id",
-    "payment_channel",
-    "personal_finance_category.primary",
-    "personal_finance_category.detailed",
-    "pending",
-]
-LIABILITY_COLUMNS = [
-    "user_id",
-    "account_id",
-    "purchase_apr",
-    "interest_charge_amount",
-    "is_overdue",
-    "last_payment_amount",
-    "last_payment_date",
-    "last_statement_balance",
-    "last_statement_issue_date",
-    "minimum_payment_amount",
-    "next_payment_due_date",
-]
-
-
-def flat(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """``{"balances": {"current": 1}}`` → ``{"balances.current": 1}`` (Plaid's dotted CSV column names)."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            out.update(flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
+# -- serializers: the unit tests' Plaid file builders -------------------------------------------------------
 
 
 def to_csv_zip(users: list[dict[str, Any]]) -> bytes:
-    """The users as a zip of accounts.csv, transactions.csv and liabilities.csv (in a folder)."""
-    tables: dict[str, tuple[list[str], list[list[Any]]]] = {
-        "accounts": (ACCOUNT_COLUMNS, []),
-        "transactions": (TRANSACTION_COLUMNS, []),
-        "liabilities": (LIABILITY_COLUMNS, []),
-    }
-    for u in users:
-        owner = {"user_id": u["user_id"]}
-        for a in u["accounts"]:
-            tables["accounts"][1].append([flat({**owner, **a})[c] for c in ACCOUNT_COLUMNS])
-        for t in u["transactions"]:
-            tables["transactions"][1].append([flat({**owner, **t})[c] for c in TRANSACTION_COLUMNS])
-        for c in u["liabilities"]["credit"]:
-            apr = c["aprs"][0]
-            row = {**owner, **c, "purchase_apr": apr["apr_percentage"]}
-            row["interest_charge_amount"] = apr["interest_charge_amount"]
-            tables["liabilities"][1].append([row[col] for col in LIABILITY_COLUMNS])
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, (header, rows) in tables.items():
-            archive.writestr(f"export/{name}.csv", csv_text(header, rows))
-    return buffer.getvalue()
-
-
-def to_jsonl(users: list[dict[str, Any]]) -> bytes:
-    return b"".join(json.dumps(u).encode() + b"\n" for u in users)
+    """The users as a zip of accounts.csv, transactions.csv and liabilities.csv, inside a folder."""
+    return to_zip({f"export/{name}": text for name, text in csv_files(users).items()})
 
 
 def upload_request(fmt: str, users: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ingest_data import (
+from plaid_files import (
     TODAY,
     account,
     card,

@@ -11,7 +11,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from ingest_data import (
+from plaid_files import (
     TODAY,
     csv_files,
     deep,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ingest_data import messages, parse, to_json, tx, user
+from plaid_files import messages, parse, to_json, tx, user
 
 from spendsense_profile.domain.ingest import normalize_category
 from spendsense_profile.domain.ingest.taxonomy import V2_PRIMARY_TO_V1, V2_TO_V1

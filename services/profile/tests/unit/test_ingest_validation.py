@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ingest_data import (
+from plaid_files import (
     account,
     card,
     credit,
