@@ -260,7 +260,7 @@ def test_csv_that_is_not_utf8_or_has_an_unknown_header() -> None:
     ],
 )
 def test_impossible_dates(value: str, reason: str) -> None:
-    # Today is 2025-11-01 (ingest_data.TODAY); one day ahead is tolerated (time zones, clock skew).
+    # Today is 2025-11-01 (plaid_files.TODAY); one day ahead is tolerated (time zones, clock skew).
     assert _problems_for(lambda u: u["transactions"][0].update(date=value)) == [
         f"transactions[0].date: {reason}"
     ]
