@@ -6,8 +6,6 @@ an event older than what the row already reflects is ignored.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy import Column, DateTime, MetaData, String, Table, select
@@ -84,10 +82,3 @@ class ProjectedConsent:
                 await conn.execute(select(self.table.c.status).where(self.table.c.user_id == user_id))
             ).first()
         return None if row is None else str(row.status)
-
-    async def as_of(self, user_id: str) -> datetime | None:
-        async with self.database.engine.connect() as conn:
-            row = (
-                await conn.execute(select(self.table.c.as_of).where(self.table.c.user_id == user_id))
-            ).first()
-        return None if row is None else row.as_of

@@ -6,7 +6,7 @@ import re
 from types import TracebackType
 from typing import Self
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -88,11 +88,6 @@ class UnitOfWork:
             .returning(inbox.c.event_id)
         )
         return (await self.session.execute(stmt)).first() is not None
-
-    async def was_processed(self, event_id: object) -> bool:
-        inbox = self.tables.inbox
-        row = await self.session.execute(select(inbox.c.event_id).where(inbox.c.event_id == event_id))
-        return row.first() is not None
 
     async def commit(self) -> None:
         if self._events:

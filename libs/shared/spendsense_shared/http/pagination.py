@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from fastapi import Query
 from pydantic import BaseModel
 
 from spendsense_shared.http.errors import ApiError
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    next_cursor: str | None = None
 
 
 class PageParams(BaseModel):
