@@ -89,7 +89,7 @@ async def measure(
         consumer = TimedConsumer(
             sqs=sqs,
             queue=await queue_address(aws, topology.queues["features"].name),
-            database=features,
+            unit_of_work=features.uow,
             handlers={"upload.ingested": noop},
             config=consumer_config(settings["features"]),
         )

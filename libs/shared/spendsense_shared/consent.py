@@ -1,4 +1,5 @@
-"""Each consuming service's own projection of consent events, and the lookup its routes use.
+"""Each consuming service's projection of consent events, behind one port: the handlers that keep it and
+the lookup its routes use. The SQL adapter is :mod:`spendsense_shared.consent_store`.
 
 Events may arrive out of order (SQS is not FIFO), so a projection row only moves forward in time:
 an event older than what the row already reflects is ignored.
@@ -6,79 +7,65 @@ an event older than what the row already reflects is ignored.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
-from alembic import op
-from sqlalchemy import Column, DateTime, MetaData, String, Table, select
-from sqlalchemy.dialects.postgresql import insert
+import abc
+from collections.abc import Callable
+from datetime import datetime
+from typing import Literal
 
-from spendsense_shared.db import Database, UnitOfWork
 from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, EventData
-from spendsense_shared.messaging.consumer import Handler
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.unit_of_work import AbstractUnitOfWork, EventHandler
+
+ConsentStatus = Literal["granted", "revoked"]
 
 
-def add_consent_projection(metadata: MetaData) -> Table:
-    return Table(
-        "consent_projection",
-        metadata,
-        Column("user_id", String(128), primary_key=True),
-        Column("consent_id", String(64), nullable=False),
-        Column("status", String(16), nullable=False),  # granted | revoked
-        Column("as_of", DateTime(timezone=True), nullable=False),  # occurred_at of the applied event
-    )
+class ConsentProjection(abc.ABC):
+    """The repository of a service's consent projection."""
+
+    @abc.abstractmethod
+    async def apply(self, user_id: str, consent_id: str, status: ConsentStatus, as_of: datetime) -> None:
+        """Record the user's consent as of ``as_of``, unless the projection already reflects a later event."""
+
+    @abc.abstractmethod
+    async def granted(self, user_ids: list[str]) -> set[str]:
+        """Those of ``user_ids`` whose consent is current."""
+
+    async def is_granted(self, user_id: str) -> bool:
+        return user_id in await self.granted([user_id])
 
 
-def create_consent_projection_table() -> None:
-    """For the migrations of the services that keep a projection."""
-    op.create_table(
-        "consent_projection",
-        sa.Column("user_id", sa.String(128), primary_key=True),
-        sa.Column("consent_id", sa.String(64), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("as_of", sa.DateTime(timezone=True), nullable=False),
-    )
+class ConsentProjectingUnitOfWork(AbstractUnitOfWork):
+    """A unit of work of a service that keeps a consent projection."""
+
+    consent: ConsentProjection
 
 
 async def apply_consent_event(
-    table: Table, uow: UnitOfWork, envelope: EventEnvelope, data: EventData
+    uow: ConsentProjectingUnitOfWork, envelope: EventEnvelope, data: EventData
 ) -> None:
     if isinstance(data, ConsentGranted):
-        user_id, consent_id, status = data.user_id, data.consent_id, "granted"
+        await uow.consent.apply(data.user_id, data.consent_id, "granted", envelope.occurred_at)
     elif isinstance(data, ConsentRevoked):
-        user_id, consent_id, status = data.user_id, data.consent_id, "revoked"
+        await uow.consent.apply(data.user_id, data.consent_id, "revoked", envelope.occurred_at)
     else:
         raise TypeError(f"not a consent event: {envelope.type}")
-    stmt = insert(table).values(
-        user_id=user_id, consent_id=consent_id, status=status, as_of=envelope.occurred_at
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.user_id],
-        set_={"consent_id": consent_id, "status": status, "as_of": envelope.occurred_at},
-        where=table.c.as_of <= envelope.occurred_at,
-    )
-    await uow.session.execute(stmt)
 
 
-def consent_handlers(table: Table) -> dict[str, Handler]:
-    async def handle(envelope: EventEnvelope, data: EventData, uow: UnitOfWork) -> None:
-        await apply_consent_event(table, uow, envelope, data)
+async def project_consent(envelope: EventEnvelope, data: EventData, uow: ConsentProjectingUnitOfWork) -> None:
+    """Handler for ``consent.granted`` and ``consent.revoked``."""
+    await apply_consent_event(uow, envelope, data)
 
-    return {"consent.granted": handle, "consent.revoked": handle}
+
+def consent_handlers() -> dict[str, EventHandler]:
+    return {"consent.granted": project_consent, "consent.revoked": project_consent}
 
 
 class ProjectedConsent:
-    """``ConsentLookup`` over a service's own projection."""
+    """``ConsentLookup`` (what the routes' access checks ask) over a service's own projection."""
 
-    def __init__(self, database: Database, table: Table):
-        self.database = database
-        self.table = table
+    def __init__(self, unit_of_work: Callable[[], ConsentProjectingUnitOfWork]):
+        self.unit_of_work = unit_of_work
 
     async def has_current_consent(self, user_id: str) -> bool:
-        return await self.status(user_id) == "granted"
-
-    async def status(self, user_id: str) -> str | None:
-        async with self.database.engine.connect() as conn:
-            row = (
-                await conn.execute(select(self.table.c.status).where(self.table.c.user_id == user_id))
-            ).first()
-        return None if row is None else str(row.status)
+        async with self.unit_of_work() as uow:
+            return await uow.consent.is_granted(user_id)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from types import TracebackType
-from typing import Self
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlalchemy import insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.tables import MessagingTables, notify_channel
 from spendsense_shared.settings import ServiceSettings
+from spendsense_shared.unit_of_work import AbstractUnitOfWork
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -49,37 +50,29 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
-class UnitOfWork:
-    """One transaction: the handler's writes, the events it publishes (outbox) and the inbox record.
-
-    Events added with :meth:`publish` are written to the outbox in the same transaction as the state
-    change, so they exist if and only if the change committed (the relay sends them afterwards).
-    """
+class SqlUnitOfWork(AbstractUnitOfWork):
+    """The unit of work on one SQLAlchemy session. A service subclasses it to build its repositories
+    on the session (override :meth:`bind`); events are written to the outbox at commit."""
 
     def __init__(
         self, session_factory: async_sessionmaker[AsyncSession], tables: MessagingTables, schema: str
     ):
+        super().__init__()
         self._session_factory = session_factory
         self.tables = tables
         self.schema = schema
-        self._events: list[EventEnvelope] = []
 
-    async def __aenter__(self) -> Self:
+    def bind(self, session: AsyncSession) -> None:
+        """Build the service's repositories on ``session`` (called on entering)."""
+
+    async def _begin(self) -> None:
         self.session = self._session_factory()
-        self._events = []
-        return self
+        self.bind(self.session)
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.session.rollback()  # no-op after a commit
+    async def _end(self) -> None:
         await self.session.close()
 
-    def publish(self, event: EventEnvelope) -> None:
-        self._events.append(event)
-
     async def mark_processed(self, event: EventEnvelope) -> bool:
-        """Record the event as handled; False when it already was (a duplicate delivery)."""
         inbox = self.tables.inbox
         stmt = (
             pg_insert(inbox)
@@ -89,13 +82,13 @@ class UnitOfWork:
         )
         return (await self.session.execute(stmt)).first() is not None
 
-    async def commit(self) -> None:
-        if self._events:
+    async def _commit(self, events: list[EventEnvelope]) -> None:
+        if events:
             await self.session.execute(
                 insert(self.tables.outbox),
                 [
                     {"event_id": e.id, "event_type": e.type, "payload": e.model_dump(mode="json")}
-                    for e in self._events
+                    for e in events
                 ],
             )
             # Delivered at commit, so the relay wakes only for events that really exist.
@@ -103,11 +96,13 @@ class UnitOfWork:
                 text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(self.schema)}
             )
         await self.session.commit()
-        self._events = []
 
-    async def rollback(self) -> None:
-        self._events = []
+    async def _rollback(self) -> None:
         await self.session.rollback()
+
+
+UnitOfWork = SqlUnitOfWork  # the plain unit of work, for code that needs no repositories
+SqlUnitOfWorkT = TypeVar("SqlUnitOfWorkT", bound=SqlUnitOfWork)
 
 
 class Database:
@@ -120,8 +115,12 @@ class Database:
         self.tables = tables
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
-    def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.sessions, self.tables, self.schema)
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.sessions, self.tables, self.schema)
+
+    def uow_factory(self, kind: type[SqlUnitOfWorkT]) -> Callable[[], SqlUnitOfWorkT]:
+        """Fresh units of work of the service's ``kind`` (one per request or event: never shared)."""
+        return lambda: kind(self.sessions, self.tables, self.schema)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -145,14 +145,25 @@ class ConsentLookup(Protocol):
 _bearer = HTTPBearer(auto_error=False)
 
 
+def token_verifier() -> TokenVerifier:
+    """The app's verifier: a FastAPI dependency that ``build_app`` overrides with the wired one."""
+    raise RuntimeError("no token verifier is wired into this app")
+
+
+def consent_lookup() -> ConsentLookup | None:
+    """The service's consent view (overridden by ``build_app``); None: nobody else's data is reachable."""
+    return None
+
+
 async def current_principal(
-    request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    verifier: TokenVerifier = Depends(token_verifier),
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise ApiError(
             401, "unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"}
         )
-    verifier: TokenVerifier = request.app.state.token_verifier
     try:
         principal = await verifier.verify(credentials.credentials)
     except TokenError as exc:
@@ -172,7 +183,9 @@ def require_role(role: Role) -> Callable[..., Awaitable[Principal]]:
 
 
 async def require_user_access(
-    user_id: str, request: Request, principal: Principal = Depends(current_principal)
+    user_id: str,
+    principal: Principal = Depends(current_principal),
+    consent: ConsentLookup | None = Depends(consent_lookup),
 ) -> Principal:
     """This user themself, or an operator/admin while the user's consent is current (denials logged)."""
     if principal.user_id == user_id:
@@ -180,7 +193,6 @@ async def require_user_access(
     if not principal.has_role(Role.operator):
         log.warning("access_denied", reason="not_owner", actor=principal.user_id)
         raise ApiError(403, "forbidden", "you may access only your own data")
-    consent: ConsentLookup | None = getattr(request.app.state, "consent_lookup", None)
     if consent is None or not await consent.has_current_consent(user_id):
         log.warning(
             "access_denied", reason="consent_required", actor=principal.user_id, role=principal.role.name
@@ -190,12 +202,12 @@ async def require_user_access(
 
 
 async def require_consented_user_access(
-    user_id: str, request: Request, principal: Principal = Depends(require_user_access)
+    user_id: str,
+    principal: Principal = Depends(require_user_access),
+    consent: ConsentLookup | None = Depends(consent_lookup),
 ) -> Principal:
     """As :func:`require_user_access`, and the data exists only for a user with current consent —
     so the user themself is refused too once consent is revoked."""
-    if principal.user_id == user_id:
-        consent: ConsentLookup | None = getattr(request.app.state, "consent_lookup", None)
-        if consent is None or not await consent.has_current_consent(user_id):
-            raise ApiError(403, "consent_required", "processing requires your current consent")
+    if principal.user_id == user_id and (consent is None or not await consent.has_current_consent(user_id)):
+        raise ApiError(403, "consent_required", "processing requires your current consent")
     return principal

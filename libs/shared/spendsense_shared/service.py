@@ -1,5 +1,11 @@
 """What a service declares about itself, and the two processes built from that declaration:
-its HTTP API (``build_app``) and its worker (``run_worker_process``: outbox relay + queue consumer)."""
+its HTTP API (``build_app``) and its worker (``run_worker_process``: outbox relay + queue consumer).
+
+Each service's ``bootstrap.py`` is its one composition root: given the process's :class:`Platform`
+(settings, database, cache, AWS, verifier) it builds the concrete adapters and returns a
+:class:`Wiring` — the unit of work, the message bus of its use cases, its event handlers, its consent
+view — which these two functions hand to the HTTP layer (as FastAPI dependencies) and to the consumer.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,40 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
+from spendsense_shared import security
 from spendsense_shared.http.app import create_service_app
+from spendsense_shared.http.deps import message_bus
 from spendsense_shared.logging import configure_logging
-from spendsense_shared.messaging.consumer import Handler
+from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.messaging.tables import MessagingTables
 from spendsense_shared.platform import Platform
+from spendsense_shared.security import ConsentLookup, TokenVerifier
 from spendsense_shared.settings import ServiceSettings
+from spendsense_shared.unit_of_work import EventHandler, UnitOfWorkFactory
 from spendsense_shared.worker import run_worker
 
-HandlerFactory = Callable[[Platform], Mapping[str, Handler]]
-AppHook = Callable[[FastAPI, Platform], None]
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a service's bootstrap builds from a platform."""
+
+    unit_of_work: UnitOfWorkFactory
+    bus: MessageBus = field(default_factory=lambda: MessageBus({}))
+    event_handlers: Mapping[str, EventHandler] = field(default_factory=dict)
+    consent: ConsentLookup | None = None
+    token_verifier: TokenVerifier | None = None  # None: the platform's (the auth service's JWKS over HTTP)
+    dependencies: Mapping[Callable[..., Any], Any] = field(default_factory=dict)  # FastAPI dependency → value
+
+
+Bootstrap = Callable[[Platform], Wiring]
+
+
+def _plain(platform: Platform) -> Wiring:
+    return Wiring(unit_of_work=platform.database.uow)
 
 
 @dataclass(frozen=True)
@@ -29,8 +56,7 @@ class ServiceDefinition:
     settings_class: type[ServiceSettings]
     tables: MessagingTables
     routers: Sequence[APIRouter] = ()
-    handlers: HandlerFactory = lambda platform: {}
-    on_app: Sequence[AppHook] = field(default_factory=tuple)
+    bootstrap: Bootstrap = _plain
 
     @property
     def migrations_package(self) -> str:
@@ -43,10 +69,17 @@ class ServiceDefinition:
         return Platform.create(settings or self.settings(), self.tables)
 
 
-def build_app(definition: ServiceDefinition, settings: ServiceSettings | None = None) -> FastAPI:
+def build_app(
+    definition: ServiceDefinition,
+    settings: ServiceSettings | None = None,
+    *,
+    token_verifier: TokenVerifier | None = None,
+) -> FastAPI:
+    """The service's API. ``token_verifier`` replaces the wired one (tests trust their own key)."""
     settings = settings or definition.settings()
     configure_logging(definition.name, settings.log_level, settings.log_json)
     platform = definition.platform(settings)
+    wiring = definition.bootstrap(platform)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -60,15 +93,27 @@ def build_app(definition: ServiceDefinition, settings: ServiceSettings | None = 
         readiness=platform.readiness_checks(),
         lifespan=lifespan,
     )
-    app.state.platform = platform
-    app.state.token_verifier = platform.verifier
-    for hook in definition.on_app:
-        hook(app, platform)
+    verifier = token_verifier or wiring.token_verifier or platform.verifier
+    provided: dict[Callable[..., Any], Any] = {
+        message_bus: wiring.bus,
+        security.token_verifier: verifier,
+        security.consent_lookup: wiring.consent,
+        **wiring.dependencies,
+    }
+    for dependency, value in provided.items():
+        if value is not None:
+            app.dependency_overrides[dependency] = _provider(value)
+    app.state.platform = platform  # for operations and tests (closing it, inspecting its database)
     return app
+
+
+def _provider(value: Any) -> Callable[[], Any]:
+    return lambda: value
 
 
 def run_worker_process(definition: ServiceDefinition) -> None:
     settings = definition.settings()
     configure_logging(f"{definition.name}-worker", settings.log_level, settings.log_json)
     platform = definition.platform(settings)
-    asyncio.run(run_worker(settings, platform.database, definition.handlers(platform)))
+    wiring = definition.bootstrap(platform)
+    asyncio.run(run_worker(settings, platform.database, wiring.event_handlers, wiring.unit_of_work))

@@ -16,6 +16,7 @@ from spendsense_shared.messaging.provision import queue_address, topic_arn
 from spendsense_shared.messaging.relay import OutboxRelay
 from spendsense_shared.messaging.topology import build_topology
 from spendsense_shared.settings import ServiceSettings
+from spendsense_shared.unit_of_work import UnitOfWorkFactory
 
 log = get_logger(__name__)
 
@@ -32,7 +33,14 @@ def consumer_config(settings: ServiceSettings) -> ConsumerConfig:
     )
 
 
-async def run_worker(settings: ServiceSettings, database: Database, handlers: Mapping[str, Handler]) -> None:
+async def run_worker(
+    settings: ServiceSettings,
+    database: Database,
+    handlers: Mapping[str, Handler],
+    unit_of_work: UnitOfWorkFactory | None = None,
+) -> None:
+    """Relay ``database``'s outbox; consume the service's queue with ``handlers``, each event in a fresh
+    ``unit_of_work`` (the service's own kind, with its repositories; a plain one by default)."""
     service = settings.service_name
     topology = build_topology(settings.env)
     aws = Aws(settings)
@@ -59,7 +67,7 @@ async def run_worker(settings: ServiceSettings, database: Database, handlers: Ma
             consumer = Consumer(
                 sqs=sqs,
                 queue=await queue_address(aws, topology.queues[service].name),
-                database=database,
+                unit_of_work=unit_of_work or database.uow,
                 handlers=handlers,
                 config=consumer_config(settings),
             )

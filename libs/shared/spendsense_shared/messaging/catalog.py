@@ -9,11 +9,12 @@ import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from spendsense_shared.correlation import current_correlation_id
+from spendsense_shared.messaging.claim_check import ClaimCheck
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 
@@ -81,13 +82,9 @@ class PersonaAssigned(EventData):
         default_factory=dict, description="Every matching persona per window"
     )
     reason: Literal["upload", "rescore"] = "upload"
-    report: dict[str, Any] = Field(
-        default_factory=dict,
-        description="The user's analysis report (signals per window), for the recommender",
-    )
-    accounts: list[dict[str, Any]] = Field(
-        default_factory=list,
-        description="Account type/subtype/name per account (no numbers), for eligibility",
+    details: ClaimCheck = Field(
+        description="Claim check of the PersonaDetails JSON (the analysis report and account kinds, "
+        "for the recommender) in the data bucket"
     )
 
 

@@ -9,29 +9,28 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from pydantic import ValidationError
 
 from spendsense_shared.correlation import bind_correlation_id
-from spendsense_shared.db import Database, UnitOfWork
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import EventData, UnknownEventType, parse_data
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.messaging.errors import PermanentError
 from spendsense_shared.messaging.provision import QueueAddress
 from spendsense_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_FAILED, QUEUE_LAG
+from spendsense_shared.unit_of_work import EventHandler, UnitOfWorkFactory
 
 log = get_logger(__name__)
 
-Handler = Callable[[EventEnvelope, EventData, UnitOfWork], Awaitable[None]]
+Handler: TypeAlias = EventHandler
+__all__ = ["Consumer", "ConsumerConfig", "Handler", "PermanentError", "peek_dead_letters", "redrive"]
+
 ERROR_ATTRIBUTES = ("error_type", "error_message", "failed_at", "receive_count", "source_queue")
-
-
-class PermanentError(Exception):
-    """Retrying cannot help (the event itself is bad): dead-letter it at once."""
 
 
 @dataclass(frozen=True)
@@ -51,13 +50,13 @@ class Consumer:
         *,
         sqs: Any,
         queue: QueueAddress,
-        database: Database,
+        unit_of_work: UnitOfWorkFactory,
         handlers: Mapping[str, Handler],
         config: ConsumerConfig,
     ):
         self.sqs = sqs
         self.queue = queue
-        self.database = database
+        self.unit_of_work = unit_of_work
         self.handlers = handlers
         self.config = config
         self._stopping = asyncio.Event()
@@ -136,7 +135,7 @@ class Consumer:
         return True
 
     async def _handle(self, envelope: EventEnvelope, data: EventData, handler: Handler) -> str:
-        async with self.database.uow() as uow:
+        async with self.unit_of_work() as uow:
             if not await uow.mark_processed(envelope):
                 return "duplicate"
             await handler(envelope, data, uow)

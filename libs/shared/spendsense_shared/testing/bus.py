@@ -89,8 +89,10 @@ async def relay_for(settings: Any, database: Any, sns: Any) -> Any:
     )
 
 
-async def consumer_for(settings: Any, database: Any, sqs: Any, handlers: Any) -> Any:
-    """The service's real queue consumer for this test's queue."""
+async def consumer_for(
+    settings: Any, database: Any, sqs: Any, handlers: Any, unit_of_work: Any = None
+) -> Any:
+    """The service's real queue consumer for this test's queue (plain units of work unless given)."""
     from spendsense_shared.aws import Aws
     from spendsense_shared.messaging.consumer import Consumer
     from spendsense_shared.messaging.provision import queue_address
@@ -100,5 +102,9 @@ async def consumer_for(settings: Any, database: Any, sqs: Any, handlers: Any) ->
     topology = build_topology(settings.env)
     address = await queue_address(Aws(settings), topology.queues[settings.service_name].name)
     return Consumer(
-        sqs=sqs, queue=address, database=database, handlers=handlers, config=consumer_config(settings)
+        sqs=sqs,
+        queue=address,
+        unit_of_work=unit_of_work or database.uow,
+        handlers=handlers,
+        config=consumer_config(settings),
     )

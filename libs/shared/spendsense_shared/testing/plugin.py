@@ -8,16 +8,17 @@ Each test gets its own isolation id: its own database schemas, bus resource name
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
+import httpx
 import pytest
 import pytest_asyncio
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
@@ -37,7 +38,9 @@ from spendsense_shared.jwk import SigningKey
 from spendsense_shared.messaging.provision import provision
 from spendsense_shared.messaging.topology import Topology, build_topology
 from spendsense_shared.migrations import upgrade
+from spendsense_shared.platform import Platform
 from spendsense_shared.security import TokenVerifier
+from spendsense_shared.service import ServiceDefinition, build_app
 from spendsense_shared.settings import ServiceSettings
 
 ISSUER = "spendsense-auth"
@@ -94,7 +97,14 @@ def isolation_id() -> str:
 SettingsFactory = Callable[..., ServiceSettings]
 
 
-def make_settings(infra: Infra, isolation_id: str, service: str, **overrides: Any) -> ServiceSettings:
+ServiceRef: TypeAlias = str | ServiceDefinition
+
+
+def make_settings(infra: Infra, isolation_id: str, service: ServiceRef, **overrides: Any) -> ServiceSettings:
+    """Settings isolated to one test. Given the service's definition (its tests hand it over), they are
+    of the service's own settings class, so its extra settings apply; given a name, the base class."""
+    settings_class = service.settings_class if isinstance(service, ServiceDefinition) else ServiceSettings
+    service = service.name if isinstance(service, ServiceDefinition) else service
     values: dict[str, Any] = {
         "service_name": service,
         "env": isolation_id,
@@ -111,24 +121,14 @@ def make_settings(infra: Infra, isolation_id: str, service: str, **overrides: An
         "log_json": True,
         **overrides,
     }
-    return settings_class(service)(**values)
-
-
-def settings_class(service: str) -> type[ServiceSettings]:
-    """The service's own settings class (so its extra settings apply), or the base one."""
-    try:
-        module = importlib.import_module(f"spendsense_{service}.bootstrap")
-    except ImportError:
-        return ServiceSettings
-    settings: type[ServiceSettings] = module.SERVICE.settings_class
-    return settings
+    return settings_class(**values)
 
 
 @pytest.fixture
 def settings_for(infra: Infra, isolation_id: str) -> SettingsFactory:
-    """``settings_for("profile", bus_max_receives=2)``: settings isolated to this test."""
+    """``settings_for(SERVICE, bus_max_receives=2)`` (or a service's name): settings isolated to this test."""
 
-    def make(service: str, **overrides: Any) -> ServiceSettings:
+    def make(service: ServiceRef, **overrides: Any) -> ServiceSettings:
         return make_settings(infra, isolation_id, service, **overrides)
 
     return make
@@ -143,17 +143,19 @@ async def topology(settings_for: SettingsFactory, isolation_id: str) -> Topology
     return declared
 
 
-Migrator = Callable[[str], Awaitable[ServiceSettings]]
+Migrator = Callable[..., Awaitable[ServiceSettings]]
 
 
 @pytest_asyncio.fixture
 async def migrated(infra: Infra, isolation_id: str) -> AsyncIterator[Migrator]:
-    """``await migrated("profile")`` applies that service's migrations to this test's schema."""
+    """``await migrated(SERVICE)`` (or a service's name) applies that service's migrations to this test's
+    schema and returns its settings (``**overrides`` applied)."""
     schemas: list[str] = []
 
-    async def migrate(service: str) -> ServiceSettings:
-        settings = make_settings(infra, isolation_id, service)
-        await asyncio.to_thread(upgrade, f"spendsense_{service}", infra.database_url, settings.schema_name)
+    async def migrate(service: ServiceRef, **overrides: Any) -> ServiceSettings:
+        settings = make_settings(infra, isolation_id, service, **overrides)
+        package = f"spendsense_{settings.service_name}"
+        await asyncio.to_thread(upgrade, package, infra.database_url, settings.schema_name)
         schemas.append(settings.schema_name)
         return settings
 
@@ -190,6 +192,47 @@ def mint(signing_key: SigningKey) -> Callable[..., str]:
         return signing_key.sign(subject, roles=roles or ["user"], issuer=ISSUER, audience=AUDIENCE, **kwargs)
 
     return make
+
+
+class ServiceClient(httpx.AsyncClient):
+    """An HTTP client on one service's real app (in process), whose database is migrated for this test."""
+
+    app: FastAPI
+    mint: Callable[..., str]
+
+    @property
+    def platform(self) -> Platform:
+        platform: Platform = self.app.state.platform
+        return platform
+
+    def as_(self, user: str, *roles: str) -> dict[str, str]:
+        """Headers of a request made by ``user`` with ``roles`` (default: user)."""
+        return {"Authorization": f"Bearer {self.mint(user, roles=list(roles) or ['user'])}"}
+
+
+ClientFactory = Callable[..., Awaitable[ServiceClient]]
+
+
+@pytest_asyncio.fixture
+async def service_client(
+    migrated: Migrator, token_verifier: TokenVerifier, mint: Callable[..., str]
+) -> AsyncIterator[ClientFactory]:
+    """``await service_client(SERVICE, **setting_overrides)``: the service's app, built by its bootstrap
+    on this test's migrated schema and bus, trusting the test signing key, behind an HTTP client."""
+    clients: list[ServiceClient] = []
+
+    async def make(definition: ServiceDefinition, **overrides: Any) -> ServiceClient:
+        settings = await migrated(definition, **overrides)
+        app = build_app(definition, settings, token_verifier=token_verifier)
+        client = ServiceClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{definition.name}")
+        client.app, client.mint = app, mint
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+        await client.platform.close()
 
 
 def repo_root() -> Path:

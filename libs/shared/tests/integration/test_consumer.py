@@ -90,7 +90,7 @@ async def test_the_same_event_delivered_twice_changes_state_once(features_db, to
         consumer = Consumer(
             sqs=sqs,
             queue=address,
-            database=database,
+            unit_of_work=database.uow,
             handlers={"consent.revoked": count_effect},
             config=config(),
         )
@@ -125,7 +125,11 @@ async def test_a_handler_that_keeps_failing_dead_letters_with_the_error_and_redr
         address = await queue_address(aws, topology.queues["features"].name)
         await send(sqs, address.url, revoked("u-poison"))
         consumer = Consumer(
-            sqs=sqs, queue=address, database=database, handlers={"consent.revoked": flaky}, config=config()
+            sqs=sqs,
+            queue=address,
+            unit_of_work=database.uow,
+            handlers={"consent.revoked": flaky},
+            config=config(),
         )
 
         async def dead_lettered() -> list:
@@ -141,7 +145,11 @@ async def test_a_handler_that_keeps_failing_dead_letters_with_the_error_and_redr
         fixed = True
         assert await redrive(sqs, address.dlq_url, address.url) == 1
         consumer = Consumer(
-            sqs=sqs, queue=address, database=database, handlers={"consent.revoked": flaky}, config=config()
+            sqs=sqs,
+            queue=address,
+            unit_of_work=database.uow,
+            handlers={"consent.revoked": flaky},
+            config=config(),
         )
 
         async def handled() -> bool:
@@ -162,7 +170,7 @@ async def test_a_malformed_message_goes_to_the_dlq_at_once(features_db, topology
         consumer = Consumer(
             sqs=sqs,
             queue=address,
-            database=database,
+            unit_of_work=database.uow,
             handlers={"consent.revoked": count_effect},
             config=config(),
         )
@@ -197,7 +205,11 @@ async def test_a_long_handler_keeps_its_message_invisible_to_other_consumers(fea
         cfg = config(visibility_timeout_s=2)
         consumers = [
             CountingConsumer(
-                sqs=sqs, queue=address, database=database, handlers={"consent.revoked": slow(4)}, config=cfg
+                sqs=sqs,
+                queue=address,
+                unit_of_work=database.uow,
+                handlers={"consent.revoked": slow(4)},
+                config=cfg,
             )
             for _ in range(2)
         ]

@@ -3,7 +3,7 @@
 from sqlalchemy import Column, Date, DateTime, Index, MetaData, String, Table, func
 from sqlalchemy.dialects.postgresql import JSONB
 
-from spendsense_shared.consent import add_consent_projection
+from spendsense_shared.consent_store import add_consent_projection
 from spendsense_shared.messaging.tables import add_messaging_tables
 
 metadata = MetaData()

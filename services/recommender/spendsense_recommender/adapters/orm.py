@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
-from spendsense_shared.consent import add_consent_projection
+from spendsense_shared.consent_store import add_consent_projection
 from spendsense_shared.messaging.tables import add_messaging_tables
 
 metadata = MetaData()

@@ -7,7 +7,7 @@ Create Date: 2026-11-25
 
 from alembic import op
 
-from spendsense_shared.consent import create_consent_projection_table
+from spendsense_shared.consent_store import create_consent_projection_table
 
 revision = "recommender_0002"
 down_revision = "recommender_0001"

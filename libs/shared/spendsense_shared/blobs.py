@@ -1,0 +1,18 @@
+"""The object-store port handlers depend on (S3 in production and the embedded stack:
+:class:`spendsense_shared.storage.ObjectStore`; in memory in unit tests)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+
+class BlobStore(Protocol):
+    bucket: str
+
+    async def put_many(self, items: list[tuple[str, bytes]], content_type: str) -> list[str]:
+        """Store each ``(name, body)``; returns the object keys."""
+        ...
+
+    async def get_many(self, names: list[str]) -> list[bytes]: ...
+
+    async def get(self, name: str) -> bytes: ...

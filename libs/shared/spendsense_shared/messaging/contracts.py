@@ -1,0 +1,142 @@
+"""Typed payloads that travel inside events: the features service's analysis report (the public shape
+``spendsense analyze --format json`` prints) and the account kinds offer eligibility needs.
+
+Groups are open (``extra="allow"``): a producer may add signals without breaking consumers, and the
+report round-trips whole; the fields named here are the ones consumers rely on.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Open(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
+
+
+class CardSignal(_Open):
+    account_id: str | None = None
+    name: str | None = None
+    mask: str | None = None
+    balance: float | None = None
+    limit: float | None = None
+    utilization: float | None = None
+    apr: float | None = None
+    minimum_payment: float | None = None
+    interest_charges: float | None = None
+    overdue: bool | None = None
+    minimum_payment_only: bool | None = None
+
+
+class CreditSignals(_Open):
+    max_utilization: float | None = None
+    card_count: int | None = None
+    interest_charges: float | None = None
+    minimum_payment_only: bool | None = None
+    overdue: bool | None = None
+    cards: list[CardSignal] = []
+
+
+class PriceChange(_Open):
+    from_amount: float | None = Field(None, alias="from")
+    to_amount: float | None = Field(None, alias="to")
+    changed_on: date | None = Field(None, alias="date")
+
+
+class RecurringMerchant(_Open):
+    merchant: str
+    cadence: str | None = None
+    typical_amount: float | None = None
+    monthly_amount: float | None = None
+    last_date: date | None = None
+    price_change: PriceChange | None = None
+
+
+class SubscriptionSignals(_Open):
+    recurring_merchant_count: int | None = None
+    monthly_recurring_spend: float | None = None
+    subscription_share: float | None = None
+    recurring_merchants: list[RecurringMerchant] = []
+    streams: list[dict[str, Any]] = Field(default=[], description="Plaid-shaped recurring streams")
+
+
+class SavingsSignals(_Open):
+    balance: float | None = None
+    net_inflow: float | None = None
+    net_inflow_monthly: float | None = None
+    growth_rate: float | None = None
+    emergency_fund_months: float | None = None
+
+
+class IncomeSignals(_Open):
+    pay_frequency: str | None = None
+    median_pay_gap_days: float | None = None
+    cash_flow_buffer_months: float | None = None
+    checking_balance: float | None = None
+    income_total: float | None = None
+    variability: float | None = None
+
+
+class CashFlowSignals(_Open):
+    income: float | None = None
+    spending: float | None = None
+    monthly_spending: float | None = None
+    net: float | None = None
+    overdraft_fee_count: int | None = None
+
+
+class WindowSignals(_Open):
+    window_days: int | None = None
+    credit: CreditSignals = CreditSignals()
+    subscriptions: SubscriptionSignals = SubscriptionSignals()
+    savings: SavingsSignals = SavingsSignals()
+    income: IncomeSignals = IncomeSignals()
+    cash_flow: CashFlowSignals = CashFlowSignals()
+
+
+class PersonaMatch(_Open):
+    id: str
+    criteria: list[str] = []
+
+
+class PersonaResult(_Open):
+    primary: str | None = None
+    matched: list[PersonaMatch] = []
+
+
+class WindowReport(_Open):
+    persona: PersonaResult = PersonaResult()
+    signals: WindowSignals = WindowSignals()
+
+
+class AnalysisReport(_Open):
+    """One user's signals and personas for each window (``30d``, ``180d``), as of the data's date."""
+
+    user_id: str
+    as_of: date | None = None
+    windows: dict[str, WindowReport]
+
+
+class AccountKind(BaseModel):
+    """What eligibility needs about an account: its kind and name, never a number or an id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str | None = None
+    subtype: str | None = None
+    name: str | None = None
+    official_name: str | None = None
+    holder_category: str | None = None
+
+
+class PersonaDetails(BaseModel):
+    """What the recommender needs beyond the persona: it travels by claim check (it grows with the
+    user's data), as a JSON object in the data bucket."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    report: AnalysisReport
+    accounts: list[AccountKind] = []

@@ -1,0 +1,73 @@
+"""In-memory fakes of the shared ports, for handler unit tests that run in milliseconds (cosmicpython's
+``FakeUnitOfWork``). Every adapter they stand in for is also tested against the real servers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from spendsense_shared.consent import ConsentProjection, ConsentStatus
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.unit_of_work import AbstractUnitOfWork
+
+
+class FakeUnitOfWork(AbstractUnitOfWork):
+    """A service's fake subclasses this and adds its in-memory repositories in ``__init__``.
+
+    ``published`` holds the events of committed transactions only, as the outbox would.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.commits = 0
+        self.published: list[EventEnvelope] = []
+        self.processed: set[str] = set()
+
+    async def mark_processed(self, event: EventEnvelope) -> bool:
+        if str(event.id) in self.processed:
+            return False
+        self.processed.add(str(event.id))
+        return True
+
+    async def _begin(self) -> None:
+        return None
+
+    async def _commit(self, events: list[EventEnvelope]) -> None:
+        self.commits += 1
+        self.published += events
+
+    async def _rollback(self) -> None:
+        return None
+
+    def published_types(self) -> list[str]:
+        return [e.type for e in self.published]
+
+
+class InMemoryConsentProjection(ConsentProjection):
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[str, ConsentStatus, datetime]] = {}
+
+    async def apply(self, user_id: str, consent_id: str, status: ConsentStatus, as_of: datetime) -> None:
+        current = self.rows.get(user_id)
+        if current is None or current[2] <= as_of:
+            self.rows[user_id] = (consent_id, status, as_of)
+
+    async def granted(self, user_ids: list[str]) -> set[str]:
+        return {u for u in user_ids if u in self.rows and self.rows[u][1] == "granted"}
+
+
+class InMemoryBlobStore:
+    """``BlobStore`` in a dict."""
+
+    def __init__(self, bucket: str = "spendsense-data-test") -> None:
+        self.bucket = bucket
+        self.objects: dict[str, bytes] = {}
+
+    async def put_many(self, items: list[tuple[str, bytes]], content_type: str) -> list[str]:
+        self.objects.update(items)
+        return [name for name, _ in items]
+
+    async def get_many(self, names: list[str]) -> list[bytes]:
+        return [self.objects[n] for n in names]
+
+    async def get(self, name: str) -> bytes:
+        return self.objects[name]
