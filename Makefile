@@ -25,9 +25,10 @@ demo: install ## Start the embedded stack and push a smoke flow through it
 test: install ## The whole test suite, against real PostgreSQL, Redis and the AWS emulator
 	$(BIN)/python -m pytest -q
 
-lint: install
+lint: install ## ruff (lint and format) and the architecture contracts (import-linter, pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install
 	$(BIN)/ruff check --fix .

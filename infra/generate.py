@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "infra" / "terraform" / "generated" / "main.tf.json"
 PLACEHOLDER = "{deployment}"  # no "$": in .tf.json strings are templates, and "{x}" stays literal
 
-# What the images do (services/*/Dockerfile, docker-compose.yml): the API listens on 8000 and answers
+# What the images do (infra/docker/service.Dockerfile, docker-compose.yml): the API listens on 8000 and answers
 # /health; the worker is the same image with another command and serves Prometheus metrics on a port.
 API_PORT = 8000
 API_HEALTH_PATH = "/health"

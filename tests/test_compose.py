@@ -35,8 +35,9 @@ WORKERS = tuple(f"{service}-worker" for service in SERVICES)
 APIS = (*SERVICES, GATEWAY)
 LONG_RUNNING = (*INFRA, *SERVICES, *WORKERS, GATEWAY)
 CONTAINER_PORT = 8000
+SERVICE_DOCKERFILE = "infra/docker/service.Dockerfile"  # one for every service, its SERVICE argument picks it
 DOCKERFILES = {
-    **{service: f"services/{service}/Dockerfile" for service in SERVICES},
+    **dict.fromkeys(SERVICES, SERVICE_DOCKERFILE),
     GATEWAY: "infra/docker/gateway.Dockerfile",
     INIT: "infra/docker/init.Dockerfile",
 }
@@ -173,6 +174,8 @@ def test_our_images_are_built_from_the_repository_root(
     expected = DOCKERFILES[name.removesuffix("-worker")]
     assert build["dockerfile"] == expected, f"{name}: built from {build['dockerfile']}, expected {expected}"
     assert (ROOT / expected).is_file(), f"{expected} does not exist"
+    if name.removesuffix("-worker") in SERVICES:
+        assert build.get("args") == {"SERVICE": name.removesuffix("-worker")}, f"{name}: SERVICE argument"
 
 
 @pytest.mark.parametrize("name", INFRA)
@@ -362,6 +365,7 @@ def test_dockerfiles_are_multi_stage_and_drop_root(image: str) -> None:
         if keyword == "COPY" and "--from=" not in args and "<<" not in args:
             *sources, _ = (arg for arg in args.split() if not arg.startswith("--"))
             for source in sources:
+                source = source.replace("${SERVICE}", image)
                 assert (ROOT / source).exists(), f"{DOCKERFILES[image]}: COPY {source}: no such path"
 
 
@@ -371,10 +375,12 @@ def test_api_images_have_a_healthcheck_and_serve_on_8000(image: str) -> None:
     assert steps.get("HEALTHCHECK", "NONE") != "NONE", f"{DOCKERFILES[image]}: no HEALTHCHECK"
     assert f":{CONTAINER_PORT}/health" in steps["HEALTHCHECK"]
     command = json.loads(steps["CMD"])
-    target = (
-        "spendsense_shared.gateway.app:create_gateway" if image == GATEWAY else f"spendsense_{image}.main:app"
-    )
-    assert command[:2] == ["uvicorn", target]
+    if image == GATEWAY:
+        assert command[:2] == ["uvicorn", "spendsense_shared.gateway.app:create_gateway"]
+    else:  # the one service image: uvicorn reads the app from UVICORN_APP, built from the SERVICE argument
+        assert command[0] == "uvicorn"
+        assert "UVICORN_APP=spendsense_${SERVICE}.main:app" in steps["ENV"].split()
+        assert (ROOT / "services" / image / f"spendsense_{image}" / "main.py").is_file()
     assert command[command.index("--port") + 1] == str(CONTAINER_PORT)
     assert command[command.index("--host") + 1] == "0.0.0.0"
 

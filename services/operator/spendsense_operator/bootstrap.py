@@ -1,21 +1,16 @@
-"""Wires the operator service's adapters into its API and handlers."""
+"""The operator service's composition root: wires its adapters into its handlers and routes."""
 
-from fastapi import FastAPI
-
-from spendsense_operator.adapters.orm import consent_projection, messaging
+from spendsense_operator.adapters.orm import messaging
+from spendsense_operator.adapters.unit_of_work import SqlOperatorUnitOfWork
 from spendsense_operator.settings import OperatorSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
-from spendsense_shared.messaging.consumer import Handler
 from spendsense_shared.platform import Platform
-from spendsense_shared.service import ServiceDefinition
+from spendsense_shared.service import ServiceDefinition, Wiring
 
 
-def handlers(platform: Platform) -> dict[str, Handler]:
-    return consent_handlers(consent_projection)
-
-
-def attach_consent_lookup(app: FastAPI, platform: Platform) -> None:
-    app.state.consent_lookup = ProjectedConsent(platform.database, consent_projection)
+def bootstrap(platform: Platform) -> Wiring:
+    uow = platform.database.uow_factory(SqlOperatorUnitOfWork)
+    return Wiring(unit_of_work=uow, event_handlers=consent_handlers(), consent=ProjectedConsent(uow))
 
 
 SERVICE = ServiceDefinition(
@@ -23,6 +18,5 @@ SERVICE = ServiceDefinition(
     title="SpendSense operator",
     settings_class=OperatorSettings,
     tables=messaging,
-    handlers=handlers,
-    on_app=[attach_consent_lookup],
+    bootstrap=bootstrap,
 )

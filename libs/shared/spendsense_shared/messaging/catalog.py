@@ -9,7 +9,7 @@ import builtins
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -221,6 +221,15 @@ def parse_data(envelope: EventEnvelope) -> EventData:
     return spec.data.model_validate(envelope.data)
 
 
+MAX_EVENT_BYTES = 64 * 1024  # what any event may weigh on the wire (tests/unit/test_event_sizes.py)
+
+
+def _type_name(prop: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return str(prop["$ref"]).rsplit("/", 1)[-1]
+    return str(prop.get("type", "?"))
+
+
 def render_markdown() -> str:
     """The event catalog as documentation."""
     lines = [
@@ -229,6 +238,13 @@ def render_markdown() -> str:
         "Generated from `libs/shared/spendsense_shared/messaging/catalog.py` by `spendsense events docs`.",
         "Every event travels in the envelope `id, type, version, occurred_at, producer, correlation_id,"
         " causation_id, user_id, data`.",
+        "",
+        f"**Size.** An event stays under {MAX_EVENT_BYTES // 1024} KB (SNS and SQS take 256 KB). A payload that"
+        " grows with the user's data travels by **claim check**: the producer writes it as an object in the"
+        " data bucket and the event carries a `ClaimCheck` (`bucket`, `key`, `sha256`, `size_bytes`); the"
+        " consumer reads it and refuses it if its hash differs (dead-lettered: retrying cannot help). Typed"
+        " payloads live in `messaging/contracts.py` (`PersonaDetails`: the `AnalysisReport` and the account"
+        " kinds) and are parsed once, at the consumer's edge.",
         "",
         "| type | version | producer | consumers | description |",
         "|---|---|---|---|---|",
@@ -244,7 +260,11 @@ def render_markdown() -> str:
         schema = spec.data.model_json_schema()
         required = set(schema.get("required", []))
         for name, prop in schema["properties"].items():
-            kind = prop.get("type") or " | ".join(p.get("type", "?") for p in prop.get("anyOf", []))
+            kind = (
+                prop.get("type")
+                or " | ".join(_type_name(p) for p in prop.get("anyOf", []))
+                or _type_name(prop)
+            )
             if prop.get("format"):
                 kind = f"{kind} ({prop['format']})"
             if "enum" in prop:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import uvicorn
 
+from spendsense_auth.api.keys import signing_key as signing_key_dependency
 from spendsense_auth.bootstrap import SERVICE as AUTH
 from spendsense_auth.settings import AuthSettings
 from spendsense_shared import security
@@ -40,7 +41,7 @@ class CountingApp:
 @dataclass
 class AuthServer:
     url: str
-    app: Any  # the auth FastAPI app: app.state.signing_key is what the JWKS serves
+    app: Any  # the auth FastAPI app: its signing_key dependency is what the JWKS serves
     counter: CountingApp
     key: SigningKey
 
@@ -50,7 +51,7 @@ class AuthServer:
 
 
 class KeySet:
-    """Stands in for the signing key on app.state during a rotation: publishes several keys."""
+    """Stands in for the signing key during a rotation: publishes several keys."""
 
     def __init__(self, *keys: SigningKey):
         self.keys = keys
@@ -151,7 +152,8 @@ async def test_verifier_refetches_once_when_a_new_kid_appears(auth_server, clock
     assert auth_server.counter.jwks_requests == 1
 
     # The auth service rotates: it now publishes both keys and signs with the new one.
-    auth_server.app.state.signing_key = KeySet(new_key, old_key)
+    rotated = KeySet(new_key, old_key)
+    auth_server.app.dependency_overrides[signing_key_dependency] = lambda: rotated
     clock.offset += 11  # past the 10 s minimum between refetches for unknown kids
     principal = await verifier.verify(sign(new_key, "u-new"))
     for _ in range(3):

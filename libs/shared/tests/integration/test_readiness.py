@@ -27,9 +27,9 @@ async def get_ready(settings) -> httpx.Response:
 
 
 async def test_ready_when_database_redis_and_bus_are_reachable(migrated, topology, settings_for):
-    await migrated("profile")
+    await migrated(SERVICE)
 
-    response = await get_ready(settings_for("profile"))
+    response = await get_ready(settings_for(SERVICE))
 
     assert response.status_code == 200, response.text
     assert response.json() == {
@@ -40,10 +40,10 @@ async def test_ready_when_database_redis_and_bus_are_reachable(migrated, topolog
 
 
 async def test_not_ready_when_redis_is_unreachable(migrated, topology, settings_for):
-    await migrated("profile")
+    await migrated(SERVICE)
     closed_port = free_port()
 
-    response = await get_ready(settings_for("profile", redis_url=f"redis://127.0.0.1:{closed_port}/0"))
+    response = await get_ready(settings_for(SERVICE, redis_url=f"redis://127.0.0.1:{closed_port}/0"))
 
     assert response.status_code == 503
     body = response.json()
@@ -54,9 +54,9 @@ async def test_not_ready_when_redis_is_unreachable(migrated, topology, settings_
 
 
 async def test_not_ready_when_the_bus_is_not_provisioned(migrated, settings_for):
-    await migrated("profile")  # no topology fixture: this env's topic and queue do not exist
+    await migrated(SERVICE)  # no topology fixture: this env's topic and queue do not exist
 
-    response = await get_ready(settings_for("profile"))
+    response = await get_ready(settings_for(SERVICE))
 
     assert response.status_code == 503
     checks = response.json()["checks"]
@@ -68,7 +68,7 @@ async def test_not_ready_when_the_database_is_unreachable(topology, settings_for
     closed_port = free_port()
 
     response = await get_ready(
-        settings_for("profile", database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/nowhere")
+        settings_for(SERVICE, database_url=f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/nowhere")
     )
 
     assert response.status_code == 503
@@ -79,8 +79,8 @@ async def test_not_ready_when_the_database_is_unreachable(topology, settings_for
 
 async def test_ready_finds_its_topic_beyond_the_first_page_of_topics(migrated, settings_for, isolation_id):
     # SNS lists 100 topics a page: with 100 older topics in the account, ours is on the second page.
-    await migrated("profile")
-    settings = settings_for("profile")
+    await migrated(SERVICE)
+    settings = settings_for(SERVICE)
     aws = Aws(settings)
     async with aws.client("sns") as sns:
         fillers = await asyncio.gather(

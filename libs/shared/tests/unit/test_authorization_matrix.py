@@ -8,6 +8,7 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends
 
+from spendsense_shared import security
 from spendsense_shared.http.app import create_service_app
 from spendsense_shared.security import Principal, Role, require_role, require_user_access
 from spendsense_shared.settings import ServiceSettings
@@ -42,9 +43,9 @@ def build_app(token_verifier, consent: FixedConsent | None):
         return {"user": user_id, "by": principal.user_id}
 
     app = create_service_app(ServiceSettings(service_name="t"), title="t", routers=[router])
-    app.state.token_verifier = token_verifier
+    app.dependency_overrides[security.token_verifier] = lambda: token_verifier
     if consent is not None:
-        app.state.consent_lookup = consent
+        app.dependency_overrides[security.consent_lookup] = lambda: consent
     return app
 
 

@@ -35,6 +35,7 @@ from spendsense_shared.messaging.catalog import (
     render_markdown,
     spec_for,
 )
+from spendsense_shared.messaging.claim_check import ClaimCheck
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.testing.plugin import repo_root
 
@@ -59,6 +60,12 @@ SAMPLES: dict[str, EventData] = {
         rule_set_version="r1",
         personas={"30d": "saver", "180d": "saver"},
         matched={"30d": ["saver", "subscription_heavy"], "180d": ["saver"]},
+        details=ClaimCheck(
+            bucket="spendsense-data-test",
+            key="features/users/u1/analysis/ab.json",
+            sha256="0" * 64,
+            size_bytes=9,
+        ),
     ),
     "personas.rescore_requested": RescoreRequested(rule_set_version="personas-v2", requested_by="admin-1"),
     "upload.failed": UploadFailed(upload_id="up1", user_id="u1", stage="analysis", reason="no_transactions"),

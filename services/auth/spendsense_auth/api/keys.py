@@ -1,14 +1,22 @@
 """The public half of the signing key, for every service's token verifier."""
 
-from typing import Any
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Response
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
 
+class PublishesKeys(Protocol):
+    def jwks(self) -> dict[str, Any]: ...
+
+
+def signing_key() -> PublishesKeys:
+    """The auth service's signing key (``bootstrap`` provides it)."""
+    raise RuntimeError("no signing key is wired into this app")
+
+
 @router.get("/.well-known/jwks.json", summary="JSON Web Key Set used to verify access tokens")
-async def jwks(request: Request, response: Response) -> dict[str, Any]:
+async def jwks(response: Response, key: Annotated[PublishesKeys, Depends(signing_key)]) -> dict[str, Any]:
     response.headers["Cache-Control"] = "public, max-age=300"
-    keys: dict[str, Any] = request.app.state.signing_key.jwks()
-    return keys
+    return key.jwks()
