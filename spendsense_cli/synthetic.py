@@ -525,6 +525,16 @@ def _plan(persona: str, rng: random.Random, demographics: tuple[str, str, str]) 
     return plan
 
 
+def _maximize(plan: _Plan) -> None:
+    """The most accounts and streams one user can have: every card issuer (one of them dormant), a
+    savings account, a business account, every subscription and telecom bill, a price change."""
+    plan.cards, plan.dormant_card, plan.missing_limit = len(_ISSUERS) - 1, True, True
+    plan.subscriptions, plan.telecom = list(_SUBSCRIPTIONS), list(_TELECOM)
+    plan.price_change, plan.meal_kit, plan.electric, plan.business = True, True, True, True
+    plan.savings = "builder" if plan.savings == "none" else plan.savings
+    plan.overdrafts = max(plan.overdrafts, 4)
+
+
 def _regular_pay(rng: random.Random, band: str) -> str:
     weights = (0.35, 0.35, 0.2, 0.1) if band == "low" else (0.08, 0.5, 0.28, 0.14)
     return rng.choices(("weekly", "biweekly", "semimonthly", "monthly"), weights)[0]
@@ -1370,11 +1380,16 @@ def _demographics(persona: str, index: int, seed: int, rng: random.Random) -> tu
     return age, region, band
 
 
-def build_user(index: int, seed: int = 0, as_of: date = DEFAULT_AS_OF, months: int = 7) -> tuple[Json, Json]:
-    """User ``index`` of the population for ``seed``: its upload record and its ground-truth label."""
+def build_user(
+    index: int, seed: int = 0, as_of: date = DEFAULT_AS_OF, months: int = 7, *, largest: bool = False
+) -> tuple[Json, Json]:
+    """User ``index`` of the population for ``seed``: its upload record and its ground-truth label.
+    ``largest``: every account and recurring stream the generator can give one user (size tests)."""
     rng = random.Random(f"{seed}/user/{index}")
     persona = _persona_for(index, seed)
     plan = _plan(persona, rng, _demographics(persona, index, seed, rng))
+    if largest:
+        _maximize(plan)
     b = _Builder(f"syn-{seed}-{index:06d}", rng, as_of, months)
     name, official = rng.choice(_CHECKING)
     checking = b.account(name, official, "depository", "checking")

@@ -1,29 +1,58 @@
-"""Wires the profile service's adapters into its API and handlers."""
+"""The profile service's composition root: builds its adapters and wires them into its use cases."""
 
-from fastapi import FastAPI
+from __future__ import annotations
+
+from typing import Any, cast
 
 from spendsense_profile.adapters.orm import messaging
+from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
 from spendsense_profile.api.consent import router as consent_router
 from spendsense_profile.api.profile import router as profile_router
 from spendsense_profile.api.uploads import router as uploads_router
-from spendsense_profile.handlers.consent import StoredConsent
-from spendsense_profile.handlers.uploads import record_progress
+from spendsense_profile.api.uploads import upload_max_bytes
+from spendsense_profile.domain import commands
+from spendsense_profile.handlers import consent, profile, uploads
 from spendsense_profile.settings import ProfileSettings
-from spendsense_shared.messaging.consumer import Handler
+from spendsense_shared.messagebus import Message, MessageBus, MessageHandler
 from spendsense_shared.platform import Platform
-from spendsense_shared.service import ServiceDefinition
+from spendsense_shared.service import ServiceDefinition, Wiring
+from spendsense_shared.storage import ObjectStore
+from spendsense_shared.unit_of_work import EventHandler
 
 
-def handlers(platform: Platform) -> dict[str, Handler]:
+def event_handlers() -> dict[str, EventHandler]:
+    # user.merged is consumed but not handled yet (the consumer acknowledges it).
     return {
-        "persona.assigned": record_progress,
-        "recommendations.generated": record_progress,
-        "upload.failed": record_progress,
+        "user.registered": profile.create_profile,
+        "persona.assigned": uploads.record_progress,
+        "recommendations.generated": uploads.record_progress,
+        "upload.failed": uploads.record_progress,
     }
 
 
-def attach_consent_lookup(app: FastAPI, platform: Platform) -> None:
-    app.state.consent_lookup = StoredConsent(platform.database)
+def bootstrap(platform: Platform) -> Wiring:
+    settings = cast(ProfileSettings, platform.settings)
+    uow = platform.database.uow_factory(SqlProfileUnitOfWork)
+    data_bucket = ObjectStore(platform.aws, platform.topology.buckets["data"], "profile")
+    fx_rates = dict(settings.fx_rates)
+    handlers: dict[type[Message[Any]], MessageHandler] = {
+        commands.GrantConsent: lambda cmd: consent.grant_consent(cmd, uow()),
+        commands.RevokeConsent: lambda cmd: consent.revoke_consent(cmd, uow()),
+        commands.GetConsentHistory: lambda q: consent.consent_history(q, uow()),
+        commands.HasCurrentConsent: lambda q: consent.has_current_consent(q, uow()),
+        commands.IngestUpload: lambda cmd: uploads.ingest_upload(cmd, uow(), data_bucket, fx_rates),
+        commands.GetUpload: lambda q: uploads.get_upload(q, uow()),
+        commands.GetProfile: lambda q: profile.get_profile(q, uow()),
+        commands.GetMobileProfile: lambda q: profile.get_mobile_profile(q, uow()),
+        commands.RegisterPushDevice: lambda cmd: profile.register_push_device(cmd, uow()),
+    }
+    return Wiring(
+        unit_of_work=uow,
+        bus=MessageBus(handlers),
+        event_handlers=event_handlers(),
+        consent=consent.StoredConsent(uow),
+        dependencies={upload_max_bytes: settings.upload_max_bytes},
+    )
 
 
 SERVICE = ServiceDefinition(
@@ -32,6 +61,5 @@ SERVICE = ServiceDefinition(
     settings_class=ProfileSettings,
     tables=messaging,
     routers=[consent_router, uploads_router, profile_router],
-    handlers=handlers,
-    on_app=[attach_consent_lookup],
+    bootstrap=bootstrap,
 )

@@ -14,6 +14,7 @@ from sqlalchemy import Table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_profile.adapters.orm import DATA_TABLES
+from spendsense_profile.handlers.unit_of_work import NormalizedData
 from spendsense_shared.dataset import TABLES
 
 
@@ -29,7 +30,7 @@ async def _driver_connection(session: AsyncSession) -> Any:
     return raw.driver_connection
 
 
-class DataStore:
+class SqlNormalizedData(NormalizedData):
     def __init__(self, session: AsyncSession):
         self.session = session
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, ConfigDict, Field
 
+from spendsense_profile.domain.commands import GetConsentHistory, GrantConsent, RevokeConsent
 from spendsense_profile.domain.consent import Consent, ConsentError
-from spendsense_profile.handlers.consent import consent_history, grant_consent, revoke_consent
-from spendsense_shared.db import Database
+from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.logging import get_logger
 from spendsense_shared.security import Principal, Role, current_principal
@@ -54,11 +54,6 @@ class ConsentStatus(BaseModel):
     history: list[ConsentOut]
 
 
-def database(request: Request) -> Database:
-    db: Database = request.app.state.platform.database
-    return db
-
-
 def _self_or(principal: Principal, user_id: str, role: Role, action: str) -> None:
     if principal.user_id != user_id and not principal.has_role(role):
         log.warning("access_denied", reason="not_owner", action=action, actor=principal.user_id)
@@ -69,32 +64,34 @@ def _self_or(principal: Principal, user_id: str, role: Role, action: str) -> Non
     "", status_code=201, response_model=ConsentOut, summary="Grant consent (supersedes a current one)"
 )
 async def post_consent(
-    body: ConsentRequest, principal: Principal = Depends(current_principal), db: Database = Depends(database)
+    body: ConsentRequest, bus: Bus, principal: Principal = Depends(current_principal)
 ) -> ConsentOut:
     if principal.user_id != body.user_id:  # consent is the user's own act; nobody grants it for them
         raise ApiError(403, "forbidden", "user_id: a user may grant consent only for themself")
     try:
-        return ConsentOut.of(await grant_consent(db, body.user_id, body.policy_version, body.scopes))
+        consent = await bus.handle(GrantConsent(body.user_id, body.policy_version, body.scopes))
     except ConsentError as exc:
         raise ApiError(422, exc.code, str(exc)) from exc
+    return ConsentOut.of(consent)
 
 
 @router.get("/{user_id}", response_model=ConsentStatus, summary="Current consent and full history")
 async def get_consent(
-    user_id: str, principal: Principal = Depends(current_principal), db: Database = Depends(database)
+    user_id: str, bus: Bus, principal: Principal = Depends(current_principal)
 ) -> ConsentStatus:
     _self_or(principal, user_id, Role.operator, "read")
-    history = [ConsentOut.of(c) for c in await consent_history(db, user_id)]
+    history = [ConsentOut.of(c) for c in await bus.handle(GetConsentHistory(user_id))]
     current = next((c for c in history if c.status == "granted"), None)
     return ConsentStatus(user_id=user_id, current=current, history=history)
 
 
 @router.delete("/{user_id}", response_model=ConsentOut, summary="Revoke consent: all processing stops")
 async def delete_consent(
-    user_id: str, principal: Principal = Depends(current_principal), db: Database = Depends(database)
+    user_id: str, bus: Bus, principal: Principal = Depends(current_principal)
 ) -> ConsentOut:
     _self_or(principal, user_id, Role.admin, "revoke")
     try:
-        return ConsentOut.of(await revoke_consent(db, user_id))
+        revoked = await bus.handle(RevokeConsent(user_id))
     except ConsentError as exc:
         raise ApiError(404, exc.code, str(exc)) from exc
+    return ConsentOut.of(revoked)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 
-from spendsense_profile.adapters.orm import profiles, push_devices, uploads
-from spendsense_profile.adapters.repository import ConsentRepository
 from spendsense_profile.api.consent import ConsentOut, ConsentRequest, post_consent
-from spendsense_shared.db import Database
+from spendsense_profile.domain.commands import GetMobileProfile, GetProfile, RegisterPushDevice
+from spendsense_profile.domain.profile import ProfileView
+from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
+from spendsense_shared.http.etag import conditional
 from spendsense_shared.security import Principal, current_principal, require_user_access
 
 router = APIRouter(tags=["profile"])
@@ -35,6 +32,21 @@ class ProfileOut(BaseModel):
     uploads: int
     latest_upload: LatestUpload | None
 
+    @classmethod
+    def of(cls, view: ProfileView) -> ProfileOut:
+        latest = view.latest_upload
+        return cls(
+            user_id=view.profile.user_id,
+            created_at=view.profile.created_at,
+            consent=ConsentOut.of(view.consent) if view.consent else None,
+            uploads=view.uploads,
+            latest_upload=LatestUpload(
+                upload_id=latest.upload_id, status=latest.status, created_at=latest.created_at
+            )
+            if latest
+            else None,
+        )
+
 
 class MobileProfile(BaseModel):
     user_id: str
@@ -49,50 +61,22 @@ class PushRegistration(BaseModel):
     platform: Literal["ios", "android"]
 
 
-def database(request: Request) -> Database:
-    return cast(Database, request.app.state.platform.database)
-
-
-async def load_profile(db: Database, user_id: str, principal: Principal) -> ProfileOut:
-    async with db.uow() as uow:
-        if principal.user_id == user_id:  # a profile exists for every user who shows up with a valid token
-            await ConsentRepository(uow.session).ensure_profile(user_id)
-            await uow.commit()
-        row = (await uow.session.execute(select(profiles).where(profiles.c.user_id == user_id))).first()
-        if row is None:
-            raise ApiError(404, "not_found", f"no profile for {user_id}")
-        consent = await ConsentRepository(uow.session).current(user_id)
-        count = (
-            await uow.session.execute(
-                select(func.count()).select_from(uploads).where(uploads.c.user_ids.contains([user_id]))
-            )
-        ).scalar_one()
-        latest = (
-            await uow.session.execute(
-                select(uploads.c.upload_id, uploads.c.status, uploads.c.created_at)
-                .where(uploads.c.user_ids.contains([user_id]))
-                .order_by(uploads.c.created_at.desc())
-                .limit(1)
-            )
-        ).first()
-    return ProfileOut(
-        user_id=user_id,
-        created_at=row.created_at,
-        consent=ConsentOut.of(consent) if consent else None,
-        uploads=int(count),
-        latest_upload=LatestUpload(
-            upload_id=latest.upload_id, status=latest.status, created_at=latest.created_at
-        )
-        if latest
-        else None,
+def _no_profile(user_id: str) -> ApiError:
+    return ApiError(
+        404,
+        "not_found",
+        f"no profile for {user_id}: a profile is created when the user registers or first consents",
     )
 
 
 @router.get("/api/v1/profile/{user_id}", response_model=ProfileOut, summary="The user's profile and consent")
 async def get_profile(
-    user_id: str, principal: Principal = Depends(require_user_access), db: Database = Depends(database)
+    user_id: str, bus: Bus, principal: Principal = Depends(require_user_access)
 ) -> ProfileOut:
-    return await load_profile(db, user_id, principal)
+    view = await bus.handle(GetProfile(user_id))
+    if view is None:
+        raise _no_profile(user_id)
+    return ProfileOut.of(view)
 
 
 @router.get(
@@ -102,23 +86,16 @@ async def get_mobile_profile(
     user_id: str,
     request: Request,
     response: Response,
+    bus: Bus,
     principal: Principal = Depends(require_user_access),
-    db: Database = Depends(database),
 ) -> Any:
-    full = await load_profile(db, user_id, principal)
+    view = await bus.handle(GetMobileProfile(user_id))
+    if view is None:
+        raise _no_profile(user_id)
     payload = MobileProfile(
-        user_id=user_id,
-        consent="granted" if full.consent else "none",
-        latest_upload_status=full.latest_upload.status if full.latest_upload else None,
+        user_id=view.user_id, consent=view.consent, latest_upload_status=view.latest_upload_status
     )
-    tag = (
-        '"' + hashlib.sha256(json.dumps(payload.model_dump(), sort_keys=True).encode()).hexdigest()[:32] + '"'
-    )
-    headers = {"ETag": tag, "Cache-Control": "private, max-age=30"}
-    if tag in request.headers.get("if-none-match", ""):
-        return Response(status_code=304, headers=headers)
-    response.headers.update(headers)
-    return payload
+    return conditional(request, response, payload, "private, max-age=30")
 
 
 class MobileConsent(BaseModel):
@@ -137,31 +114,18 @@ class MobileConsent(BaseModel):
 async def post_mobile_consent(
     user_id: str,
     body: MobileConsent,
+    bus: Bus,
     principal: Principal = Depends(current_principal),
-    db: Database = Depends(database),
 ) -> ConsentOut:
     request = ConsentRequest(user_id=user_id, policy_version=body.policy_version, scopes=body.scopes)
-    return await post_consent(request, principal, db)
+    return await post_consent(request, bus, principal)
 
 
 @router.post(
     "/api/v1/mobile/push/register", status_code=201, summary="Register a device for push notifications"
 )
 async def register_push(
-    body: PushRegistration,
-    principal: Principal = Depends(current_principal),
-    db: Database = Depends(database),
+    body: PushRegistration, bus: Bus, principal: Principal = Depends(current_principal)
 ) -> dict[str, str]:
-    async with db.uow() as uow:
-        await ConsentRepository(uow.session).ensure_profile(principal.user_id)
-        # A token moves with its device: re-registering it under another user re-assigns it.
-        await uow.session.execute(
-            insert(push_devices)
-            .values(token=body.token, user_id=principal.user_id, platform=body.platform)
-            .on_conflict_do_update(
-                index_elements=[push_devices.c.token],
-                set_={"user_id": principal.user_id, "platform": body.platform, "registered_at": func.now()},
-            )
-        )
-        await uow.commit()
+    await bus.handle(RegisterPushDevice(principal.user_id, body.token, body.platform))
     return {"status": "registered"}

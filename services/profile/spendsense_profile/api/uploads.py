@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import tempfile
 from datetime import date, datetime
-from typing import IO, Any, cast
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
-from sqlalchemy import select
 from starlette.datastructures import UploadFile
 
-from spendsense_profile.adapters.orm import upload_users, uploads
-from spendsense_profile.handlers.uploads import UploadRejected, ingest
-from spendsense_profile.settings import ProfileSettings
+from spendsense_profile.domain.commands import GetUpload, IngestUpload
+from spendsense_profile.domain.uploads import UploadRejected
+from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
-from spendsense_shared.platform import Platform
 from spendsense_shared.security import Principal, Role, current_principal
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
@@ -49,8 +47,12 @@ class UploadOut(BaseModel):
     updated_at: datetime
 
 
-def platform_of(request: Request) -> Platform:
-    return cast(Platform, request.app.state.platform)
+def upload_max_bytes() -> int:
+    """The size limit of one upload (``bootstrap`` provides it from the settings)."""
+    raise RuntimeError("no upload size limit is wired into this app")
+
+
+UploadLimit = Annotated[int, Depends(upload_max_bytes)]
 
 
 async def _spool(request: Request, limit: int) -> tuple[IO[bytes], int]:
@@ -92,21 +94,22 @@ async def _source(request: Request, limit: int) -> tuple[IO[bytes], int, str | N
     "application/x-ndjson, text/csv, application/zip). Every problem is reported with its path; "
     "nothing from a rejected upload is stored.",
 )
-async def post_upload(request: Request, principal: Principal = Depends(current_principal)) -> UploadAccepted:
-    platform = platform_of(request)
-    settings = cast(ProfileSettings, platform.settings)
-    source, size, filename, content_type = await _source(request, settings.upload_max_bytes)
-    if size == 0:
-        raise ApiError(422, "invalid_upload", "body: the upload is empty")
+async def post_upload(
+    request: Request, bus: Bus, limit: UploadLimit, principal: Principal = Depends(current_principal)
+) -> UploadAccepted:
+    source, size, filename, content_type = await _source(request, limit)
     try:
-        result = await ingest(
-            platform,
-            principal,
-            source,
-            filename=filename,
-            content_type=content_type,
-            size_bytes=size,
-            fx_rates=settings.fx_rates,
+        if size == 0:
+            raise ApiError(422, "invalid_upload", "body: the upload is empty")
+        result = await bus.handle(
+            IngestUpload(
+                actor_id=principal.user_id,
+                actor_is_operator=principal.has_role(Role.operator),
+                source=source,
+                size_bytes=size,
+                filename=filename,
+                content_type=content_type,
+            )
         )
     except UploadRejected as exc:
         raise ApiError(exc.status, exc.code, str(exc), exc.details) from exc
@@ -123,35 +126,24 @@ async def post_upload(request: Request, principal: Principal = Depends(current_p
 
 @router.get("/{upload_id}", response_model=UploadOut, summary="An upload's progress through the pipeline")
 async def get_upload(
-    upload_id: str, request: Request, principal: Principal = Depends(current_principal)
+    upload_id: str, bus: Bus, principal: Principal = Depends(current_principal)
 ) -> UploadOut:
-    database = platform_of(request).database
-    async with database.engine.connect() as conn:
-        row = (await conn.execute(select(uploads).where(uploads.c.upload_id == upload_id))).first()
-        if row is None:
-            raise ApiError(404, "not_found", f"upload {upload_id} not found")
-        involved = principal.user_id == row.uploader_id or principal.user_id in row.user_ids
-        if not involved and not principal.has_role(Role.operator):
-            raise ApiError(404, "not_found", f"upload {upload_id} not found")  # don't reveal that it exists
-        users = (
-            await conn.execute(
-                select(upload_users)
-                .where(upload_users.c.upload_id == upload_id)
-                .order_by(upload_users.c.user_id)
-            )
-        ).all()
-    sees_all = principal.user_id == row.uploader_id or principal.has_role(Role.operator)
-    if not sees_all:  # a user in someone else's batch import sees only their own progress
-        users = [u for u in users if u.user_id == principal.user_id]
+    upload = await bus.handle(
+        GetUpload(upload_id, principal.user_id, actor_is_operator=principal.has_role(Role.operator))
+    )
+    if upload is None:  # also when it exists but is not theirs: don't reveal that it exists
+        raise ApiError(404, "not_found", f"upload {upload_id} not found")
+    assert upload.created_at is not None  # a stored upload has both
+    assert upload.updated_at is not None
     return UploadOut(
-        upload_id=row.upload_id,
-        status=row.status,
-        error=row.error if sees_all else None,
-        users=[UserProgress(user_id=u.user_id, stage=u.stage, reason=u.reason) for u in users],
-        counts=row.counts,
-        notes=row.notes,
-        as_of=row.as_of,
-        size_bytes=row.size_bytes,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        upload_id=upload.upload_id,
+        status=upload.status,
+        error=upload.error,
+        users=[UserProgress(user_id=u.user_id, stage=u.stage, reason=u.reason) for u in upload.users],
+        counts=upload.counts,
+        notes=upload.notes,
+        as_of=upload.as_of,
+        size_bytes=upload.size_bytes,
+        created_at=upload.created_at,
+        updated_at=upload.updated_at,
     )

@@ -1,7 +1,10 @@
-"""An upload's progress: each user moves through the stages; the upload is as far as its slowest user."""
+"""Uploads: what was ingested, and each user's progress through the pipeline (the upload is as far as
+its slowest user). Free of I/O."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any
 
 STAGES = ("received", "ingested", "analyzed", "recommended")
@@ -22,3 +25,107 @@ def upload_status(users: list[tuple[str, str, str | None]]) -> tuple[str, dict[s
     status = min(active, key=STAGES.index) if active else FAILED
     error = {"code": "user_failed", "failed_users": failed} if failed else None
     return status, error
+
+
+class UploadRejected(Exception):
+    """The upload is refused as a whole; nothing of it is stored."""
+
+    def __init__(self, status: int, code: str, message: str, details: Any = None):
+        super().__init__(message)
+        self.status, self.code, self.details = status, code, details
+
+
+@dataclass
+class UserProgress:
+    user_id: str
+    stage: str
+    reason: str | None = None
+
+
+@dataclass
+class Upload:
+    """The aggregate: an ingested upload and its users' progress."""
+
+    upload_id: str
+    uploader_id: str
+    status: str
+    size_bytes: int
+    user_ids: list[str]
+    counts: dict[str, int]
+    notes: list[str]
+    keys: list[str]
+    format: str | None = None
+    as_of: date | None = None
+    error: dict[str, Any] | None = None
+    users: list[UserProgress] = field(default_factory=list)
+    created_at: datetime | None = None  # set by the store
+    updated_at: datetime | None = None
+
+    @classmethod
+    def ingested(
+        cls,
+        upload_id: str,
+        uploader_id: str,
+        *,
+        size_bytes: int,
+        user_ids: list[str],
+        counts: dict[str, int],
+        notes: list[str],
+        keys: list[str],
+        format: str | None,
+        as_of: date | None,
+    ) -> Upload:
+        return cls(
+            upload_id=upload_id,
+            uploader_id=uploader_id,
+            status="ingested",
+            size_bytes=size_bytes,
+            user_ids=list(user_ids),
+            counts=dict(counts),
+            notes=list(notes),
+            keys=list(keys),
+            format=format,
+            as_of=as_of,
+            users=[UserProgress(u, "ingested") for u in user_ids],
+        )
+
+    def progress_of(self, user_id: str) -> UserProgress | None:
+        return next((u for u in self.users if u.user_id == user_id), None)
+
+    def advance(self, user_id: str, stage: str, reason: str | None = None) -> bool:
+        """Move the user to ``stage`` if that is forward; recompute the upload's status. False: no change."""
+        progress = self.progress_of(user_id)
+        if progress is None or not advances(progress.stage, stage):
+            return False
+        progress.stage, progress.reason = stage, reason
+        self.status, self.error = upload_status([(u.user_id, u.stage, u.reason) for u in self.users])
+        return True
+
+    def involves(self, user_id: str) -> bool:
+        return user_id == self.uploader_id or user_id in self.user_ids
+
+    def seen_by(self, user_id: str, *, operator: bool) -> Upload | None:
+        """What ``user_id`` may see of this upload: None when they are not involved (not even its
+        existence); a user in someone else's batch import sees only their own progress and no error."""
+        if not self.involves(user_id) and not operator:
+            return None
+        if user_id == self.uploader_id or operator:
+            return self
+        users = [u for u in self.users if u.user_id == user_id]
+        return replace(self, users=users, error=None)
+
+
+@dataclass(frozen=True)
+class UploadSummary:
+    upload_id: str
+    status: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    upload_id: str
+    status: str
+    user_ids: list[str]
+    counts: dict[str, int]
+    notes: list[str] = field(default_factory=list)

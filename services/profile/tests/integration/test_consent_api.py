@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from sqlalchemy import select
 
 from spendsense_profile.adapters.orm import consents, messaging
 from spendsense_profile.bootstrap import SERVICE
-from spendsense_shared.service import build_app
 
 
 @pytest.fixture
-async def profile(migrated, settings_for, token_verifier, mint):
-    settings = await migrated("profile")
-    app = build_app(SERVICE, settings)
-    app.state.token_verifier = token_verifier
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://profile") as client:
-
-        def as_(user: str, *roles: str) -> dict[str, str]:
-            return {"Authorization": f"Bearer {mint(user, roles=list(roles) or ['user'])}"}
-
-        client.as_ = as_  # type: ignore[attr-defined]
-        client.db = app.state.platform.database  # type: ignore[attr-defined]
-        yield client
-    await app.state.platform.close()
+async def profile(service_client):
+    return await service_client(SERVICE)
 
 
 async def outbox_types(client) -> list[tuple[str, str | None]]:
-    async with client.db.engine.connect() as conn:
+    async with client.platform.database.engine.connect() as conn:
         rows = (await conn.execute(select(messaging.outbox.c.payload).order_by(messaging.outbox.c.seq))).all()
     return [(r.payload["type"], r.payload["correlation_id"]) for r in rows]
 
 
 async def stored_consents(client) -> int:
-    async with client.db.engine.connect() as conn:
+    async with client.platform.database.engine.connect() as conn:
         return len((await conn.execute(select(consents))).all())
 
 

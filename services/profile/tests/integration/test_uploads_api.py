@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import date
 from typing import Any
 
@@ -17,7 +15,6 @@ from plaid_files import csv_files, to_jsonl, to_zip
 from sqlalchemy import select
 
 from spendsense_cli.synthetic import build_user
-from spendsense_features.adapters.orm import consent_projection as features_consent
 from spendsense_features.adapters.orm import messaging as features_tables
 from spendsense_features.bootstrap import SERVICE as FEATURES
 from spendsense_profile.adapters.orm import (
@@ -28,11 +25,9 @@ from spendsense_profile.adapters.orm import (
     upload_users,
     uploads,
 )
-from spendsense_profile.bootstrap import SERVICE
-from spendsense_profile.handlers.uploads import record_progress
-from spendsense_profile.settings import ProfileSettings
+from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
+from spendsense_profile.bootstrap import SERVICE, event_handlers
 from spendsense_shared.aws import Aws
-from spendsense_shared.consent import ProjectedConsent
 from spendsense_shared.dataset import TABLES, from_parquet
 from spendsense_shared.messaging.catalog import (
     EventData,
@@ -41,8 +36,8 @@ from spendsense_shared.messaging.catalog import (
     UploadFailed,
     new_event,
 )
+from spendsense_shared.messaging.claim_check import ClaimCheck
 from spendsense_shared.messaging.topology import build_topology
-from spendsense_shared.service import build_app
 from spendsense_shared.storage import ObjectStore
 from spendsense_shared.testing.bus import consumer_for, eventually, relay_for
 
@@ -195,17 +190,17 @@ def upload_request(fmt: str, users: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Profile:
-    """An httpx client on the real profile app, plus direct views of what it stored."""
+    """An HTTP client on the real profile app, plus direct views of what it stored."""
 
-    def __init__(self, client: httpx.AsyncClient, app: Any, mint: Callable[..., str], bucket: str):
+    def __init__(self, client: Any, bucket: str):
+        client.timeout = httpx.Timeout(30)
         self.client = client
-        self.platform = app.state.platform
+        self.platform = client.platform
         self.db = self.platform.database
-        self.mint = mint
         self.bucket = ObjectStore(self.platform.aws, bucket, "")
 
     def as_(self, user: str, *roles: str) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.mint(user, roles=list(roles) or ['user'])}"}
+        return dict(self.client.as_(user, *roles))
 
     async def grant(self, *users: str) -> None:
         for user in users:
@@ -246,9 +241,10 @@ class Profile:
         assert await self.upload_events() == []
 
     async def progress(self, data: EventData) -> None:
-        """Deliver a downstream event to the upload-progress handler, in one unit of work."""
-        async with self.db.uow() as uow:
-            await record_progress(new_event(data, user_id=getattr(data, "user_id", None)), data, uow)
+        """Deliver a downstream event to the wired handler in one unit of work, as the consumer does."""
+        envelope = new_event(data, user_id=getattr(data, "user_id", None))
+        async with self.db.uow_factory(SqlProfileUnitOfWork)() as uow:
+            await event_handlers()[envelope.type](envelope, data, uow)
             await uow.commit()
 
     async def status(self, upload_id: str, actor: str = "ops", *roles: str) -> dict[str, Any]:
@@ -257,25 +253,6 @@ class Profile:
         )
         assert response.status_code == 200, response.text
         return dict(response.json())
-
-
-def profile_settings(base: Any, **overrides: Any) -> ProfileSettings:
-    """The test's isolated settings as the profile service's own settings class (``settings_for`` builds
-    the base class, which would silently drop profile-only fields such as ``upload_max_bytes``)."""
-    return ProfileSettings(**{**dict(base), **overrides})
-
-
-@asynccontextmanager
-async def running_profile(settings: ProfileSettings, token_verifier, mint, bucket) -> AsyncIterator[Profile]:
-    app = build_app(SERVICE, settings)
-    app.state.token_verifier = token_verifier
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://profile", timeout=30
-        ) as client:
-            yield Profile(client, app, mint, bucket)
-    finally:
-        await app.state.platform.close()
 
 
 @pytest.fixture
@@ -288,10 +265,8 @@ async def data_bucket(settings_for, isolation_id) -> str:
 
 
 @pytest.fixture
-async def profile(migrated, data_bucket, token_verifier, mint):
-    settings = profile_settings(await migrated("profile"))
-    async with running_profile(settings, token_verifier, mint, data_bucket) as service:
-        yield service
+async def profile(service_client, data_bucket):
+    return Profile(await service_client(SERVICE), data_bucket)
 
 
 # -- accepted uploads ----------------------------------------------------------------------------------------
@@ -569,34 +544,34 @@ async def test_a_user_cannot_upload_someone_elses_data(profile, users):
 
 
 async def test_an_upload_over_the_configured_size_is_refused_with_413_and_nothing_stored(
-    migrated, data_bucket, token_verifier, mint
+    service_client, data_bucket
 ):
-    settings = profile_settings(await migrated("profile"), upload_max_bytes=2000, max_request_bytes=4000)
-    async with running_profile(settings, token_verifier, mint, data_bucket) as profile:
-        await profile.grant("u1")
-        small = json.dumps(plaid_user("u1", [txn("t1")])).encode()
-        padded = plaid_user("u1", [txn("t1", name="X" * 1800)])
-        medium = json.dumps(padded).encode()  # over upload_max_bytes, under max_request_bytes
-        large = json.dumps(plaid_user("u1", [txn("t1", name="X" * 4200)])).encode()
-        assert len(small) < 2000 < len(medium) < 4000 - 400 < 4000 < len(large)
-        json_headers = {**profile.as_("u1"), "Content-Type": "application/json"}
+    client = await service_client(SERVICE, upload_max_bytes=2000, max_request_bytes=4000)
+    profile = Profile(client, data_bucket)
+    await profile.grant("u1")
+    small = json.dumps(plaid_user("u1", [txn("t1")])).encode()
+    padded = plaid_user("u1", [txn("t1", name="X" * 1800)])
+    medium = json.dumps(padded).encode()  # over upload_max_bytes, under max_request_bytes
+    large = json.dumps(plaid_user("u1", [txn("t1", name="X" * 4200)])).encode()
+    assert len(small) < 2000 < len(medium) < 4000 - 400 < 4000 < len(large)
+    json_headers = {**profile.as_("u1"), "Content-Type": "application/json"}
 
-        for content in (medium, large):
-            response = await profile.client.post("/api/v1/uploads", content=content, headers=json_headers)
-            assert response.status_code == 413, (len(content), response.text)
-            assert response.json()["error"]["code"] == "payload_too_large"
-        multipart = await profile.client.post(
-            "/api/v1/uploads",
-            files={"file": ("plaid.json", medium, "application/json")},
-            headers=profile.as_("u1"),
-        )
-        assert multipart.status_code == 413, multipart.text
-        assert multipart.json()["error"]["code"] == "payload_too_large"
-        assert "2000" in multipart.json()["error"]["message"]
-        await profile.assert_nothing_stored()
+    for content in (medium, large):
+        response = await profile.client.post("/api/v1/uploads", content=content, headers=json_headers)
+        assert response.status_code == 413, (len(content), response.text)
+        assert response.json()["error"]["code"] == "payload_too_large"
+    multipart = await profile.client.post(
+        "/api/v1/uploads",
+        files={"file": ("plaid.json", medium, "application/json")},
+        headers=profile.as_("u1"),
+    )
+    assert multipart.status_code == 413, multipart.text
+    assert multipart.json()["error"]["code"] == "payload_too_large"
+    assert "2000" in multipart.json()["error"]["message"]
+    await profile.assert_nothing_stored()
 
-        accepted = await profile.client.post("/api/v1/uploads", content=small, headers=json_headers)
-        assert accepted.status_code == 202, accepted.text
+    accepted = await profile.client.post("/api/v1/uploads", content=small, headers=json_headers)
+    assert accepted.status_code == 202, accepted.text
 
 
 # -- reading an upload ---------------------------------------------------------------------------------------
@@ -631,6 +606,7 @@ def assigned(upload_id: str | None, user_id: str) -> PersonaAssigned:
         as_of=date(2026, 11, 5),
         rule_set_version="v1",
         personas={"30d": "general_wellness", "180d": "general_wellness"},
+        details=ClaimCheck(bucket="b", key=f"details/{user_id}.json", sha256="0" * 64, size_bytes=2),
     )
 
 
@@ -726,29 +702,35 @@ async def test_a_batch_is_as_far_as_its_slowest_user(profile):
 
 
 async def test_an_upload_is_analyzed_downstream_and_its_status_follows_through_the_real_bus(
-    migrated, topology, token_verifier, mint
+    service_client, migrated, topology
 ):
     """profile outbox → SNS/SQS → features analyses the snapshots → persona.assigned → profile records it."""
-    settings = profile_settings(await migrated("profile"))
-    features = FEATURES.platform(await migrated("features"))
+    profile = Profile(await service_client(SERVICE), topology.buckets["data"])
+    settings = profile.platform.settings
+    wiring = SERVICE.bootstrap(profile.platform)
+    features = FEATURES.platform(await migrated(FEATURES))
+    features_wiring = FEATURES.bootstrap(features)
     user, label = build_user(4)
     user_id = user["user_id"]
     aws = Aws(settings)
-    async with (
-        running_profile(settings, token_verifier, mint, topology.buckets["data"]) as profile,
-        aws.client("sns") as sns,
-        aws.client("sqs") as sqs,
-    ):
+    async with aws.client("sns") as sns, aws.client("sqs") as sqs:
         workers = [
             await relay_for(settings, profile.db, sns),
-            await consumer_for(features.settings, features.database, sqs, FEATURES.handlers(features)),
+            await consumer_for(
+                features.settings,
+                features.database,
+                sqs,
+                features_wiring.event_handlers,
+                features_wiring.unit_of_work,
+            ),
             await relay_for(features.settings, features.database, sns),
-            await consumer_for(settings, profile.db, sqs, SERVICE.handlers(profile.platform)),
+            await consumer_for(settings, profile.db, sqs, wiring.event_handlers, wiring.unit_of_work),
         ]
         tasks = [asyncio.create_task(w.run()) for w in workers]
         try:
             await profile.grant(user_id)
-            lookup = ProjectedConsent(features.database, features_consent)
+            lookup = features_wiring.consent
+            assert lookup is not None
             assert await eventually(lambda: lookup.has_current_consent(user_id), timeout=20)
 
             response = await profile.upload(

@@ -1,4 +1,4 @@
-"""Normalized Parquet snapshots in S3: ``users/{user_id}/uploads/{upload_id}/{table}.parquet``.
+"""Normalized Parquet snapshots in the data bucket: ``users/{user_id}/uploads/{upload_id}/{table}.parquet``.
 
 Each snapshot is the user's whole normalized dataset after the upload was merged, so the features
 service analyses the user's full history, not just the latest file.
@@ -11,12 +11,12 @@ import asyncio
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from spendsense_shared.blobs import BlobStore
 from spendsense_shared.dataset import snapshot_key, to_parquet
-from spendsense_shared.storage import ObjectStore
 
 
 async def write_snapshots(
-    store: ObjectStore, upload_id: str, tables: dict[str, pa.Table], user_ids: list[str]
+    store: BlobStore, upload_id: str, tables: dict[str, pa.Table], user_ids: list[str]
 ) -> list[str]:
     """Write one Parquet file per user and table; returns the object keys (within the bucket)."""
 

@@ -1,0 +1,178 @@
+"""The profile's repositories on one SQLAlchemy session, in the profile schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spendsense_profile.adapters.orm import consents, profiles, push_devices, upload_users, uploads
+from spendsense_profile.domain.consent import Consent
+from spendsense_profile.domain.profile import Profile, PushDevice
+from spendsense_profile.domain.uploads import Upload, UploadSummary, UserProgress
+from spendsense_profile.handlers.unit_of_work import (
+    ConsentRepository,
+    PushDeviceRepository,
+    UploadRepository,
+)
+
+
+def _consent(row: Any) -> Consent:
+    return Consent(
+        consent_id=row.consent_id,
+        user_id=row.user_id,
+        policy_version=row.policy_version,
+        scopes=tuple(row.scopes),
+        granted_at=row.granted_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlConsentRepository(ConsentRepository):
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def ensure_profile(self, user_id: str) -> None:
+        await self.session.execute(insert(profiles).values(user_id=user_id).on_conflict_do_nothing())
+
+    async def get_profile(self, user_id: str) -> Profile | None:
+        row = (await self.session.execute(select(profiles).where(profiles.c.user_id == user_id))).first()
+        return None if row is None else Profile(user_id=row.user_id, created_at=row.created_at)
+
+    async def current(self, user_id: str, *, for_update: bool = False) -> Consent | None:
+        query = select(consents).where(consents.c.user_id == user_id, consents.c.revoked_at.is_(None))
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).first()
+        return None if row is None else _consent(row)
+
+    async def history(self, user_id: str) -> list[Consent]:
+        rows = await self.session.execute(
+            select(consents).where(consents.c.user_id == user_id).order_by(consents.c.granted_at.desc())
+        )
+        return [_consent(r) for r in rows]
+
+    async def add(self, consent: Consent) -> None:
+        await self.session.execute(
+            insert(consents).values(
+                consent_id=consent.consent_id,
+                user_id=consent.user_id,
+                policy_version=consent.policy_version,
+                scopes=list(consent.scopes),
+                granted_at=consent.granted_at,
+            )
+        )
+
+    async def mark_revoked(self, consent: Consent) -> None:
+        await self.session.execute(
+            update(consents)
+            .where(consents.c.consent_id == consent.consent_id)
+            .values(revoked_at=consent.revoked_at)
+        )
+
+
+class SqlUploadRepository(UploadRepository):
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def add(self, upload: Upload) -> None:
+        await self.session.execute(
+            insert(uploads).values(
+                upload_id=upload.upload_id,
+                uploader_id=upload.uploader_id,
+                status=upload.status,
+                error=upload.error,
+                format=upload.format,
+                size_bytes=upload.size_bytes,
+                user_ids=upload.user_ids,
+                counts=upload.counts,
+                notes=upload.notes,
+                as_of=upload.as_of,
+                keys=upload.keys,
+            )
+        )
+        await self.session.execute(
+            insert(upload_users),
+            [
+                {"upload_id": upload.upload_id, "user_id": u.user_id, "stage": u.stage, "reason": u.reason}
+                for u in upload.users
+            ],
+        )
+
+    async def get(self, upload_id: str, *, for_update: bool = False) -> Upload | None:
+        query = select(uploads).where(uploads.c.upload_id == upload_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).first()
+        if row is None:
+            return None
+        users_query = (
+            select(upload_users).where(upload_users.c.upload_id == upload_id).order_by(upload_users.c.user_id)
+        )
+        if for_update:
+            users_query = users_query.with_for_update()
+        users = (await self.session.execute(users_query)).all()
+        return Upload(
+            upload_id=row.upload_id,
+            uploader_id=row.uploader_id,
+            status=row.status,
+            size_bytes=row.size_bytes,
+            user_ids=list(row.user_ids),
+            counts=row.counts,
+            notes=row.notes,
+            keys=row.keys,
+            format=row.format,
+            as_of=row.as_of,
+            error=row.error,
+            users=[UserProgress(u.user_id, u.stage, u.reason) for u in users],
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
+
+    async def save_progress(self, upload: Upload, user_id: str) -> None:
+        progress = upload.progress_of(user_id)
+        if progress is None:
+            raise LookupError(f"{user_id} is not a user of upload {upload.upload_id}")
+        await self.session.execute(
+            update(upload_users)
+            .where(upload_users.c.upload_id == upload.upload_id, upload_users.c.user_id == user_id)
+            .values(stage=progress.stage, reason=progress.reason, updated_at=func.now())
+        )
+        await self.session.execute(
+            update(uploads)
+            .where(uploads.c.upload_id == upload.upload_id)
+            .values(status=upload.status, error=upload.error, updated_at=func.now())
+        )
+
+    async def count_for_user(self, user_id: str) -> int:
+        query = select(func.count()).select_from(uploads).where(uploads.c.user_ids.contains([user_id]))
+        return int((await self.session.execute(query)).scalar_one())
+
+    async def latest_for_user(self, user_id: str) -> UploadSummary | None:
+        row = (
+            await self.session.execute(
+                select(uploads.c.upload_id, uploads.c.status, uploads.c.created_at)
+                .where(uploads.c.user_ids.contains([user_id]))
+                .order_by(uploads.c.created_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else UploadSummary(row.upload_id, row.status, row.created_at)
+
+
+class SqlPushDeviceRepository(PushDeviceRepository):
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def register(self, device: PushDevice) -> None:
+        # A token moves with its device: re-registering it under another user re-assigns it.
+        await self.session.execute(
+            insert(push_devices)
+            .values(token=device.token, user_id=device.user_id, platform=device.platform)
+            .on_conflict_do_update(
+                index_elements=[push_devices.c.token],
+                set_={"user_id": device.user_id, "platform": device.platform, "registered_at": func.now()},
+            )
+        )

@@ -1,0 +1,90 @@
+"""The ports the profile's handlers work through: one abstract repository per aggregate, and the unit
+of work that holds them (SQL implementations in ``adapters``, in-memory ones in the unit tests)."""
+
+from __future__ import annotations
+
+import abc
+
+import pyarrow as pa
+
+from spendsense_profile.domain.consent import Consent
+from spendsense_profile.domain.profile import Profile, PushDevice
+from spendsense_profile.domain.uploads import Upload, UploadSummary
+from spendsense_shared.unit_of_work import AbstractUnitOfWork
+
+
+class ConsentRepository(abc.ABC):
+    """Profiles and the consent records of their users."""
+
+    @abc.abstractmethod
+    async def ensure_profile(self, user_id: str) -> None:
+        """Create the user's profile unless it exists."""
+
+    @abc.abstractmethod
+    async def get_profile(self, user_id: str) -> Profile | None: ...
+
+    @abc.abstractmethod
+    async def current(self, user_id: str, *, for_update: bool = False) -> Consent | None:
+        """The user's current consent (``for_update``: locked until the transaction ends)."""
+
+    @abc.abstractmethod
+    async def history(self, user_id: str) -> list[Consent]:
+        """Every consent of the user, newest first."""
+
+    @abc.abstractmethod
+    async def add(self, consent: Consent) -> None: ...
+
+    @abc.abstractmethod
+    async def mark_revoked(self, consent: Consent) -> None: ...
+
+
+class UploadRepository(abc.ABC):
+    """Uploads and each of their users' progress."""
+
+    @abc.abstractmethod
+    async def add(self, upload: Upload) -> None: ...
+
+    @abc.abstractmethod
+    async def get(self, upload_id: str, *, for_update: bool = False) -> Upload | None:
+        """The upload with its users (ordered by user id); ``for_update`` locks it, so concurrent
+        progress events for its users recompute its status one at a time."""
+
+    @abc.abstractmethod
+    async def save_progress(self, upload: Upload, user_id: str) -> None:
+        """Store ``user_id``'s stage and the upload's status, as ``upload`` now has them."""
+
+    @abc.abstractmethod
+    async def count_for_user(self, user_id: str) -> int:
+        """How many uploads hold the user's data."""
+
+    @abc.abstractmethod
+    async def latest_for_user(self, user_id: str) -> UploadSummary | None: ...
+
+
+class NormalizedData(abc.ABC):
+    """The users' normalized accounts, transactions and liabilities (``spendsense_shared.dataset.TABLES``)."""
+
+    @abc.abstractmethod
+    async def merge(self, tables: dict[str, pa.Table], upload_id: str) -> dict[str, int]:
+        """Insert or update (by key) every row; the number of rows merged per table."""
+
+    @abc.abstractmethod
+    async def remove_transactions(self, pairs: list[tuple[str, str]]) -> int:
+        """Delete these (user_id, transaction_id); how many existed."""
+
+    @abc.abstractmethod
+    async def snapshot(self, user_ids: list[str]) -> dict[str, pa.Table]:
+        """Everything stored for these users, one table per name of the normalized schema."""
+
+
+class PushDeviceRepository(abc.ABC):
+    @abc.abstractmethod
+    async def register(self, device: PushDevice) -> None:
+        """Store the device, re-assigning its token when another user had it."""
+
+
+class ProfileUnitOfWork(AbstractUnitOfWork):
+    consents: ConsentRepository
+    uploads: UploadRepository
+    data: NormalizedData
+    push_devices: PushDeviceRepository

@@ -1,0 +1,187 @@
+"""In-memory repositories and unit of work of the profile service, for handler unit tests that run in
+milliseconds. The SQL repositories they stand in for are tested against PostgreSQL (integration)."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pyarrow as pa
+
+from spendsense_profile.domain.consent import Consent
+from spendsense_profile.domain.profile import Profile, PushDevice
+from spendsense_profile.domain.uploads import Upload, UploadSummary
+from spendsense_profile.handlers.unit_of_work import (
+    ConsentRepository,
+    NormalizedData,
+    ProfileUnitOfWork,
+    PushDeviceRepository,
+    UploadRepository,
+)
+from spendsense_shared.dataset import TABLES
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.testing.fakes import FakeUnitOfWork
+
+
+class _Clock:
+    """Strictly increasing timestamps, so "newest first" is well defined in tests."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def tick(self) -> datetime:
+        self.now += timedelta(seconds=1)
+        return self.now
+
+
+class InMemoryConsentRepository(ConsentRepository):
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+        self.profiles: dict[str, Profile] = {}
+        self.consents: dict[str, Consent] = {}
+
+    async def ensure_profile(self, user_id: str) -> None:
+        self.profiles.setdefault(user_id, Profile(user_id, self.clock.tick()))
+
+    async def get_profile(self, user_id: str) -> Profile | None:
+        return self.profiles.get(user_id)
+
+    async def current(self, user_id: str, *, for_update: bool = False) -> Consent | None:
+        return next((c for c in self.consents.values() if c.user_id == user_id and c.is_current), None)
+
+    async def history(self, user_id: str) -> list[Consent]:
+        mine = [c for c in self.consents.values() if c.user_id == user_id]
+        return sorted(mine, key=lambda c: c.granted_at, reverse=True)
+
+    async def add(self, consent: Consent) -> None:
+        if await self.current(consent.user_id) is not None:
+            raise ValueError("a user has at most one current consent")  # the database's unique index
+        self.consents[consent.consent_id] = consent
+
+    async def mark_revoked(self, consent: Consent) -> None:
+        self.consents[consent.consent_id] = replace(
+            self.consents[consent.consent_id], revoked_at=consent.revoked_at
+        )
+
+
+class InMemoryUploadRepository(UploadRepository):
+    def __init__(self, clock: _Clock) -> None:
+        self.clock = clock
+        self.uploads: dict[str, Upload] = {}
+
+    async def add(self, upload: Upload) -> None:
+        now = self.clock.tick()
+        self.uploads[upload.upload_id] = replace(copy.deepcopy(upload), created_at=now, updated_at=now)
+
+    async def get(self, upload_id: str, *, for_update: bool = False) -> Upload | None:
+        upload = self.uploads.get(upload_id)
+        if upload is None:
+            return None
+        found = copy.deepcopy(upload)
+        found.users.sort(key=lambda u: u.user_id)
+        return found
+
+    async def save_progress(self, upload: Upload, user_id: str) -> None:
+        stored = self.uploads[upload.upload_id]
+        [mine] = [u for u in stored.users if u.user_id == user_id]
+        [new] = [u for u in upload.users if u.user_id == user_id]
+        mine.stage, mine.reason = new.stage, new.reason
+        stored.status, stored.error, stored.updated_at = upload.status, upload.error, self.clock.tick()
+
+    async def count_for_user(self, user_id: str) -> int:
+        return sum(1 for u in self.uploads.values() if user_id in u.user_ids)
+
+    async def latest_for_user(self, user_id: str) -> UploadSummary | None:
+        mine = [u for u in self.uploads.values() if user_id in u.user_ids]
+        if not mine:
+            return None
+        latest = max(mine, key=lambda u: u.created_at or datetime.min.replace(tzinfo=UTC))
+        assert latest.created_at is not None
+        return UploadSummary(latest.upload_id, latest.status, latest.created_at)
+
+
+class InMemoryNormalizedData(NormalizedData):
+    """Rows per table keyed like the SQL tables: (user_id, the table's id column)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, dict[tuple[str, str], dict[str, Any]]] = {name: {} for name in TABLES}
+
+    async def merge(self, tables: dict[str, pa.Table], upload_id: str) -> dict[str, int]:
+        merged = {}
+        for name, data in tables.items():
+            id_column = TABLES[name].names[1]
+            for row in data.to_pylist():
+                self.rows[name][(row["user_id"], row[id_column])] = {**row, "upload_id": upload_id}
+            merged[name] = data.num_rows
+        return merged
+
+    async def remove_transactions(self, pairs: list[tuple[str, str]]) -> int:
+        removed = [self.rows["transactions"].pop(pair, None) for pair in pairs]
+        return sum(1 for r in removed if r is not None)
+
+    async def snapshot(self, user_ids: list[str]) -> dict[str, pa.Table]:
+        tables = {}
+        for name, schema in TABLES.items():
+            rows = sorted(
+                (r for (user, _), r in self.rows[name].items() if user in user_ids),
+                key=lambda r: (r["user_id"], r[schema.names[1]]),
+            )
+            tables[name] = pa.Table.from_pylist(
+                [{c: r[c] for c in schema.names} for r in rows], schema=schema
+            )
+        return tables
+
+
+class InMemoryPushDeviceRepository(PushDeviceRepository):
+    def __init__(self) -> None:
+        self.devices: dict[str, PushDevice] = {}
+
+    async def register(self, device: PushDevice) -> None:
+        self.devices[device.token] = device
+
+
+class FakeProfileUnitOfWork(FakeUnitOfWork, ProfileUnitOfWork):
+    """One fake shared by every "transaction" of a test: what one commits, the next sees, and what a
+    transaction changed without committing is undone when it ends (all or nothing, as in PostgreSQL)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        clock = _Clock()
+        self.consents = InMemoryConsentRepository(clock)
+        self.uploads = InMemoryUploadRepository(clock)
+        self.data = InMemoryNormalizedData()
+        self.push_devices = InMemoryPushDeviceRepository()
+        self._checkpoint = self._state()
+
+    def _state(self) -> Any:
+        return copy.deepcopy(
+            (
+                self.consents.profiles,
+                self.consents.consents,
+                self.uploads.uploads,
+                self.data.rows,
+                self.push_devices.devices,
+            )
+        )
+
+    async def _begin(self) -> None:
+        self._checkpoint = self._state()
+
+    async def _commit(self, events: list[EventEnvelope]) -> None:
+        await super()._commit(events)
+        self._checkpoint = self._state()
+
+    async def _rollback(self) -> None:
+        (
+            self.consents.profiles,
+            self.consents.consents,
+            self.uploads.uploads,
+            self.data.rows,
+            self.push_devices.devices,
+        ) = self._state_of(self._checkpoint)
+
+    @staticmethod
+    def _state_of(checkpoint: Any) -> Any:
+        return copy.deepcopy(checkpoint)
