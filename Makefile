@@ -28,7 +28,7 @@ test: install ## The whole test suite, against real PostgreSQL, Redis and the AW
 lint: install ## ruff (lint and format) and the architecture contracts (import-linter, pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/lint-imports
+	$(BIN)/lint-imports --no-cache
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -38,8 +38,8 @@ ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "infra" / "terraform" / "generated" / "main.tf.json"
 PLACEHOLDER = "{deployment}"  # no "$": in .tf.json strings are templates, and "{x}" stays literal
 
-# What the images do (infra/docker/service.Dockerfile, docker-compose.yml): the API listens on 8000 and answers
-# /health; the worker is the same image with another command and serves Prometheus metrics on a port.
+# What the images do (infra/docker/service.Dockerfile, docker-compose.yml): the API listens on 8000 and
+# answers /health; the worker is the same image with another command and serves Prometheus metrics on a port.
 API_PORT = 8000
 API_HEALTH_PATH = "/health"
 WORKER_METRICS_PORT = 9100

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import typer
@@ -283,6 +284,21 @@ def dlq_redrive(
     typer.echo(f"re-drove {asyncio.run(run())} messages to {service}")
 
 
+def analyze_file(path: Path, as_of: date | None = None) -> list[dict[str, Any]]:
+    """Parse a file the way an upload is parsed (the profile service's parser), then analyze it with the
+    features service's code and packaged rule set. Raises ValueError listing every problem.
+
+    The two services never import each other; this offline command is where they are composed."""
+    from spendsense_features.domain.analysis import analyze as analyze_tables
+    from spendsense_features.domain.rules import load_rule_set
+    from spendsense_profile.domain.ingest import parse_file
+
+    parsed = parse_file(path)
+    if not parsed.ok:
+        raise ValueError("\n".join(str(p) for p in parsed.problems))
+    return analyze_tables(parsed.tables, load_rule_set(), as_of=as_of)
+
+
 @app.command()
 def analyze(
     file: Annotated[
@@ -294,9 +310,7 @@ def analyze(
     output: Annotated[str, typer.Option("--format", help="json or table")] = "json",
 ) -> None:
     """Compute signals and personas for a file, offline, with the same code the services run."""
-    from datetime import date
-
-    from spendsense_features.domain.analysis import analyze_file, render_table
+    from spendsense_features.domain.analysis import render_table
 
     if output not in ("json", "table"):
         raise typer.BadParameter("--format must be json or table")

@@ -7,8 +7,8 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from spendsense_cli.main import analyze_file
 from spendsense_cli.synthetic import generate
-from spendsense_features.domain.analysis import analyze_file
 
 
 def test_persona_accuracy_on_500_generated_users_is_at_least_95_percent(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The auth service's composition root: its signing key, served as the JWKS and trusted by its own verifier."""
+"""The auth service's composition root: its signing key, served as the JWKS and trusted by its own
+verifier."""
 
 from typing import cast
 

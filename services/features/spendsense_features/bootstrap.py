@@ -1,34 +1,56 @@
-"""Wires the features service's adapters into its API and handlers."""
+"""The features service's one composition root: builds its adapters (the data bucket's object store,
+the rule-set store, the SQL unit of work) and wires them into its use cases and event handlers."""
 
-from fastapi import FastAPI
+from __future__ import annotations
 
-from spendsense_features.adapters.orm import consent_projection, messaging
-from spendsense_features.adapters.rule_sets import RuleSetStore
+from functools import partial
+
+from spendsense_features.adapters.orm import messaging
+from spendsense_features.adapters.unit_of_work import SqlFeaturesUnitOfWork
 from spendsense_features.api.profile import router as profile_router
 from spendsense_features.api.rules import router as rules_router
-from spendsense_features.handlers.analysis import AnalyzeUpload
-from spendsense_features.handlers.rescore import RescoreAll
+from spendsense_features.domain.commands import (
+    ActivateRuleSet,
+    AddRuleSet,
+    GetPersona,
+    GetSignals,
+    ListRuleSets,
+)
+from spendsense_features.handlers import profile, rules
+from spendsense_features.handlers.analysis import analyze_upload
+from spendsense_features.handlers.rescore import rescore_all
+from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.settings import FeaturesSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
-from spendsense_shared.messaging.consumer import Handler
+from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.platform import Platform
-from spendsense_shared.service import ServiceDefinition
+from spendsense_shared.service import ServiceDefinition, Wiring
 from spendsense_shared.storage import ObjectStore
 
 
-def handlers(platform: Platform) -> dict[str, Handler]:
+def bootstrap(platform: Platform) -> Wiring:
     data = ObjectStore(platform.aws, platform.topology.buckets["data"], "")
     rule_sets = RuleSetStore()
-    return {
-        **consent_handlers(consent_projection),
-        "upload.ingested": AnalyzeUpload(data, rule_sets),
-        "personas.rescore_requested": RescoreAll(data, rule_sets),
-    }
-
-
-def attach_state(app: FastAPI, platform: Platform) -> None:
-    app.state.consent_lookup = ProjectedConsent(platform.database, consent_projection)
-    app.state.rule_sets = RuleSetStore()
+    uow = platform.database.uow_factory(SqlFeaturesUnitOfWork)
+    bus = MessageBus(
+        {
+            AddRuleSet: lambda c: rules.add_rule_set(c, uow(), rule_sets),
+            ActivateRuleSet: lambda c: rules.activate_rule_set(c, uow(), rule_sets),
+            ListRuleSets: lambda q: rules.list_rule_sets(q, uow(), rule_sets),
+            GetSignals: lambda q: profile.get_signals(q, uow()),
+            GetPersona: lambda q: profile.get_persona(q, uow()),
+        }
+    )
+    return Wiring(
+        unit_of_work=uow,
+        bus=bus,
+        event_handlers={
+            **consent_handlers(),
+            "upload.ingested": partial(analyze_upload, store=data, rule_sets=rule_sets),
+            "personas.rescore_requested": partial(rescore_all, store=data, rule_sets=rule_sets),
+        },
+        consent=ProjectedConsent(uow),
+    )
 
 
 SERVICE = ServiceDefinition(
@@ -37,6 +59,5 @@ SERVICE = ServiceDefinition(
     settings_class=FeaturesSettings,
     tables=messaging,
     routers=[profile_router, rules_router],
-    handlers=handlers,
-    on_app=[attach_state],
+    bootstrap=bootstrap,
 )

@@ -1,33 +1,59 @@
-"""Wires the recommender service's adapters into its API and handlers."""
+"""The recommender's one composition root: builds its adapters (the data bucket's object store for
+claim checks, the text writer, the SQL unit of work) and wires them into its use cases and handlers."""
 
+from __future__ import annotations
+
+from functools import partial
 from typing import cast
 
-from fastapi import FastAPI
-
 from spendsense_recommender.adapters.llm import make_writer
-from spendsense_recommender.adapters.orm import consent_projection, messaging
+from spendsense_recommender.adapters.orm import messaging
+from spendsense_recommender.adapters.unit_of_work import SqlRecommenderUnitOfWork
 from spendsense_recommender.api.recommendations import router as recommendations_router
-from spendsense_recommender.handlers.recommend import GenerateRecommendations, apply_review
+from spendsense_recommender.domain.commands import (
+    ApprovedRecommendations,
+    CheckTrace,
+    ListTraces,
+    RecordFeedback,
+)
+from spendsense_recommender.handlers import queries
+from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
 from spendsense_recommender.settings import RecommenderSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
-from spendsense_shared.messaging.consumer import Handler
+from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.platform import Platform
-from spendsense_shared.service import ServiceDefinition
+from spendsense_shared.service import ServiceDefinition, Wiring
+from spendsense_shared.storage import ObjectStore
 
 
-def handlers(platform: Platform) -> dict[str, Handler]:
+def bootstrap(platform: Platform) -> Wiring:
     settings = cast(RecommenderSettings, platform.settings)
-    return {
-        **consent_handlers(consent_projection),
-        "persona.assigned": GenerateRecommendations(
-            make_writer(settings, platform.cache), settings.auto_approve
-        ),
-        "recommendation.reviewed": apply_review,
-    }
-
-
-def attach_consent_lookup(app: FastAPI, platform: Platform) -> None:
-    app.state.consent_lookup = ProjectedConsent(platform.database, consent_projection)
+    data = ObjectStore(platform.aws, platform.topology.buckets["data"], "")
+    uow = platform.database.uow_factory(SqlRecommenderUnitOfWork)
+    bus = MessageBus(
+        {
+            RecordFeedback: lambda c: queries.record_feedback(c, uow()),
+            ApprovedRecommendations: lambda q: queries.approved_recommendations(q, uow()),
+            ListTraces: lambda q: queries.list_traces(q, uow()),
+            CheckTrace: lambda q: queries.check_trace(q, uow()),
+        }
+    )
+    generate = partial(
+        generate_recommendations,
+        store=data,
+        writer=make_writer(settings, platform.cache),
+        auto_approve=settings.auto_approve,
+    )
+    return Wiring(
+        unit_of_work=uow,
+        bus=bus,
+        event_handlers={
+            **consent_handlers(),
+            "persona.assigned": generate,
+            "recommendation.reviewed": apply_review,
+        },
+        consent=ProjectedConsent(uow),
+    )
 
 
 SERVICE = ServiceDefinition(
@@ -36,6 +62,5 @@ SERVICE = ServiceDefinition(
     settings_class=RecommenderSettings,
     tables=messaging,
     routers=[recommendations_router],
-    handlers=handlers,
-    on_app=[attach_consent_lookup],
+    bootstrap=bootstrap,
 )

@@ -221,7 +221,15 @@ def parse_data(envelope: EventEnvelope) -> EventData:
     return spec.data.model_validate(envelope.data)
 
 
-MAX_EVENT_BYTES = 64 * 1024  # what any event may weigh on the wire (tests/unit/test_event_sizes.py)
+MAX_EVENT_BYTES = 64 * 1024  # what any event may weigh on the wire (tests/integration/test_event_sizes.py)
+SIZE_RULES = (
+    "A payload that grows with the user's data travels by **claim check**: the producer writes it as an"
+    " object in the data bucket and the event carries a `ClaimCheck` (`bucket`, `key`, `sha256`,"
+    " `size_bytes`); the consumer reads it and refuses it if its hash differs (dead-lettered: retrying"
+    " cannot help). Typed payloads live in `messaging/contracts.py` (`PersonaDetails`: the"
+    " `AnalysisReport` and the account kinds) and are parsed once, at the consumer's edge. A batch"
+    " import is announced in chunks of at most 100 users (`upload.ingested`)."
+)
 
 
 def _type_name(prop: dict[str, Any]) -> str:
@@ -239,12 +247,8 @@ def render_markdown() -> str:
         "Every event travels in the envelope `id, type, version, occurred_at, producer, correlation_id,"
         " causation_id, user_id, data`.",
         "",
-        f"**Size.** An event stays under {MAX_EVENT_BYTES // 1024} KB (SNS and SQS take 256 KB). A payload that"
-        " grows with the user's data travels by **claim check**: the producer writes it as an object in the"
-        " data bucket and the event carries a `ClaimCheck` (`bucket`, `key`, `sha256`, `size_bytes`); the"
-        " consumer reads it and refuses it if its hash differs (dead-lettered: retrying cannot help). Typed"
-        " payloads live in `messaging/contracts.py` (`PersonaDetails`: the `AnalysisReport` and the account"
-        " kinds) and are parsed once, at the consumer's edge.",
+        f"**Size.** An event stays under {MAX_EVENT_BYTES // 1024} KB (SNS and SQS take 256 KB). "
+        + SIZE_RULES,
         "",
         "| type | version | producer | consumers | description |",
         "|---|---|---|---|---|",

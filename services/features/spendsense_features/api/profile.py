@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
-from sqlalchemy import and_, or_, select
 
-from spendsense_features.adapters.orm import persona_assignments, persona_history, signals
-from spendsense_shared.db import Database
+from spendsense_features.domain.commands import GetPersona, GetSignals
+from spendsense_features.domain.model import HistoryPosition
+from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
 from spendsense_shared.security import Principal, require_consented_user_access
@@ -52,33 +52,33 @@ class PersonaOut(BaseModel):
     next_cursor: str | None = None
 
 
-def database(request: Request) -> Database:
-    return cast(Database, request.app.state.platform.database)
-
-
 @router.get("/{user_id}/signals", response_model=SignalsOut, summary="Signals for a window (30d or 180d)")
 async def get_signals(
     user_id: str,
+    bus: Bus,
     window: Window = Query("30d", description="30d or 180d"),
     _: Principal = Depends(require_consented_user_access),
-    db: Database = Depends(database),
 ) -> SignalsOut:
-    async with db.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(signals).where(signals.c.user_id == user_id, signals.c.window == window)
-            )
-        ).first()
-    if row is None:
+    stored = await bus.handle(GetSignals(user_id=user_id, window=window))
+    if stored is None:
         raise ApiError(404, "not_analyzed", f"no signals yet for {user_id}: upload data first")
     return SignalsOut(
         user_id=user_id,
         window=window,
-        as_of=row.as_of,
-        upload_id=row.upload_id,
-        computed_at=row.computed_at,
-        signals=row.values,
+        as_of=stored.as_of,
+        upload_id=stored.upload_id,
+        computed_at=stored.computed_at,
+        signals=stored.values,
     )
+
+
+def _position(after: dict[str, Any] | None) -> HistoryPosition | None:
+    if after is None:
+        return None
+    try:
+        return HistoryPosition(datetime.fromisoformat(after["t"]), str(after["w"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued") from exc
 
 
 @router.get(
@@ -86,53 +86,39 @@ async def get_signals(
 )
 async def get_persona(
     user_id: str,
+    bus: Bus,
     _: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
-    db: Database = Depends(database),
 ) -> PersonaOut:
-    history = select(persona_history).where(persona_history.c.user_id == user_id)
-    if page.after:
-        after_time, after_window = datetime.fromisoformat(page.after["t"]), page.after["w"]
-        history = history.where(
-            or_(
-                persona_history.c.assigned_at < after_time,
-                and_(persona_history.c.assigned_at == after_time, persona_history.c.window < after_window),
-            )
-        )
-    history = history.order_by(persona_history.c.assigned_at.desc(), persona_history.c.window.desc())
-    async with db.engine.connect() as conn:
-        current = (
-            await conn.execute(select(persona_assignments).where(persona_assignments.c.user_id == user_id))
-        ).all()
-        rows = (await conn.execute(history.limit(page.limit + 1))).all()
-    if not current:
+    found = await bus.handle(GetPersona(user_id=user_id, limit=page.limit, after=_position(page.after)))
+    if found is None:
         raise ApiError(404, "not_analyzed", f"no persona yet for {user_id}: upload data first")
-    more = len(rows) > page.limit
-    rows = rows[: page.limit]
     return PersonaOut(
         user_id=user_id,
         current={
-            r.window: Assignment(
-                primary=r.primary_persona,
-                matched=r.matched,
-                rule_set_version=r.rule_set_version,
-                as_of=r.as_of,
-                assigned_at=r.assigned_at,
+            w: Assignment(
+                primary=a.primary,
+                matched=a.matched,
+                rule_set_version=a.rule_set_version,
+                as_of=a.as_of,
+                assigned_at=a.assigned_at,
             )
-            for r in current
+            for w, a in found.current.items()
         },
         history=[
             Transition(
-                window=r.window,
-                persona=r.primary_persona,
-                previous=r.previous_persona,
-                rule_set_version=r.rule_set_version,
-                as_of=r.as_of,
-                assigned_at=r.assigned_at,
+                window=t.window,
+                persona=t.persona,
+                previous=t.previous,
+                rule_set_version=t.rule_set_version,
+                as_of=t.as_of,
+                assigned_at=t.assigned_at,
             )
-            for r in rows
+            for t in found.history
         ],
-        next_cursor=encode_cursor({"t": rows[-1].assigned_at.isoformat(), "w": rows[-1].window})
-        if more
+        next_cursor=encode_cursor(
+            {"t": found.next_after.assigned_at.isoformat(), "w": found.next_after.window}
+        )
+        if found.next_after
         else None,
     )

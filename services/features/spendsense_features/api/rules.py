@@ -3,17 +3,17 @@ consented user through the bus."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import yaml
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel
 
-from spendsense_features.adapters.rule_sets import RuleSetStore
+from spendsense_features.domain.commands import ActivateRuleSet, AddRuleSet, ListRuleSets
+from spendsense_features.domain.model import RuleSetNotFound, RuleSetVersion
 from spendsense_features.domain.rules import RuleSetError
-from spendsense_shared.db import Database
+from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
-from spendsense_shared.messaging.catalog import RescoreRequested, new_event
 from spendsense_shared.security import Principal, Role, require_role
 
 router = APIRouter(prefix="/api/v1/personas/rules", tags=["rules"])
@@ -28,43 +28,37 @@ class Activated(BaseModel):
     status: str
 
 
-def _deps(request: Request) -> tuple[Database, RuleSetStore]:
-    return cast(Database, request.app.state.platform.database), cast(
-        RuleSetStore, request.app.state.rule_sets
-    )
+def _listed(v: RuleSetVersion) -> dict[str, Any]:
+    item: dict[str, Any] = {"version": v.version, "source": v.source, "active": v.active}
+    if not v.packaged:
+        item["activated_at"] = v.activated_at.isoformat() if v.activated_at else None
+    return item
 
 
 @router.get("", response_model=RuleSetList, summary="Rule-set versions and which one is active")
-async def list_rule_sets(
-    request: Request, _: Principal = Depends(require_role(Role.operator))
-) -> RuleSetList:
-    database, store = _deps(request)
-    async with database.uow() as uow:
-        return RuleSetList(items=await store.versions(uow.session))
+async def list_rule_sets(bus: Bus, _: Principal = Depends(require_role(Role.operator))) -> RuleSetList:
+    return RuleSetList(items=[_listed(v) for v in await bus.handle(ListRuleSets())])
 
 
 @router.post(
     "", status_code=201, summary="Add a rule-set version (YAML or JSON), validated against the signals"
 )
 async def add_rule_set(
-    request: Request,
+    bus: Bus,
     body: str = Body(..., media_type="application/yaml", description="The rule-set document"),
     principal: Principal = Depends(require_role(Role.admin)),
 ) -> dict[str, str]:
-    database, store = _deps(request)
     try:
         document = yaml.safe_load(body)
     except yaml.YAMLError as exc:
         raise ApiError(422, "invalid_rule_set", f"body: not valid YAML or JSON: {exc}") from exc
-    async with database.uow() as uow:
-        try:
-            rule_set = await store.add(uow.session, document, principal.user_id)
-        except RuleSetError as exc:
-            raise ApiError(422, "invalid_rule_set", str(exc)) from exc
-        except ValueError as exc:
-            raise ApiError(409, "conflict", str(exc)) from exc
-        await uow.commit()
-    return {"version": rule_set.version}
+    try:
+        version = await bus.handle(AddRuleSet(document=document, created_by=principal.user_id))
+    except RuleSetError as exc:
+        raise ApiError(422, "invalid_rule_set", str(exc)) from exc
+    except ValueError as exc:
+        raise ApiError(409, "conflict", str(exc)) from exc
+    return {"version": version}
 
 
 @router.post(
@@ -74,13 +68,10 @@ async def add_rule_set(
     summary="Activate a version and re-score every consented user (history kept)",
 )
 async def activate(
-    version: str, request: Request, principal: Principal = Depends(require_role(Role.admin))
+    version: str, bus: Bus, principal: Principal = Depends(require_role(Role.admin))
 ) -> Activated:
-    database, store = _deps(request)
-    async with database.uow() as uow:
-        if await store.get(uow.session, version) is None:
-            raise ApiError(404, "not_found", f"rule set {version!r} not found")
-        await store.activate(uow.session, version)
-        uow.publish(new_event(RescoreRequested(rule_set_version=version, requested_by=principal.user_id)))
-        await uow.commit()
+    try:
+        await bus.handle(ActivateRuleSet(version=version, requested_by=principal.user_id))
+    except RuleSetNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
     return Activated(version=version, status="rescore_requested")

@@ -1,11 +1,11 @@
 """One entry point from normalized tables to the public analysis report: used by the worker (an
-``upload.ingested`` event), by ``spendsense analyze`` (a file, offline) and by batch re-scoring."""
+``upload.ingested`` event), by batch re-scoring and by ``spendsense analyze`` (which parses a file with
+the profile service's parser first: the composition happens in the CLI, not here)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import date
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from spendsense_features.domain.dataset import Dataset
 from spendsense_features.domain.report import analysis_report
-from spendsense_features.domain.rules import RuleSet, assign_personas, load_rule_set
+from spendsense_features.domain.rules import RuleSet, assign_personas
 from spendsense_features.domain.signals import compute_signals
 
 
@@ -29,18 +29,6 @@ def analyze(
         tables = {name: t.filter(pc.is_in(t["user_id"], value_set=keep)) for name, t in tables.items()}
     signals = compute_signals(Dataset.from_arrow(tables), as_of=as_of)
     return analysis_report(signals, assign_personas(signals, rule_set))
-
-
-def analyze_file(
-    path: Path, as_of: date | None = None, rule_set: RuleSet | None = None
-) -> list[dict[str, Any]]:
-    """Parse a file the way an upload is parsed, then analyze it. Raises ValueError listing every problem."""
-    from spendsense_profile.domain.ingest import parse_file
-
-    parsed = parse_file(path)
-    if not parsed.ok:
-        raise ValueError("\n".join(str(p) for p in parsed.problems))
-    return analyze(parsed.tables, rule_set or load_rule_set(), as_of=as_of)
 
 
 def render_table(reports: list[dict[str, Any]]) -> str:

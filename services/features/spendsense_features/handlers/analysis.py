@@ -1,30 +1,23 @@
 """Use case: an upload was ingested → compute every signal and persona for its users, store them with
-history, and publish ``persona.assigned`` (or ``upload.failed`` for a user without current consent)."""
+history, and publish ``persona.assigned`` (or ``upload.failed`` for a user without current consent).
+
+The report and account kinds the recommender needs travel by claim check: one JSON object per user in
+the data bucket, all of a batch stored in one call, the event carrying only the claim."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from datetime import date
 from typing import Any, Literal
 
 import pyarrow as pa
-from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert
 
-from spendsense_features.adapters.orm import (
-    consent_projection,
-    persona_assignments,
-    persona_history,
-    signals,
-    user_snapshots,
-)
-from spendsense_features.adapters.rule_sets import RuleSetStore
 from spendsense_features.domain.analysis import analyze
 from spendsense_features.domain.rules import RuleSet
+from spendsense_features.handlers.rule_sets import RuleSetStore
+from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
+from spendsense_shared.blobs import BlobStore
 from spendsense_shared.dataset import from_parquet, table_of_key
-from spendsense_shared.db import UnitOfWork
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import (
     EventData,
@@ -33,22 +26,53 @@ from spendsense_shared.messaging.catalog import (
     UploadIngested,
     new_event,
 )
+from spendsense_shared.messaging.claim_check import ClaimCheck, check_in_many, content_hash
+from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
-from spendsense_shared.storage import ObjectStore
 
 log = get_logger(__name__)
 
+ACCOUNT_FIELDS = ("type", "subtype", "name", "official_name", "holder_category")
 
-async def consented(uow: UnitOfWork, user_ids: list[str]) -> set[str]:
-    rows = await uow.session.execute(
-        select(consent_projection.c.user_id).where(
-            consent_projection.c.user_id.in_(user_ids), consent_projection.c.status == "granted"
+
+async def analyze_upload(
+    envelope: EventEnvelope,
+    data: EventData,
+    uow: FeaturesUnitOfWork,
+    *,
+    store: BlobStore,
+    rule_sets: RuleSetStore,
+) -> None:
+    """Handler for ``upload.ingested`` (the consumer has entered ``uow`` and commits after it)."""
+    assert isinstance(data, UploadIngested)
+    allowed = await uow.consent.granted(list(data.user_ids))
+    for user_id in sorted(set(data.user_ids) - allowed):
+        failure = UploadFailed(
+            upload_id=data.upload_id, user_id=user_id, stage="analysis", reason="consent_required"
         )
+        uow.publish(new_event(failure, user_id=user_id, causation_id=envelope.id))
+    if not allowed:
+        return
+    for user_id in sorted(allowed):
+        keys = [k for k in data.keys if f"/users/{user_id}/" in f"/{k}"]
+        await uow.snapshots.remember(user_id, data.upload_id, keys, data.as_of)
+    tables = await read_tables(store, list(data.keys))
+    rule_set = await rule_sets.active(uow.rule_sets)
+    scored = await score(
+        uow, store, tables, allowed, rule_set, upload_id=data.upload_id, causation_id=envelope.id
     )
-    return {r.user_id for r in rows}
+    for user_id in sorted(allowed - scored):  # else the upload would wait for this user for ever
+        failure = UploadFailed(
+            upload_id=data.upload_id,
+            user_id=user_id,
+            stage="analysis",
+            reason="no_transactions",
+            detail="no posted transactions to analyze",
+        )
+        uow.publish(new_event(failure, user_id=user_id, causation_id=envelope.id))
 
 
-async def read_tables(store: ObjectStore, keys: list[str]) -> dict[str, pa.Table]:
+async def read_tables(store: BlobStore, keys: list[str]) -> dict[str, pa.Table]:
     """The Parquet snapshots named by the event, concatenated per table."""
     bodies = await store.get_many(keys)
 
@@ -61,42 +85,9 @@ async def read_tables(store: ObjectStore, keys: list[str]) -> dict[str, pa.Table
     return await asyncio.to_thread(decode)
 
 
-class AnalyzeUpload:
-    """Handler for ``upload.ingested``."""
-
-    def __init__(self, store: ObjectStore, rule_sets: RuleSetStore):
-        self.store = store
-        self.rule_sets = rule_sets
-
-    async def __call__(self, envelope: EventEnvelope, data: EventData, uow: UnitOfWork) -> None:
-        assert isinstance(data, UploadIngested)
-        allowed = await consented(uow, data.user_ids)
-        for user_id in sorted(set(data.user_ids) - allowed):
-            failure = UploadFailed(
-                upload_id=data.upload_id, user_id=user_id, stage="analysis", reason="consent_required"
-            )
-            uow.publish(new_event(failure, user_id=user_id, causation_id=envelope.id))
-        if not allowed:
-            return
-        await remember_snapshots(uow, data, allowed)
-        tables = await read_tables(self.store, list(data.keys))
-        rule_set = await self.rule_sets.active(uow.session)
-        scored = await score(
-            uow, tables, allowed, rule_set, upload_id=data.upload_id, causation_id=envelope.id
-        )
-        for user_id in sorted(allowed - scored):  # else the upload would wait for this user for ever
-            failure = UploadFailed(
-                upload_id=data.upload_id,
-                user_id=user_id,
-                stage="analysis",
-                reason="no_transactions",
-                detail="no posted transactions to analyze",
-            )
-            uow.publish(new_event(failure, user_id=user_id, causation_id=envelope.id))
-
-
 async def score(
-    uow: UnitOfWork,
+    uow: FeaturesUnitOfWork,
+    store: BlobStore,
     tables: dict[str, pa.Table],
     user_ids: set[str],
     rule_set: RuleSet,
@@ -109,130 +100,62 @@ async def score(
     Returns the users scored: not those without a posted transaction (no as-of date, nothing to analyze)."""
     reports = await asyncio.to_thread(analyze, tables, rule_set, user_ids)
     reports = [r for r in reports if r["as_of"] is not None]
-    accounts = accounts_by_user(tables.get("accounts"))
-    for report in reports:
-        await save_report(uow, report, upload_id, rule_set.version)
-        event = persona_event(report, upload_id, rule_set.version).model_copy(
-            update={
-                "reason": reason,
-                "report": event_report(report),
-                "accounts": accounts.get(report["user_id"], []),
-            }
-        )
-        uow.publish(new_event(event, user_id=report["user_id"], causation_id=causation_id))
+    typed = [AnalysisReport.model_validate(r) for r in reports]  # the public shape, checked at the edge
+    claims = await check_in_details(store, typed, accounts_by_user(tables.get("accounts")))
+    for report, checked, claim in zip(reports, typed, claims, strict=True):
+        await uow.analyses.save(report, upload_id, rule_set.version)
+        event = persona_event(checked, upload_id, rule_set.version, claim, reason)
+        uow.publish(new_event(event, user_id=checked.user_id, causation_id=causation_id))
     log.info(
         "users_scored", upload_id=upload_id, users=len(reports), rule_set=rule_set.version, reason=reason
     )
-    return {r["user_id"] for r in reports}
+    return {r.user_id for r in typed}
 
 
-ACCOUNT_FIELDS = ("type", "subtype", "name", "official_name", "holder_category")
-MAX_EVENT_REPORT_BYTES = 120_000  # SNS allows 256 KB per message; leave room for the envelope
-
-
-def accounts_by_user(accounts: pa.Table | None) -> dict[str, list[dict[str, Any]]]:
+def accounts_by_user(accounts: pa.Table | None) -> dict[str, list[AccountKind]]:
     """What offer eligibility needs about each account: kinds and names, never numbers or ids."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
+    grouped: dict[str, list[AccountKind]] = {}
     if accounts is None:
         return grouped
     for row in accounts.select(["user_id", *ACCOUNT_FIELDS]).to_pylist():
-        grouped.setdefault(str(row.pop("user_id")), []).append(row)
+        grouped.setdefault(str(row.pop("user_id")), []).append(AccountKind(**row))
     return grouped
 
 
-def event_report(report: dict[str, Any]) -> dict[str, Any]:
-    """The report for the event; the Plaid-shaped stream lists go first if it would be too large."""
-    if len(json.dumps(report, default=str)) <= MAX_EVENT_REPORT_BYTES:
-        return report
-    slim = json.loads(json.dumps(report, default=str))
-    for window in slim["windows"].values():
-        window["signals"].get("subscriptions", {}).pop("streams", None)
-    return slim
+def details_key(user_id: str, body: bytes) -> str:
+    return f"features/users/{user_id}/analysis/{content_hash(body)[:16]}.json"
 
 
-async def remember_snapshots(uow: UnitOfWork, data: UploadIngested, user_ids: set[str]) -> None:
-    for user_id in user_ids:
-        keys = [k for k in data.keys if f"/users/{user_id}/" in f"/{k}"]
-        row = {"user_id": user_id, "upload_id": data.upload_id, "object_keys": keys, "as_of": data.as_of}
-        await uow.session.execute(
-            insert(user_snapshots)
-            .values(row)
-            .on_conflict_do_update(
-                index_elements=[user_snapshots.c.user_id],
-                set_={
-                    "upload_id": data.upload_id,
-                    "object_keys": keys,
-                    "as_of": data.as_of,
-                    "updated_at": func.now(),
-                },
-            )
-        )
+async def check_in_details(
+    store: BlobStore, reports: list[AnalysisReport], accounts: dict[str, list[AccountKind]]
+) -> list[ClaimCheck]:
+    """Store every user's ``PersonaDetails`` in one batch; their claims, in ``reports`` order."""
+    if not reports:
+        return []
+    items: list[tuple[str, bytes]] = []
+    for report in reports:
+        details = PersonaDetails(report=report, accounts=accounts.get(report.user_id, []))
+        body = details.model_dump_json(by_alias=True).encode()
+        items.append((details_key(report.user_id, body), body))
+    return await check_in_many(store, items)
 
 
-def persona_event(report: dict[str, Any], upload_id: str | None, version: str) -> PersonaAssigned:
-    windows = report["windows"]
+def persona_event(
+    report: AnalysisReport,
+    upload_id: str | None,
+    version: str,
+    details: ClaimCheck,
+    reason: Literal["upload", "rescore"] = "upload",
+) -> PersonaAssigned:
+    assert report.as_of is not None
+    windows: dict[str, Any] = report.windows
     return PersonaAssigned(
-        user_id=report["user_id"],
+        user_id=report.user_id,
         upload_id=upload_id,
-        as_of=date.fromisoformat(report["as_of"]),
+        as_of=report.as_of,
         rule_set_version=version,
-        personas={w: v["persona"]["primary"] for w, v in windows.items()},
-        matched={w: [m["id"] for m in v["persona"]["matched"]] for w, v in windows.items()},
+        personas={w: v.persona.primary for w, v in windows.items()},
+        matched={w: [m.id for m in v.persona.matched] for w, v in windows.items()},
+        reason=reason,
+        details=details,
     )
-
-
-async def save_report(uow: UnitOfWork, report: dict[str, Any], upload_id: str | None, version: str) -> None:
-    user_id, as_of = report["user_id"], date.fromisoformat(report["as_of"])
-    previous = {
-        r.window: r.primary_persona
-        for r in await uow.session.execute(
-            select(persona_assignments.c.window, persona_assignments.c.primary_persona).where(
-                persona_assignments.c.user_id == user_id
-            )
-        )
-    }
-    for window, result in report["windows"].items():
-        persona = result["persona"]
-        signal_row = {
-            "user_id": user_id,
-            "window": window,
-            "as_of": as_of,
-            "upload_id": upload_id,
-            "values": result["signals"],
-        }
-        await uow.session.execute(
-            insert(signals)
-            .values(signal_row)
-            .on_conflict_do_update(
-                index_elements=[signals.c.user_id, signals.c.window],
-                set_={k: v for k, v in signal_row.items() if k not in ("user_id", "window")},
-            )
-        )
-        assignment = {
-            "user_id": user_id,
-            "window": window,
-            "primary_persona": persona["primary"],
-            "matched": persona["matched"],
-            "rule_set_version": version,
-            "as_of": as_of,
-            "upload_id": upload_id,
-        }
-        await uow.session.execute(
-            insert(persona_assignments)
-            .values(assignment)
-            .on_conflict_do_update(
-                index_elements=[persona_assignments.c.user_id, persona_assignments.c.window],
-                set_={k: v for k, v in assignment.items() if k not in ("user_id", "window")},
-            )
-        )
-        await uow.session.execute(
-            insert(persona_history).values(
-                user_id=user_id,
-                window=window,
-                primary_persona=persona["primary"],
-                previous_persona=previous.get(window),
-                rule_set_version=version,
-                as_of=as_of,
-                upload_id=upload_id,
-            )
-        )

@@ -16,7 +16,6 @@ from sqlalchemy import select
 
 from spendsense_cli.synthetic import build_user
 from spendsense_features.adapters.orm import (
-    consent_projection,
     messaging,
     persona_assignments,
     persona_history,
@@ -35,6 +34,8 @@ from spendsense_shared.messaging.catalog import (
     new_event,
     parse_data,
 )
+from spendsense_shared.messaging.claim_check import redeem
+from spendsense_shared.messaging.contracts import PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.topology import build_topology
 from spendsense_shared.storage import ObjectStore
@@ -62,7 +63,9 @@ class Features:
         self.platform = platform
         self.db = platform.database
         self.store = store
-        self.handler = SERVICE.handlers(platform)["upload.ingested"]  # wired as the worker wires it
+        wiring = SERVICE.bootstrap(platform)  # wired as the worker wires it
+        self.uow = wiring.unit_of_work
+        self.handler = wiring.event_handlers["upload.ingested"]
 
     async def consent(self, user_id: str, status: str, at: datetime) -> None:
         if status == "granted":
@@ -76,8 +79,8 @@ class Features:
         else:
             data = ConsentRevoked(user_id=user_id, consent_id=f"c-{user_id}", revoked_at=at)
         event = new_event(data, user_id=user_id).model_copy(update={"occurred_at": at})
-        async with self.db.uow() as uow:
-            await apply_consent_event(consent_projection, uow, event, data)
+        async with self.uow() as uow:
+            await apply_consent_event(uow, event, data)  # type: ignore[arg-type]
             await uow.commit()
 
     async def grant(self, *user_ids: str) -> None:
@@ -98,7 +101,7 @@ class Features:
         return new_event(data, user_id=user_ids[0] if len(user_ids) == 1 else None)
 
     async def handle(self, envelope: EventEnvelope) -> None:
-        async with self.db.uow() as uow:
+        async with self.uow() as uow:
             await self.handler(envelope, parse_data(envelope), uow)
             await uow.commit()
 
@@ -125,7 +128,7 @@ class Features:
 
 @pytest.fixture
 async def features(migrated, settings_for, isolation_id):
-    settings = await migrated("features")
+    settings = await migrated(SERVICE)
     bucket = build_topology(isolation_id).buckets["data"]
     async with Aws(settings).client("s3") as s3:  # only the data bucket: the full topology is slower
         await s3.create_bucket(Bucket=bucket)
@@ -175,6 +178,21 @@ async def test_a_consented_users_signals_and_personas_are_stored_and_announced(f
     assert event["data"]["rule_set_version"] == RULE_SET_VERSION
     assert event["data"]["personas"] == {"30d": "high_utilization", "180d": "high_utilization"}
     assert event["data"]["matched"]["30d"][0] == "high_utilization"
+    assert event["data"]["reason"] == "upload"
+    # The report travels by claim check: stored in the real data bucket, redeemed whole.
+    details = event["data"]["details"]
+    assert details["bucket"] == features.store.bucket
+    assert details["key"].startswith("features/users/u1/analysis/")
+    redeemed = PersonaDetails.model_validate_json(
+        await redeem(features.store, parse_data(EventEnvelope.model_validate(event)).details)
+    )  # type: ignore[attr-defined]
+    assert redeemed.report.user_id == "u1"
+    assert redeemed.report.windows["180d"].persona.primary == "high_utilization"
+    assert (
+        redeemed.report.windows["30d"].signals.credit.max_utilization
+        == stored[1].values["credit"]["max_utilization"]
+    )
+    assert {a.type for a in redeemed.accounts} >= {"credit"}
     assert await features.events("upload.failed") == []
 
 

@@ -12,15 +12,13 @@ import httpx
 import pytest
 
 from spendsense_cli.synthetic import build_user
-from spendsense_features.adapters.orm import consent_projection
+from spendsense_features.adapters.unit_of_work import SqlFeaturesUnitOfWork
 from spendsense_features.bootstrap import SERVICE
 from spendsense_features.domain.analysis import analyze
 from spendsense_features.domain.rules import load_rule_set
-from spendsense_features.handlers.analysis import save_report
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_shared.consent import apply_consent_event
 from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, new_event
-from spendsense_shared.service import build_app
 
 RULES = load_rule_set()
 AS_OF = date(2026, 10, 31)
@@ -40,15 +38,12 @@ def report(index: int, user_id: str) -> dict[str, Any]:
 
 
 class Features:
-    def __init__(self, client: httpx.AsyncClient, app: Any, mint: Any):
+    def __init__(self, client: Any):
         self.client = client
-        self.db = app.state.platform.database
-        self.mint = mint
+        self.uow = client.platform.database.uow_factory(SqlFeaturesUnitOfWork)
 
     def as_(self, user: str | None, *roles: str) -> dict[str, str]:
-        if user is None:
-            return {}
-        return {"Authorization": f"Bearer {self.mint(user, roles=list(roles) or ['user'])}"}
+        return {} if user is None else dict(self.client.as_(user, *roles))
 
     async def consent(self, user_id: str, status: str) -> None:
         """Apply a consent event to the service's projection, as its worker would."""
@@ -60,14 +55,14 @@ class Features:
         else:
             data = ConsentRevoked(user_id=user_id, consent_id="c1", revoked_at=at)
         event = new_event(data, user_id=user_id).model_copy(update={"occurred_at": at})
-        async with self.db.uow() as uow:
-            await apply_consent_event(consent_projection, uow, event, data)
+        async with self.uow() as uow:
+            await apply_consent_event(uow, event, data)
             await uow.commit()
 
     async def analyzed(self, user_id: str, index: int, upload_id: str) -> None:
         """Store an analysis exactly as the ``upload.ingested`` handler does (one transaction)."""
-        async with self.db.uow() as uow:
-            await save_report(uow, report(index, user_id), upload_id, RULES.version)
+        async with self.uow() as uow:
+            await uow.analyses.save(report(index, user_id), upload_id, RULES.version)
             await uow.commit()
 
     async def get(self, path: str, actor: str | None, *roles: str, **params: Any) -> httpx.Response:
@@ -75,17 +70,8 @@ class Features:
 
 
 @pytest.fixture
-async def features(migrated, token_verifier, mint):
-    settings = await migrated("features")
-    app = build_app(SERVICE, settings)
-    app.state.token_verifier = token_verifier
-    try:
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://features"
-        ) as client:
-            yield Features(client, app, mint)
-    finally:
-        await app.state.platform.close()
+async def features(service_client):
+    return Features(await service_client(SERVICE))
 
 
 @pytest.mark.parametrize("path", ["/api/v1/profile/u1/signals?window=180d", "/api/v1/profile/u1/persona"])

@@ -8,7 +8,6 @@ import io
 import json
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 import yaml
 from sqlalchemy import select
@@ -22,7 +21,6 @@ from spendsense_shared.consent import apply_consent_event
 from spendsense_shared.dataset import snapshot_key, to_parquet
 from spendsense_shared.messaging.catalog import ConsentGranted, UploadIngested, new_event, parse_data
 from spendsense_shared.messaging.envelope import EventEnvelope
-from spendsense_shared.service import build_app
 from spendsense_shared.storage import ObjectStore
 
 
@@ -47,17 +45,13 @@ async def outbox(database, event_type: str) -> list[EventEnvelope]:
 
 
 @pytest.fixture
-async def features(migrated, topology, token_verifier, mint):
-    settings = await migrated("features")
-    app = build_app(SERVICE, settings)
-    app.state.token_verifier = token_verifier
-    platform = app.state.platform
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://f") as client:
-        client.platform = platform  # type: ignore[attr-defined]
-        client.admin = {"Authorization": f"Bearer {mint('root', roles=['admin'])}"}  # type: ignore[attr-defined]
-        client.handlers = SERVICE.handlers(platform)  # type: ignore[attr-defined]
-        yield client
-    await platform.close()
+async def features(service_client, topology):
+    client = await service_client(SERVICE)
+    client.admin = client.as_("root", "admin")  # type: ignore[attr-defined]
+    wiring = SERVICE.bootstrap(client.platform)  # as the worker wires it
+    client.handlers = wiring.event_handlers  # type: ignore[attr-defined]
+    client.uow = wiring.unit_of_work  # type: ignore[attr-defined]
+    return client
 
 
 async def ingest(features, users: list[dict]) -> None:
@@ -81,8 +75,8 @@ async def ingest(features, users: list[dict]) -> None:
                 granted_at=datetime.now(UTC),
             )
         )
-        async with platform.database.uow() as uow:
-            await apply_consent_event(features.app_projection, uow, granted, parse_data(granted))
+        async with features.uow() as uow:
+            await apply_consent_event(uow, granted, parse_data(granted))
             await uow.commit()
     event = new_event(
         UploadIngested(
@@ -92,15 +86,12 @@ async def ingest(features, users: list[dict]) -> None:
             keys=keys,
         )
     )
-    async with platform.database.uow() as uow:
+    async with features.uow() as uow:
         await features.handlers["upload.ingested"](event, parse_data(event), uow)
         await uow.commit()
 
 
 async def test_activating_a_rule_set_rescores_consented_users_and_keeps_history(features):
-    from spendsense_features.adapters.orm import consent_projection
-
-    features.app_projection = consent_projection
     users = [build_user(i, seed=11)[0] for i in range(12)]
     labels = [build_user(i, seed=11)[1]["persona"] for i in range(12)]
     assert "subscription_heavy" in labels
@@ -138,7 +129,7 @@ async def test_activating_a_rule_set_rescores_consented_users_and_keeps_history(
     assert activated.status_code == 202
     [request] = await outbox(features.platform.database, "personas.rescore_requested")
 
-    async with features.platform.database.uow() as uow:
+    async with features.uow() as uow:
         await features.handlers["personas.rescore_requested"](request, parse_data(request), uow)
         await uow.commit()
 
@@ -172,8 +163,8 @@ async def test_activating_a_rule_set_rescores_consented_users_and_keeps_history(
     assert [i["version"] for i in listed if i["active"]] == ["personas-test-v2"]
 
 
-async def test_only_admins_change_rule_sets(features, mint):
-    operator = {"Authorization": f"Bearer {mint('op', roles=['operator'])}"}
+async def test_only_admins_change_rule_sets(features):
+    operator = features.as_("op", "operator")
     response = await features.post("/api/v1/personas/rules/personas-v1/activate", headers=operator)
     assert response.status_code == 403
     missing = await features.post("/api/v1/personas/rules/nope/activate", headers=features.admin)

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from spendsense_shared.messaging.catalog import UploadIngested
+
 STAGES = ("received", "ingested", "analyzed", "recommended")
 FAILED = "failed"
 
@@ -129,3 +131,27 @@ class IngestResult:
     user_ids: list[str]
     counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
+
+
+USERS_PER_EVENT = 100  # an upload.ingested event names at most this many users: it stays far below 64 KB
+
+
+def ingested_events(
+    upload_id: str, user_ids: list[str], bucket: str, keys: list[str], as_of: date | None
+) -> list[UploadIngested]:
+    """``upload.ingested`` for an upload, one event per chunk of users with those users' snapshot keys,
+    so a batch import of any size makes events of bounded size (and features analyzes chunk by chunk)."""
+    keys_of: dict[str, list[str]] = {}
+    for key in keys:  # profile/users/{user_id}/uploads/{upload_id}/{table}.parquet
+        keys_of.setdefault(f"/{key}".split("/users/", 1)[1].split("/", 1)[0], []).append(key)
+    chunks = [user_ids[i : i + USERS_PER_EVENT] for i in range(0, len(user_ids), USERS_PER_EVENT)]
+    return [
+        UploadIngested(
+            upload_id=upload_id,
+            user_ids=chunk,
+            bucket=bucket,
+            keys=[k for u in chunk for k in keys_of.get(u, [])],
+            as_of=as_of,
+        )
+        for chunk in chunks
+    ]

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 from spendsense_profile.domain.commands import GetUpload, IngestUpload
 from spendsense_profile.domain.ingest import ParsedUpload, parse_upload
-from spendsense_profile.domain.uploads import IngestResult, Upload, UploadRejected
+from spendsense_profile.domain.uploads import IngestResult, Upload, UploadRejected, ingested_events
 from spendsense_profile.handlers.snapshots import write_snapshots
 from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork
 from spendsense_shared.blobs import BlobStore
@@ -18,7 +18,6 @@ from spendsense_shared.messaging.catalog import (
     PersonaAssigned,
     RecommendationsGenerated,
     UploadFailed,
-    UploadIngested,
     new_event,
 )
 from spendsense_shared.messaging.envelope import EventEnvelope
@@ -64,18 +63,8 @@ async def ingest_upload(
                 as_of=parsed.as_of,
             )
         )
-        uow.publish(
-            new_event(
-                UploadIngested(
-                    upload_id=upload_id,
-                    user_ids=user_ids,
-                    bucket=data_bucket.bucket,
-                    keys=keys,
-                    as_of=parsed.as_of,
-                ),
-                user_id=user_ids[0] if len(user_ids) == 1 else None,
-            )
-        )
+        for event in ingested_events(upload_id, user_ids, data_bucket.bucket, keys, parsed.as_of):
+            uow.publish(new_event(event, user_id=user_ids[0] if len(user_ids) == 1 else None))
         await uow.commit()
     return IngestResult(upload_id, "ingested", user_ids, counts, list(parsed.notes))
 

@@ -6,20 +6,22 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_recommender.adapters.orm import feedback, recommendations, traces
+from spendsense_recommender.domain.model import ApprovedPosition, StoredRecommendation, StoredTrace
 from spendsense_recommender.domain.recommend import Recommendation
 from spendsense_recommender.domain.trace import append_operator_action
+from spendsense_recommender.handlers.unit_of_work import RecommendationRepository
 
 
 def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
-class RecommendationRepository:
+class SqlRecommendationRepository(RecommendationRepository):
     def __init__(self, session: AsyncSession):
         self.session = session
 
@@ -108,3 +110,82 @@ class RecommendationRepository:
                 .values(status=status, updated_at=func.now())
             )
         return True
+
+    async def approved_item_id(self, user_id: str, recommendation_id: str) -> str | None:
+        row = (
+            await self.session.execute(
+                select(recommendations.c.item_id).where(
+                    recommendations.c.id == recommendation_id,
+                    recommendations.c.user_id == user_id,
+                    recommendations.c.status == "approved",
+                )
+            )
+        ).first()
+        return None if row is None else str(row.item_id)
+
+    async def add_feedback(
+        self, user_id: str, recommendation_id: str, item_id: str, kind: str, comment: str | None
+    ) -> None:
+        await self.session.execute(
+            insert(feedback).values(
+                recommendation_id=recommendation_id,
+                user_id=user_id,
+                item_id=item_id,
+                kind=kind,
+                comment=comment,
+            )
+        )
+
+    async def approved(
+        self, user_id: str, limit: int, after: ApprovedPosition | None = None
+    ) -> list[StoredRecommendation]:
+        query = select(recommendations).where(
+            recommendations.c.user_id == user_id, recommendations.c.status == "approved"
+        )
+        if after is not None:
+            query = query.where(
+                or_(
+                    recommendations.c.created_at < after.created_at,
+                    and_(
+                        recommendations.c.created_at == after.created_at, recommendations.c.rank > after.rank
+                    ),
+                    and_(
+                        recommendations.c.created_at == after.created_at,
+                        recommendations.c.rank == after.rank,
+                        recommendations.c.id > after.id,
+                    ),
+                )
+            )
+        query = query.order_by(
+            recommendations.c.created_at.desc(), recommendations.c.rank, recommendations.c.id
+        ).limit(limit)
+        return [
+            StoredRecommendation(
+                id=r.id,
+                kind=r.kind,
+                item_id=r.item_id,
+                rank=r.rank,
+                title=r.title,
+                body=r.body,
+                rationale=r.rationale,
+                disclosure=r.disclosure,
+                status=r.status,
+                persona=r.persona,
+                details=r.details,
+                created_at=r.created_at,
+            )
+            for r in await self.session.execute(query)
+        ]
+
+    async def chain(self, user_id: str) -> list[dict[str, Any]]:
+        rows = await self.session.execute(
+            select(traces.c.trace).where(traces.c.user_id == user_id).order_by(traces.c.seq)
+        )
+        return [r.trace for r in rows]
+
+    async def traces(self, user_id: str, limit: int, after_seq: int | None = None) -> list[StoredTrace]:
+        query = select(traces.c.seq, traces.c.trace).where(traces.c.user_id == user_id)
+        if after_seq is not None:
+            query = query.where(traces.c.seq > after_seq)
+        rows = await self.session.execute(query.order_by(traces.c.seq).limit(limit))
+        return [StoredTrace(int(r.seq), r.trace) for r in rows]

@@ -3,22 +3,22 @@ and the compact mobile payload."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spendsense_recommender.adapters.orm import feedback, recommendations, traces
-from spendsense_recommender.domain.replay import replay
-from spendsense_recommender.domain.trace import verify_chain
-from spendsense_shared.db import Database
+from spendsense_recommender.domain.commands import (
+    ApprovedRecommendations,
+    CheckTrace,
+    ListTraces,
+    RecordFeedback,
+)
+from spendsense_recommender.domain.model import ApprovedPage, ApprovedPosition, RecommendationNotFound
+from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
+from spendsense_shared.http.etag import conditional
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
 from spendsense_shared.security import Principal, Role, require_consented_user_access
 
@@ -69,58 +69,35 @@ class TracePage(BaseModel):
     next_cursor: str | None = None
 
 
-def database(request: Request) -> Database:
-    return cast(Database, request.app.state.platform.database)
+def _invalid_cursor(exc: Exception) -> ApiError:
+    return ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued")
 
 
-async def approved_page(db: Database, user_id: str, page: PageParams) -> tuple[list[Any], str | None]:
-    query = select(recommendations).where(
-        recommendations.c.user_id == user_id, recommendations.c.status == "approved"
+def _approved_position(after: dict[str, Any] | None) -> ApprovedPosition | None:
+    if after is None:
+        return None
+    try:
+        return ApprovedPosition(datetime.fromisoformat(after["t"]), int(after["r"]), str(after["i"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _invalid_cursor(exc) from exc
+
+
+def _seq(after: dict[str, Any] | None) -> int | None:
+    if after is None:
+        return None
+    try:
+        return int(after["s"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _invalid_cursor(exc) from exc
+
+
+async def approved_page(bus: Bus, user_id: str, page: PageParams) -> tuple[ApprovedPage, str | None]:
+    found = await bus.handle(
+        ApprovedRecommendations(user_id=user_id, limit=page.limit, after=_approved_position(page.after))
     )
-    if page.after:
-        created, rank, rec_id = datetime.fromisoformat(page.after["t"]), page.after["r"], page.after["i"]
-        query = query.where(
-            or_(
-                recommendations.c.created_at < created,
-                and_(recommendations.c.created_at == created, recommendations.c.rank > rank),
-                and_(
-                    recommendations.c.created_at == created,
-                    recommendations.c.rank == rank,
-                    recommendations.c.id > rec_id,
-                ),
-            )
-        )
-    query = query.order_by(recommendations.c.created_at.desc(), recommendations.c.rank, recommendations.c.id)
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(query.limit(page.limit + 1))).all()
-    more, rows = len(rows) > page.limit, rows[: page.limit]
-    cursor = (
-        encode_cursor({"t": rows[-1].created_at.isoformat(), "r": rows[-1].rank, "i": rows[-1].id})
-        if more
-        else None
-    )
-    return rows, cursor
-
-
-def etag_of(payload: BaseModel) -> str:
-    return (
-        '"'
-        + hashlib.sha256(json.dumps(payload.model_dump(mode="json"), sort_keys=True).encode()).hexdigest()[
-            :32
-        ]
-        + '"'
-    )
-
-
-def conditional(
-    request: Request, response: Response, payload: BaseModel, cache_control: str
-) -> BaseModel | Response:
-    tag = etag_of(payload)
-    headers = {"ETag": tag, "Cache-Control": cache_control}
-    if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
-        return Response(status_code=304, headers=headers)
-    response.headers.update(headers)
-    return payload
+    end = found.next_after
+    cursor = encode_cursor({"t": end.created_at.isoformat(), "r": end.rank, "i": end.id}) if end else None
+    return found, cursor
 
 
 @router.get(
@@ -130,11 +107,11 @@ async def list_recommendations(
     user_id: str,
     request: Request,
     response: Response,
+    bus: Bus,
     _: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
-    db: Database = Depends(database),
 ) -> Any:
-    rows, cursor = await approved_page(db, user_id, page)
+    found, cursor = await approved_page(bus, user_id, page)
     payload = RecommendationPage(
         items=[
             RecommendationOut(
@@ -149,7 +126,7 @@ async def list_recommendations(
                 details=r.details,
                 created_at=r.created_at,
             )
-            for r in rows
+            for r in found.items
         ],
         next_cursor=cursor,
     )
@@ -161,13 +138,13 @@ async def mobile_recommendations(
     user_id: str,
     request: Request,
     response: Response,
+    bus: Bus,
     _: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
-    db: Database = Depends(database),
 ) -> Any:
-    rows, cursor = await approved_page(db, user_id, page)
+    found, cursor = await approved_page(bus, user_id, page)
     payload = MobilePage(
-        items=[MobileItem(id=r.id, kind=r.kind, title=r.title, rationale=r.rationale) for r in rows],
+        items=[MobileItem(id=r.id, kind=r.kind, title=r.title, rationale=r.rationale) for r in found.items],
         next_cursor=cursor,
     )
     return conditional(request, response, payload, "private, max-age=60")
@@ -179,49 +156,28 @@ async def mobile_recommendations(
 async def post_feedback(
     user_id: str,
     body: FeedbackIn,
+    bus: Bus,
     principal: Principal = Depends(require_consented_user_access),
-    db: Database = Depends(database),
 ) -> dict[str, str]:
     if principal.user_id != user_id:
         raise ApiError(403, "forbidden", "only the user gives feedback on their recommendations")
-    async with db.uow() as uow:
-        row = (
-            await uow.session.execute(
-                select(recommendations.c.item_id).where(
-                    recommendations.c.id == body.recommendation_id,
-                    recommendations.c.user_id == user_id,
-                    recommendations.c.status == "approved",
-                )
-            )
-        ).first()
-        if row is None:
-            raise ApiError(
-                404, "not_found", f"recommendation_id: {body.recommendation_id} is not one of yours"
-            )
-        await uow.session.execute(
-            insert(feedback).values(
-                recommendation_id=body.recommendation_id,
+    try:
+        await bus.handle(
+            RecordFeedback(
                 user_id=user_id,
-                item_id=row.item_id,
+                recommendation_id=body.recommendation_id,
                 kind=body.kind,
                 comment=body.comment,
             )
         )
-        await uow.commit()
+    except RecommendationNotFound as exc:
+        raise ApiError(404, "not_found", str(exc)) from exc
     return {"status": "recorded"}
 
 
 def require_operator(principal: Principal) -> None:
     if not principal.has_role(Role.operator):
         raise ApiError(403, "forbidden", "decision traces are for operators")
-
-
-async def user_chain(conn: AsyncConnection, user_id: str) -> list[dict[str, Any]]:
-    """Every trace of the user, in chain order."""
-    rows = await conn.execute(
-        select(traces.c.trace).where(traces.c.user_id == user_id).order_by(traces.c.seq)
-    )
-    return [r.trace for r in rows]
 
 
 @router.get(
@@ -231,23 +187,16 @@ async def user_chain(conn: AsyncConnection, user_id: str) -> list[dict[str, Any]
 )
 async def list_traces(
     user_id: str,
+    bus: Bus,
     principal: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
-    db: Database = Depends(database),
 ) -> TracePage:
     require_operator(principal)
-    async with db.engine.connect() as conn:
-        chain = await user_chain(conn, user_id)
-        query = select(traces.c.seq, traces.c.trace).where(traces.c.user_id == user_id)
-        if page.after:
-            query = query.where(traces.c.seq > page.after["s"])
-        rows = (await conn.execute(query.order_by(traces.c.seq).limit(page.limit + 1))).all()
-    more, rows = len(rows) > page.limit, rows[: page.limit]
-    verification = verify_chain(chain)
+    found = await bus.handle(ListTraces(user_id=user_id, limit=page.limit, after_seq=_seq(page.after)))
     return TracePage(
-        items=[r.trace for r in rows],
-        chain=verification.to_dict(),
-        next_cursor=encode_cursor({"s": rows[-1].seq}) if more else None,
+        items=found.items,
+        chain=found.chain,
+        next_cursor=encode_cursor({"s": found.next_after}) if found.next_after is not None else None,
     )
 
 
@@ -265,18 +214,11 @@ class TraceCheck(BaseModel):
 async def get_trace(
     user_id: str,
     recommendation_id: str,
+    bus: Bus,
     principal: Principal = Depends(require_consented_user_access),
-    db: Database = Depends(database),
 ) -> TraceCheck:
     require_operator(principal)
-    async with db.engine.connect() as conn:
-        chain = await user_chain(conn, user_id)
-    trace = next((t for t in chain if t.get("recommendation_id") == recommendation_id), None)
-    if trace is None:
+    found = await bus.handle(CheckTrace(user_id=user_id, recommendation_id=recommendation_id))
+    if found is None:
         raise ApiError(404, "not_found", f"no trace for {recommendation_id}")
-    replayed = replay(trace)
-    return TraceCheck(
-        trace=trace,
-        chain=verify_chain(chain).to_dict(),
-        replay={"matches": replayed.matches, "differences": replayed.differences},
-    )
+    return TraceCheck(trace=found.trace, chain=found.chain, replay=found.replay)

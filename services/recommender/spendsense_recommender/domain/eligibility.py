@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from .catalog import APR_CAP, PREDATORY_PRODUCTS, Offer
-from .snapshot import UserSnapshot, parse_report
+from .snapshot import ReportLike, UserSnapshot, as_snapshot
 
 __all__ = [
     "AccountInfo",
@@ -44,7 +44,7 @@ class AccountInfo(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    type: str
+    type: str | None = None
     subtype: str | None = None
     name: str | None = None
     official_name: str | None = None
@@ -68,10 +68,10 @@ class UserFacts(BaseModel):
     def derive(
         cls,
         snapshot: UserSnapshot,
-        accounts: Iterable[AccountInfo | Mapping[str, Any]] = (),
+        accounts: Iterable[AccountInfo | BaseModel | Mapping[str, Any]] = (),
         credit_score: int | None = None,
     ) -> UserFacts:
-        infos = [a if isinstance(a, AccountInfo) else AccountInfo.model_validate(a) for a in accounts]
+        infos = [_account_info(a) for a in accounts]
         return cls(
             annual_income=estimate_annual_income(snapshot),
             credit_score=credit_score,
@@ -79,13 +79,22 @@ class UserFacts(BaseModel):
         )
 
 
+def _account_info(account: AccountInfo | BaseModel | Mapping[str, Any]) -> AccountInfo:
+    if isinstance(account, AccountInfo):
+        return account
+    if isinstance(account, BaseModel):  # e.g. the event contract's AccountKind
+        return AccountInfo.model_validate(account.model_dump())
+    return AccountInfo.model_validate(account)
+
+
 def user_facts_from_report(
-    report: Mapping[str, Any],
-    accounts: Iterable[AccountInfo | Mapping[str, Any]] = (),
+    report: ReportLike,
+    accounts: Iterable[AccountInfo | BaseModel | Mapping[str, Any]] = (),
     credit_score: int | None = None,
 ) -> UserFacts:
-    """``UserFacts`` for a features analysis report plus the user's accounts (Plaid shape)."""
-    return UserFacts.derive(parse_report(dict(report)), accounts, credit_score)
+    """``UserFacts`` for a features analysis report plus the user's accounts (Plaid shape). A caller
+    that also builds recommendations parses the report once (``snapshot_of``) and passes the snapshot."""
+    return UserFacts.derive(as_snapshot(report), accounts, credit_score)
 
 
 def estimate_annual_income(snapshot: UserSnapshot) -> float | None:
@@ -120,7 +129,7 @@ _NAME_PRODUCTS = (
 
 
 def _account_products(account: AccountInfo) -> set[str]:
-    kind = account.type.lower()
+    kind = (account.type or "").lower()
     products: set[str] = set()
     mapped = _SUBTYPE_PRODUCTS.get((kind, (account.subtype or "").lower()))
     if mapped:

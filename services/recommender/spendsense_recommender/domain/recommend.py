@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -27,7 +27,7 @@ from .catalog import Catalog, EducationItem, Offer, load_catalog
 from .eligibility import UserFacts
 from .facts import FactTable, build_facts, placeholders, render_template
 from .selection import Pick, SelectionDecision, SelectionInput, decide, item_facts
-from .snapshot import UserSnapshot, parse_report
+from .snapshot import ReportLike, UserSnapshot, as_snapshot
 from .trace import build_trace, seal_chain
 from .writer import TemplateWriter, Writer, WriteRequest, WrittenText
 
@@ -143,15 +143,16 @@ class Plan:
 
 
 def plan(
-    report: Mapping[str, Any],
+    report: ReportLike,
     user: UserFacts,
     *,
     catalog: Catalog | None = None,
     dismissed: Iterable[str] = (),
 ) -> Plan:
-    """The selection for a report and the write request of each selected item (pure)."""
+    """The selection for a report (or its already parsed snapshot) and the write request of each
+    selected item (pure)."""
     catalog = catalog or load_catalog()
-    snapshot = parse_report(dict(report))
+    snapshot = as_snapshot(report)
     inputs = SelectionInput(
         snapshot=snapshot, user=user, dismissed=frozenset(dismissed), catalog_version=catalog.version
     )
@@ -166,7 +167,7 @@ def plan(
 
 
 async def build_recommendations(
-    report: Mapping[str, Any],
+    report: ReportLike,
     user: UserFacts,
     *,
     rule_set_version: str,
@@ -177,7 +178,8 @@ async def build_recommendations(
     dismissed: Iterable[str] = (),
     previous_hash: str | None = None,
 ) -> RecommendationSet:
-    """Recommendations for one user's analysis report (see the module docstring). ``as_of`` defaults to
+    """Recommendations for one user's analysis report or its snapshot (see the module docstring; the
+    service passes the snapshot it also derived the user facts from). ``as_of`` defaults to
     the report's; ``dismissed``: item ids the user already saw and dismissed (never selected again)."""
     chosen = plan(report, user, catalog=catalog, dismissed=dismissed)
     snapshot, decision = chosen.inputs.snapshot, chosen.decision

@@ -12,14 +12,17 @@ as ``recent_matched`` and weigh less in selection.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import Any, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from spendsense_shared.messaging.contracts import AnalysisReport
+
 from .vocabulary import GENERAL_WELLNESS, PERSONA_IDS
 
-__all__ = ["UserSnapshot", "WindowSignals", "parse_report"]
+__all__ = ["ReportLike", "UserSnapshot", "WindowSignals", "as_snapshot", "parse_report", "snapshot_of"]
 
 PREFERRED_WINDOWS = ("180d", "30d")
 
@@ -172,8 +175,25 @@ def _choose_window(windows: dict[str, Any]) -> str:
     raise ValueError("the analysis report has no windows")
 
 
+def snapshot_of(report: AnalysisReport) -> UserSnapshot:
+    """The snapshot of a typed analysis report (what the service receives, validated at the edge)."""
+    return parse_report(report.model_dump(by_alias=True))
+
+
+ReportLike: TypeAlias = UserSnapshot | AnalysisReport | Mapping[str, Any]
+
+
+def as_snapshot(report: ReportLike) -> UserSnapshot:
+    """A snapshot as is; a report (typed, or its JSON object) parsed into one."""
+    if isinstance(report, UserSnapshot):
+        return report
+    if isinstance(report, AnalysisReport):
+        return snapshot_of(report)
+    return parse_report(dict(report))
+
+
 def parse_report(report: dict[str, Any]) -> UserSnapshot:
-    """The snapshot of a features analysis report (raises ValueError on an unusable report)."""
+    """The snapshot of a features analysis report's JSON object (raises ValueError on an unusable one)."""
     windows = report.get("windows") or {}
     if not isinstance(windows, dict) or not windows:
         raise ValueError("the analysis report has no windows")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import io
 import json
 from datetime import UTC, datetime
+from functools import partial
 
-import httpx
 import pytest
 from sqlalchemy import func, select, text
 
@@ -17,10 +17,11 @@ from spendsense_cli.synthetic import build_user
 from spendsense_features.domain.analysis import analyze
 from spendsense_features.domain.rules import load_rule_set
 from spendsense_profile.domain.ingest import parse_upload
-from spendsense_recommender.adapters.orm import consent_projection, messaging, recommendations, traces
+from spendsense_recommender.adapters.orm import messaging, recommendations, traces
+from spendsense_recommender.adapters.unit_of_work import SqlRecommenderUnitOfWork
 from spendsense_recommender.bootstrap import SERVICE
 from spendsense_recommender.domain.writer import TemplateWriter
-from spendsense_recommender.handlers.recommend import GenerateRecommendations, apply_review
+from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
 from spendsense_shared.consent import apply_consent_event
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
@@ -29,31 +30,40 @@ from spendsense_shared.messaging.catalog import (
     new_event,
     parse_data,
 )
+from spendsense_shared.messaging.claim_check import check_in_many
+from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
-from spendsense_shared.service import build_app
+from spendsense_shared.storage import ObjectStore
 
 
-def persona_assigned(index: int, upload_id: str = "up1") -> EventEnvelope:
+async def persona_assigned(store: ObjectStore, index: int, upload_id: str = "up1") -> EventEnvelope:
+    """The event as the features service publishes it: the report and account kinds checked into the
+    data bucket, the event carrying the claim."""
     user, _ = build_user(index, seed=5)
     parsed = parse_upload(io.BytesIO(json.dumps(user).encode()), filename="u.json")
-    [report] = analyze(parsed.tables, load_rule_set())
+    [raw] = analyze(parsed.tables, load_rule_set())
+    report = AnalysisReport.model_validate(raw)
     accounts = [
-        {k: a[k] for k in ("type", "subtype", "name", "official_name", "holder_category")}
+        AccountKind(**{k: a[k] for k in ("type", "subtype", "name", "official_name", "holder_category")})
         for a in parsed.tables["accounts"].to_pylist()
     ]
-    data = PersonaAssigned(
-        user_id=report["user_id"],
-        upload_id=upload_id,
-        as_of=report["as_of"],
-        rule_set_version="personas-v1",
-        personas={w: v["persona"]["primary"] for w, v in report["windows"].items()},
-        report=report,
-        accounts=accounts,
+    body = PersonaDetails(report=report, accounts=accounts).model_dump_json(by_alias=True).encode()
+    [claim] = await check_in_many(
+        store, [(f"features/users/{report.user_id}/analysis/{upload_id}.json", body)]
     )
-    return new_event(data, user_id=report["user_id"])
+    assert report.as_of is not None
+    data = PersonaAssigned(
+        user_id=report.user_id,
+        upload_id=upload_id,
+        as_of=report.as_of,
+        rule_set_version="personas-v1",
+        personas={w: v.persona.primary or "general_wellness" for w, v in report.windows.items()},
+        details=claim,
+    )
+    return new_event(data, user_id=report.user_id)
 
 
-async def grant(database, user_id: str) -> None:
+async def grant(service, user_id: str) -> None:
     event = new_event(
         ConsentGranted(
             user_id=user_id,
@@ -63,13 +73,13 @@ async def grant(database, user_id: str) -> None:
             granted_at=datetime.now(UTC),
         )
     )
-    async with database.uow() as uow:
-        await apply_consent_event(consent_projection, uow, event, parse_data(event))
+    async with service.uow() as uow:
+        await apply_consent_event(uow, event, parse_data(event))
         await uow.commit()
 
 
-async def handle(database, handler, event: EventEnvelope) -> None:
-    async with database.uow() as uow:
+async def handle(service, handler, event: EventEnvelope) -> None:
+    async with service.uow() as uow:
         await handler(event, parse_data(event), uow)
         await uow.commit()
 
@@ -83,30 +93,32 @@ async def count(database, table, **where) -> int:
 
 
 @pytest.fixture
-async def service(migrated, token_verifier, mint):
-    settings = await migrated("recommender")
-    app = build_app(SERVICE, settings)
-    app.state.token_verifier = token_verifier
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://r") as client:
-        client.db = app.state.platform.database  # type: ignore[attr-defined]
-        client.as_ = lambda user, *roles: {
-            "Authorization": f"Bearer {mint(user, roles=list(roles) or ['user'])}"
-        }  # type: ignore[attr-defined]
-        yield client
-    await app.state.platform.close()
+async def service(service_client, topology):
+    client = await service_client(SERVICE)
+    client.db = client.platform.database  # type: ignore[attr-defined]
+    client.uow = client.db.uow_factory(SqlRecommenderUnitOfWork)  # type: ignore[attr-defined]
+    # The data bucket of this test's provisioned topology, where features checks in persona details.
+    client.store = ObjectStore(client.platform.aws, topology.buckets["data"], "")  # type: ignore[attr-defined]
+    return client
+
+
+def generator(service, auto_approve: bool = False):
+    return partial(
+        generate_recommendations, store=service.store, writer=TemplateWriter(), auto_approve=auto_approve
+    )
 
 
 async def test_generation_is_stored_for_review_announced_and_idempotent(service):
     db = service.db
-    event = persona_assigned(0)
+    event = await persona_assigned(service.store, 0)
     user_id = event.user_id
-    generate = GenerateRecommendations(TemplateWriter(), auto_approve=False)
+    generate = generator(service)
 
-    await handle(db, generate, event)
+    await handle(service, generate, event)
     assert await count(db, recommendations, user_id=user_id) == 0, "nothing without consent"
 
-    await grant(db, user_id)
-    await handle(db, generate, event)
+    await grant(service, user_id)
+    await handle(service, generate, event)
     stored = await count(db, recommendations, user_id=user_id)
     assert 4 <= stored <= 8
     async with db.engine.connect() as conn:
@@ -130,17 +142,17 @@ async def test_generation_is_stored_for_review_announced_and_idempotent(service)
     assert sorted(payload["data"]["recommendation_ids"]) == sorted(r.id for r in rows)
     assert payload["data"]["upload_id"] == "up1"
 
-    await handle(db, generate, event)  # redelivery / re-run of the same input
+    await handle(service, generate, event)  # redelivery / re-run of the same input
     assert await count(db, recommendations, user_id=user_id) == stored
     assert await count(db, traces, user_id=user_id) == stored
 
 
 async def test_users_see_only_approved_items_with_etag_and_operators_see_verifiable_traces(service):
     db = service.db
-    event = persona_assigned(1)
+    event = await persona_assigned(service.store, 1)
     user_id = event.user_id
-    await grant(db, user_id)
-    await handle(db, GenerateRecommendations(TemplateWriter(), auto_approve=False), event)
+    await grant(service, user_id)
+    await handle(service, generator(service), event)
     me = service.as_(user_id)
 
     assert (await service.get(f"/api/v1/recommendations/{user_id}", headers=me)).json()["items"] == []
@@ -156,7 +168,7 @@ async def test_users_see_only_approved_items_with_etag_and_operators_see_verifia
             recommendation_id=ids[0], user_id=user_id, decision="approved", operator_id="op-1"
         )
     )
-    await handle(db, apply_review, review)
+    await handle(service, apply_review, review)
 
     first = await service.get(f"/api/v1/recommendations/{user_id}", headers=me)
     assert [i["id"] for i in first.json()["items"]] == [ids[0]]
@@ -198,10 +210,10 @@ async def test_users_see_only_approved_items_with_etag_and_operators_see_verifia
 
 async def test_feedback_dismissal_keeps_an_item_from_coming_back(service):
     db = service.db
-    event = persona_assigned(2)
+    event = await persona_assigned(service.store, 2)
     user_id = event.user_id
-    await grant(db, user_id)
-    await handle(db, GenerateRecommendations(TemplateWriter(), auto_approve=True), event)
+    await grant(service, user_id)
+    await handle(service, generator(service, auto_approve=True), event)
     me = service.as_(user_id)
     items = (await service.get(f"/api/v1/recommendations/{user_id}", headers=me)).json()["items"]
     assert items, "auto-approve published them"
@@ -219,7 +231,9 @@ async def test_feedback_dismissal_keeps_an_item_from_coming_back(service):
     )
     assert bad.status_code == 422
 
-    await handle(db, GenerateRecommendations(TemplateWriter(), auto_approve=True), persona_assigned(2, "up2"))
+    await handle(
+        service, generator(service, auto_approve=True), await persona_assigned(service.store, 2, "up2")
+    )
     async with db.engine.connect() as conn:
         newer = (
             await conn.execute(

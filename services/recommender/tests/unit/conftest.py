@@ -139,3 +139,39 @@ def hand_report() -> Callable[..., Json]:
     """``hand_report(primary=..., matched=[...], credit={...overrides})`` → a report with known figures
     (a Visa Signature ending in 4523 at 68 %: $3,400 of a $5,000 limit, $187.42 interest, …)."""
     return make_report
+
+
+# --- Handler unit tests: the in-memory unit of work and data bucket -------------------------------------
+
+
+def _load_fakes() -> Any:
+    """``fakes.py`` beside this file, under a name of its own (test modules are not importable packages
+    under importlib mode)."""
+    import importlib.util
+    import sys
+
+    name = "spendsense_recommender_unit_fakes"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("fakes.py"))
+        assert spec
+        assert spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+fakes = _load_fakes()
+
+
+@pytest.fixture
+def uow() -> Any:
+    """A fresh ``FakeRecommenderUnitOfWork``."""
+    return fakes.FakeRecommenderUnitOfWork()
+
+
+@pytest.fixture
+def data_bucket() -> Any:
+    from spendsense_shared.testing.fakes import InMemoryBlobStore
+
+    return InMemoryBlobStore()

@@ -1,0 +1,230 @@
+"""The features service's repositories in SQL (all of its SQL lives in the adapters)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from spendsense_features.adapters.orm import (
+    consent_projection,
+    persona_assignments,
+    persona_history,
+    rule_sets,
+    signals,
+    user_snapshots,
+)
+from spendsense_features.domain.model import (
+    HistoryPosition,
+    PersonaAssignment,
+    PersonaTransition,
+    StoredRuleSet,
+    StoredSignals,
+    UserSnapshotKeys,
+)
+from spendsense_features.handlers.unit_of_work import (
+    AnalysisRepository,
+    RuleSetRepository,
+    SnapshotRepository,
+)
+
+
+class SqlAnalysisRepository(AnalysisRepository):
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def save(self, report: dict[str, Any], upload_id: str | None, rule_set_version: str) -> None:
+        user_id, as_of = report["user_id"], date.fromisoformat(str(report["as_of"]))
+        previous = {
+            r.window: r.primary_persona
+            for r in await self.session.execute(
+                select(persona_assignments.c.window, persona_assignments.c.primary_persona).where(
+                    persona_assignments.c.user_id == user_id
+                )
+            )
+        }
+        for window, result in report["windows"].items():
+            persona = result["persona"]
+            signal_row = {
+                "user_id": user_id,
+                "window": window,
+                "as_of": as_of,
+                "upload_id": upload_id,
+                "values": result["signals"],
+            }
+            await self.session.execute(
+                insert(signals)
+                .values(signal_row)
+                .on_conflict_do_update(
+                    index_elements=[signals.c.user_id, signals.c.window],
+                    set_={k: v for k, v in signal_row.items() if k not in ("user_id", "window")},
+                )
+            )
+            assignment = {
+                "user_id": user_id,
+                "window": window,
+                "primary_persona": persona["primary"],
+                "matched": persona["matched"],
+                "rule_set_version": rule_set_version,
+                "as_of": as_of,
+                "upload_id": upload_id,
+            }
+            await self.session.execute(
+                insert(persona_assignments)
+                .values(assignment)
+                .on_conflict_do_update(
+                    index_elements=[persona_assignments.c.user_id, persona_assignments.c.window],
+                    set_={k: v for k, v in assignment.items() if k not in ("user_id", "window")},
+                )
+            )
+            await self.session.execute(
+                insert(persona_history).values(
+                    user_id=user_id,
+                    window=window,
+                    primary_persona=persona["primary"],
+                    previous_persona=previous.get(window),
+                    rule_set_version=rule_set_version,
+                    as_of=as_of,
+                    upload_id=upload_id,
+                )
+            )
+
+    async def signals(self, user_id: str, window: str) -> StoredSignals | None:
+        row = (
+            await self.session.execute(
+                select(signals).where(signals.c.user_id == user_id, signals.c.window == window)
+            )
+        ).first()
+        if row is None:
+            return None
+        return StoredSignals(
+            user_id=row.user_id,
+            window=row.window,
+            as_of=row.as_of,
+            upload_id=row.upload_id,
+            computed_at=row.computed_at,
+            values=row.values,
+        )
+
+    async def current_personas(self, user_id: str) -> list[PersonaAssignment]:
+        rows = await self.session.execute(
+            select(persona_assignments)
+            .where(persona_assignments.c.user_id == user_id)
+            .order_by(persona_assignments.c.window)
+        )
+        return [
+            PersonaAssignment(
+                window=r.window,
+                primary=r.primary_persona,
+                matched=r.matched,
+                rule_set_version=r.rule_set_version,
+                as_of=r.as_of,
+                assigned_at=r.assigned_at,
+            )
+            for r in rows
+        ]
+
+    async def persona_history(
+        self, user_id: str, limit: int, after: HistoryPosition | None = None
+    ) -> list[PersonaTransition]:
+        query = select(persona_history).where(persona_history.c.user_id == user_id)
+        if after is not None:
+            query = query.where(
+                or_(
+                    persona_history.c.assigned_at < after.assigned_at,
+                    and_(
+                        persona_history.c.assigned_at == after.assigned_at,
+                        persona_history.c.window < after.window,
+                    ),
+                )
+            )
+        query = query.order_by(persona_history.c.assigned_at.desc(), persona_history.c.window.desc())
+        rows = await self.session.execute(query.limit(limit))
+        return [
+            PersonaTransition(
+                window=r.window,
+                persona=r.primary_persona,
+                previous=r.previous_persona,
+                rule_set_version=r.rule_set_version,
+                as_of=r.as_of,
+                assigned_at=r.assigned_at,
+            )
+            for r in rows
+        ]
+
+
+class SqlSnapshotRepository(SnapshotRepository):
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def remember(
+        self, user_id: str, upload_id: str, object_keys: list[str], as_of: date | None
+    ) -> None:
+        row = {"user_id": user_id, "upload_id": upload_id, "object_keys": object_keys, "as_of": as_of}
+        await self.session.execute(
+            insert(user_snapshots)
+            .values(row)
+            .on_conflict_do_update(
+                index_elements=[user_snapshots.c.user_id],
+                set_={
+                    "upload_id": upload_id,
+                    "object_keys": object_keys,
+                    "as_of": as_of,
+                    "updated_at": func.now(),
+                },
+            )
+        )
+
+    async def of_consented_users(self) -> list[UserSnapshotKeys]:
+        rows = await self.session.execute(
+            select(user_snapshots.c.user_id, user_snapshots.c.object_keys)
+            .join(consent_projection, consent_projection.c.user_id == user_snapshots.c.user_id)
+            .where(consent_projection.c.status == "granted")
+            .order_by(user_snapshots.c.user_id)
+        )
+        return [UserSnapshotKeys(r.user_id, list(r.object_keys)) for r in rows]
+
+
+def _stored(row: Any) -> StoredRuleSet:
+    return StoredRuleSet(row.version, row.document, row.created_by, row.activated_at)
+
+
+class SqlRuleSetRepository(RuleSetRepository):
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def latest_activated(self) -> StoredRuleSet | None:
+        row = (
+            await self.session.execute(
+                select(rule_sets)
+                .where(rule_sets.c.activated_at.is_not(None))
+                .order_by(rule_sets.c.activated_at.desc())
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else _stored(row)
+
+    async def get(self, version: str) -> StoredRuleSet | None:
+        row = (await self.session.execute(select(rule_sets).where(rule_sets.c.version == version))).first()
+        return None if row is None else _stored(row)
+
+    async def add(self, version: str, document: Any, created_by: str) -> bool:
+        result = await self.session.execute(
+            insert(rule_sets)
+            .values(version=version, document=document, created_by=created_by)
+            .on_conflict_do_nothing()
+            .returning(rule_sets.c.version)
+        )
+        return result.first() is not None
+
+    async def activate(self, version: str) -> None:
+        await self.session.execute(
+            update(rule_sets).where(rule_sets.c.version == version).values(activated_at=func.now())
+        )
+
+    async def all(self) -> list[StoredRuleSet]:
+        rows = await self.session.execute(select(rule_sets).order_by(rule_sets.c.created_at))
+        return [_stored(r) for r in rows]

@@ -1,0 +1,80 @@
+"""The features service's ports: one abstract repository per aggregate, and its unit of work.
+SQL implementations: :mod:`spendsense_features.adapters.repositories`; in memory: ``tests/unit/fakes.py``."""
+
+from __future__ import annotations
+
+import abc
+from datetime import date
+from typing import Any
+
+from spendsense_features.domain.model import (
+    HistoryPosition,
+    PersonaAssignment,
+    PersonaTransition,
+    StoredRuleSet,
+    StoredSignals,
+    UserSnapshotKeys,
+)
+from spendsense_shared.consent import ConsentProjectingUnitOfWork
+
+
+class AnalysisRepository(abc.ABC):
+    """A user's latest signals and personas per window, and every persona assignment ever made."""
+
+    @abc.abstractmethod
+    async def save(self, report: dict[str, Any], upload_id: str | None, rule_set_version: str) -> None:
+        """Store an analysis report: signals and current persona per window, plus a history entry
+        (recording the persona it replaces)."""
+
+    @abc.abstractmethod
+    async def signals(self, user_id: str, window: str) -> StoredSignals | None: ...
+
+    @abc.abstractmethod
+    async def current_personas(self, user_id: str) -> list[PersonaAssignment]: ...
+
+    @abc.abstractmethod
+    async def persona_history(
+        self, user_id: str, limit: int, after: HistoryPosition | None = None
+    ) -> list[PersonaTransition]:
+        """Newest first (assigned_at, then window, descending), strictly after ``after``."""
+
+
+class SnapshotRepository(abc.ABC):
+    """Where each user's latest normalized snapshot is (a re-score reads it without the profile service)."""
+
+    @abc.abstractmethod
+    async def remember(
+        self, user_id: str, upload_id: str, object_keys: list[str], as_of: date | None
+    ) -> None: ...
+
+    @abc.abstractmethod
+    async def of_consented_users(self) -> list[UserSnapshotKeys]:
+        """The latest snapshot of every user whose consent is current, ordered by user id."""
+
+
+class RuleSetRepository(abc.ABC):
+    """Stored rule-set documents (the packaged one is stored only once re-activated)."""
+
+    @abc.abstractmethod
+    async def latest_activated(self) -> StoredRuleSet | None: ...
+
+    @abc.abstractmethod
+    async def get(self, version: str) -> StoredRuleSet | None: ...
+
+    @abc.abstractmethod
+    async def add(self, version: str, document: Any, created_by: str) -> bool:
+        """Store a new version; False (and nothing changed) when the version exists."""
+
+    @abc.abstractmethod
+    async def activate(self, version: str) -> None:
+        """Mark a stored version activated now (the latest activation wins)."""
+
+    @abc.abstractmethod
+    async def all(self) -> list[StoredRuleSet]:
+        """Every stored version, oldest first."""
+
+
+class FeaturesUnitOfWork(ConsentProjectingUnitOfWork):
+    analyses: AnalysisRepository
+    snapshots: SnapshotRepository
+    rule_sets: RuleSetRepository

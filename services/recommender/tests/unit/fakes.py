@@ -1,0 +1,114 @@
+"""The recommender's in-memory repository and unit of work, for handler unit tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from spendsense_recommender.domain.model import ApprovedPosition, StoredRecommendation, StoredTrace
+from spendsense_recommender.domain.recommend import Recommendation
+from spendsense_recommender.domain.trace import append_operator_action
+from spendsense_recommender.handlers.unit_of_work import RecommendationRepository, RecommenderUnitOfWork
+from spendsense_shared.testing.fakes import FakeUnitOfWork, InMemoryConsentProjection
+
+
+class InMemoryRecommendationRepository(RecommendationRepository):
+    def __init__(self) -> None:
+        self.rows: dict[str, StoredRecommendation] = {}
+        self.upload_of: dict[str, str | None] = {}
+        self.user_of: dict[str, str] = {}
+        self.trace_rows: list[tuple[int, str, str, dict[str, Any]]] = []  # seq, user, recommendation, trace
+        self.feedback: list[dict[str, Any]] = []
+        self.now = datetime(2026, 11, 1, tzinfo=UTC)
+
+    async def last_trace_hash(self, user_id: str) -> str | None:
+        mine = [t for _, u, _, t in self.trace_rows if u == user_id]
+        return str(mine[-1]["chain"]["hash"]) if mine else None
+
+    async def dismissed_items(self, user_id: str) -> set[str]:
+        return {f["item_id"] for f in self.feedback if f["user_id"] == user_id and f["kind"] == "dismissed"}
+
+    async def add(self, items: Sequence[Recommendation], *, upload_id: str | None, status: str) -> list[str]:
+        added = []
+        self.now += timedelta(seconds=1)
+        for item in items:
+            if item.id in self.rows:
+                continue
+            self.rows[item.id] = StoredRecommendation(
+                id=item.id,
+                kind=item.kind,
+                item_id=item.item_id,
+                rank=item.rank,
+                title=item.title,
+                body=item.body,
+                rationale=item.rationale,
+                disclosure=item.disclosure,
+                status=status,
+                persona=item.persona,
+                details={"format": item.format, "partner": item.partner},
+                created_at=self.now,
+            )
+            self.upload_of[item.id], self.user_of[item.id] = upload_id, item.user_id
+            self.trace_rows.append((len(self.trace_rows) + 1, item.user_id, item.id, item.trace))
+            added.append(item.id)
+        return added
+
+    async def record_action(self, recommendation_id: str, action: dict[str, Any], status: str | None) -> bool:
+        for i, (seq, user, rec, trace) in enumerate(self.trace_rows):
+            if rec == recommendation_id:
+                entry = {"at": datetime.now(UTC).isoformat(), **action}
+                self.trace_rows[i] = (seq, user, rec, append_operator_action(trace, entry))
+                if status is not None:
+                    row = self.rows[recommendation_id]
+                    self.rows[recommendation_id] = StoredRecommendation(**{**row.__dict__, "status": status})
+                return True
+        return False
+
+    async def approved_item_id(self, user_id: str, recommendation_id: str) -> str | None:
+        row = self.rows.get(recommendation_id)
+        if row is None or self.user_of[recommendation_id] != user_id or row.status != "approved":
+            return None
+        return row.item_id
+
+    async def add_feedback(
+        self, user_id: str, recommendation_id: str, item_id: str, kind: str, comment: str | None
+    ) -> None:
+        self.feedback.append(
+            {
+                "user_id": user_id,
+                "recommendation_id": recommendation_id,
+                "item_id": item_id,
+                "kind": kind,
+                "comment": comment,
+            }
+        )
+
+    async def approved(
+        self, user_id: str, limit: int, after: ApprovedPosition | None = None
+    ) -> list[StoredRecommendation]:
+        def key(r: StoredRecommendation) -> tuple[float, int, str]:
+            return (-r.created_at.timestamp(), r.rank, r.id)
+
+        rows = sorted(
+            (r for r in self.rows.values() if self.user_of[r.id] == user_id and r.status == "approved"),
+            key=key,
+        )
+        if after is not None:
+            start = (-after.created_at.timestamp(), after.rank, after.id)
+            rows = [r for r in rows if key(r) > start]
+        return rows[:limit]
+
+    async def chain(self, user_id: str) -> list[dict[str, Any]]:
+        return [t for _, u, _, t in self.trace_rows if u == user_id]
+
+    async def traces(self, user_id: str, limit: int, after_seq: int | None = None) -> list[StoredTrace]:
+        mine = [StoredTrace(s, t) for s, u, _, t in self.trace_rows if u == user_id]
+        return [t for t in mine if after_seq is None or t.seq > after_seq][:limit]
+
+
+class FakeRecommenderUnitOfWork(FakeUnitOfWork, RecommenderUnitOfWork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.consent = InMemoryConsentProjection()
+        self.recommendations = InMemoryRecommendationRepository()

@@ -1,0 +1,243 @@
+"""Every use case of the recommender against the in-memory unit of work and data bucket (milliseconds,
+no servers): the SQL repository and the API are tested against PostgreSQL in ``integration``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+
+from spendsense_recommender.domain.commands import (
+    ApprovedRecommendations,
+    CheckTrace,
+    ListTraces,
+    RecordFeedback,
+)
+from spendsense_recommender.domain.model import RecommendationNotFound
+from spendsense_recommender.domain.snapshot import parse_report, snapshot_of
+from spendsense_recommender.domain.writer import TemplateWriter
+from spendsense_recommender.handlers.queries import (
+    approved_recommendations,
+    check_trace,
+    list_traces,
+    record_feedback,
+)
+from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
+from spendsense_shared.consent import project_consent
+from spendsense_shared.messaging.catalog import (
+    ConsentGranted,
+    PersonaAssigned,
+    RecommendationReviewed,
+    new_event,
+    parse_data,
+)
+from spendsense_shared.messaging.claim_check import ClaimCheckMismatch, check_in_many
+from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
+from spendsense_shared.messaging.envelope import EventEnvelope
+
+
+def entry(real_users: Any, persona: str = "high_utilization", index: int = 0) -> dict[str, Any]:
+    return dict(real_users["users"][persona][index])
+
+
+async def persona_assigned(bucket: Any, entry: dict[str, Any], upload_id: str = "up1") -> EventEnvelope:
+    """The event as the features service publishes it: its details checked into the data bucket."""
+    report = AnalysisReport.model_validate(entry["report"])
+    body = PersonaDetails(report=report, accounts=entry["accounts"]).model_dump_json(by_alias=True).encode()
+    [claim] = await check_in_many(bucket, [(f"features/users/{report.user_id}/analysis/x.json", body)])
+    assert report.as_of is not None
+    data = PersonaAssigned(
+        user_id=report.user_id,
+        upload_id=upload_id,
+        as_of=report.as_of,
+        rule_set_version="personas-v1",
+        personas={w: r.persona.primary or "general_wellness" for w, r in report.windows.items()},
+        details=claim,
+    )
+    return new_event(data, user_id=report.user_id)
+
+
+async def grant(uow: Any, user_id: str) -> None:
+    at = datetime.now(UTC) - timedelta(hours=1)
+    data = ConsentGranted(
+        user_id=user_id, consent_id="c", policy_version="1", scopes=["analysis"], granted_at=at
+    )
+    await project_consent(new_event(data, user_id=user_id).model_copy(update={"occurred_at": at}), data, uow)
+
+
+async def handle(handler: Any, event: EventEnvelope, uow: Any) -> None:
+    async with uow:
+        await handler(event, parse_data(event), uow)
+        await uow.commit()
+
+
+def generator(bucket: Any, auto_approve: bool = False) -> Any:
+    return partial(generate_recommendations, store=bucket, writer=TemplateWriter(), auto_approve=auto_approve)
+
+
+async def test_nothing_is_generated_without_consent(uow, data_bucket, real_users):
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await handle(generator(data_bucket), event, uow)
+    assert uow.recommendations.rows == {}
+    assert uow.published == []
+
+
+async def test_generation_redeems_the_claim_stores_for_review_announces_and_is_idempotent(
+    uow, data_bucket, real_users
+):
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await grant(uow, event.user_id)
+
+    await handle(generator(data_bucket), event, uow)
+
+    rows = list(uow.recommendations.rows.values())
+    kinds = [r.kind for r in rows]
+    assert 3 <= kinds.count("education") <= 5
+    assert 1 <= kinds.count("offer") <= 3
+    assert {r.status for r in rows} == {"pending_review"}
+    assert set(uow.recommendations.upload_of.values()) == {"up1"}
+    [announced] = uow.published
+    assert announced.type == "recommendations.generated"
+    assert announced.causation_id == event.id
+    assert sorted(announced.data["recommendation_ids"]) == sorted(r.id for r in rows)
+    assert announced.data["persona"] == parse_data(event).personas["180d"]
+    traces = await uow.recommendations.chain(event.user_id)
+    assert len(traces) == len(rows)
+    assert "acc-" not in str(traces[0]["input"])  # the snapshot in the trace carries no account ids
+
+    await handle(generator(data_bucket), event, uow)  # a redelivery
+    assert len(uow.recommendations.rows) == len(rows)
+    assert len(uow.published) == 1
+
+
+async def test_auto_approval_is_chained_onto_every_trace(uow, data_bucket, real_users):
+    event = await persona_assigned(data_bucket, entry(real_users, "savings_builder"))
+    await grant(uow, event.user_id)
+    await handle(generator(data_bucket, auto_approve=True), event, uow)
+    assert {r.status for r in uow.recommendations.rows.values()} == {"approved"}
+    for trace in await uow.recommendations.chain(event.user_id):
+        assert trace["operator_actions"][0]["action"] == "auto_approved"
+
+
+async def test_a_details_object_that_differs_from_its_claim_is_refused(uow, data_bucket, real_users):
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await grant(uow, event.user_id)
+    key = parse_data(event).details.key
+    data_bucket.objects[key] = data_bucket.objects[key].replace(b"high_utilization", b"savings_builder")
+    with pytest.raises(ClaimCheckMismatch):
+        await handle(generator(data_bucket), event, uow)
+    assert uow.recommendations.rows == {}
+
+
+def test_the_typed_report_gives_the_same_id_free_snapshot_as_its_json(real_users):
+    report = entry(real_users)["report"]
+    typed = snapshot_of(AnalysisReport.model_validate(report))
+    assert typed == parse_report(report)
+    assert "account_id" not in typed.model_dump_json()
+
+
+async def test_a_review_sets_the_status_and_chains_the_action(uow, data_bucket, real_users):
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await grant(uow, event.user_id)
+    await handle(generator(data_bucket), event, uow)
+    first = next(iter(uow.recommendations.rows))
+    review = new_event(
+        RecommendationReviewed(
+            recommendation_id=first, user_id=event.user_id, decision="overridden", operator_id="op-1"
+        )
+    )
+    await handle(apply_review, review, uow)
+    assert uow.recommendations.rows[first].status == "approved"
+    [trace] = [t for t in await uow.recommendations.chain(event.user_id) if t["recommendation_id"] == first]
+    assert trace["operator_actions"][0]["actor"] == "op-1"
+    assert trace["operator_actions"][0]["action"] == "overridden"
+
+
+async def test_feedback_is_recorded_only_on_the_users_approved_items(uow, data_bucket, real_users):
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await grant(uow, event.user_id)
+    await handle(generator(data_bucket), event, uow)
+    first = next(iter(uow.recommendations.rows))
+    commits = uow.commits
+    with pytest.raises(RecommendationNotFound):  # still pending review
+        await record_feedback(RecordFeedback(event.user_id, first, "dismissed"), uow)
+    await handle(
+        apply_review,
+        new_event(
+            RecommendationReviewed(
+                recommendation_id=first, user_id=event.user_id, decision="approved", operator_id="op"
+            )
+        ),
+        uow,
+    )
+    with pytest.raises(RecommendationNotFound):  # someone else's
+        await record_feedback(RecordFeedback("someone-else", first, "dismissed"), uow)
+    assert uow.commits == commits + 1
+
+    await record_feedback(RecordFeedback(event.user_id, first, "dismissed", "seen it"), uow)
+
+    assert uow.commits == commits + 2
+    [recorded] = uow.recommendations.feedback
+    assert recorded["kind"] == "dismissed"
+    assert recorded["comment"] == "seen it"
+    assert recorded["item_id"] == uow.recommendations.rows[first].item_id
+    assert await uow.recommendations.dismissed_items(event.user_id) == {recorded["item_id"]}
+
+
+async def test_approved_pages_follow_each_other_without_gaps(uow, data_bucket, real_users):
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await grant(uow, event.user_id)
+    await handle(generator(data_bucket, auto_approve=True), event, uow)
+    await handle(
+        generator(data_bucket, auto_approve=True),
+        await persona_assigned(data_bucket, entry(real_users), "up2"),
+        uow,
+    )
+    whole = await approved_recommendations(ApprovedRecommendations(event.user_id, limit=100), uow)
+    assert whole.next_after is None
+    assert len(whole.items) == len(uow.recommendations.rows) > 4
+    seen, after = [], None
+    while True:
+        page = await approved_recommendations(
+            ApprovedRecommendations(event.user_id, limit=3, after=after), uow
+        )
+        seen += page.items
+        after = page.next_after
+        if after is None:
+            break
+    assert seen == whole.items
+    assert (await approved_recommendations(ApprovedRecommendations("nobody", limit=3), uow)).items == []
+
+
+async def test_traces_page_in_chain_order_with_the_whole_chain_verified(uow, data_bucket, real_users):
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await grant(uow, event.user_id)
+    await handle(generator(data_bucket), event, uow)
+    chain = await uow.recommendations.chain(event.user_id)
+    first = await list_traces(ListTraces(event.user_id, limit=2), uow)
+    assert first.items == chain[:2]
+    assert first.chain["ok"] is True
+    rest = await list_traces(ListTraces(event.user_id, limit=100, after_seq=first.next_after), uow)
+    assert rest.items == chain[2:]
+    assert rest.next_after is None
+
+    seq, user, rec, trace = uow.recommendations.trace_rows[-1]
+    forged = {**trace, "catalog": {**trace["catalog"], "item_id": "forged"}}
+    uow.recommendations.trace_rows[-1] = (seq, user, rec, forged)
+    assert (await list_traces(ListTraces(event.user_id, limit=2), uow)).chain["ok"] is False
+
+
+async def test_one_trace_is_replayed_and_a_missing_one_is_none(uow, data_bucket, real_users):
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await grant(uow, event.user_id)
+    await handle(generator(data_bucket), event, uow)
+    first = next(iter(uow.recommendations.rows))
+    checked = await check_trace(CheckTrace(event.user_id, first), uow)
+    assert checked is not None
+    assert checked.replay == {"matches": True, "differences": []}
+    assert checked.chain["ok"] is True
+    assert checked.trace["recommendation_id"] == first
+    assert await check_trace(CheckTrace(event.user_id, "rec_missing"), uow) is None
+    assert await check_trace(CheckTrace("someone-else", first), uow) is None
