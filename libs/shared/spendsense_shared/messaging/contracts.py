@@ -17,8 +17,11 @@ class _Open(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True)
 
 
-class CardSignal(_Open):
-    account_id: str | None = None
+# The fields of each group, without a config: the open report models below and a consumer's own closed
+# models (the recommender's decision snapshot ignores what it does not use) both build on them.
+
+
+class CardFields(BaseModel):
     name: str | None = None
     mask: str | None = None
     balance: float | None = None
@@ -31,39 +34,35 @@ class CardSignal(_Open):
     minimum_payment_only: bool | None = None
 
 
-class CreditSignals(_Open):
+class CreditFields(BaseModel):
     max_utilization: float | None = None
     card_count: int | None = None
     interest_charges: float | None = None
     minimum_payment_only: bool | None = None
     overdue: bool | None = None
-    cards: list[CardSignal] = []
 
 
-class PriceChange(_Open):
+class PriceChangeFields(BaseModel):
     from_amount: float | None = Field(None, alias="from")
     to_amount: float | None = Field(None, alias="to")
     changed_on: date | None = Field(None, alias="date")
 
 
-class RecurringMerchant(_Open):
+class MerchantFields(BaseModel):
     merchant: str
     cadence: str | None = None
     typical_amount: float | None = None
     monthly_amount: float | None = None
     last_date: date | None = None
-    price_change: PriceChange | None = None
 
 
-class SubscriptionSignals(_Open):
+class SubscriptionFields(BaseModel):
     recurring_merchant_count: int | None = None
     monthly_recurring_spend: float | None = None
     subscription_share: float | None = None
-    recurring_merchants: list[RecurringMerchant] = []
-    streams: list[dict[str, Any]] = Field(default=[], description="Plaid-shaped recurring streams")
 
 
-class SavingsSignals(_Open):
+class SavingsFields(BaseModel):
     balance: float | None = None
     net_inflow: float | None = None
     net_inflow_monthly: float | None = None
@@ -71,7 +70,7 @@ class SavingsSignals(_Open):
     emergency_fund_months: float | None = None
 
 
-class IncomeSignals(_Open):
+class IncomeFields(BaseModel):
     pay_frequency: str | None = None
     median_pay_gap_days: float | None = None
     cash_flow_buffer_months: float | None = None
@@ -80,12 +79,45 @@ class IncomeSignals(_Open):
     variability: float | None = None
 
 
-class CashFlowSignals(_Open):
+class CashFlowFields(BaseModel):
     income: float | None = None
     spending: float | None = None
     monthly_spending: float | None = None
     net: float | None = None
     overdraft_fee_count: int | None = None
+
+
+class CardSignal(CardFields, _Open):
+    account_id: str | None = None
+
+
+class CreditSignals(CreditFields, _Open):
+    cards: list[CardSignal] = []
+
+
+class PriceChange(PriceChangeFields, _Open):
+    pass
+
+
+class RecurringMerchant(MerchantFields, _Open):
+    price_change: PriceChange | None = None
+
+
+class SubscriptionSignals(SubscriptionFields, _Open):
+    recurring_merchants: list[RecurringMerchant] = []
+    streams: list[dict[str, Any]] = Field(default=[], description="Plaid-shaped recurring streams")
+
+
+class SavingsSignals(SavingsFields, _Open):
+    pass
+
+
+class IncomeSignals(IncomeFields, _Open):
+    pass
+
+
+class CashFlowSignals(CashFlowFields, _Open):
+    pass
 
 
 class WindowSignals(_Open):

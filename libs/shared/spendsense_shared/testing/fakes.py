@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
 from datetime import datetime
+from pathlib import Path
+from types import ModuleType
 
 from spendsense_shared.consent import ConsentProjection, ConsentStatus
 from spendsense_shared.messaging.envelope import EventEnvelope
@@ -71,3 +75,17 @@ class InMemoryBlobStore:
 
     async def get(self, name: str) -> bytes:
         return self.objects[name]
+
+
+def load_beside(test_file: str, filename: str, module_name: str) -> ModuleType:
+    """A module of test support that sits beside ``test_file`` (a service's ``fakes.py``), loaded under a
+    name of its own: under pytest's importlib mode tests are not importable packages, and every service
+    has a ``fakes.py``."""
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, Path(test_file).with_name(filename))
+        if spec is None or spec.loader is None:
+            raise ImportError(f"no {filename} beside {test_file}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]

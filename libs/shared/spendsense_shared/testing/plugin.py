@@ -42,6 +42,7 @@ from spendsense_shared.platform import Platform
 from spendsense_shared.security import TokenVerifier
 from spendsense_shared.service import ServiceDefinition, build_app
 from spendsense_shared.settings import ServiceSettings
+from spendsense_shared.testing.fakes import InMemoryBlobStore
 
 ISSUER = "spendsense-auth"
 AUDIENCE = "spendsense"
@@ -171,6 +172,12 @@ async def drop_schemas(database_url: str, schemas: list[str]) -> None:
         for schema in schemas:
             await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
     await engine.dispose()
+
+
+@pytest.fixture
+def data_bucket() -> InMemoryBlobStore:
+    """An in-memory data bucket, for handler unit tests (the S3 adapter has integration tests)."""
+    return InMemoryBlobStore()
 
 
 @pytest.fixture(scope="session")

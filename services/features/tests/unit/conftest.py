@@ -11,6 +11,7 @@ import pytest
 
 from spendsense_features.domain.dataset import Dataset
 from spendsense_features.domain.signals import compute_signals
+from spendsense_shared.testing.fakes import load_beside
 
 ANCHOR = date(2024, 6, 30)  # the as-of date of most hand-built datasets
 
@@ -152,35 +153,10 @@ def builder() -> type[Builder]:
 # --- Handler unit tests: the in-memory unit of work and data bucket -------------------------------------
 
 
-def _load_fakes() -> Any:
-    """``fakes.py`` beside this file, under a name of its own (test modules are not importable packages
-    under importlib mode)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    name = "spendsense_features_unit_fakes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("fakes.py"))
-        assert spec
-        assert spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fakes = _load_fakes()
+fakes = load_beside(__file__, "fakes.py", "spendsense_features_unit_fakes")
 
 
 @pytest.fixture
 def uow() -> Any:
     """A fresh ``FakeFeaturesUnitOfWork``."""
     return fakes.FakeFeaturesUnitOfWork()
-
-
-@pytest.fixture
-def data_bucket() -> Any:
-    from spendsense_shared.testing.fakes import InMemoryBlobStore
-
-    return InMemoryBlobStore()

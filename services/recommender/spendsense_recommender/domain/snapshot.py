@@ -16,9 +16,19 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from spendsense_shared.messaging.contracts import AnalysisReport
+from spendsense_shared.messaging.contracts import (
+    AnalysisReport,
+    CardFields,
+    CashFlowFields,
+    CreditFields,
+    IncomeFields,
+    MerchantFields,
+    PriceChangeFields,
+    SavingsFields,
+    SubscriptionFields,
+)
 
 from .vocabulary import GENERAL_WELLNESS, PERSONA_IDS
 
@@ -32,75 +42,36 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class Card(_Model):
-    name: str | None = None
-    mask: str | None = None
-    balance: float | None = None
-    limit: float | None = None
-    utilization: float | None = None
-    apr: float | None = None
-    minimum_payment: float | None = None
-    interest_charges: float | None = None
-    overdue: bool | None = None
-    minimum_payment_only: bool | None = None
+class Card(CardFields, _Model):
+    pass
 
 
-class PriceChange(_Model):
+class PriceChange(PriceChangeFields, _Model):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
-    from_amount: float | None = Field(None, alias="from")
-    to_amount: float | None = Field(None, alias="to")
-    changed_on: date | None = Field(None, alias="date")
 
-
-class Merchant(_Model):
-    merchant: str
-    cadence: str | None = None
-    typical_amount: float | None = None
-    monthly_amount: float | None = None
-    last_date: date | None = None
+class Merchant(MerchantFields, _Model):
     price_change: PriceChange | None = None
 
 
-class Credit(_Model):
-    max_utilization: float | None = None
-    card_count: int | None = None
-    interest_charges: float | None = None
-    minimum_payment_only: bool | None = None
-    overdue: bool | None = None
+class Credit(CreditFields, _Model):
     cards: list[Card] = []
 
 
-class Subscriptions(_Model):
-    recurring_merchant_count: int | None = None
-    monthly_recurring_spend: float | None = None
-    subscription_share: float | None = None
+class Subscriptions(SubscriptionFields, _Model):
     recurring_merchants: list[Merchant] = []
 
 
-class Savings(_Model):
-    balance: float | None = None
-    net_inflow: float | None = None
-    net_inflow_monthly: float | None = None
-    growth_rate: float | None = None
-    emergency_fund_months: float | None = None
+class Savings(SavingsFields, _Model):
+    pass
 
 
-class Income(_Model):
-    pay_frequency: str | None = None
-    median_pay_gap_days: float | None = None
-    cash_flow_buffer_months: float | None = None
-    checking_balance: float | None = None
-    income_total: float | None = None
-    variability: float | None = None
+class Income(IncomeFields, _Model):
+    pass
 
 
-class CashFlow(_Model):
-    income: float | None = None
-    spending: float | None = None
-    monthly_spending: float | None = None
-    net: float | None = None
-    overdraft_fee_count: int | None = None
+class CashFlow(CashFlowFields, _Model):
+    pass
 
 
 class WindowSignals(_Model):

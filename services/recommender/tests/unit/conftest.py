@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from spendsense_recommender.domain.catalog import Catalog, load_catalog
+from spendsense_shared.testing.fakes import load_beside
 
 DATA = Path(__file__).with_name("data") / "reports.json"
 Json = dict[str, Any]
@@ -144,34 +145,10 @@ def hand_report() -> Callable[..., Json]:
 # --- Handler unit tests: the in-memory unit of work and data bucket -------------------------------------
 
 
-def _load_fakes() -> Any:
-    """``fakes.py`` beside this file, under a name of its own (test modules are not importable packages
-    under importlib mode)."""
-    import importlib.util
-    import sys
-
-    name = "spendsense_recommender_unit_fakes"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("fakes.py"))
-        assert spec
-        assert spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-fakes = _load_fakes()
+fakes = load_beside(__file__, "fakes.py", "spendsense_recommender_unit_fakes")
 
 
 @pytest.fixture
 def uow() -> Any:
     """A fresh ``FakeRecommenderUnitOfWork``."""
     return fakes.FakeRecommenderUnitOfWork()
-
-
-@pytest.fixture
-def data_bucket() -> Any:
-    from spendsense_shared.testing.fakes import InMemoryBlobStore
-
-    return InMemoryBlobStore()
