@@ -58,8 +58,18 @@ COMMON_SETTINGS = (
     "metrics_emf",  # CloudWatch embedded-metric-format records feed the dashboards
 )
 WORKER_SETTINGS = ("worker_metrics_port",)  # the container health check probes it
-# API-only extras: the auth API signs tokens (RS256 key); its worker does not need the key.
-SERVICE_SETTINGS: dict[str, tuple[str, ...]] = {"auth": ("jwt_private_key",)}
+# API-only extras: the auth API signs tokens (RS256 key; its worker does not need the key), reads client
+# addresses from the gateway's X-Forwarded-For, sends OAuth browsers back to the public URL and bootstraps
+# the admin account.
+SERVICE_SETTINGS: dict[str, tuple[str, ...]] = {
+    "auth": ("jwt_private_key", "trust_proxy", "oauth_redirect_base_url", "admin_email", "admin_password"),
+}
+# Worker extras: the auth worker builds the same settings, whose OAuth redirect default is a local URL.
+WORKER_EXTRA_SETTINGS: dict[str, tuple[str, ...]] = {"auth": ("oauth_redirect_base_url",)}
+
+
+def worker_settings(service: str) -> tuple[str, ...]:
+    return COMMON_SETTINGS + WORKER_SETTINGS + WORKER_EXTRA_SETTINGS.get(service, ())
 
 
 def env_name(field: str) -> str:
@@ -118,7 +128,7 @@ def declaration() -> dict[str, Any]:
             "port": WORKER_METRICS_PORT,
             "health_path": WORKER_HEALTH_PATH,
             "command": ["python", "-m", f"spendsense_{service}.worker"],
-            **process_env(service, COMMON_SETTINGS + WORKER_SETTINGS),
+            **process_env(service, worker_settings(service)),
         }
         for service in SERVICES
     }

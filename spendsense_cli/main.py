@@ -77,6 +77,9 @@ def _print_up(config: stack.StackConfig, manifest: dict[str, object]) -> None:
     typer.echo(f"  redis            {urls['redis']}")
     typer.echo(f"  aws emulator     {urls['aws']}  (SNS, SQS, S3, SMS)")
     typer.echo(f"  logs             {config.state_dir / 'logs'}/")
+    email, password = config.admin_credentials()
+    typer.echo(f"  admin            {email} / {password}")
+    typer.echo(f"                   (sign in: POST {urls['gateway']}/api/v1/auth/login)")
 
 
 @app.command()
@@ -130,10 +133,17 @@ def demo(
     except (RuntimeError, TimeoutError) as exc:
         typer.echo(f"smoke flow failed: {exc}", err=True)
         raise typer.Exit(1) from exc
-    typer.echo(f"\n» pipeline: {users} synthetic users → consent → batch upload → features → recommender")
+    typer.echo(
+        f"\n» pipeline: {users} synthetic users sign up → consent → batch upload → features → recommender"
+    )
     try:
         result = run_pipeline_demo(
-            gateway, config.state_dir, users=users, seed=seed, progress=lambda m: typer.echo(f"  {m}")
+            gateway,
+            config.state_dir,
+            admin=config.admin_credentials(),
+            users=users,
+            seed=seed,
+            progress=lambda m: typer.echo(f"  {m}"),
         )
     except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
         typer.echo(f"pipeline failed: {exc}", err=True)
@@ -347,17 +357,23 @@ def traces_verify(
     user_id: Annotated[str, typer.Argument(help="Whose traces")],
     state_dir: StateDir = Path(".spendsense"),
 ) -> None:
-    """Verify a user's trace chain and replay every decision (as an operator, through the gateway)."""
-    from spendsense_cli.pipeline_demo import Tokens
+    """Verify a user's trace chain and replay every decision (signed in as the stack's admin, through the
+    gateway)."""
+    from spendsense_cli.accounts import SignInFailed, login
 
-    manifest = stack.read_manifest(_config(state_dir))
+    config = _config(state_dir)
+    manifest = stack.read_manifest(config)
     if not manifest:
         typer.echo("error: the stack is not running (`spendsense up`)", err=True)
         raise typer.Exit(1)
     _load_stack_env(state_dir)
-    headers = Tokens(state_dir).header("cli-operator", "operator")
     gateway = str(manifest["urls"]["gateway"])  # type: ignore[index]
-    with httpx.Client(base_url=gateway, headers=headers, timeout=30) as client:
+    with httpx.Client(base_url=gateway, timeout=30) as client:
+        try:
+            client.headers.update(login(client, *config.admin_credentials()).headers())
+        except SignInFailed as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from exc
         listing = client.get(f"/api/v1/recommendations/{user_id}/traces", params={"limit": 200})
         if listing.status_code != 200:
             typer.echo(f"error: {listing.status_code} {listing.text}", err=True)

@@ -1,6 +1,8 @@
 """The demo's main job: synthetic users pushed through the whole event pipeline of the running stack.
 
-Each user consents (as themself), an operator uploads everyone in one batch import through the gateway,
+Each user signs up through the auth service (``POST /api/v1/auth/register``: a real account, a real
+token) and consents as themself; the bootstrap admin signs in and uploads everyone in one batch import
+through the gateway,
 and the demo follows the upload's progress (profile → S3 → ``upload.ingested`` → features →
 ``persona.assigned`` → profile) until every user is analyzed, then compares the assigned personas with
 the generator's ground truth; then follows recommendations (``persona.assigned`` → recommender →
@@ -18,9 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from spendsense_cli.accounts import Account, login, register_many
 from spendsense_cli.synthetic import generate
-from spendsense_shared.jwk import SigningKey
-from spendsense_shared.settings import ServiceSettings
 
 Progress = Callable[[str], None]
 
@@ -37,45 +38,40 @@ class DemoResult:
     sample: dict[str, object]
 
 
-class Tokens:
-    def __init__(self, state_dir: Path):
-        self.key = SigningKey.from_pem((state_dir / "keys" / "jwt.pem").read_bytes())
-        self.settings = ServiceSettings()
-
-    def header(self, user_id: str, role: str = "user") -> dict[str, str]:
-        token = self.key.sign(
-            user_id, roles=[role], issuer=self.settings.jwt_issuer, audience=self.settings.jwt_audience
-        )
-        return {"Authorization": f"Bearer {token}"}
-
-
 def run_pipeline_demo(
     gateway: str,
     state_dir: Path,
+    admin: tuple[str, str],
     users: int = 60,
     seed: int = 7,
     progress: Progress = print,
     timeout: float = 300,
 ) -> DemoResult:
-    tokens = Tokens(state_dir)
+    """``admin``: the bootstrap admin's email and password (an admin may batch-import, as an operator)."""
     data_dir = state_dir / "demo"
     summary = generate(users=users, seed=seed, out=data_dir / "users.jsonl")
-    labels = {r["user_id"]: r for r in map(json.loads, summary.labels_path.read_text().splitlines())}
     progress(f"generated {summary.users} users, {summary.transactions:,} transactions → {summary.path}")
+    accounts = _sign_up(gateway, summary.labels_path, progress)
+    labels = {
+        accounts[r["user_id"]].user_id: r
+        for r in map(json.loads, summary.labels_path.read_text().splitlines())
+    }
+    upload_file = _with_account_ids(summary.path, data_dir / "users.accounts.jsonl", accounts)
+    headers = {a.user_id: a.headers() for a in accounts.values()}
     with httpx.Client(base_url=gateway, timeout=120) as client:
         for i, user_id in enumerate(labels, start=1):
-            response = client.post(
-                "/api/v1/consent", json={"user_id": user_id}, headers=tokens.header(user_id)
-            )
+            response = client.post("/api/v1/consent", json={"user_id": user_id}, headers=headers[user_id])
             response.raise_for_status()
             if i % 20 == 0 or i == len(labels):
                 progress(f"consent granted by {i}/{len(labels)} users")
+        operator = login(client, *admin).headers()
+        progress(f"signed in as the admin ({admin[0]}) to import everyone's data")
         started = time.monotonic()
-        with summary.path.open("rb") as body:
+        with upload_file.open("rb") as body:
             response = client.post(
                 "/api/v1/uploads",
                 files={"file": ("users.jsonl", body, "application/x-ndjson")},
-                headers=tokens.header("demo-operator", "operator"),
+                headers=operator,
             )
         if response.status_code != 202:
             raise RuntimeError(f"upload refused: {response.status_code} {response.text[:500]}")
@@ -83,18 +79,16 @@ def run_pipeline_demo(
         progress(
             f"batch upload {upload_id} accepted in {time.monotonic() - started:.1f} s; following the pipeline"
         )
-        status = _follow(client, upload_id, tokens, progress, timeout, until=("analyzed", "recommended"))
+        status = _follow(client, upload_id, operator, progress, timeout, until=("analyzed", "recommended"))
         analyzed_after = time.monotonic() - started
         recommended_after = None
         if status == "analyzed":  # recommendations follow when the recommender has published them
-            status = _follow(client, upload_id, tokens, progress, timeout, until=("recommended",))
+            status = _follow(client, upload_id, operator, progress, timeout, until=("recommended",))
         if status == "recommended":
             recommended_after = round(time.monotonic() - started, 1)
-        personas = _personas(client, list(labels), tokens)
+        personas = _personas(client, headers)
         sample_user = next(iter(labels))
-        sample = client.get(
-            f"/api/v1/recommendations/{sample_user}", headers=tokens.header(sample_user)
-        ).json()
+        sample = client.get(f"/api/v1/recommendations/{sample_user}", headers=headers[sample_user]).json()
     correct = sum(1 for u, p in personas.items() if p == labels[u]["persona"])
     if status not in ("analyzed", "recommended"):
         raise RuntimeError(f"the upload ended as {status!r}; see `spendsense status` and the logs")
@@ -110,10 +104,33 @@ def run_pipeline_demo(
     )
 
 
+def _sign_up(gateway: str, labels_path: Path, progress: Progress) -> dict[str, Account]:
+    """One account per synthetic user, through ``POST /api/v1/auth/register``; by synthetic id."""
+    synthetic = [json.loads(line)["user_id"] for line in labels_path.read_text().splitlines()]
+    started = time.monotonic()
+
+    def report(done: int) -> None:
+        if done % 20 == 0 or done == len(synthetic):
+            progress(f"signed up {done}/{len(synthetic)} users ({time.monotonic() - started:.1f} s)")
+
+    by_email = register_many(gateway, [f"{u}@demo.example.com" for u in synthetic], report)
+    return {u: by_email[f"{u}@demo.example.com"] for u in synthetic}
+
+
+def _with_account_ids(source: Path, target: Path, accounts: dict[str, Account]) -> Path:
+    """The generated file with each synthetic user id replaced by the id of the user's account."""
+    with source.open() as lines, target.open("w") as out:
+        for line in lines:
+            user = json.loads(line)
+            user["user_id"] = accounts[user["user_id"]].user_id
+            out.write(json.dumps(user) + "\n")
+    return target
+
+
 def _follow(
     client: httpx.Client,
     upload_id: str,
-    tokens: Tokens,
+    operator: dict[str, str],
     progress: Progress,
     timeout: float,
     until: tuple[str, ...],
@@ -121,9 +138,7 @@ def _follow(
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        body = client.get(
-            f"/api/v1/uploads/{upload_id}", headers=tokens.header("demo-operator", "operator")
-        ).json()
+        body = client.get(f"/api/v1/uploads/{upload_id}", headers=operator).json()
         stages = Counter(u["stage"] for u in body["users"])
         line = f"upload {body['status']}: " + ", ".join(f"{n} {s}" for s, n in sorted(stages.items()))
         if line != last:
@@ -135,10 +150,10 @@ def _follow(
     raise TimeoutError(f"upload {upload_id} did not reach {'/'.join(until)} within {timeout:.0f} s")
 
 
-def _personas(client: httpx.Client, user_ids: list[str], tokens: Tokens) -> dict[str, str]:
+def _personas(client: httpx.Client, headers: dict[str, dict[str, str]]) -> dict[str, str]:
     found = {}
-    for user_id in user_ids:
-        response = client.get(f"/api/v1/profile/{user_id}/persona", headers=tokens.header(user_id))
+    for user_id, user_headers in headers.items():
+        response = client.get(f"/api/v1/profile/{user_id}/persona", headers=user_headers)
         response.raise_for_status()
         found[user_id] = response.json()["current"]["180d"]["primary"]
     return found

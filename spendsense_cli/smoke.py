@@ -1,5 +1,6 @@
-"""The smoke flow the demo runs through the live stack: consent granted and revoked through the gateway,
-then followed by its correlation id through the outbox, SNS and SQS into every consuming worker's log."""
+"""The smoke flow the demo runs through the live stack: a user signs up, grants and revokes consent
+through the gateway, and each step's event is followed by its correlation id through the outbox, SNS
+and SQS into every consuming worker's log."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from spendsense_shared.jwk import SigningKey
+from spendsense_cli.accounts import new_password, register
 from spendsense_shared.messaging.catalog import CONSUMES
-from spendsense_shared.settings import ServiceSettings
 
 Progress = Callable[[str], None]
 
@@ -62,15 +62,26 @@ def follow(
 def run_smoke(
     gateway: str, state_dir: Path, progress: Progress = print, timeout: float = 30
 ) -> list[StepResult]:
-    settings = ServiceSettings()
-    key = SigningKey.from_pem((state_dir / "keys" / "jwt.pem").read_bytes())
-    user_id = f"demo-{uuid.uuid4().hex[:8]}"
-    token = key.sign(user_id, roles=["user"], issuer=settings.jwt_issuer, audience=settings.jwt_audience)
     logs = state_dir / "logs"
     results = []
-    with httpx.Client(base_url=gateway, timeout=10, headers={"Authorization": f"Bearer {token}"}) as client:
+    with httpx.Client(base_url=gateway, timeout=30) as client:
         health = client.get("/api/v1/health").json()
         progress(f"services: {health['services']}")
+        correlation_id = f"smoke-{uuid.uuid4().hex[:12]}"
+        sent_at = time.monotonic()
+        email = f"smoke-{uuid.uuid4().hex[:8]}@demo.example.com"
+        client.headers["X-Correlation-ID"] = correlation_id
+        account = register(client, email, new_password())
+        del client.headers["X-Correlation-ID"]
+        user_id = account.user_id
+        progress(
+            f"POST /api/v1/auth/register → 201 ({user_id}); following user.registered [{correlation_id}]"
+        )
+        handled = follow(logs, correlation_id, "user.registered", sent_at, timeout)
+        for service, ms in handled.items():
+            progress(f"  handled by {service:<12} {ms:>8.1f} ms after the request")
+        results.append(StepResult("user.registered", correlation_id, handled))
+        client.headers.update(account.headers())
         steps = [
             ("consent.granted", "POST", "/api/v1/consent", {"user_id": user_id}),
             ("consent.revoked", "DELETE", f"/api/v1/consent/{user_id}", None),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import sys
 import time
@@ -34,8 +35,7 @@ from spendsense_shared.messaging.topology import build_topology
 from spendsense_shared.migrations import upgrade
 from spendsense_shared.settings import ServiceSettings
 
-ADMIN_EMAIL = "admin@spendsense.local"
-ADMIN_PASSWORD = "Local-Admin-Passw0rd!"  # the embedded stack's printed demo admin; never used in prod
+DEFAULT_ADMIN_EMAIL = "admin@spendsense.local"
 
 
 @dataclass
@@ -61,6 +61,27 @@ class StackConfig:
     def key_file(self) -> Path:
         return self.state_dir / "keys" / "jwt.pem"
 
+    @property
+    def admin_file(self) -> Path:
+        return self.state_dir / "admin.json"
+
+    def admin_credentials(self) -> tuple[str, str]:
+        """The bootstrap admin: ``SPENDSENSE_ADMIN_EMAIL`` / ``SPENDSENSE_ADMIN_PASSWORD`` when both are set,
+        else the ones made for this state directory on the first start (kept, so restarts agree)."""
+        email = os.environ.get("SPENDSENSE_ADMIN_EMAIL")
+        password = os.environ.get("SPENDSENSE_ADMIN_PASSWORD")
+        if email and password:
+            return email, password
+        if self.admin_file.exists():
+            saved = json.loads(self.admin_file.read_text())
+            return str(saved["email"]), str(saved["password"])
+        # Meets the password policy: upper, lower, digit and symbol, 20+ characters.
+        made = f"Ss-{secrets.token_urlsafe(15)}-7a!"
+        self.admin_file.parent.mkdir(parents=True, exist_ok=True)
+        self.admin_file.write_text(json.dumps({"email": DEFAULT_ADMIN_EMAIL, "password": made}))
+        self.admin_file.chmod(0o600)
+        return DEFAULT_ADMIN_EMAIL, made
+
     def log(self, name: str) -> Path:
         return self.state_dir / "logs" / f"{name}.log"
 
@@ -75,6 +96,7 @@ class StackConfig:
 
     def service_env(self) -> dict[str, str]:
         urls = self.urls()
+        admin_email, admin_password = self.admin_credentials()
         return {
             "SPENDSENSE_ENV": self.env,
             "SPENDSENSE_DATABASE_URL": urls["database"],
@@ -84,8 +106,15 @@ class StackConfig:
             **EMULATOR_CREDENTIALS,
             "SPENDSENSE_JWKS_URL": f"{urls['auth']}/api/v1/auth/.well-known/jwks.json",
             "SPENDSENSE_JWT_PRIVATE_KEY_FILE": str(self.key_file.resolve()),
-            "SPENDSENSE_ADMIN_EMAIL": ADMIN_EMAIL,
-            "SPENDSENSE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "SPENDSENSE_ADMIN_EMAIL": admin_email,
+            "SPENDSENSE_ADMIN_PASSWORD": admin_password,
+            # The gateway stands in front of auth: client addresses (rate limits) come from X-Forwarded-For.
+            "SPENDSENSE_TRUST_PROXY": "true",
+            # Every local client is 127.0.0.1: per-address limits would make one person's demo a flood.
+            # Per-account and per-number limits stay as in production.
+            "SPENDSENSE_RATE_LIMIT_LOGIN_PER_IP": "100000",
+            "SPENDSENSE_RATE_LIMIT_REGISTER_PER_IP": "100000",
+            "SPENDSENSE_OAUTH_REDIRECT_BASE_URL": urls["gateway"],
             "SPENDSENSE_BUS_WAIT_TIME_S": "2",
             # No operator review queue yet in the embedded stack: publish approved (recorded in every trace).
             "SPENDSENSE_AUTO_APPROVE": "true",

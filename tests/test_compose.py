@@ -274,6 +274,7 @@ def test_each_container_sets_what_its_process_needs(containers: dict[str, dict[s
         "auth": PLATFORM_ENV,  # auth verifies with its own key, which it must be given instead
         **dict.fromkeys(WORKERS, WORKER_ENV),
     }.get(name, API_ENV)
+    required = set(required)  # a copy: the lists above are shared by every case
     if name in (*SERVICES, *WORKERS):  # and whatever else the service's own settings default to localhost
         required |= points_at_loopback(settings_class(name))
     missing = required - set(env)
@@ -329,9 +330,17 @@ def test_settings_load_from_the_containers_environment(
         assert settings.jwks_url == f"http://auth:{CONTAINER_PORT}{jwks_path}"
 
 
+# URLs a browser follows (an OAuth provider sends it back to the gateway the host publishes), not containers.
+BROWSER_FACING = {env_name("oauth_redirect_base_url")}
+
+
 def test_urls_name_containers_not_loopback(containers: dict[str, dict[str, Any]]) -> None:
+    gateway_ports = {p.split(":")[-2] for p in container(containers, GATEWAY).get("ports", [])}
     for name, spec in containers.items():
         for key, value in environment(spec).items():
+            if key in BROWSER_FACING:
+                assert str(urlsplit(value).port) in gateway_ports, f"{name}: {key} is not the gateway"
+                continue
             urls = json.loads(value).values() if value.startswith("{") else [value]
             for url in (u for u in urls if "://" in u):
                 host = urlsplit(url).hostname

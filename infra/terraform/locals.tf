@@ -32,20 +32,28 @@ locals {
     SPENDSENSE_JWKS_URL    = module.load_balancer.jwks_url
     SPENDSENSE_LOG_JSON    = "true"
     SPENDSENSE_METRICS_EMF = "true" # the dashboards read the services' embedded-metric-format records
+    # auth: behind API Gateway and the ALB, the client's address is X-Forwarded-For's first entry
+    SPENDSENSE_TRUST_PROXY = "true"
+    # auth: OAuth providers send the browser back to the public API
+    SPENDSENSE_OAUTH_REDIRECT_BASE_URL = module.api.endpoint
+    # auth: the bootstrap admin ("" = none; its password is the "admin-password" secret)
+    SPENDSENSE_ADMIN_EMAIL = var.admin_email
   }
   secret_env = {
     SPENDSENSE_DATABASE_URL    = module.data.database_url_secret_arn
     SPENDSENSE_REDIS_URL       = module.data.redis_url_secret_arn
     SPENDSENSE_JWT_PRIVATE_KEY = module.secrets.secret_arns["jwt-private-key"]
+    SPENDSENSE_ADMIN_PASSWORD  = module.secrets.secret_arns["admin-password"]
     SPENDSENSE_OPENAI_API_KEY  = module.secrets.secret_arns["openai-api-key"] # once RecommenderSettings reads it
   }
 
   # Which buckets each service's processes may use (none unless listed). Uploads land in "data" (profile
-  # writes, features reads); evaluation reports and decision-trace exports go to "reports".
+  # writes, features reads); features writes the claim-checked analysis details there, the recommender
+  # reads them; evaluation reports and decision-trace exports go to "reports".
   bucket_access = {
     profile     = { read = ["data"], write = ["data"] }
-    features    = { read = ["data"], write = [] }
-    recommender = { read = ["reports"], write = ["reports"] }
+    features    = { read = ["data"], write = ["data"] }
+    recommender = { read = ["data", "reports"], write = ["reports"] }
     operator    = { read = ["reports"], write = ["reports"] }
   }
 

@@ -67,6 +67,7 @@ module "secrets" {
   secrets = {
     "jwt-private-key" = "RS256 private key (PEM) the auth service signs tokens with."
     "openai-api-key"  = "OpenAI API key for the recommender's rationale text (deterministic fallback without it)."
+    "admin-password"  = "Password of the bootstrap admin (SPENDSENSE_ADMIN_EMAIL); at least 12 characters, mixed."
   }
 }
 
@@ -151,6 +152,7 @@ module "api_service" {
     read  = [for kind in try(local.bucket_access[each.key].read, []) : module.data.bucket_arns[kind]]
     write = [for kind in try(local.bucket_access[each.key].write, []) : module.data.bucket_arns[kind]]
   }
+  send_sms    = each.key == "auth" # phone sign-in codes
   autoscaling = var.autoscaling
 }
 

@@ -247,3 +247,9 @@ variable "alarm_email" {
     error_message = "alarm_email must be empty or an e-mail address."
   }
 }
+
+variable "admin_email" {
+  description = "Email of the bootstrap admin account, created at the auth service's start with the password in the \"admin-password\" secret. Empty: no bootstrap admin."
+  type        = string
+  default     = ""
+}

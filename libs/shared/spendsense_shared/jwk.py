@@ -21,6 +21,35 @@ def _b64(number: int) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+def public_jwk(public_key: rsa.RSAPublicKey) -> dict[str, str]:
+    """The RSA public key as a JWK whose ``kid`` is its RFC 7638 thumbprint: stable for the same key,
+    new for a rotated one."""
+    numbers = public_key.public_numbers()
+    members = {"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}
+    kid = (
+        base64.urlsafe_b64encode(
+            hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
+        )
+        .decode()
+        .rstrip("=")
+    )
+    return {**members, "kid": kid, "alg": "RS256", "use": "sig"}
+
+
+def public_jwk_from_pem(pem: str | bytes) -> dict[str, str]:
+    """The JWK of a PEM key, private or public (a previous signing key still served for verification)."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    if b"PRIVATE KEY" in data:
+        private = serialization.load_pem_private_key(data, password=None)
+        if not isinstance(private, rsa.RSAPrivateKey):
+            raise ValueError("JWT keys must be RSA keys")
+        return public_jwk(private.public_key())
+    public = serialization.load_pem_public_key(data)
+    if not isinstance(public, rsa.RSAPublicKey):
+        raise ValueError("JWT keys must be RSA keys")
+    return public_jwk(public)
+
+
 @dataclass(frozen=True)
 class SigningKey:
     private_key: rsa.RSAPrivateKey
@@ -53,17 +82,7 @@ class SigningKey:
 
     @property
     def public_jwk(self) -> dict[str, str]:
-        numbers = self.private_key.public_key().public_numbers()
-        members = {"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}
-        # RFC 7638 thumbprint as the key id: stable for the same key, new for a rotated one.
-        kid = (
-            base64.urlsafe_b64encode(
-                hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
-            )
-            .decode()
-            .rstrip("=")
-        )
-        return {**members, "kid": kid, "alg": "RS256", "use": "sig"}
+        return public_jwk(self.private_key.public_key())
 
     @property
     def kid(self) -> str:

@@ -11,6 +11,7 @@ from spendsense_shared.cache import Cache
 from spendsense_shared.db import Database
 from spendsense_shared.messaging.tables import MessagingTables
 from spendsense_shared.messaging.topology import Topology, build_topology
+from spendsense_shared.revocation import RedisRevocationList
 from spendsense_shared.security import TokenVerifier
 from spendsense_shared.settings import ServiceSettings
 
@@ -25,15 +26,19 @@ class Platform:
     aws: Aws
     topology: Topology
     verifier: TokenVerifier | None
+    revocations: RedisRevocationList  # revoked access tokens (logout), read by every verifier
 
     @classmethod
     def create(cls, settings: ServiceSettings, tables: MessagingTables) -> Platform:
+        cache = Cache(settings.redis_url.get_secret_value(), settings.service_name, settings.env)
+        revocations = RedisRevocationList(cache.client, settings.env)
         verifier = (
             TokenVerifier(
                 issuer=settings.jwt_issuer,
                 audience=settings.jwt_audience,
                 jwks_url=settings.jwks_url,
                 cache_ttl_s=settings.jwks_cache_ttl_s,
+                revocation=revocations,
             )
             if settings.jwks_url
             else None
@@ -41,11 +46,16 @@ class Platform:
         return cls(
             settings=settings,
             database=Database(settings, tables),
-            cache=Cache(settings.redis_url.get_secret_value(), settings.service_name, settings.env),
+            cache=cache,
             aws=Aws(settings),
             topology=build_topology(settings.env),
             verifier=verifier,
+            revocations=revocations,
         )
+
+    def trusting_revocations(self, verifier: TokenVerifier) -> TokenVerifier:
+        """``verifier`` refusing the tokens on this platform's revocation list (unless it has a check)."""
+        return verifier if verifier.revocation is not None else verifier.with_revocation(self.revocations)
 
     async def check_bus(self) -> None:
         service = self.settings.service_name

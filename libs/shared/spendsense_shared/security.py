@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import enum
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import httpx
@@ -32,6 +33,10 @@ class Role(enum.IntEnum):
 class Principal:
     user_id: str
     roles: frozenset[str]
+    # What the token itself says (for logout: revoke this token and its session); not part of equality.
+    token_id: str | None = field(default=None, compare=False)
+    expires_at: int | None = field(default=None, compare=False)
+    session_id: str | None = field(default=None, compare=False)
 
     @property
     def role(self) -> Role:
@@ -46,9 +51,16 @@ class TokenError(Exception):
     pass
 
 
+class RevocationCheck(Protocol):
+    """Access tokens revoked before their expiry (logout), by ``jti``; shared by every service."""
+
+    async def is_revoked(self, jti: str) -> bool: ...
+
+
 class TokenVerifier:
     """Verifies RS256 access tokens: signature by ``kid`` from a JWKS (fetched and cached), issuer,
-    audience and expiry. Give ``jwks_url`` in services, or ``jwks`` (a dict) for a fixed key set."""
+    audience, expiry and — given a ``revocation`` check — that the token's ``jti`` was not revoked.
+    Give ``jwks_url`` in services, or ``jwks`` (a dict) for a fixed key set."""
 
     def __init__(
         self,
@@ -59,6 +71,7 @@ class TokenVerifier:
         jwks: dict[str, Any] | None = None,
         cache_ttl_s: float = 300,
         leeway_s: float = 30,
+        revocation: RevocationCheck | None = None,
     ):
         if not jwks_url and jwks is None:
             raise ValueError("a TokenVerifier needs jwks_url or jwks")
@@ -67,12 +80,19 @@ class TokenVerifier:
         self.jwks_url = jwks_url
         self.cache_ttl_s = cache_ttl_s
         self.leeway_s = leeway_s
+        self.revocation = revocation
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
         if jwks is not None:
             self._keys = _parse_jwks(jwks)
             self._fetched_at = float("inf")
+
+    def with_revocation(self, revocation: RevocationCheck) -> TokenVerifier:
+        """The same verifier (same keys) that also refuses revoked tokens."""
+        verifier = copy.copy(self)
+        verifier.revocation = revocation
+        return verifier
 
     async def _key(self, kid: str) -> Any:
         fresh = time.monotonic() - self._fetched_at < self.cache_ttl_s
@@ -124,8 +144,24 @@ class TokenVerifier:
             raise TokenError(f"invalid token: {exc}") from exc
         if claims.get("typ", "access") != "access":
             raise TokenError("not an access token")
+        jti = claims.get("jti")
+        if self.revocation is not None and jti:
+            try:
+                revoked = await self.revocation.is_revoked(str(jti))
+            except Exception as exc:  # fail closed: a token we cannot check is not trusted
+                log.warning("revocation_check_failed", error=str(exc))
+                raise TokenError("token revocation cannot be checked") from exc
+            if revoked:
+                raise TokenError("token revoked")
         roles = claims.get("roles") or ["user"]
-        return Principal(user_id=str(claims["sub"]), roles=frozenset(str(r) for r in roles))
+        sid = claims.get("sid")
+        return Principal(
+            user_id=str(claims["sub"]),
+            roles=frozenset(str(r) for r in roles),
+            token_id=str(jti) if jti else None,
+            expires_at=int(claims["exp"]),
+            session_id=str(sid) if sid else None,
+        )
 
 
 def _parse_jwks(jwks: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ view — which these two functions hand to the HTTP layer (as FastAPI dependenci
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +40,9 @@ class Wiring:
     consent: ConsentLookup | None = None
     token_verifier: TokenVerifier | None = None  # None: the platform's (the auth service's JWKS over HTTP)
     dependencies: Mapping[Callable[..., Any], Any] = field(default_factory=dict)  # FastAPI dependency → value
+    # Run once when the API or the worker starts (idempotent: several processes run them), e.g. the
+    # auth service's bootstrap admin.
+    startup: Sequence[Callable[[], Awaitable[None]]] = ()
 
 
 Bootstrap = Callable[[Platform], Wiring]
@@ -83,6 +86,8 @@ def build_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        for hook in wiring.startup:
+            await hook()
         yield
         await platform.close()
 
@@ -94,6 +99,8 @@ def build_app(
         lifespan=lifespan,
     )
     verifier = token_verifier or wiring.token_verifier or platform.verifier
+    if verifier is not None:  # every service refuses a revoked (logged out) token
+        verifier = platform.trusting_revocations(verifier)
     provided: dict[Callable[..., Any], Any] = {
         message_bus: wiring.bus,
         security.token_verifier: verifier,
@@ -116,4 +123,10 @@ def run_worker_process(definition: ServiceDefinition) -> None:
     configure_logging(f"{definition.name}-worker", settings.log_level, settings.log_json)
     platform = definition.platform(settings)
     wiring = definition.bootstrap(platform)
-    asyncio.run(run_worker(settings, platform.database, wiring.event_handlers, wiring.unit_of_work))
+
+    async def main() -> None:
+        for hook in wiring.startup:
+            await hook()
+        await run_worker(settings, platform.database, wiring.event_handlers, wiring.unit_of_work)
+
+    asyncio.run(main())

@@ -121,6 +121,16 @@ locals {
 }
 
 data "aws_iam_policy_document" "task" {
+  # SMS to phone numbers (auth's sign-in codes). SNS has no resource ARN for a phone number, so the
+  # statement allows every target *except* topics: it cannot publish to any topic through this grant.
+  dynamic "statement" {
+    for_each = var.send_sms ? [1] : []
+    content {
+      sid           = "SendSmsToPhoneNumbersOnly"
+      actions       = ["sns:Publish"]
+      not_resources = ["arn:aws:sns:*:*:*"]
+    }
+  }
   dynamic "statement" {
     for_each = local.publishes ? [1] : []
     content {

@@ -156,3 +156,9 @@ variable "autoscaling" {
     scale_in_cooldown_s = number
   })
 }
+
+variable "send_sms" {
+  description = "Whether the process sends SMS to phone numbers (SNS Publish with PhoneNumber; no topic)."
+  type        = bool
+  default     = false
+}

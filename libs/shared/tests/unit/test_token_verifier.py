@@ -194,3 +194,51 @@ def test_principal_role_is_the_highest_known_role(roles, effective, allowed):
 
     assert principal.role is effective
     assert {r for r in Role if principal.has_role(r)} == allowed
+
+
+async def test_token_not_yet_valid_beyond_the_leeway_is_rejected(token_verifier, signing_key):
+    later = int(time.time()) + int(token_verifier.leeway_s) + 120
+    token = jwt.encode(
+        claims(nbf=later, iat=later), signing_key.private_key, "RS256", headers={"kid": signing_key.kid}
+    )
+
+    with pytest.raises(TokenError, match=r"(?i)not yet valid"):
+        await token_verifier.verify(token)
+
+
+class _Revoked:
+    def __init__(self, *jtis: str) -> None:
+        self.jtis = set(jtis)
+        self.asked: list[str] = []
+
+    async def is_revoked(self, jti: str) -> bool:
+        self.asked.append(jti)
+        return jti in self.jtis
+
+
+async def test_a_revoked_jti_is_rejected_and_others_pass(token_verifier, signing_key):
+    revoked = jwt.encode(
+        claims(jti="gone"), signing_key.private_key, "RS256", headers={"kid": signing_key.kid}
+    )
+    live = jwt.encode(
+        claims(jti="live", sid="s1"), signing_key.private_key, "RS256", headers={"kid": signing_key.kid}
+    )
+    check = _Revoked("gone")
+    verifier = token_verifier.with_revocation(check)
+
+    with pytest.raises(TokenError, match="revoked"):
+        await verifier.verify(revoked)
+    principal = await verifier.verify(live)
+    assert (principal.token_id, principal.session_id) == ("live", "s1")
+    assert check.asked == ["gone", "live"]
+    assert token_verifier.revocation is None  # the shared verifier itself is unchanged
+    assert (await token_verifier.verify(revoked)).user_id == "u1"
+
+
+async def test_an_unreachable_revocation_list_fails_closed(token_verifier, mint):
+    class Broken:
+        async def is_revoked(self, jti: str) -> bool:
+            raise ConnectionError("redis down")
+
+    with pytest.raises(TokenError, match="revocation"):
+        await token_verifier.with_revocation(Broken()).verify(mint("u1"))
