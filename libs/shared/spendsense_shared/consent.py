@@ -3,20 +3,53 @@ the lookup its routes use. The SQL adapter is :mod:`spendsense_shared.consent_st
 
 Events may arrive out of order (SQS is not FIFO), so a projection row only moves forward in time:
 an event older than what the row already reflects is ignored.
+
+When two accounts are merged (``user.merged``), the projection follows what the profile service does with
+the consent records themselves: the account that remains keeps its current consent; when it has none, the
+merged-away account's current consent becomes its; the merged-away account's row is deleted
+(:func:`merged_consent`).
 """
 
 from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, EventData
+from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, EventData, UserMerged
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.unit_of_work import AbstractUnitOfWork, EventHandler
 
 ConsentStatus = Literal["granted", "revoked"]
+
+
+@dataclass(frozen=True)
+class ProjectedConsentRow:
+    """One user's row of a consent projection."""
+
+    consent_id: str
+    status: ConsentStatus
+    as_of: datetime
+
+
+def merged_consent(
+    source: ProjectedConsentRow | None, target: ProjectedConsentRow | None
+) -> ProjectedConsentRow | None:
+    """The target's row once the source account is merged into it (the source's row is deleted).
+
+    The target's row stays, unless only the source's consent is current: then the source's consent is
+    the target's current one (as in the profile service, which moves the consent records themselves),
+    as of the later of the two rows, so no older event of either can undo it. Merging again (a
+    redelivery: the source has no row any more) changes nothing."""
+    if source is None:
+        return target
+    if target is None:
+        return source
+    if target.status == "granted" or source.status != "granted":
+        return target
+    return replace(source, as_of=max(source.as_of, target.as_of))
 
 
 class ConsentProjection(abc.ABC):
@@ -32,6 +65,11 @@ class ConsentProjection(abc.ABC):
 
     async def is_granted(self, user_id: str) -> bool:
         return user_id in await self.granted([user_id])
+
+    @abc.abstractmethod
+    async def merge(self, source_user_id: str, target_user_id: str) -> None:
+        """The source account was merged into the target: the target's row becomes
+        ``merged_consent(source's, target's)`` and the source's row is deleted."""
 
 
 class ConsentProjectingUnitOfWork(AbstractUnitOfWork):
@@ -54,6 +92,15 @@ async def apply_consent_event(
 async def project_consent(envelope: EventEnvelope, data: EventData, uow: ConsentProjectingUnitOfWork) -> None:
     """Handler for ``consent.granted`` and ``consent.revoked``."""
     await apply_consent_event(uow, envelope, data)
+
+
+async def merge_consent(envelope: EventEnvelope, data: EventData, uow: ConsentProjectingUnitOfWork) -> None:
+    """Handler for ``user.merged`` of a service whose only per-user data is its consent projection (the
+    others call it from their own merge handler)."""
+    if not isinstance(data, UserMerged):
+        raise TypeError(f"not a merge: {envelope.type}")
+    if data.source_user_id != data.target_user_id:
+        await uow.consent.merge(data.source_user_id, data.target_user_id)
 
 
 def consent_handlers() -> dict[str, EventHandler]:

@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from alembic import op
-from sqlalchemy import Column, DateTime, MetaData, String, Table, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spendsense_shared.consent import ConsentProjection, ConsentStatus
+from spendsense_shared.consent import ConsentProjection, ConsentStatus, ProjectedConsentRow, merged_consent
 
 TABLE_NAME = "consent_projection"
 
@@ -54,3 +54,30 @@ class SqlConsentProjection(ConsentProjection):
             )
         )
         return {r.user_id for r in rows}
+
+    async def merge(self, source_user_id: str, target_user_id: str) -> None:
+        rows = {
+            r.user_id: ProjectedConsentRow(r.consent_id, r.status, r.as_of)
+            for r in await self.session.execute(
+                select(self.table)
+                .where(self.table.c.user_id.in_([source_user_id, target_user_id]))
+                .order_by(self.table.c.user_id)  # one lock order, whichever way two merges go
+                .with_for_update()
+            )
+        }
+        source = rows.get(source_user_id)
+        if source is None:
+            return  # nothing to merge (or a redelivery)
+        merged = merged_consent(source, rows.get(target_user_id))
+        await self.session.execute(delete(self.table).where(self.table.c.user_id == source_user_id))
+        if merged is not None and merged != rows.get(target_user_id):
+            values = {"consent_id": merged.consent_id, "status": merged.status, "as_of": merged.as_of}
+            await self.session.execute(
+                insert(self.table)
+                .values(user_id=target_user_id, **values)
+                .on_conflict_do_update(
+                    index_elements=[self.table.c.user_id],
+                    set_=values,
+                    where=self.table.c.as_of <= merged.as_of,  # a newer event of the target wins
+                )
+            )

@@ -21,9 +21,9 @@ from spendsense_shared.unit_of_work import EventHandler
 
 
 def event_handlers() -> dict[str, EventHandler]:
-    # user.merged is consumed but not handled yet (the consumer acknowledges it).
     return {
         "user.registered": profile.create_profile,
+        "user.merged": profile.merge_profiles,
         "persona.assigned": uploads.record_progress,
         "recommendations.generated": uploads.record_progress,
         "upload.failed": uploads.record_progress,

@@ -17,6 +17,7 @@ from spendsense_recommender.domain.commands import (
     RecordFeedback,
 )
 from spendsense_recommender.handlers import queries
+from spendsense_recommender.handlers.merge import merge_users
 from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
 from spendsense_recommender.settings import RecommenderSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
@@ -51,6 +52,7 @@ def bootstrap(platform: Platform) -> Wiring:
             **consent_handlers(),
             "persona.assigned": generate,
             "recommendation.reviewed": apply_review,
+            "user.merged": merge_users,
         },
         consent=ProjectedConsent(uow),
     )

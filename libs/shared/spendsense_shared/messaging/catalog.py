@@ -162,11 +162,13 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "recommendations.generated",
         "upload.failed",
     ),
+    # every service that keeps per-user data applies a merge of two accounts to it
     "features": (
         "upload.ingested",
         "personas.rescore_requested",
         "consent.granted",
         "consent.revoked",
+        "user.merged",
         "user.erasure_requested",
     ),
     "recommender": (
@@ -174,9 +176,16 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "recommendation.reviewed",
         "consent.granted",
         "consent.revoked",
+        "user.merged",
         "user.erasure_requested",
     ),
-    "operator": ("recommendations.generated", "consent.granted", "consent.revoked", "user.erasure_requested"),
+    "operator": (
+        "recommendations.generated",
+        "consent.granted",
+        "consent.revoked",
+        "user.merged",
+        "user.erasure_requested",
+    ),
 }
 
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
-from spendsense_shared.consent import ConsentProjection, ConsentStatus
+from spendsense_shared.consent import ConsentProjection, ConsentStatus, ProjectedConsentRow, merged_consent
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.unit_of_work import AbstractUnitOfWork
 
@@ -57,6 +57,16 @@ class InMemoryConsentProjection(ConsentProjection):
 
     async def granted(self, user_ids: list[str]) -> set[str]:
         return {u for u in user_ids if u in self.rows and self.rows[u][1] == "granted"}
+
+    async def merge(self, source_user_id: str, target_user_id: str) -> None:
+        def row(user_id: str) -> ProjectedConsentRow | None:
+            found = self.rows.get(user_id)
+            return None if found is None else ProjectedConsentRow(*found)
+
+        merged = merged_consent(row(source_user_id), row(target_user_id))
+        self.rows.pop(source_user_id, None)
+        if merged is not None:
+            self.rows[target_user_id] = (merged.consent_id, merged.status, merged.as_of)
 
 
 class InMemoryBlobStore:

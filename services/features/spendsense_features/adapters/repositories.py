@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,26 @@ from spendsense_features.handlers.unit_of_work import (
     RuleSetRepository,
     SnapshotRepository,
 )
+
+
+async def move_rows_unless_taken(
+    session: AsyncSession, table: Table, source_user_id: str, target_user_id: str
+) -> None:
+    """Re-key the source user's rows of ``table`` to the target, except where the target already has a
+    row with the same key (its own wins); delete what is left of the source's."""
+    taken = table.alias("taken")
+    others = [c.name for c in table.primary_key.columns if c.name != "user_id"]
+    await session.execute(
+        update(table)
+        .where(
+            table.c.user_id == source_user_id,
+            ~select(taken.c.user_id)
+            .where(taken.c.user_id == target_user_id, *(taken.c[k] == table.c[k] for k in others))
+            .exists(),
+        )
+        .values(user_id=target_user_id)
+    )
+    await session.execute(delete(table).where(table.c.user_id == source_user_id))
 
 
 class SqlAnalysisRepository(AnalysisRepository):
@@ -155,6 +175,15 @@ class SqlAnalysisRepository(AnalysisRepository):
             for r in rows
         ]
 
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        for table in (signals, persona_assignments):
+            await move_rows_unless_taken(self.session, table, source_user_id, target_user_id)
+        await self.session.execute(
+            update(persona_history)
+            .where(persona_history.c.user_id == source_user_id)
+            .values(user_id=target_user_id)
+        )
+
 
 class SqlSnapshotRepository(SnapshotRepository):
     def __init__(self, session: AsyncSession):
@@ -186,6 +215,9 @@ class SqlSnapshotRepository(SnapshotRepository):
             .order_by(user_snapshots.c.user_id)
         )
         return [UserSnapshotKeys(r.user_id, list(r.object_keys)) for r in rows]
+
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        await move_rows_unless_taken(self.session, user_snapshots, source_user_id, target_user_id)
 
 
 def _stored(row: Any) -> StoredRuleSet:

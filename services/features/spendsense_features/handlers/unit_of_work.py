@@ -38,6 +38,13 @@ class AnalysisRepository(abc.ABC):
     ) -> list[PersonaTransition]:
         """Newest first (assigned_at, then window, descending), strictly after ``after``."""
 
+    @abc.abstractmethod
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        """The source account was merged into the target: the source's signals and current personas
+        become the target's for each window the target has none of (the target's own win), the rest
+        of the source's are deleted, and the source's persona history is re-keyed to the target (the
+        history keeps both). A second call finds nothing of the source: it changes nothing."""
+
 
 class SnapshotRepository(abc.ABC):
     """Where each user's latest normalized snapshot is (a re-score reads it without the profile service)."""
@@ -50,6 +57,11 @@ class SnapshotRepository(abc.ABC):
     @abc.abstractmethod
     async def of_consented_users(self) -> list[UserSnapshotKeys]:
         """The latest snapshot of every user whose consent is current, ordered by user id."""
+
+    @abc.abstractmethod
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        """The source account was merged into the target: the source's snapshot pointer becomes the
+        target's unless the target has its own; the source's is deleted."""
 
 
 class RuleSetRepository(abc.ABC):

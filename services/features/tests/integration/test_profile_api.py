@@ -10,15 +10,29 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from spendsense_cli.synthetic import build_user
+from spendsense_features.adapters.orm import (
+    consent_projection,
+    persona_assignments,
+    persona_history,
+    signals,
+    user_snapshots,
+)
 from spendsense_features.adapters.unit_of_work import SqlFeaturesUnitOfWork
 from spendsense_features.bootstrap import SERVICE
 from spendsense_features.domain.analysis import analyze
 from spendsense_features.domain.rules import load_rule_set
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_shared.consent import apply_consent_event
-from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, new_event
+from spendsense_shared.messaging.catalog import (
+    ConsentGranted,
+    ConsentRevoked,
+    UserMerged,
+    new_event,
+    parse_data,
+)
 
 RULES = load_rule_set()
 AS_OF = date(2026, 10, 31)
@@ -64,6 +78,25 @@ class Features:
         async with self.uow() as uow:
             await uow.analyses.save(report(index, user_id), upload_id, RULES.version)
             await uow.commit()
+
+    async def merged(self, source: str, target: str, event: Any = None) -> Any:
+        """Deliver ``user.merged`` to the handler the service wires, as its worker would; the event."""
+        event = event or new_event(UserMerged(source_user_id=source, target_user_id=target))
+        handler = SERVICE.bootstrap(self.client.platform).event_handlers["user.merged"]
+        async with self.uow() as uow:
+            await handler(event, parse_data(event), uow)
+            await uow.commit()
+        return event
+
+    async def rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of the per-user tables, sorted (to compare before and after)."""
+        tables = (signals, persona_assignments, persona_history, user_snapshots, consent_projection)
+        found = {}
+        async with self.client.platform.database.engine.connect() as conn:
+            for table in tables:
+                rows = await conn.execute(select(table))
+                found[table.name] = sorted((tuple(r) for r in rows), key=repr)
+        return found
 
     async def get(self, path: str, actor: str | None, *roles: str, **params: Any) -> httpx.Response:
         return await self.client.get(path, params=params, headers=self.as_(actor, *roles))
@@ -214,3 +247,53 @@ async def test_persona_history_is_paged_newest_first_with_a_cursor(features):
     too_many = await features.get("/api/v1/profile/u1/persona", "u1", limit=500)
     assert too_many.status_code == 422
     assert [d["field"] for d in too_many.json()["error"]["details"]] == ["limit"]
+
+
+async def test_a_merge_moves_the_sources_data_to_the_target_whose_own_current_data_wins(features):
+    """On the real schema: ``old`` is merged into ``new`` (both analyzed, both consented) and ``gone`` into
+    ``fresh`` (who has nothing yet); ``other`` is untouched; a redelivery changes nothing."""
+    for user in ("old", "new", "gone", "other"):
+        await features.consent(user, "granted")
+    await features.analyzed("old", HU, "up_old")
+    await features.analyzed("new", SB, "up_new")
+    await features.analyzed("gone", SH, "up_gone")
+    await features.analyzed("other", HU, "up_other")
+    async with features.uow() as uow:
+        for user in ("old", "new", "gone", "other"):
+            await uow.snapshots.remember(user, f"up_{user}", [f"profile/users/{user}/x.parquet"], AS_OF)
+        await uow.commit()
+    old_history = (await features.get("/api/v1/profile/old/persona", "old")).json()["history"]
+    new_before = (await features.get("/api/v1/profile/new/persona", "new")).json()
+    gone_before = (await features.get("/api/v1/profile/gone/persona", "gone")).json()
+    other_before = [r for rows in (await features.rows()).values() for r in rows if "other" in r]
+
+    event = await features.merged("old", "new")
+    await features.merged("gone", "fresh")
+
+    new_after = (await features.get("/api/v1/profile/new/persona", "new", limit=50)).json()
+    assert new_after["current"] == new_before["current"]  # the target's own win
+    assert {t["persona"] for t in new_after["history"]} == {"high_utilization", "savings_builder"}
+    assert sorted(map(json.dumps, new_after["history"])) == sorted(
+        map(json.dumps, new_before["history"] + old_history)
+    )
+    signals_after = (await features.get("/api/v1/profile/new/signals", "new", window="180d")).json()
+    assert signals_after["upload_id"] == "up_new"
+    fresh = (await features.get("/api/v1/profile/fresh/persona", "fresh")).json()
+    assert (fresh["current"], fresh["history"]) == (gone_before["current"], gone_before["history"])
+    assert (await features.get("/api/v1/profile/fresh/signals", "fresh")).json()["upload_id"] == "up_gone"
+
+    rows = await features.rows()
+    assert not [r for table in rows.values() for r in table if "old" in r or "gone" in r]
+    assert {r[0]: r[1] for r in rows["user_snapshots"]} == {
+        "new": "up_new",
+        "fresh": "up_gone",
+        "other": "up_other",
+    }
+    assert {r[0] for r in rows["consent_projection"]} == {"new", "fresh", "other"}
+    assert [r for table in rows.values() for r in table if "other" in r] == other_before
+    async with features.uow() as uow:
+        assert [s.user_id for s in await uow.snapshots.of_consented_users()] == ["fresh", "new", "other"]
+
+    await features.merged("old", "new", event)  # a redelivery
+    await features.merged("gone", "fresh")  # or the same merge announced again
+    assert await features.rows() == rows

@@ -79,6 +79,17 @@ class InMemoryAnalysisRepository(AnalysisRepository):
             rows = [t for t in rows if (t.assigned_at, t.window) < (after.assigned_at, after.window)]
         return rows[:limit]
 
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        for rows in (self.signal_rows, self.assignments):
+            for user, window in [k for k in rows if k[0] == source_user_id]:
+                moved = rows.pop((user, window))
+                if (target_user_id, window) not in rows:
+                    rows[(target_user_id, window)] = (
+                        replace(moved, user_id=target_user_id) if isinstance(moved, StoredSignals) else moved
+                    )
+        if source_user_id in self.history:
+            self.history.setdefault(target_user_id, []).extend(self.history.pop(source_user_id))
+
 
 class InMemorySnapshotRepository(SnapshotRepository):
     def __init__(self, consent: ConsentProjection) -> None:
@@ -93,6 +104,11 @@ class InMemorySnapshotRepository(SnapshotRepository):
     async def of_consented_users(self) -> list[UserSnapshotKeys]:
         allowed = await self.consent.granted(list(self.rows))
         return [UserSnapshotKeys(u, self.rows[u][1]) for u in sorted(allowed)]
+
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        moved = self.rows.pop(source_user_id, None)
+        if moved is not None:
+            self.rows.setdefault(target_user_id, moved)
 
 
 class InMemoryRuleSetRepository(RuleSetRepository):

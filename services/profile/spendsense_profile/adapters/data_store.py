@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-from sqlalchemy import Table, text
+from sqlalchemy import Table, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_profile.adapters.orm import DATA_TABLES
@@ -86,3 +86,19 @@ class SqlNormalizedData(NormalizedData):
             )
             tables[name] = pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
         return tables
+
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        for table in DATA_TABLES.values():
+            taken = table.alias("taken")
+            ids = [c.name for c in table.primary_key.columns if c.name != "user_id"]
+            await self.session.execute(
+                update(table)
+                .where(
+                    table.c.user_id == source_user_id,
+                    ~select(taken.c.user_id)
+                    .where(taken.c.user_id == target_user_id, *(taken.c[k] == table.c[k] for k in ids))
+                    .exists(),
+                )
+                .values(user_id=target_user_id)
+            )
+            await self.session.execute(delete(table).where(table.c.user_id == source_user_id))

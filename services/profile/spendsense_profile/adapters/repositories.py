@@ -4,18 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_profile.adapters.orm import consents, profiles, push_devices, upload_users, uploads
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
-from spendsense_profile.domain.uploads import Upload, UploadSummary, UserProgress
+from spendsense_profile.domain.uploads import Upload, UploadSummary, UserProgress, upload_status
 from spendsense_profile.handlers.unit_of_work import (
     ConsentRepository,
     PushDeviceRepository,
     UploadRepository,
+)
+
+# The source's place in each upload's user ids becomes the target's (once; the ids stay sorted).
+_REPLACE_UPLOAD_USER = text(
+    "UPDATE uploads SET updated_at = now(), user_ids = ARRAY("
+    "SELECT u FROM unnest(array_replace(user_ids, CAST(:source AS varchar), CAST(:target AS varchar))) AS u "
+    'GROUP BY u ORDER BY u COLLATE "C") '
+    "WHERE user_ids @> ARRAY[CAST(:source AS varchar)]"
 )
 
 
@@ -71,6 +79,14 @@ class SqlConsentRepository(ConsentRepository):
             .where(consents.c.consent_id == consent.consent_id)
             .values(revoked_at=consent.revoked_at)
         )
+
+    async def reassign(self, source_user_id: str, target_user_id: str) -> None:
+        await self.session.execute(
+            update(consents).where(consents.c.user_id == source_user_id).values(user_id=target_user_id)
+        )
+
+    async def delete_profile(self, user_id: str) -> None:
+        await self.session.execute(delete(profiles).where(profiles.c.user_id == user_id))
 
 
 class SqlUploadRepository(UploadRepository):
@@ -161,6 +177,44 @@ class SqlUploadRepository(UploadRepository):
         ).first()
         return None if row is None else UploadSummary(row.upload_id, row.status, row.created_at)
 
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        both = select(upload_users.c.upload_id).where(upload_users.c.user_id == target_user_id)
+        shared = [
+            r.upload_id
+            for r in await self.session.execute(
+                select(upload_users.c.upload_id)
+                .where(upload_users.c.user_id == source_user_id, upload_users.c.upload_id.in_(both))
+                .order_by(upload_users.c.upload_id)
+            )
+        ]
+        if shared:  # the target's progress is kept
+            await self.session.execute(
+                delete(upload_users).where(
+                    upload_users.c.user_id == source_user_id, upload_users.c.upload_id.in_(shared)
+                )
+            )
+        await self.session.execute(
+            update(upload_users)
+            .where(upload_users.c.user_id == source_user_id)
+            .values(user_id=target_user_id, updated_at=func.now())
+        )
+        await self.session.execute(_REPLACE_UPLOAD_USER, {"source": source_user_id, "target": target_user_id})
+        await self.session.execute(
+            update(uploads)
+            .where(uploads.c.uploader_id == source_user_id)
+            .values(uploader_id=target_user_id, updated_at=func.now())
+        )
+        for upload_id in shared:  # its status no longer counts the source's progress
+            upload = await self.get(upload_id, for_update=True)
+            if upload is None:
+                continue
+            status, error = upload_status([(u.user_id, u.stage, u.reason) for u in upload.users])
+            await self.session.execute(
+                update(uploads)
+                .where(uploads.c.upload_id == upload_id)
+                .values(status=status, error=error, updated_at=func.now())
+            )
+
 
 class SqlPushDeviceRepository(PushDeviceRepository):
     def __init__(self, session: AsyncSession):
@@ -175,4 +229,11 @@ class SqlPushDeviceRepository(PushDeviceRepository):
                 index_elements=[push_devices.c.token],
                 set_={"user_id": device.user_id, "platform": device.platform, "registered_at": func.now()},
             )
+        )
+
+    async def reassign(self, source_user_id: str, target_user_id: str) -> None:
+        await self.session.execute(
+            update(push_devices)
+            .where(push_devices.c.user_id == source_user_id)
+            .values(user_id=target_user_id)
         )

@@ -52,3 +52,13 @@ def revoke(current: Consent | None, now: datetime) -> Consent:
     if current is None or not current.is_current:
         raise ConsentError("no_current_consent", "there is no current consent to revoke")
     return replace(current, revoked_at=now)
+
+
+def superseded_by_merge(source: Consent | None, target: Consent | None, at: datetime) -> Consent | None:
+    """When the source account is merged into the target, its consent records become the target's and the
+    target's current consent stays current: if both have one, the source's is revoked at the merge time
+    (never before it was granted), since a user has at most one current consent. The revoked consent to
+    store, or None when nothing needs revoking."""
+    if source is None or target is None or not source.is_current or not target.is_current:
+        return None
+    return revoke(source, max(at, source.granted_at))

@@ -37,6 +37,14 @@ class ConsentRepository(abc.ABC):
     @abc.abstractmethod
     async def mark_revoked(self, consent: Consent) -> None: ...
 
+    @abc.abstractmethod
+    async def reassign(self, source_user_id: str, target_user_id: str) -> None:
+        """Every consent record of the source becomes the target's (revoke one first if both have a
+        current consent: the database refuses two)."""
+
+    @abc.abstractmethod
+    async def delete_profile(self, user_id: str) -> None: ...
+
 
 class UploadRepository(abc.ABC):
     """Uploads and each of their users' progress."""
@@ -60,6 +68,12 @@ class UploadRepository(abc.ABC):
     @abc.abstractmethod
     async def latest_for_user(self, user_id: str) -> UploadSummary | None: ...
 
+    @abc.abstractmethod
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        """The source account was merged into the target: the source's membership of every upload (its
+        progress row, its place in ``user_ids``, the uploader) becomes the target's. In an upload of both,
+        the target's progress is kept and the upload's status recomputed without the source's."""
+
 
 class NormalizedData(abc.ABC):
     """The users' normalized accounts, transactions and liabilities (``spendsense_shared.dataset.TABLES``)."""
@@ -76,11 +90,20 @@ class NormalizedData(abc.ABC):
     async def snapshot(self, user_ids: list[str]) -> dict[str, pa.Table]:
         """Everything stored for these users, one table per name of the normalized schema."""
 
+    @abc.abstractmethod
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        """Every row of the source becomes the target's, except where the target has a row with the same
+        key (e.g. the same transaction id): the target's is kept and the source's deleted."""
+
 
 class PushDeviceRepository(abc.ABC):
     @abc.abstractmethod
     async def register(self, device: PushDevice) -> None:
         """Store the device, re-assigning its token when another user had it."""
+
+    @abc.abstractmethod
+    async def reassign(self, source_user_id: str, target_user_id: str) -> None:
+        """Every device of the source becomes the target's."""
 
 
 class ProfileUnitOfWork(AbstractUnitOfWork):

@@ -1,6 +1,7 @@
 """``/api/v1/uploads`` against real PostgreSQL and the S3 emulator: accepted uploads in every format are
 stored, snapshotted as Parquet and announced; rejected ones leave no trace anywhere; progress events move
-an upload forward, never backwards."""
+an upload forward, never backwards; a merge of two accounts moves the merged-away one's uploads, data and
+consent to the remaining one."""
 
 from __future__ import annotations
 
@@ -19,14 +20,18 @@ from spendsense_features.adapters.orm import messaging as features_tables
 from spendsense_features.bootstrap import SERVICE as FEATURES
 from spendsense_profile.adapters.orm import (
     accounts,
+    consents,
     credit_liabilities,
     messaging,
+    profiles,
+    push_devices,
     transactions,
     upload_users,
     uploads,
 )
 from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
 from spendsense_profile.bootstrap import SERVICE, event_handlers
+from spendsense_profile.domain.profile import PushDevice
 from spendsense_shared.aws import Aws
 from spendsense_shared.dataset import TABLES, from_parquet
 from spendsense_shared.messaging.catalog import (
@@ -34,7 +39,9 @@ from spendsense_shared.messaging.catalog import (
     PersonaAssigned,
     RecommendationsGenerated,
     UploadFailed,
+    UserMerged,
     new_event,
+    parse_data,
 )
 from spendsense_shared.messaging.claim_check import ClaimCheck
 from spendsense_shared.messaging.topology import build_topology
@@ -758,3 +765,87 @@ async def test_an_upload_is_analyzed_downstream_and_its_status_follows_through_t
     assert event["data"]["upload_id"] == upload_id
     assert event["data"]["personas"]["180d"] == label["persona"] == "high_utilization"
     await features.close()
+
+
+# -- merged accounts ---------------------------------------------------------------------------------------
+
+
+async def test_a_merge_moves_consent_uploads_data_and_devices_to_the_target_on_postgresql(profile):
+    await profile.grant("old", "other")
+    await profile.grant("new")
+    own = await profile.upload("old", users=[plaid_user("old", [txn("t1"), txn("t2", amount=20.0)])])
+    mine = await profile.upload("new", users=[plaid_user("new", [txn("t1", amount=99.0), txn("t9")])])
+    assert (own.status_code, mine.status_code) == (202, 202)
+    own = own.json()
+    imported = await profile.upload("ops", "operator", users=batch("old", "new", "other"))
+    assert imported.status_code == 202, imported.text
+    batch_id = imported.json()["upload_id"]
+    await profile.progress(assigned(batch_id, "new"))
+    await profile.progress(assigned(batch_id, "other"))
+    await profile.progress(failed(batch_id, "old", "no_transactions"))
+    assert (await profile.status(batch_id))["error"] is not None
+    async with profile.db.uow_factory(SqlProfileUnitOfWork)() as uow:
+        await uow.push_devices.register(PushDevice("tok-old", "old", "android"))
+        await uow.commit()
+    new_consent = (await profile.client.get("/api/v1/profile/new", headers=profile.as_("new"))).json()[
+        "consent"
+    ]
+    outbox_before = await profile.outbox()
+
+    merge = new_event(UserMerged(source_user_id="old", target_user_id="new"))
+    handler = event_handlers()["user.merged"]
+
+    async def deliver() -> None:
+        async with profile.db.uow_factory(SqlProfileUnitOfWork)() as uow:
+            await handler(merge, parse_data(merge), uow)
+            await uow.commit()
+
+    await deliver()
+
+    body = (await profile.client.get("/api/v1/profile/new", headers=profile.as_("new"))).json()
+    assert body["consent"] == new_consent  # the target's current consent stays current
+    assert body["uploads"] == 3
+    gone = await profile.client.get("/api/v1/profile/old", headers=profile.as_("old"))
+    assert gone.status_code == 404
+    rows = await profile.rows(consents, "granted_at")
+    assert {r.user_id for r in rows} == {"new", "other"}
+    theirs = [r for r in rows if r.user_id == "new"]
+    assert len(theirs) == 2
+    assert [r.consent_id for r in theirs if r.revoked_at is None] == [new_consent["consent_id"]]
+    [revoked] = [r for r in theirs if r.revoked_at is not None]
+    assert revoked.revoked_at == merge.occurred_at
+
+    record = await profile.status(batch_id)
+    assert [u["user_id"] for u in record["users"]] == ["new", "other"]
+    assert (record["status"], record["error"]) == ("analyzed", None)  # without the source's failure
+    stored = {r.upload_id: r for r in await profile.rows(uploads, "upload_id")}
+    assert stored[batch_id].user_ids == ["new", "other"]
+    assert (stored[own["upload_id"]].uploader_id, stored[own["upload_id"]].user_ids) == ("new", ["new"])
+    assert [u["user_id"] for u in (await profile.status(own["upload_id"], "new", "user"))["users"]] == ["new"]
+    assert [r.user_id for r in await profile.rows(upload_users, "upload_id") if r.user_id == "old"] == []
+
+    moved = {(r.user_id, r.transaction_id): r.amount for r in await profile.rows(transactions, "user_id")}
+    assert {k: v for k, v in moved.items() if k[0] != "other"} == {
+        ("new", "t1"): 99.0,  # the target's row is kept
+        ("new", "t2"): 20.0,
+        ("new", "t9"): 12.5,
+        ("new", "old-t1"): 12.5,
+        ("new", "old-t2"): -40.0,
+        ("new", "old-t3"): -2500.0,
+        ("new", "new-t1"): 12.5,
+        ("new", "new-t2"): -40.0,
+        ("new", "new-t3"): -2500.0,
+    }
+    for table in (accounts, credit_liabilities):
+        assert {r.user_id for r in await profile.rows(table, "user_id")} == {"new", "other"}
+    assert [(r.token, r.user_id) for r in await profile.rows(push_devices, "token")] == [("tok-old", "new")]
+    assert [r.user_id for r in await profile.rows(profiles, "user_id")] == ["new", "other"]
+    assert await profile.outbox() == outbox_before  # nothing published
+
+    async def everything() -> list[Any]:
+        tables = (profiles, consents, uploads, upload_users, accounts, transactions, credit_liabilities)
+        return [sorted(map(tuple, await profile.rows(t, t.primary_key.columns.keys()[0]))) for t in tables]
+
+    before = await everything()
+    await deliver()  # a redelivery changes nothing
+    assert await everything() == before

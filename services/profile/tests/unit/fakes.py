@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
-from spendsense_profile.domain.uploads import Upload, UploadSummary
+from spendsense_profile.domain.uploads import Upload, UploadSummary, upload_status
 from spendsense_profile.handlers.unit_of_work import (
     ConsentRepository,
     NormalizedData,
@@ -65,6 +65,16 @@ class InMemoryConsentRepository(ConsentRepository):
             self.consents[consent.consent_id], revoked_at=consent.revoked_at
         )
 
+    async def reassign(self, source_user_id: str, target_user_id: str) -> None:
+        for consent_id, consent in list(self.consents.items()):
+            if consent.user_id == source_user_id:
+                if consent.is_current and await self.current(target_user_id) is not None:
+                    raise ValueError("a user has at most one current consent")  # the unique index
+                self.consents[consent_id] = replace(consent, user_id=target_user_id)
+
+    async def delete_profile(self, user_id: str) -> None:
+        self.profiles.pop(user_id, None)
+
 
 class InMemoryUploadRepository(UploadRepository):
     def __init__(self, clock: _Clock) -> None:
@@ -101,6 +111,24 @@ class InMemoryUploadRepository(UploadRepository):
         assert latest.created_at is not None
         return UploadSummary(latest.upload_id, latest.status, latest.created_at)
 
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        for upload in self.uploads.values():
+            if not upload.involves(source_user_id):
+                continue
+            shared = upload.progress_of(target_user_id) is not None
+            upload.users = [u for u in upload.users if not (shared and u.user_id == source_user_id)]
+            for u in upload.users:
+                if u.user_id == source_user_id:
+                    u.user_id = target_user_id
+            upload.user_ids = sorted({target_user_id if u == source_user_id else u for u in upload.user_ids})
+            if upload.uploader_id == source_user_id:
+                upload.uploader_id = target_user_id
+            if shared:
+                upload.status, upload.error = upload_status(
+                    [(u.user_id, u.stage, u.reason) for u in upload.users]
+                )
+            upload.updated_at = self.clock.tick()
+
 
 class InMemoryNormalizedData(NormalizedData):
     """Rows per table keyed like the SQL tables: (user_id, the table's id column)."""
@@ -133,6 +161,12 @@ class InMemoryNormalizedData(NormalizedData):
             )
         return tables
 
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        for rows in self.rows.values():
+            for user, key in [k for k in rows if k[0] == source_user_id]:
+                row = rows.pop((user, key))
+                rows.setdefault((target_user_id, key), {**row, "user_id": target_user_id})
+
 
 class InMemoryPushDeviceRepository(PushDeviceRepository):
     def __init__(self) -> None:
@@ -140,6 +174,11 @@ class InMemoryPushDeviceRepository(PushDeviceRepository):
 
     async def register(self, device: PushDevice) -> None:
         self.devices[device.token] = device
+
+    async def reassign(self, source_user_id: str, target_user_id: str) -> None:
+        for token, device in list(self.devices.items()):
+            if device.user_id == source_user_id:
+                self.devices[token] = replace(device, user_id=target_user_id)
 
 
 class FakeProfileUnitOfWork(FakeUnitOfWork, ProfileUnitOfWork):

@@ -12,7 +12,7 @@ from spendsense_shared.messagebus import Message
 from spendsense_shared.messaging.catalog import CONSUMES
 
 
-async def test_every_command_and_query_has_a_handler_and_every_consumed_event_but_user_merged_too():
+async def test_every_command_and_query_has_a_handler_and_every_consumed_event_too():
     platform = SERVICE.platform(ProfileSettings(upload_max_bytes=1234))
     try:
         wiring = SERVICE.bootstrap(platform)
@@ -23,7 +23,7 @@ async def test_every_command_and_query_has_a_handler_and_every_consumed_event_bu
         }
         assert messages
         assert set(wiring.bus.handlers) == messages
-        assert set(wiring.event_handlers) == set(CONSUMES["profile"]) - {"user.merged"}
+        assert set(wiring.event_handlers) == set(CONSUMES["profile"])
         assert wiring.consent is not None
         assert wiring.dependencies[upload_max_bytes] == 1234
     finally:

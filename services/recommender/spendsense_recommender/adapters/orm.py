@@ -46,17 +46,21 @@ recommendations = Table(
     Index("ix_recommendations_user", "user_id", "status", "created_at"),
 )
 
-# Decision traces, hash-chained per user (seq orders the chain).
+# Decision traces, hash-chained per user (seq orders the chain). ``chain_id`` is the user the trace was
+# sealed for and never changes; ``user_id`` is whose trace it is now (they differ once accounts are merged:
+# the merged-away account's traces keep their chain, whose stored hashes are never rewritten).
 traces = Table(
     "traces",
     metadata,
     Column("seq", BigInteger, Identity(), primary_key=True),
     Column("recommendation_id", String(64), nullable=False, unique=True),
     Column("user_id", String(128), nullable=False),
+    Column("chain_id", String(128), nullable=False),
     Column("trace", JSONB, nullable=False),
     Column("hash", String(64), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_traces_user", "user_id", "seq"),
+    Index("ix_traces_chain", "chain_id", "seq"),
 )
 
 feedback = Table(

@@ -29,7 +29,7 @@ class SqlRecommendationRepository(RecommendationRepository):
         row = (
             await self.session.execute(
                 select(traces.c.hash)
-                .where(traces.c.user_id == user_id)
+                .where(traces.c.chain_id == user_id)
                 .order_by(traces.c.seq.desc())
                 .limit(1)
             )
@@ -79,6 +79,7 @@ class SqlRecommendationRepository(RecommendationRepository):
                 insert(traces).values(
                     recommendation_id=item.id,
                     user_id=item.user_id,
+                    chain_id=item.user_id,  # sealed onto the user's own chain (last_trace_hash)
                     trace=item.trace,
                     hash=item.trace["chain"]["hash"],
                 )
@@ -177,11 +178,16 @@ class SqlRecommendationRepository(RecommendationRepository):
             for r in await self.session.execute(query)
         ]
 
-    async def chain(self, user_id: str) -> list[dict[str, Any]]:
+    async def chains(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
         rows = await self.session.execute(
-            select(traces.c.trace).where(traces.c.user_id == user_id).order_by(traces.c.seq)
+            select(traces.c.chain_id, traces.c.trace)
+            .where(traces.c.user_id == user_id)
+            .order_by(traces.c.seq)
         )
-        return [r.trace for r in rows]
+        found: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            found.setdefault(r.chain_id, []).append(r.trace)
+        return found
 
     async def traces(self, user_id: str, limit: int, after_seq: int | None = None) -> list[StoredTrace]:
         query = select(traces.c.seq, traces.c.trace).where(traces.c.user_id == user_id)
@@ -189,3 +195,9 @@ class SqlRecommendationRepository(RecommendationRepository):
             query = query.where(traces.c.seq > after_seq)
         rows = await self.session.execute(query.order_by(traces.c.seq).limit(limit))
         return [StoredTrace(int(r.seq), r.trace) for r in rows]
+
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        for table in (recommendations, traces, feedback):  # traces keep their chain_id (and hashes)
+            await self.session.execute(
+                update(table).where(table.c.user_id == source_user_id).values(user_id=target_user_id)
+            )

@@ -48,7 +48,7 @@ class StoredTrace:
 @dataclass(frozen=True)
 class TracePage:
     items: list[dict[str, Any]]
-    chain: dict[str, Any]  # the verification of the user's whole chain
+    chain: dict[str, Any]  # the verification of every chain of the user's traces (ChainsVerification)
     next_after: int | None  # the seq the next page starts after
 
 

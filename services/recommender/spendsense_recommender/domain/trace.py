@@ -9,6 +9,11 @@ and ``chain = {"previous_hash", "content_hash", "hash"}`` is stored in the trace
 changes its content hash; removing, inserting or reordering traces breaks a ``previous_hash`` link.
 ``verify_chain`` walks a user's traces in order and reports the first broken link.
 
+When two accounts are merged, the merged-away account's traces become the remaining account's but stay
+in the chain they were sealed in (rewriting their hashes would defeat the tamper evidence): a user's
+traces are then several chains, each identified by the id of the user it was sealed for, and
+``verify_chains`` verifies each on its own. New traces continue the user's own chain.
+
 Operator actions come later (review, override, …) and must not break the seal of the decision, so
 they live in their own slot, each action chained to the trace's hash and to the action before it
 (``append_operator_action``); the verifier checks that sub-chain too.
@@ -35,6 +40,7 @@ from .writer import WrittenText
 __all__ = [
     "GENESIS",
     "ChainVerification",
+    "ChainsVerification",
     "append_operator_action",
     "build_trace",
     "canonical_json",
@@ -42,6 +48,7 @@ __all__ = [
     "seal",
     "seal_chain",
     "verify_chain",
+    "verify_chains",
 ]
 
 GENESIS = "0" * 64
@@ -148,6 +155,36 @@ def verify_chain(traces: Sequence[Mapping[str, Any]], previous_hash: str | None 
             return ChainVerification(False, index, index, trace.get("recommendation_id"), problem)
         expected = trace["chain"]["hash"]
     return ChainVerification(True, len(traces))
+
+
+@dataclass(frozen=True)
+class ChainsVerification:
+    """The verification of every chain of a user's traces (chain id → its verification, in order)."""
+
+    chains: tuple[tuple[str, ChainVerification], ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(v.ok for _, v in self.chains)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report: ``ok`` and ``checked`` over every chain, the first break (``chain_id``, and
+        ``broken_at`` as an index in that chain), and each chain's own verification in ``chains``."""
+        broken = next(((chain_id, v) for chain_id, v in self.chains if not v.ok), None)
+        return {
+            "ok": self.ok,
+            "checked": sum(v.checked for _, v in self.chains),
+            "chain_id": broken[0] if broken else None,
+            "broken_at": broken[1].broken_at if broken else None,
+            "trace_id": broken[1].trace_id if broken else None,
+            "reason": broken[1].reason if broken else None,
+            "chains": [{"chain_id": chain_id, **v.to_dict()} for chain_id, v in self.chains],
+        }
+
+
+def verify_chains(chains: Mapping[str, Sequence[Mapping[str, Any]]]) -> ChainsVerification:
+    """Verifies each chain (chain id → its traces, oldest first) from its start."""
+    return ChainsVerification(tuple((chain_id, verify_chain(traces)) for chain_id, traces in chains.items()))
 
 
 def build_trace(

@@ -16,7 +16,7 @@ from spendsense_recommender.domain.model import (
     TracePage,
 )
 from spendsense_recommender.domain.replay import replay
-from spendsense_recommender.domain.trace import verify_chain
+from spendsense_recommender.domain.trace import verify_chains
 from spendsense_recommender.handlers.unit_of_work import RecommenderUnitOfWork
 
 
@@ -43,25 +43,26 @@ async def approved_recommendations(
 
 async def list_traces(query: ListTraces, uow: RecommenderUnitOfWork) -> TracePage:
     async with uow:
-        chain = await uow.recommendations.chain(query.user_id)
+        chains = await uow.recommendations.chains(query.user_id)
         rows = await uow.recommendations.traces(query.user_id, query.limit + 1, query.after_seq)
     more, rows = len(rows) > query.limit, rows[: query.limit]
     return TracePage(
         items=[r.trace for r in rows],
-        chain=verify_chain(chain).to_dict(),
+        chain=verify_chains(chains).to_dict(),
         next_after=rows[-1].seq if more else None,
     )
 
 
 async def check_trace(query: CheckTrace, uow: RecommenderUnitOfWork) -> TraceCheck | None:
     async with uow:
-        chain = await uow.recommendations.chain(query.user_id)
-    trace = next((t for t in chain if t.get("recommendation_id") == query.recommendation_id), None)
+        chains = await uow.recommendations.chains(query.user_id)
+    every = (t for chain in chains.values() for t in chain)
+    trace = next((t for t in every if t.get("recommendation_id") == query.recommendation_id), None)
     if trace is None:
         return None
     replayed = replay(trace)
     return TraceCheck(
         trace=trace,
-        chain=verify_chain(chain).to_dict(),
+        chain=verify_chains(chains).to_dict(),
         replay={"matches": replayed.matches, "differences": replayed.differences},
     )

@@ -16,7 +16,8 @@ class RecommendationRepository(abc.ABC):
     """A user's recommendations, their hash-chained decision traces, and the user's feedback."""
 
     @abc.abstractmethod
-    async def last_trace_hash(self, user_id: str) -> str | None: ...
+    async def last_trace_hash(self, user_id: str) -> str | None:
+        """The hash of the last trace of the user's own chain (new traces continue it)."""
 
     @abc.abstractmethod
     async def dismissed_items(self, user_id: str) -> set[str]: ...
@@ -46,12 +47,21 @@ class RecommendationRepository(abc.ABC):
         """Approved recommendations, newest first (then rank, then id), strictly after ``after``."""
 
     @abc.abstractmethod
-    async def chain(self, user_id: str) -> list[dict[str, Any]]:
-        """Every trace of the user, in chain order."""
+    async def chains(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every trace of the user, per hash chain (chain id → traces in chain order; the chain that
+        started first comes first): the user's own chain, and those of accounts merged into theirs."""
 
     @abc.abstractmethod
     async def traces(self, user_id: str, limit: int, after_seq: int | None = None) -> list[StoredTrace]:
-        """Traces in chain order, after ``after_seq``."""
+        """Every trace of the user in the order they were stored (each chain's in chain order), after
+        ``after_seq``."""
+
+    @abc.abstractmethod
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        """The source account was merged into the target: the source's recommendations, traces and
+        feedback become the target's. Each trace stays in the chain it was sealed in (its stored hashes
+        are never rewritten); the target's own chain goes on from its own last trace. A second call finds
+        nothing of the source: it changes nothing."""
 
 
 class RecommenderUnitOfWork(ConsentProjectingUnitOfWork):

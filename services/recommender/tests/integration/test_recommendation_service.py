@@ -1,10 +1,12 @@
 """The recommender service end to end on real PostgreSQL: persona.assigned → recommendations stored for
 review with sealed traces and announced; re-delivery adds nothing; consent gates it; reviews and
 auto-approval chain onto the trace; the user API shows approved items only (ETag, pagination, feedback);
-operators read traces whose chain verifies, and a tampered trace is found."""
+operators read traces whose chain verifies, and a tampered trace is found; a merge of two accounts moves
+everything to the remaining one with each trace in the chain it was sealed in."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from datetime import UTC, datetime
@@ -17,7 +19,13 @@ from spendsense_cli.synthetic import build_user
 from spendsense_features.domain.analysis import analyze
 from spendsense_features.domain.rules import load_rule_set
 from spendsense_profile.domain.ingest import parse_upload
-from spendsense_recommender.adapters.orm import messaging, recommendations, traces
+from spendsense_recommender.adapters.orm import (
+    consent_projection,
+    feedback,
+    messaging,
+    recommendations,
+    traces,
+)
 from spendsense_recommender.adapters.unit_of_work import SqlRecommenderUnitOfWork
 from spendsense_recommender.bootstrap import SERVICE
 from spendsense_recommender.domain.writer import TemplateWriter
@@ -27,12 +35,14 @@ from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     PersonaAssigned,
     RecommendationReviewed,
+    UserMerged,
     new_event,
     parse_data,
 )
 from spendsense_shared.messaging.claim_check import check_in_many
 from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.migrations import upgrade
 from spendsense_shared.storage import ObjectStore
 
 
@@ -244,3 +254,138 @@ async def test_feedback_dismissal_keeps_an_item_from_coming_back(service):
         ).all()
     assert newer
     assert dismissed["title"] not in {r.title for r in newer}
+
+
+async def rows_of(database) -> dict[str, list[tuple]]:
+    """Every row of the per-user tables, sorted (to compare before and after)."""
+    found = {}
+    async with database.engine.connect() as conn:
+        for table in (recommendations, traces, feedback, consent_projection):
+            found[table.name] = sorted((tuple(r) for r in await conn.execute(select(table))), key=repr)
+    return found
+
+
+async def test_a_merge_moves_everything_to_the_target_and_keeps_each_trace_in_its_chain(service):
+    db = service.db
+    generate = generator(service, auto_approve=True)
+    source_event = await persona_assigned(service.store, 0)
+    target_event = await persona_assigned(service.store, 1)
+    source, target = source_event.user_id, target_event.user_id
+    assert source != target
+    for user_id in (source, target):
+        await grant(service, user_id)
+    await handle(service, generate, source_event)
+    await handle(service, generate, target_event)
+    mine = service.as_(source)
+    dismissed = (await service.get(f"/api/v1/recommendations/{source}", headers=mine)).json()["items"][0]
+    response = await service.post(
+        f"/api/v1/recommendations/{source}/feedback",
+        json={"recommendation_id": dismissed["id"], "kind": "dismissed"},
+        headers=mine,
+    )
+    assert response.status_code == 201
+    async with db.engine.connect() as conn:
+        sealed = {
+            r.recommendation_id: (r.chain_id, r.hash, r.trace)
+            for r in await conn.execute(select(traces).order_by(traces.c.seq))
+        }
+    assert {c for c, _, _ in sealed.values()} == {source, target}
+    approved_before = await count(db, recommendations, status="approved")
+
+    merge = new_event(UserMerged(source_user_id=source, target_user_id=target))
+    handler = SERVICE.bootstrap(service.platform).event_handlers["user.merged"]
+    await handle(service, handler, merge)
+
+    for table in (recommendations, traces, feedback, consent_projection):
+        assert await count(db, table, user_id=source) == 0, table.name
+    assert await count(db, recommendations, user_id=target, status="approved") == approved_before
+    assert await count(db, feedback, user_id=target, kind="dismissed") == 1
+    async with db.engine.connect() as conn:
+        after = {
+            r.recommendation_id: (r.chain_id, r.hash, r.trace)
+            for r in await conn.execute(select(traces).order_by(traces.c.seq))
+        }
+    assert after == sealed  # no stored hash, trace or chain rewritten
+
+    operator = service.as_("op-1", "operator")
+    body = (await service.get(f"/api/v1/recommendations/{target}/traces", headers=operator)).json()
+    assert {t["recommendation_id"] for t in body["items"]} == set(sealed)
+    assert body["chain"]["ok"] is True
+    assert body["chain"]["checked"] == len(sealed)
+    assert [(c["chain_id"], c["ok"]) for c in body["chain"]["chains"]] == [(source, True), (target, True)]
+    one = (
+        await service.get(f"/api/v1/recommendations/{target}/traces/{dismissed['id']}", headers=operator)
+    ).json()
+    assert one["chain"]["ok"] is True
+    assert one["replay"]["matches"] is True
+    theirs = service.as_(target)
+    listed = (await service.get(f"/api/v1/recommendations/{target}?limit=100", headers=theirs)).json()
+    assert dismissed["id"] in {i["id"] for i in listed["items"]}
+
+    snapshot = await rows_of(db)
+    await handle(service, handler, merge)  # a redelivery changes nothing
+    assert await rows_of(db) == snapshot
+
+    # The target's next recommendations continue its own chain, and leave out what the source dismissed.
+    async with service.uow() as uow:
+        target_last = await uow.recommendations.last_trace_hash(target)
+    assert target_last == [h for c, h, _ in sealed.values() if c == target][-1]
+    await handle(service, generate, await persona_assigned(service.store, 1, "up2"))
+    async with db.engine.connect() as conn:
+        newer = (
+            await conn.execute(
+                select(traces.c.chain_id, traces.c.trace, recommendations.c.item_id)
+                .join(recommendations, recommendations.c.id == traces.c.recommendation_id)
+                .where(recommendations.c.upload_id == "up2")
+                .order_by(traces.c.seq)
+            )
+        ).all()
+    assert newer
+    assert {r.chain_id for r in newer} == {target}
+    assert newer[0].trace["chain"]["previous_hash"] == target_last
+    assert dismissed["title"] not in {r.trace["output"]["title"] for r in newer}
+    body = (await service.get(f"/api/v1/recommendations/{target}/traces?limit=100", headers=operator)).json()
+    assert body["chain"]["ok"] is True
+    assert [c["chain_id"] for c in body["chain"]["chains"]] == [source, target]
+
+    async with db.engine.begin() as conn:  # tamper with a trace of the merged-away chain
+        await conn.execute(
+            text(
+                "UPDATE traces SET trace = jsonb_set(trace, '{catalog,item_id}', '\"forged\"') "
+                "WHERE recommendation_id = :id"
+            ),
+            {"id": dismissed["id"]},
+        )
+    body = (await service.get(f"/api/v1/recommendations/{target}/traces?limit=100", headers=operator)).json()
+    assert (body["chain"]["ok"], body["chain"]["chain_id"], body["chain"]["trace_id"]) == (
+        False,
+        source,
+        dismissed["id"],
+    )
+    assert [c["ok"] for c in body["chain"]["chains"]] == [False, True]
+
+
+async def test_the_chain_migration_puts_every_existing_trace_in_its_users_chain(
+    infra, settings_for, migrated
+):
+    settings = settings_for(SERVICE)
+    await asyncio.to_thread(
+        upgrade, "spendsense_recommender", infra.database_url, settings.schema_name, "recommender_0003"
+    )
+    platform = SERVICE.platform(settings)
+    try:
+        async with platform.database.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO traces (recommendation_id, user_id, trace, hash) VALUES "
+                    "('r1', 'u1', '{}', 'h1'), ('r2', 'u2', '{}', 'h2')"
+                )
+            )
+        await migrated(SERVICE)  # to head, on the same schema
+        async with platform.database.engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT recommendation_id, chain_id FROM traces ORDER BY seq"))
+            ).all()
+    finally:
+        await platform.close()
+    assert [tuple(r) for r in rows] == [("r1", "u1"), ("r2", "u2")]

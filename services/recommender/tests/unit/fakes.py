@@ -19,11 +19,12 @@ class InMemoryRecommendationRepository(RecommendationRepository):
         self.upload_of: dict[str, str | None] = {}
         self.user_of: dict[str, str] = {}
         self.trace_rows: list[tuple[int, str, str, dict[str, Any]]] = []  # seq, user, recommendation, trace
+        self.chain_of: dict[str, str] = {}  # recommendation → the chain its trace was sealed in
         self.feedback: list[dict[str, Any]] = []
         self.now = datetime(2026, 11, 1, tzinfo=UTC)
 
     async def last_trace_hash(self, user_id: str) -> str | None:
-        mine = [t for _, u, _, t in self.trace_rows if u == user_id]
+        mine = [t for _, _, rec, t in self.trace_rows if self.chain_of[rec] == user_id]
         return str(mine[-1]["chain"]["hash"]) if mine else None
 
     async def dismissed_items(self, user_id: str) -> set[str]:
@@ -51,6 +52,7 @@ class InMemoryRecommendationRepository(RecommendationRepository):
             )
             self.upload_of[item.id], self.user_of[item.id] = upload_id, item.user_id
             self.trace_rows.append((len(self.trace_rows) + 1, item.user_id, item.id, item.trace))
+            self.chain_of[item.id] = item.user_id
             added.append(item.id)
         return added
 
@@ -99,12 +101,32 @@ class InMemoryRecommendationRepository(RecommendationRepository):
             rows = [r for r in rows if key(r) > start]
         return rows[:limit]
 
+    async def chains(self, user_id: str) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for _, u, rec, t in self.trace_rows:
+            if u == user_id:
+                found.setdefault(self.chain_of[rec], []).append(t)
+        return found
+
     async def chain(self, user_id: str) -> list[dict[str, Any]]:
+        """Every trace of the user in the order stored (for assertions; not a port method)."""
         return [t for _, u, _, t in self.trace_rows if u == user_id]
 
     async def traces(self, user_id: str, limit: int, after_seq: int | None = None) -> list[StoredTrace]:
         mine = [StoredTrace(s, t) for s, u, _, t in self.trace_rows if u == user_id]
         return [t for t in mine if after_seq is None or t.seq > after_seq][:limit]
+
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        for rec, user in list(self.user_of.items()):
+            if user == source_user_id:
+                self.user_of[rec] = target_user_id
+        self.trace_rows = [
+            (seq, target_user_id if user == source_user_id else user, rec, trace)
+            for seq, user, rec, trace in self.trace_rows
+        ]
+        for entry in self.feedback:
+            if entry["user_id"] == source_user_id:
+                entry["user_id"] = target_user_id
 
 
 class FakeRecommenderUnitOfWork(FakeUnitOfWork, RecommenderUnitOfWork):
