@@ -114,6 +114,8 @@ class StackConfig:
             # Per-account and per-number limits stay as in production.
             "SPENDSENSE_RATE_LIMIT_LOGIN_PER_IP": "100000",
             "SPENDSENSE_RATE_LIMIT_REGISTER_PER_IP": "100000",
+            "SPENDSENSE_PHONE_SMS_PER_IP_PER_HOUR": "100000",
+            "SPENDSENSE_PHONE_VERIFY_PER_IP_PER_HOUR": "100000",
             "SPENDSENSE_OAUTH_REDIRECT_BASE_URL": urls["gateway"],
             "SPENDSENSE_BUS_WAIT_TIME_S": "2",
             # No operator review queue yet in the embedded stack: publish approved (recorded in every trace).

@@ -52,9 +52,10 @@ class TokenError(Exception):
 
 
 class RevocationCheck(Protocol):
-    """Access tokens revoked before their expiry (logout), by ``jti``; shared by every service."""
+    """Access tokens revoked before their expiry (logout, a reused refresh token), by ``jti`` or by
+    the session they belong to (``sid``); shared by every service."""
 
-    async def is_revoked(self, jti: str) -> bool: ...
+    async def is_revoked(self, jti: str, session_id: str | None = None) -> bool: ...
 
 
 class TokenVerifier:
@@ -144,17 +145,16 @@ class TokenVerifier:
             raise TokenError(f"invalid token: {exc}") from exc
         if claims.get("typ", "access") != "access":
             raise TokenError("not an access token")
-        jti = claims.get("jti")
+        jti, sid = claims.get("jti"), claims.get("sid")
         if self.revocation is not None and jti:
             try:
-                revoked = await self.revocation.is_revoked(str(jti))
+                revoked = await self.revocation.is_revoked(str(jti), str(sid) if sid else None)
             except Exception as exc:  # fail closed: a token we cannot check is not trusted
                 log.warning("revocation_check_failed", error=str(exc))
                 raise TokenError("token revocation cannot be checked") from exc
             if revoked:
                 raise TokenError("token revoked")
         roles = claims.get("roles") or ["user"]
-        sid = claims.get("sid")
         return Principal(
             user_id=str(claims["sub"]),
             roles=frozenset(str(r) for r in roles),

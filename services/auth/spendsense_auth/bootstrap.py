@@ -87,7 +87,7 @@ def bootstrap(platform: Platform) -> Wiring:
         commands.Login: lambda cmd: accounts.login(
             cmd, uow(), hasher=hasher, tokens=tokens, limiter=limiter, limits=limits
         ),
-        commands.RefreshTokens: lambda cmd: accounts.refresh(cmd, uow(), tokens=tokens),
+        commands.RefreshTokens: lambda cmd: accounts.refresh(cmd, uow(), tokens=tokens, revoked=revoked),
         commands.Logout: lambda cmd: accounts.logout(cmd, uow(), revoked=revoked, tokens=tokens),
         commands.CreateUser: lambda cmd: users.create_account(
             cmd, uow(), hasher=hasher, policy=policy, clock=clock

@@ -207,13 +207,14 @@ async def test_token_not_yet_valid_beyond_the_leeway_is_rejected(token_verifier,
 
 
 class _Revoked:
-    def __init__(self, *jtis: str) -> None:
+    def __init__(self, *jtis: str, sessions: tuple[str, ...] = ()) -> None:
         self.jtis = set(jtis)
+        self.sessions = set(sessions)
         self.asked: list[str] = []
 
-    async def is_revoked(self, jti: str) -> bool:
+    async def is_revoked(self, jti: str, session_id: str | None = None) -> bool:
         self.asked.append(jti)
-        return jti in self.jtis
+        return jti in self.jtis or session_id in self.sessions
 
 
 async def test_a_revoked_jti_is_rejected_and_others_pass(token_verifier, signing_key):
@@ -235,9 +236,22 @@ async def test_a_revoked_jti_is_rejected_and_others_pass(token_verifier, signing
     assert (await token_verifier.verify(revoked)).user_id == "u1"
 
 
+async def test_every_token_of_a_revoked_session_is_rejected(token_verifier, signing_key):
+    def token(jti: str, sid: str) -> str:
+        return jwt.encode(
+            claims(jti=jti, sid=sid), signing_key.private_key, "RS256", headers={"kid": signing_key.kid}
+        )
+
+    verifier = token_verifier.with_revocation(_Revoked(sessions=("logged-out",)))
+    for jti in ("first", "after-refresh"):  # both access tokens of the session, not only the one presented
+        with pytest.raises(TokenError, match="revoked"):
+            await verifier.verify(token(jti, "logged-out"))
+    assert (await verifier.verify(token("other", "still-in"))).session_id == "still-in"
+
+
 async def test_an_unreachable_revocation_list_fails_closed(token_verifier, mint):
     class Broken:
-        async def is_revoked(self, jti: str) -> bool:
+        async def is_revoked(self, jti: str, session_id: str | None = None) -> bool:
             raise ConnectionError("redis down")
 
     with pytest.raises(TokenError, match="revocation"):

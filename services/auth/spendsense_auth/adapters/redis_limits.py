@@ -47,5 +47,8 @@ class RedisRevokedTokens(RevokedTokens):
     async def revoke(self, jti: str, ttl_s: int) -> None:
         await self.revocations.revoke(jti, ttl_s)
 
-    async def is_revoked(self, jti: str) -> bool:
-        return await self.revocations.is_revoked(jti)
+    async def revoke_session(self, session_id: str, ttl_s: int) -> None:
+        await self.revocations.revoke_session(session_id, ttl_s)
+
+    async def is_revoked(self, jti: str, session_id: str | None = None) -> bool:
+        return await self.revocations.is_revoked(jti, session_id)

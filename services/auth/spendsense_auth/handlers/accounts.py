@@ -107,9 +107,12 @@ def _refused(code: str, message: str) -> AuthError:
     return AuthError(401, code, message)
 
 
-async def refresh(cmd: RefreshTokens, uow: AuthUnitOfWork, *, tokens: TokenIssuer) -> SignInResult:
+async def refresh(
+    cmd: RefreshTokens, uow: AuthUnitOfWork, *, tokens: TokenIssuer, revoked: RevokedTokens
+) -> SignInResult:
     """Rotate: the presented token is spent and a new one of the same family issued. A spent token
-    presented again means it leaked: the whole family is revoked (401 ``token_reused``)."""
+    presented again means it leaked: the whole family is revoked (401 ``token_reused``), and so is
+    every access token issued in it."""
     token_hash = hash_refresh_token(cmd.refresh_token)
     async with uow:
         session = await uow.sessions.by_hash(token_hash, for_update=True)
@@ -117,11 +120,10 @@ async def refresh(cmd: RefreshTokens, uow: AuthUnitOfWork, *, tokens: TokenIssue
         if session is None:
             raise _refused("invalid_token", "unknown refresh token")
         if session.rotated_at is not None:
-            revoked = await uow.sessions.revoke_family(session.family_id, now)
+            count = await uow.sessions.revoke_family(session.family_id, now)
             await uow.commit()
-            log.warning(
-                "refresh_token_reused", user=session.user_id, family=session.family_id, revoked=revoked
-            )
+            await revoked.revoke_session(session.family_id, tokens.access_ttl_s + REVOCATION_LEEWAY_S)
+            log.warning("refresh_token_reused", user=session.user_id, family=session.family_id, revoked=count)
             raise _refused("token_reused", "this refresh token was already used; the session is revoked")
         if session.revoked_at is not None:
             raise _refused("token_revoked", "this session was revoked")
@@ -149,6 +151,8 @@ async def logout(cmd: Logout, uow: AuthUnitOfWork, *, revoked: RevokedTokens, to
         for family in sorted(families):
             await uow.sessions.revoke_family(family, now)
         await uow.commit()
+    for family in sorted(families):  # every access token of the session, not only the one presented
+        await revoked.revoke_session(family, tokens.access_ttl_s + REVOCATION_LEEWAY_S)
     if cmd.jti:
         remaining = (cmd.expires_at or int(now.timestamp()) + tokens.access_ttl_s) - int(now.timestamp())
         await revoked.revoke(cmd.jti, max(1, remaining + REVOCATION_LEEWAY_S))

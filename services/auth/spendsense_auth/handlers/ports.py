@@ -51,7 +51,11 @@ class RevokedTokens(abc.ABC):
         """Refuse ``jti`` for ``ttl_s`` seconds (until the token would have expired anyway)."""
 
     @abc.abstractmethod
-    async def is_revoked(self, jti: str) -> bool: ...
+    async def revoke_session(self, session_id: str, ttl_s: int) -> None:
+        """Refuse every access token of the session (its ``sid``) for ``ttl_s`` seconds."""
+
+    @abc.abstractmethod
+    async def is_revoked(self, jti: str, session_id: str | None = None) -> bool: ...
 
 
 class RateLimiter(abc.ABC):

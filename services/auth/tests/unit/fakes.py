@@ -218,9 +218,13 @@ class FakeRateLimiter(RateLimiter):
 class FakeRevokedTokens(RevokedTokens):
     def __init__(self) -> None:
         self.revoked: dict[str, int] = {}
+        self.sessions: dict[str, int] = {}
 
     async def revoke(self, jti: str, ttl_s: int) -> None:
         self.revoked[jti] = ttl_s
 
-    async def is_revoked(self, jti: str) -> bool:
-        return jti in self.revoked
+    async def revoke_session(self, session_id: str, ttl_s: int) -> None:
+        self.sessions[session_id] = ttl_s
+
+    async def is_revoked(self, jti: str, session_id: str | None = None) -> bool:
+        return jti in self.revoked or (session_id is not None and session_id in self.sessions)

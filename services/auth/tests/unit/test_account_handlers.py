@@ -50,7 +50,9 @@ class Env:
         )
 
     async def refresh(self, token: str) -> Any:
-        return await accounts.refresh(RefreshTokens(token), self.uow, tokens=self.tokens)
+        return await accounts.refresh(
+            RefreshTokens(token), self.uow, tokens=self.tokens, revoked=self.revoked
+        )
 
 
 @pytest.fixture
@@ -188,6 +190,9 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(env, uow
         await env.refresh(first.tokens.refresh_token)
     assert (reused.value.status, reused.value.code) == (401, "token_reused")
     assert uow.sessions.live() == []
+    family = (await uow.sessions.by_hash(hash_refresh_token(first.tokens.refresh_token))).family_id
+    # every access token issued in the family is refused too, until the longest could have expired
+    assert env.revoked.sessions == {family: env.tokens.access_ttl_s + accounts.REVOCATION_LEEWAY_S}
     with pytest.raises(AuthError) as revoked:
         await env.refresh(second.tokens.refresh_token)
     assert revoked.value.code == "token_revoked"
@@ -233,6 +238,7 @@ async def test_logout_revokes_the_session_family_and_lists_the_access_token(env,
         tokens=env.tokens,
     )
     assert env.revoked.revoked["j1"] == 1200 + accounts.REVOCATION_LEEWAY_S
+    assert family in env.revoked.sessions  # the session's other access tokens, not only the one presented
     with pytest.raises(AuthError) as refused:
         await env.refresh(first.tokens.refresh_token)
     assert refused.value.code == "token_revoked"
