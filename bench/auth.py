@@ -17,9 +17,10 @@ Reference in the same run, before the stack starts: one bcrypt verify at cost 12
 floor of a login's latency). Per phase, the CPU used by the auth service, the gateway and the whole
 machine (from /proc, in cores), since the machine may be shared.
 
-Auth runs with its defaults (bcrypt cost 12, ``password_hash_concurrency`` 4 hashes at once in a thread
-pool) except for rate limits: every request reaches the gateway from 127.0.0.1, so the per-IP login and
-registration limits, and the per-account login limit, are raised through the environment given to
+Auth runs with its defaults (bcrypt cost 12, ``password_hash_concurrency`` = CPU cores - 1 hashes at
+once in a thread pool; ``SPENDSENSE_PASSWORD_HASH_CONCURRENCY`` in the environment overrides it) except
+for rate limits: every request reaches the gateway from 127.0.0.1, so the per-IP login and registration
+limits, and the per-account login limit, are raised through the environment given to
 ``spendsense up`` (the limiter still runs - one Redis round trip per attempt - it just never refuses);
 429s would be counted as errors, never as logins. The bench client shares the machine with the stack.
 Timings are printed and written to bench/results/auth.json, never asserted. The stack is stopped at the
@@ -59,7 +60,7 @@ from spendsense_shared.embedded.servers import free_port
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "auth.json"
 BCRYPT_ROUNDS = 12  # the auth service's default (AuthSettings.password_bcrypt_rounds)
-HASH_CONCURRENCY_DEFAULT = 4  # AuthSettings.password_hash_concurrency
+HASH_CONCURRENCY_DEFAULT = max(1, (os.cpu_count() or 2) - 1)  # AuthSettings.password_hash_concurrency
 # Passed to `spendsense up` (the services inherit its environment). All traffic comes from one address.
 RATE_LIMITS_ENV = {
     "SPENDSENSE_RATE_LIMIT_LOGIN_PER_IP": "1000000",
