@@ -1,19 +1,41 @@
-"""The operator service's composition root: wires its adapters into its handlers and routes."""
+"""The operator service's composition root: builds its adapters (the data bucket's object store for
+claim checks, the SQL unit of work) and wires them into its handlers and routes."""
+
+from functools import partial
 
 from spendsense_operator.adapters.orm import messaging
 from spendsense_operator.adapters.unit_of_work import SqlOperatorUnitOfWork
+from spendsense_operator.api.review import router as review_router
+from spendsense_operator.domain.commands import Decide, ListAudit, ListReview
+from spendsense_operator.handlers import review
+from spendsense_operator.handlers.merge import merge_users
+from spendsense_operator.handlers.queue import enqueue_recommendations
 from spendsense_operator.settings import OperatorSettings
-from spendsense_shared.consent import ProjectedConsent, consent_handlers, merge_consent
+from spendsense_shared.consent import ProjectedConsent, consent_handlers
+from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.platform import Platform
 from spendsense_shared.service import ServiceDefinition, Wiring
+from spendsense_shared.storage import ObjectStore
 
 
 def bootstrap(platform: Platform) -> Wiring:
+    data = ObjectStore(platform.aws, platform.topology.buckets["data"], "")
     uow = platform.database.uow_factory(SqlOperatorUnitOfWork)
+    bus = MessageBus(
+        {
+            Decide: lambda c: review.decide(c, uow()),
+            ListReview: lambda q: review.list_review(q, uow()),
+            ListAudit: lambda q: review.list_audit(q, uow()),
+        }
+    )
     return Wiring(
         unit_of_work=uow,
-        # its only per-user data so far is the consent projection, so a merge of accounts is applied to it
-        event_handlers={**consent_handlers(), "user.merged": merge_consent},
+        bus=bus,
+        event_handlers={
+            **consent_handlers(),
+            "recommendations.generated": partial(enqueue_recommendations, store=data),
+            "user.merged": merge_users,
+        },
         consent=ProjectedConsent(uow),
     )
 
@@ -23,5 +45,6 @@ SERVICE = ServiceDefinition(
     title="SpendSense operator",
     settings_class=OperatorSettings,
     tables=messaging,
+    routers=[review_router],
     bootstrap=bootstrap,
 )

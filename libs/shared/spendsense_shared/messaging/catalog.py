@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spendsense_shared.correlation import current_correlation_id
 from spendsense_shared.messaging.claim_check import ClaimCheck
+from spendsense_shared.messaging.contracts import ReviewItem
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 
@@ -93,11 +94,29 @@ class RescoreRequested(EventData):
     requested_by: str
 
 
+# The review items travel inline up to this size (serialized), by claim check beyond it.
+INLINE_ITEMS_MAX_BYTES = 48 * 1024
+
+
 class RecommendationsGenerated(EventData):
     user_id: str
     upload_id: str | None = None
     recommendation_ids: list[str]
     persona: str
+    items: list[ReviewItem] | None = Field(
+        None,
+        description="What a reviewer needs per recommendation (ReviewItem), inline while the serialized"
+        f" list stays within {INLINE_ITEMS_MAX_BYTES // 1024} KB",
+    )
+    items_claim: ClaimCheck | None = Field(
+        None, description="Claim check of the ReviewItems JSON in the data bucket, when the list is larger"
+    )
+
+    @model_validator(mode="after")
+    def _items_one_way(self) -> RecommendationsGenerated:
+        if self.items is not None and self.items_claim is not None:
+            raise ValueError("items and items_claim are exclusive: the items travel one way")
+        return self
 
 
 class RecommendationReviewed(EventData):
@@ -236,7 +255,9 @@ SIZE_RULES = (
     " object in the data bucket and the event carries a `ClaimCheck` (`bucket`, `key`, `sha256`,"
     " `size_bytes`); the consumer reads it and refuses it if its hash differs (dead-lettered: retrying"
     " cannot help). Typed payloads live in `messaging/contracts.py` (`PersonaDetails`: the"
-    " `AnalysisReport` and the account kinds) and are parsed once, at the consumer's edge. A batch"
+    " `AnalysisReport` and the account kinds; `ReviewItems`: what an operator reviews) and are parsed once,"
+    " at the consumer's edge. `recommendations.generated` carries its review items inline up to"
+    f" {INLINE_ITEMS_MAX_BYTES // 1024} KB (`items`), by claim check beyond (`items_claim`). A batch"
     " import is announced in chunks of at most 100 users (`upload.ingested`)."
 )
 

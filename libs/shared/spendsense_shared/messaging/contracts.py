@@ -8,7 +8,7 @@ report round-trips whole; the fields named here are the ones consumers rely on.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -172,3 +172,53 @@ class PersonaDetails(BaseModel):
 
     report: AnalysisReport
     accounts: list[AccountKind] = []
+
+
+class GuardrailResults(BaseModel):
+    """Which of the checks every text must pass (SPEC §6) the item's text passed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tone: bool
+    grounding: bool
+    disclosure: bool
+    length: bool
+
+    @property
+    def passed(self) -> bool:
+        return self.tone and self.grounding and self.disclosure and self.length
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, ok in self.model_dump().items() if not ok]
+
+
+class ReviewItem(BaseModel):
+    """What an operator needs to review one recommendation, so the operator never reads the
+    recommender's tables (``recommendations.generated``: inline, or by claim check as ``ReviewItems``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    kind: Literal["education", "offer"]
+    title: str
+    body: str
+    rationale: str
+    disclosure: str
+    persona: str
+    catalog_item_id: str
+    catalog_version: str
+    rank: int = 0
+    guardrails: GuardrailResults
+    generator: str = Field("template", description="Who wrote the text: template or llm")
+    fell_back_to_template: bool = Field(
+        description="The model's text was refused (or failed) and the template's was used instead"
+    )
+
+
+class ReviewItems(BaseModel):
+    """The claim-checked form of a large ``recommendations.generated`` item list."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    items: list[ReviewItem]

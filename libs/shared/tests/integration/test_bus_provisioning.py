@@ -15,9 +15,10 @@ from spendsense_shared.testing.bus import drain, envelopes
 async def provisioned_resources(aws: Aws, env: str) -> dict[str, object]:
     """What actually exists on the emulator for ``env`` (not what the declaration says)."""
     async with aws.client("sns") as sns, aws.client("sqs") as sqs, aws.client("s3") as s3:
-        topic_arns = [
+        topic_arns = [  # every page: SNS lists 100 topics at a time, and other tests make theirs too
             t["TopicArn"]
-            for t in (await sns.list_topics())["Topics"]
+            async for page in sns.get_paginator("list_topics").paginate()
+            for t in page.get("Topics", [])
             if t["TopicArn"].rsplit(":", 1)[-1].startswith(f"spendsense-{env}-")
         ]
         queue_urls = (await sqs.list_queues(QueueNamePrefix=f"spendsense-{env}-")).get("QueueUrls", [])

@@ -1,6 +1,19 @@
 """Tables of the operator schema (created by this service's Alembic migrations)."""
 
-from sqlalchemy import MetaData
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 
 from spendsense_shared.consent_store import add_consent_projection
 from spendsense_shared.messaging.tables import add_messaging_tables
@@ -8,3 +21,51 @@ from spendsense_shared.messaging.tables import add_messaging_tables
 metadata = MetaData()
 messaging = add_messaging_tables(metadata)
 consent_projection = add_consent_projection(metadata)
+
+# Every recommendation announced for review, with what a reviewer needs, and its review state.
+review_queue = Table(
+    "review_queue",
+    metadata,
+    Column("recommendation_id", String(64), primary_key=True),
+    Column("user_id", String(128), nullable=False),
+    Column("upload_id", String(64)),
+    Column("persona", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("disclosure", Text, nullable=False),
+    Column("catalog_item_id", String(64), nullable=False),
+    Column("catalog_version", String(32), nullable=False),
+    Column("rank", Integer, nullable=False),
+    Column("guardrails", JSONB, nullable=False),  # {"tone": bool, "grounding", "disclosure", "length"}
+    Column("generator", String(16), nullable=False),
+    Column("fell_back_to_template", Boolean, nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("flagged", Boolean, nullable=False, server_default="false"),
+    Column("decided_by", String(128)),
+    Column("decided_at", DateTime(timezone=True)),
+    Column("reason", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_review_queue_user", "user_id", "created_at"),
+    Index("ix_review_queue_status", "status", "created_at"),
+    Index("ix_review_queue_priority", "priority", "created_at", "recommendation_id"),
+)
+
+# Every operator action: who, when, on what, the status before and after, and why.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("operator_id", String(128), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("recommendation_id", String(64), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("before_status", String(16), nullable=False),
+    Column("after_status", String(16), nullable=False),
+    Column("reason", Text),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_audit_log_user", "user_id", "seq"),
+    Index("ix_audit_log_operator", "operator_id", "seq"),
+)

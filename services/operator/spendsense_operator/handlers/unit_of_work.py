@@ -1,7 +1,71 @@
-"""The operator service's unit of work: its repositories (so far, its consent projection)."""
+"""The operator service's ports: its review queue, its audit log and its consent projection, in one
+unit of work. SQL implementations: :mod:`spendsense_operator.adapters.repositories`; in memory:
+``tests/unit/fakes.py``."""
 
+from __future__ import annotations
+
+import abc
+from datetime import datetime
+from typing import Any
+
+from spendsense_operator.domain.model import (
+    AuditEntry,
+    AuditFilter,
+    QueuedItem,
+    ReviewFilter,
+    SortKey,
+    Status,
+)
 from spendsense_shared.consent import ConsentProjectingUnitOfWork
+
+
+class ReviewQueue(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, items: list[QueuedItem]) -> list[str]:
+        """Enqueue items not already queued (by recommendation id); returns the ids added."""
+
+    @abc.abstractmethod
+    async def get_many(self, recommendation_ids: list[str]) -> list[QueuedItem]:
+        """The queued items among these ids, locked until the end of the transaction."""
+
+    @abc.abstractmethod
+    async def open_for_user(self, user_id: str) -> list[QueuedItem]:
+        """The user's items still awaiting review (pending or flagged), locked likewise."""
+
+    @abc.abstractmethod
+    async def decide(
+        self, recommendation_id: str, status: Status, operator_id: str, reason: str | None, at: datetime
+    ) -> None:
+        """Record a decision on an item (a flag also marks it flagged, for good)."""
+
+    @abc.abstractmethod
+    async def page(
+        self, where: ReviewFilter, sort: SortKey, limit: int, after: dict[str, Any] | None
+    ) -> list[QueuedItem]:
+        """Items matching ``where`` in ``sort`` order (date: newest first; priority: highest first,
+        then newest; user: by user id, then oldest first), strictly after ``after``. Only items of users
+        whose consent is current: staff see a user's data only while it is."""
+
+    @abc.abstractmethod
+    async def counts(self, where: ReviewFilter) -> dict[str, int]:
+        """How many items match ``where`` (its status ignored) per status; consented users only."""
+
+    @abc.abstractmethod
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        """The source account was merged into the target: its items become the target's."""
+
+
+class AuditLog(abc.ABC):
+    @abc.abstractmethod
+    async def add(self, entries: list[AuditEntry]) -> None: ...
+
+    @abc.abstractmethod
+    async def page(self, where: AuditFilter, limit: int | None, after: int | None) -> list[AuditEntry]:
+        """Newest first (by seq), strictly before seq ``after``; ``limit`` None: all of them."""
 
 
 class OperatorUnitOfWork(ConsentProjectingUnitOfWork):
     """Declares the repositories the operator's handlers use."""
+
+    queue: ReviewQueue
+    audit: AuditLog

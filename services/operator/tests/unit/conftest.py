@@ -1,4 +1,4 @@
-"""The operator's handler unit tests run on its in-memory unit of work."""
+"""The operator's handler unit tests run on its in-memory unit of work and data bucket."""
 
 from __future__ import annotations
 

@@ -1,12 +1,152 @@
-"""The operator's in-memory unit of work (so far, its consent projection), for handler unit tests."""
+"""The operator's in-memory unit of work (review queue, audit log, consent projection), for handler
+unit tests. The SQL repositories are tested against PostgreSQL in ``integration``."""
 
 from __future__ import annotations
 
-from spendsense_operator.handlers.unit_of_work import OperatorUnitOfWork
+import dataclasses
+from datetime import datetime
+from typing import Any
+
+from spendsense_operator.domain.model import (
+    OPEN_STATUSES,
+    AuditEntry,
+    AuditFilter,
+    QueuedItem,
+    ReviewFilter,
+    SortKey,
+    Status,
+)
+from spendsense_operator.handlers.unit_of_work import AuditLog, OperatorUnitOfWork, ReviewQueue
+from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.testing.fakes import FakeUnitOfWork, InMemoryConsentProjection
 
 
+def _matches(item: QueuedItem, where: ReviewFilter, with_status: bool = True) -> bool:
+    return (
+        (where.user_id is None or item.user_id == where.user_id)
+        and (where.persona is None or item.persona == where.persona)
+        and (where.kind is None or item.kind == where.kind)
+        and (where.flagged is None or item.flagged == where.flagged)
+        and (not with_status or where.status is None or item.status == where.status)
+    )
+
+
+def _key(item: QueuedItem, sort: SortKey) -> tuple[Any, ...]:
+    if sort == "priority":
+        return (item.priority, item.created_at, item.recommendation_id)
+    if sort == "user":
+        return (item.user_id, item.created_at, item.recommendation_id)
+    return (item.created_at, item.recommendation_id)
+
+
+def _after_key(after: dict[str, Any], sort: SortKey) -> tuple[Any, ...]:
+    t = datetime.fromisoformat(after["t"])
+    if sort == "priority":
+        return (after["p"], t, after["id"])
+    if sort == "user":
+        return (after["u"], t, after["id"])
+    return (t, after["id"])
+
+
+class InMemoryReviewQueue(ReviewQueue):
+    def __init__(self, consent: InMemoryConsentProjection) -> None:
+        self.items: dict[str, QueuedItem] = {}
+        self.consent = consent
+
+    def _visible(self, item: QueuedItem) -> bool:
+        row = self.consent.rows.get(item.user_id)
+        return row is not None and row[1] == "granted"
+
+    async def add(self, items: list[QueuedItem]) -> list[str]:
+        added = []
+        for item in items:
+            if item.recommendation_id not in self.items:
+                self.items[item.recommendation_id] = item
+                added.append(item.recommendation_id)
+        return added
+
+    async def get_many(self, recommendation_ids: list[str]) -> list[QueuedItem]:
+        return [self.items[i] for i in sorted(set(recommendation_ids)) if i in self.items]
+
+    async def open_for_user(self, user_id: str) -> list[QueuedItem]:
+        return sorted(
+            (i for i in self.items.values() if i.user_id == user_id and i.status in OPEN_STATUSES),
+            key=lambda i: i.recommendation_id,
+        )
+
+    async def decide(
+        self, recommendation_id: str, status: Status, operator_id: str, reason: str | None, at: datetime
+    ) -> None:
+        item = self.items[recommendation_id]
+        self.items[recommendation_id] = dataclasses.replace(
+            item,
+            status=status,
+            decided_by=operator_id,
+            decided_at=at,
+            reason=reason,
+            flagged=item.flagged or status == "flagged",
+        )
+
+    async def page(
+        self, where: ReviewFilter, sort: SortKey, limit: int, after: dict[str, Any] | None
+    ) -> list[QueuedItem]:
+        ascending = sort == "user"
+        found = [i for i in self.items.values() if _matches(i, where) and self._visible(i)]
+        if after is not None:
+            bound = _after_key(after, sort)
+            found = [i for i in found if (_key(i, sort) > bound if ascending else _key(i, sort) < bound)]
+        found.sort(key=lambda i: _key(i, sort), reverse=not ascending)
+        return found[:limit]
+
+    async def counts(self, where: ReviewFilter) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for item in self.items.values():
+            if _matches(item, where, with_status=False) and self._visible(item):
+                counts[item.status] = counts.get(item.status, 0) + 1
+        return counts
+
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        for rid, item in list(self.items.items()):
+            if item.user_id == source_user_id:
+                self.items[rid] = dataclasses.replace(item, user_id=target_user_id)
+
+
+class InMemoryAuditLog(AuditLog):
+    def __init__(self) -> None:
+        self.entries: list[AuditEntry] = []
+
+    async def add(self, entries: list[AuditEntry]) -> None:
+        for entry in entries:
+            self.entries.append(dataclasses.replace(entry, seq=len(self.entries) + 1))
+
+    async def page(self, where: AuditFilter, limit: int | None, after: int | None) -> list[AuditEntry]:
+        found = [
+            e
+            for e in reversed(self.entries)
+            if (where.operator_id is None or e.operator_id == where.operator_id)
+            and (where.user_id is None or e.user_id == where.user_id)
+            and (where.recommendation_id is None or e.recommendation_id == where.recommendation_id)
+            and (after is None or (e.seq or 0) < after)
+        ]
+        return found if limit is None else found[:limit]
+
+
 class FakeOperatorUnitOfWork(FakeUnitOfWork, OperatorUnitOfWork):
+    """Transactional like the real one: a rolled-back unit of work leaves the queue and log as they were."""
+
     def __init__(self) -> None:
         super().__init__()
         self.consent = InMemoryConsentProjection()
+        self.queue = InMemoryReviewQueue(self.consent)
+        self.audit = InMemoryAuditLog()
+        self._saved: tuple[dict[str, QueuedItem], list[AuditEntry]] = ({}, [])
+
+    async def _begin(self) -> None:
+        self._saved = (dict(self.queue.items), list(self.audit.entries))
+
+    async def _commit(self, events: list[EventEnvelope]) -> None:
+        await super()._commit(events)
+        self._saved = (dict(self.queue.items), list(self.audit.entries))
+
+    async def _rollback(self) -> None:
+        self.queue.items, self.audit.entries = dict(self._saved[0]), list(self._saved[1])

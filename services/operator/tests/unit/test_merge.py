@@ -103,3 +103,21 @@ async def test_the_merge_handler_refuses_other_events(uow):
     event = new_event(UserRegistered(user_id="u1", roles=["user"], registered_via="password"))
     with pytest.raises(TypeError):
         await merge_consent(event, parse_data(event), uow)
+
+
+async def test_the_sources_review_items_become_the_targets(uow):
+    from spendsense_operator.domain.model import QueuedItem
+
+    def queued(rid: str, user_id: str) -> QueuedItem:
+        checks = {"tone": True, "grounding": True, "disclosure": True, "length": True}
+        return QueuedItem(
+            rid, user_id, None, "saver", "education", "t", "b", "r", "d", "i", "catalog-v1", 1, checks,
+            "template", False, 0, T0,
+        )  # fmt: skip
+
+    await consent(uow, "old", "c-old", True, 0)
+    await uow.queue.add([queued("r1", "old"), queued("r2", "bystander")])
+    await handle(uow, merged())
+    await handle(uow, merged())  # a redelivery
+    assert {rid: i.user_id for rid, i in uow.queue.items.items()} == {"r1": "new", "r2": "bystander"}
+    assert await uow.consent.is_granted("new")

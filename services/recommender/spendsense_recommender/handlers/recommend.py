@@ -3,22 +3,30 @@ an operator reviewed one → its status and trace follow."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from spendsense_recommender.domain.eligibility import UserFacts
-from spendsense_recommender.domain.recommend import build_recommendations
+from spendsense_recommender.domain.recommend import Recommendation, build_recommendations
 from spendsense_recommender.domain.snapshot import snapshot_of
 from spendsense_recommender.domain.writer import Writer
 from spendsense_recommender.handlers.unit_of_work import RecommenderUnitOfWork
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import (
+    INLINE_ITEMS_MAX_BYTES,
     EventData,
     PersonaAssigned,
     RecommendationReviewed,
     RecommendationsGenerated,
     new_event,
 )
-from spendsense_shared.messaging.claim_check import redeem
-from spendsense_shared.messaging.contracts import PersonaDetails
+from spendsense_shared.messaging.claim_check import check_in_many, content_hash, redeem
+from spendsense_shared.messaging.contracts import (
+    GuardrailResults,
+    PersonaDetails,
+    ReviewItem,
+    ReviewItems,
+)
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
@@ -68,13 +76,63 @@ async def generate_recommendations(
                 {"actor": "system", "action": "auto_approved", "reason": "SPENDSENSE_AUTO_APPROVE is on"},
                 "approved",
             )
+    new = set(added)
     generated = RecommendationsGenerated(
         user_id=data.user_id,
         upload_id=data.upload_id,
         recommendation_ids=added,
         persona=data.personas["180d"],
+        **await review_payload(store, data.user_id, [review_item(r) for r in result.items if r.id in new]),
     )
     uow.publish(new_event(generated, user_id=data.user_id, causation_id=envelope.id))
+
+
+def _passed(check: Any) -> bool:
+    return bool(check.get("passed")) if isinstance(check, dict) else bool(check)
+
+
+def review_item(rec: Recommendation) -> ReviewItem:
+    """What an operator needs to review ``rec``: its text, its catalog item and the guardrail results
+    and generator its decision trace recorded."""
+    guardrails: dict[str, Any] = rec.trace.get("guardrails") or {}
+    generator: dict[str, Any] = rec.trace.get("generator") or {}
+    catalog: dict[str, Any] = rec.trace.get("catalog") or {}
+    return ReviewItem(
+        id=rec.id,
+        kind=rec.kind,
+        title=rec.title,
+        body=rec.body,
+        rationale=rec.rationale,
+        disclosure=rec.disclosure,
+        persona=rec.persona,
+        catalog_item_id=rec.item_id,
+        catalog_version=str(catalog.get("version", "")),
+        rank=rec.rank,
+        guardrails=GuardrailResults(
+            tone=_passed(guardrails.get("tone")),
+            grounding=_passed(guardrails.get("grounding")),
+            disclosure=_passed(guardrails.get("disclosure")),
+            length=_passed(guardrails.get("length")),
+        ),
+        generator=rec.generator,
+        fell_back_to_template=generator.get("fallback") is not None,
+    )
+
+
+async def review_payload(store: BlobStore, user_id: str, items: list[ReviewItem]) -> dict[str, Any]:
+    """The review items as ``recommendations.generated`` carries them: inline (``items``) while the
+    serialized list stays within ``INLINE_ITEMS_MAX_BYTES``, else checked into the data bucket
+    (``items_claim``). The object is written before the event exists: a rollback leaves at most an
+    unreferenced object, never an event without its payload."""
+    body = ReviewItems(items=items).model_dump_json().encode()
+    if len(body) <= INLINE_ITEMS_MAX_BYTES:
+        return {"items": items}
+    [claim] = await check_in_many(store, [(review_key(user_id, body), body)])
+    return {"items_claim": claim}
+
+
+def review_key(user_id: str, body: bytes) -> str:
+    return f"recommender/users/{user_id}/review/{content_hash(body)[:16]}.json"
 
 
 async def apply_review(envelope: EventEnvelope, data: EventData, uow: RecommenderUnitOfWork) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from spendsense_recommender.domain.commands import (
 from spendsense_recommender.domain.model import RecommendationNotFound
 from spendsense_recommender.domain.snapshot import parse_report, snapshot_of
 from spendsense_recommender.domain.writer import TemplateWriter
+from spendsense_recommender.handlers import recommend
 from spendsense_recommender.handlers.queries import (
     approved_recommendations,
     check_trace,
@@ -30,11 +32,12 @@ from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     PersonaAssigned,
     RecommendationReviewed,
+    RecommendationsGenerated,
     new_event,
     parse_data,
 )
-from spendsense_shared.messaging.claim_check import ClaimCheckMismatch, check_in_many
-from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
+from spendsense_shared.messaging.claim_check import ClaimCheckMismatch, check_in_many, redeem
+from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails, ReviewItems
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 
@@ -241,3 +244,76 @@ async def test_one_trace_is_replayed_and_a_missing_one_is_none(uow, data_bucket,
     assert checked.trace["recommendation_id"] == first
     assert await check_trace(CheckTrace(event.user_id, "rec_missing"), uow) is None
     assert await check_trace(CheckTrace("someone-else", first), uow) is None
+
+
+async def test_the_announcement_carries_what_a_reviewer_needs_inline_when_small(uow, data_bucket, real_users):
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await grant(uow, event.user_id)
+    await handle(generator(data_bucket), event, uow)
+
+    [announced] = uow.published
+    data = parse_data(announced)
+    assert isinstance(data, RecommendationsGenerated)
+    assert data.items_claim is None
+    assert data.items is not None
+    assert [i.id for i in data.items] == data.recommendation_ids
+    for item in data.items:
+        row = uow.recommendations.rows[item.id]
+        assert (item.kind, item.title, item.rationale, item.disclosure, item.catalog_item_id) == (
+            row.kind,
+            row.title,
+            row.rationale,
+            row.disclosure,
+            row.item_id,
+        )
+        assert item.persona == row.persona
+        assert item.catalog_version.startswith("catalog-v")
+        assert item.guardrails.passed  # the template's text passes every check
+        assert item.generator == "template"
+        assert not item.fell_back_to_template
+    assert len(announced.to_json()) < 48 * 1024
+
+
+async def test_a_large_item_set_goes_by_claim_check(uow, data_bucket, real_users, monkeypatch):
+    monkeypatch.setattr(recommend, "INLINE_ITEMS_MAX_BYTES", 100)  # any real set is larger
+    event = await persona_assigned(data_bucket, entry(real_users))
+    await grant(uow, event.user_id)
+    await handle(generator(data_bucket), event, uow)
+
+    [announced] = uow.published
+    data = parse_data(announced)
+    assert isinstance(data, RecommendationsGenerated)
+    assert data.items is None
+    assert data.items_claim is not None
+    assert data.items_claim.key.startswith(f"recommender/users/{event.user_id}/review/")
+    review = ReviewItems.model_validate_json(await redeem(data_bucket, data.items_claim))
+    assert [i.id for i in review.items] == data.recommendation_ids
+
+
+def test_the_review_item_reports_failed_checks_and_a_fallback():
+    rec: Any = SimpleNamespace(
+        id="r1",
+        kind="offer",
+        title="t",
+        body="b",
+        rationale="r",
+        disclosure="d",
+        persona="saver",
+        item_id="card",
+        rank=2,
+        generator="template",
+        trace={
+            "catalog": {"version": "catalog-v1"},
+            "guardrails": {
+                "tone": {"passed": False},
+                "grounding": {"passed": True},
+                "disclosure": {"passed": True},
+                "length": {"passed": False},
+            },
+            "generator": {"used": "template", "fallback": {"reason": "guardrails"}},
+        },
+    )
+    item = recommend.review_item(rec)
+    assert item.guardrails.failed == ["tone", "length"]
+    assert item.fell_back_to_template
+    assert item.catalog_version == "catalog-v1"
