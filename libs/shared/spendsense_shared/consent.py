@@ -4,6 +4,9 @@ the lookup its routes use. The SQL adapter is :mod:`spendsense_shared.consent_st
 Events may arrive out of order (SQS is not FIFO), so a projection row only moves forward in time:
 an event older than what the row already reflects is ignored.
 
+When a user is erased (``user.erasure_requested``) their row is replaced by a tombstone keyed by a one-way
+hash of their id (:mod:`spendsense_shared.erasure`): no consent event of theirs is applied afterwards.
+
 When two accounts are merged (``user.merged``), the projection follows what the profile service does with
 the consent records themselves: the account that remains keeps its current consent; when it has none, the
 merged-away account's current consent becomes its; the merged-away account's row is deleted
@@ -70,6 +73,12 @@ class ConsentProjection(abc.ABC):
     async def merge(self, source_user_id: str, target_user_id: str) -> None:
         """The source account was merged into the target: the target's row becomes
         ``merged_consent(source's, target's)`` and the source's row is deleted."""
+
+    @abc.abstractmethod
+    async def erase(self, user_id: str, as_of: datetime) -> None:
+        """The user was erased: their row is deleted and a tombstone keyed by
+        :func:`spendsense_shared.erasure.pseudonym` recorded, so :meth:`apply` ignores every later (or
+        redelivered) consent event of the user instead of recreating a row. Erasing twice changes nothing."""
 
 
 class ConsentProjectingUnitOfWork(AbstractUnitOfWork):

@@ -11,8 +11,10 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_shared.consent import ConsentProjection, ConsentStatus, ProjectedConsentRow, merged_consent
+from spendsense_shared.erasure import pseudonym
 
 TABLE_NAME = "consent_projection"
+ERASED = "erased"  # the consent id of an erased user's tombstone
 
 
 def _columns() -> list[Column[object]]:
@@ -39,6 +41,8 @@ class SqlConsentProjection(ConsentProjection):
         self.table = table
 
     async def apply(self, user_id: str, consent_id: str, status: ConsentStatus, as_of: datetime) -> None:
+        if await self._erased(user_id):
+            return  # a late or redelivered event of an erased user: never recreate their row
         stmt = insert(self.table).values(user_id=user_id, consent_id=consent_id, status=status, as_of=as_of)
         stmt = stmt.on_conflict_do_update(
             index_elements=[self.table.c.user_id],
@@ -46,6 +50,20 @@ class SqlConsentProjection(ConsentProjection):
             where=self.table.c.as_of <= as_of,
         )
         await self.session.execute(stmt)
+
+    async def _erased(self, user_id: str) -> bool:
+        found = await self.session.execute(
+            select(self.table.c.user_id).where(self.table.c.user_id == pseudonym(user_id))
+        )
+        return found.first() is not None
+
+    async def erase(self, user_id: str, as_of: datetime) -> None:
+        await self.session.execute(delete(self.table).where(self.table.c.user_id == user_id))
+        await self.session.execute(
+            insert(self.table)
+            .values(user_id=pseudonym(user_id), consent_id=ERASED, status="revoked", as_of=as_of)
+            .on_conflict_do_nothing(index_elements=[self.table.c.user_id])
+        )
 
     async def granted(self, user_ids: list[str]) -> set[str]:
         rows = await self.session.execute(

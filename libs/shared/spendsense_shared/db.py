@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import insert, text
+from sqlalchemy import Text, cast, delete, func, insert, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -71,6 +72,17 @@ class SqlUnitOfWork(AbstractUnitOfWork):
 
     async def _end(self) -> None:
         await self.session.close()
+
+    async def forget_published(self, user_id: str) -> int:
+        outbox = self.tables.outbox
+        needle = json.dumps(user_id)  # the id as a JSON string, quotes included: no partial matches
+        result = await self.session.execute(
+            delete(outbox).where(
+                outbox.c.published_at.is_not(None),
+                func.strpos(cast(outbox.c.payload, Text), needle) > 0,
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def mark_processed(self, event: EventEnvelope) -> bool:
         inbox = self.tables.inbox

@@ -48,6 +48,11 @@ class AbstractUnitOfWork(abc.ABC):
         await self._rollback()
 
     @abc.abstractmethod
+    async def forget_published(self, user_id: str) -> int:
+        """Delete the already published outbox events that mention ``user_id`` (an erasure); unpublished
+        ones stay until the relay sends them. Returns how many were deleted."""
+
+    @abc.abstractmethod
     async def mark_processed(self, event: EventEnvelope) -> bool:
         """Record the event as handled in this transaction; False when it already was (a redelivery)."""
 

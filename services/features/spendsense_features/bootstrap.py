@@ -18,6 +18,7 @@ from spendsense_features.domain.commands import (
 )
 from spendsense_features.handlers import profile, rules
 from spendsense_features.handlers.analysis import analyze_upload
+from spendsense_features.handlers.erasure import erase_user
 from spendsense_features.handlers.merge import merge_users
 from spendsense_features.handlers.rescore import rescore_all
 from spendsense_features.handlers.rule_sets import RuleSetStore
@@ -50,6 +51,7 @@ def bootstrap(platform: Platform) -> Wiring:
             "upload.ingested": partial(analyze_upload, store=data, rule_sets=rule_sets),
             "personas.rescore_requested": partial(rescore_all, store=data, rule_sets=rule_sets),
             "user.merged": merge_users,
+            "user.erasure_requested": partial(erase_user, store=data),
         },
         consent=ProjectedConsent(uow),
     )

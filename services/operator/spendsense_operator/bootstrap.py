@@ -8,6 +8,7 @@ from spendsense_operator.adapters.unit_of_work import SqlOperatorUnitOfWork
 from spendsense_operator.api.review import router as review_router
 from spendsense_operator.domain.commands import Decide, ListAudit, ListReview
 from spendsense_operator.handlers import review
+from spendsense_operator.handlers.erasure import erase_user
 from spendsense_operator.handlers.merge import merge_users
 from spendsense_operator.handlers.queue import enqueue_recommendations
 from spendsense_operator.settings import OperatorSettings
@@ -35,6 +36,7 @@ def bootstrap(platform: Platform) -> Wiring:
             **consent_handlers(),
             "recommendations.generated": partial(enqueue_recommendations, store=data),
             "user.merged": merge_users,
+            "user.erasure_requested": partial(erase_user, store=data),
         },
         consent=ProjectedConsent(uow),
     )

@@ -11,7 +11,7 @@ from spendsense_profile.api.profile import router as profile_router
 from spendsense_profile.api.uploads import router as uploads_router
 from spendsense_profile.api.uploads import upload_max_bytes
 from spendsense_profile.domain import commands
-from spendsense_profile.handlers import consent, profile, uploads
+from spendsense_profile.handlers import consent, erasure, profile, uploads
 from spendsense_profile.settings import ProfileSettings
 from spendsense_shared.messagebus import Message, MessageBus, MessageHandler
 from spendsense_shared.platform import Platform
@@ -38,6 +38,7 @@ def bootstrap(platform: Platform) -> Wiring:
     handlers: dict[type[Message[Any]], MessageHandler] = {
         commands.GrantConsent: lambda cmd: consent.grant_consent(cmd, uow()),
         commands.RevokeConsent: lambda cmd: consent.revoke_consent(cmd, uow()),
+        commands.EraseUser: lambda cmd: erasure.erase_user(cmd, uow(), data_bucket),
         commands.GetConsentHistory: lambda q: consent.consent_history(q, uow()),
         commands.HasCurrentConsent: lambda q: consent.has_current_consent(q, uow()),
         commands.IngestUpload: lambda cmd: uploads.ingest_upload(cmd, uow(), data_bucket, fx_rates),

@@ -17,6 +17,7 @@ from spendsense_recommender.domain.commands import (
     RecordFeedback,
 )
 from spendsense_recommender.handlers import queries
+from spendsense_recommender.handlers.erasure import erase_user
 from spendsense_recommender.handlers.merge import merge_users
 from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
 from spendsense_recommender.settings import RecommenderSettings
@@ -53,6 +54,7 @@ def bootstrap(platform: Platform) -> Wiring:
             "persona.assigned": generate,
             "recommendation.reviewed": apply_review,
             "user.merged": merge_users,
+            "user.erasure_requested": partial(erase_user, store=data),
         },
         consent=ProjectedConsent(uow),
     )

@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
 from spendsense_shared.consent import ConsentProjection, ConsentStatus, ProjectedConsentRow, merged_consent
+from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.unit_of_work import AbstractUnitOfWork
 
@@ -25,6 +27,16 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.commits = 0
         self.published: list[EventEnvelope] = []
         self.processed: set[str] = set()
+        self.forgotten: list[str] = []
+
+    async def forget_published(self, user_id: str) -> int:
+        """Drops the committed events that mention the user (the fake has no unpublished ones)."""
+        needle = json.dumps(user_id)
+        kept = [e for e in self.published if needle not in e.model_dump_json()]
+        dropped = len(self.published) - len(kept)
+        self.published = kept
+        self.forgotten.append(user_id)
+        return dropped
 
     async def mark_processed(self, event: EventEnvelope) -> bool:
         if str(event.id) in self.processed:
@@ -51,9 +63,15 @@ class InMemoryConsentProjection(ConsentProjection):
         self.rows: dict[str, tuple[str, ConsentStatus, datetime]] = {}
 
     async def apply(self, user_id: str, consent_id: str, status: ConsentStatus, as_of: datetime) -> None:
+        if pseudonym(user_id) in self.rows:
+            return
         current = self.rows.get(user_id)
         if current is None or current[2] <= as_of:
             self.rows[user_id] = (consent_id, status, as_of)
+
+    async def erase(self, user_id: str, as_of: datetime) -> None:
+        self.rows.pop(user_id, None)
+        self.rows.setdefault(pseudonym(user_id), ("erased", "revoked", as_of))
 
     async def granted(self, user_ids: list[str]) -> set[str]:
         return {u for u in user_ids if u in self.rows and self.rows[u][1] == "granted"}
@@ -85,6 +103,12 @@ class InMemoryBlobStore:
 
     async def get(self, name: str) -> bytes:
         return self.objects[name]
+
+    async def delete_prefix(self, name_prefix: str) -> int:
+        names = [n for n in self.objects if n.startswith(name_prefix)]
+        for name in names:
+            del self.objects[name]
+        return len(names)
 
 
 def load_beside(test_file: str, filename: str, module_name: str) -> ModuleType:

@@ -170,12 +170,13 @@ async def bootstrap_admin(
 
 
 async def erase_user(envelope: EventEnvelope, data: EventData, uow: AuthUnitOfWork) -> None:
-    """user.erasure_requested → the account, its identities and sessions deleted; ``user.erased``
-    (the consumer commits)."""
+    """user.erasure_requested → the account, its identities and sessions deleted, and the published
+    outbox events naming it (``user.registered``, ``user.merged``); ``user.erased`` (the consumer commits)."""
     if not isinstance(data, UserErasureRequested):
         raise TypeError(envelope.type)
     sessions = await uow.sessions.delete_user(data.user_id)
     existed = await uow.users.delete(data.user_id)
+    await uow.forget_published(data.user_id)
     uow.publish(new_event(UserErased(user_id=data.user_id), user_id=data.user_id, causation_id=envelope.id))
     log.info("user_erased", user=data.user_id, existed=existed, sessions=sessions)
 

@@ -184,6 +184,10 @@ class SqlAnalysisRepository(AnalysisRepository):
             .values(user_id=target_user_id)
         )
 
+    async def erase_user(self, user_id: str) -> None:
+        for table in (signals, persona_assignments, persona_history):
+            await self.session.execute(delete(table).where(table.c.user_id == user_id))
+
 
 class SqlSnapshotRepository(SnapshotRepository):
     def __init__(self, session: AsyncSession):
@@ -218,6 +222,9 @@ class SqlSnapshotRepository(SnapshotRepository):
 
     async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
         await move_rows_unless_taken(self.session, user_snapshots, source_user_id, target_user_id)
+
+    async def erase_user(self, user_id: str) -> None:
+        await self.session.execute(delete(user_snapshots).where(user_snapshots.c.user_id == user_id))
 
 
 def _stored(row: Any) -> StoredRuleSet:

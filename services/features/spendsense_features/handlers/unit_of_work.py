@@ -45,6 +45,10 @@ class AnalysisRepository(abc.ABC):
         of the source's are deleted, and the source's persona history is re-keyed to the target (the
         history keeps both). A second call finds nothing of the source: it changes nothing."""
 
+    @abc.abstractmethod
+    async def erase_user(self, user_id: str) -> None:
+        """Delete the user's signals, current personas and whole persona history (an erasure)."""
+
 
 class SnapshotRepository(abc.ABC):
     """Where each user's latest normalized snapshot is (a re-score reads it without the profile service)."""
@@ -62,6 +66,10 @@ class SnapshotRepository(abc.ABC):
     async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
         """The source account was merged into the target: the source's snapshot pointer becomes the
         target's unless the target has its own; the source's is deleted."""
+
+    @abc.abstractmethod
+    async def erase_user(self, user_id: str) -> None:
+        """Delete the user's snapshot pointer (an erasure)."""
 
 
 class RuleSetRepository(abc.ABC):

@@ -90,6 +90,12 @@ class InMemoryAnalysisRepository(AnalysisRepository):
         if source_user_id in self.history:
             self.history.setdefault(target_user_id, []).extend(self.history.pop(source_user_id))
 
+    async def erase_user(self, user_id: str) -> None:
+        for rows in (self.signal_rows, self.assignments):
+            for key in [k for k in rows if k[0] == user_id]:
+                del rows[key]
+        self.history.pop(user_id, None)
+
 
 class InMemorySnapshotRepository(SnapshotRepository):
     def __init__(self, consent: ConsentProjection) -> None:
@@ -109,6 +115,9 @@ class InMemorySnapshotRepository(SnapshotRepository):
         moved = self.rows.pop(source_user_id, None)
         if moved is not None:
             self.rows.setdefault(target_user_id, moved)
+
+    async def erase_user(self, user_id: str) -> None:
+        self.rows.pop(user_id, None)
 
 
 class InMemoryRuleSetRepository(RuleSetRepository):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, insert, select, tuple_, update
+from sqlalchemy import ColumnElement, Select, delete, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -20,6 +20,7 @@ from spendsense_operator.domain.model import (
     Status,
 )
 from spendsense_operator.handlers.unit_of_work import AuditLog, ReviewQueue
+from spendsense_shared.erasure import pseudonym
 
 _ITEM_COLUMNS = [c.name for c in review_queue.columns]
 
@@ -130,6 +131,10 @@ class SqlReviewQueue(ReviewQueue):
             .values(user_id=target_user_id)
         )
 
+    async def erase_user(self, user_id: str) -> int:
+        result = await self.session.execute(delete(review_queue).where(review_queue.c.user_id == user_id))
+        return int(getattr(result, "rowcount", 0) or 0)
+
 
 class SqlAuditLog(AuditLog):
     def __init__(self, session: AsyncSession):
@@ -154,6 +159,12 @@ class SqlAuditLog(AuditLog):
                 for e in entries
             ],
         )
+
+    async def pseudonymize_user(self, user_id: str) -> int:
+        result = await self.session.execute(
+            update(audit_log).where(audit_log.c.user_id == user_id).values(user_id=pseudonym(user_id))
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def page(self, where: AuditFilter, limit: int | None, after: int | None) -> list[AuditEntry]:
         a = audit_log.c

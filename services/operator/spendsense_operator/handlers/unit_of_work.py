@@ -54,6 +54,10 @@ class ReviewQueue(abc.ABC):
     async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
         """The source account was merged into the target: its items become the target's."""
 
+    @abc.abstractmethod
+    async def erase_user(self, user_id: str) -> int:
+        """Delete every review item of the user (an erasure); how many there were."""
+
 
 class AuditLog(abc.ABC):
     @abc.abstractmethod
@@ -62,6 +66,11 @@ class AuditLog(abc.ABC):
     @abc.abstractmethod
     async def page(self, where: AuditFilter, limit: int | None, after: int | None) -> list[AuditEntry]:
         """Newest first (by seq), strictly before seq ``after``; ``limit`` None: all of them."""
+
+    @abc.abstractmethod
+    async def pseudonymize_user(self, user_id: str) -> int:
+        """The user was erased: their entries keep the operator's action, but the user id becomes
+        :func:`spendsense_shared.erasure.pseudonym` of it; how many entries changed."""
 
 
 class OperatorUnitOfWork(ConsentProjectingUnitOfWork):

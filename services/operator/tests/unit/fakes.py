@@ -17,6 +17,7 @@ from spendsense_operator.domain.model import (
     Status,
 )
 from spendsense_operator.handlers.unit_of_work import AuditLog, OperatorUnitOfWork, ReviewQueue
+from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.testing.fakes import FakeUnitOfWork, InMemoryConsentProjection
 
@@ -110,6 +111,12 @@ class InMemoryReviewQueue(ReviewQueue):
             if item.user_id == source_user_id:
                 self.items[rid] = dataclasses.replace(item, user_id=target_user_id)
 
+    async def erase_user(self, user_id: str) -> int:
+        mine = [rid for rid, item in self.items.items() if item.user_id == user_id]
+        for rid in mine:
+            del self.items[rid]
+        return len(mine)
+
 
 class InMemoryAuditLog(AuditLog):
     def __init__(self) -> None:
@@ -118,6 +125,14 @@ class InMemoryAuditLog(AuditLog):
     async def add(self, entries: list[AuditEntry]) -> None:
         for entry in entries:
             self.entries.append(dataclasses.replace(entry, seq=len(self.entries) + 1))
+
+    async def pseudonymize_user(self, user_id: str) -> int:
+        changed = 0
+        for i, entry in enumerate(self.entries):
+            if entry.user_id == user_id:
+                self.entries[i] = dataclasses.replace(entry, user_id=pseudonym(user_id))
+                changed += 1
+        return changed
 
     async def page(self, where: AuditFilter, limit: int | None, after: int | None) -> list[AuditEntry]:
         found = [

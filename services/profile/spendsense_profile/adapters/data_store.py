@@ -87,6 +87,10 @@ class SqlNormalizedData(NormalizedData):
             tables[name] = pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
         return tables
 
+    async def erase_user(self, user_id: str) -> None:
+        for table in DATA_TABLES.values():
+            await self.session.execute(delete(table).where(table.c.user_id == user_id))
+
     async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
         for table in DATA_TABLES.values():
             taken = table.alias("taken")

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_profile.adapters.orm import consents, profiles, push_devices, upload_users, uploads
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
-from spendsense_profile.domain.uploads import Upload, UploadSummary, UserProgress, upload_status
+from spendsense_profile.domain.uploads import (
+    Upload,
+    UploadSummary,
+    UserProgress,
+    erased_from,
+    upload_status,
+)
 from spendsense_profile.handlers.unit_of_work import (
     ConsentRepository,
     PushDeviceRepository,
@@ -87,6 +93,10 @@ class SqlConsentRepository(ConsentRepository):
 
     async def delete_profile(self, user_id: str) -> None:
         await self.session.execute(delete(profiles).where(profiles.c.user_id == user_id))
+
+    async def erase_user(self, user_id: str) -> None:
+        await self.session.execute(delete(consents).where(consents.c.user_id == user_id))
+        await self.delete_profile(user_id)
 
 
 class SqlUploadRepository(UploadRepository):
@@ -215,6 +225,45 @@ class SqlUploadRepository(UploadRepository):
                 .values(status=status, error=error, updated_at=func.now())
             )
 
+    async def erase_user(self, user_id: str) -> None:
+        involved = [
+            r.upload_id
+            for r in await self.session.execute(
+                select(uploads.c.upload_id)
+                .where(or_(uploads.c.user_ids.contains([user_id]), uploads.c.uploader_id == user_id))
+                .order_by(uploads.c.upload_id)
+                .with_for_update()
+            )
+        ]
+        for upload_id in involved:
+            upload = await self.get(upload_id, for_update=True)
+            if upload is None:
+                continue
+            others = [u for u in upload.user_ids if u != user_id]
+            if not others:  # only their data: the whole upload goes
+                await self.session.execute(delete(upload_users).where(upload_users.c.upload_id == upload_id))
+                await self.session.execute(delete(uploads).where(uploads.c.upload_id == upload_id))
+                continue
+            await self.session.execute(
+                delete(upload_users).where(
+                    upload_users.c.upload_id == upload_id, upload_users.c.user_id == user_id
+                )
+            )
+            kept = erased_from(upload, user_id)
+            await self.session.execute(
+                update(uploads)
+                .where(uploads.c.upload_id == upload_id)
+                .values(
+                    uploader_id=kept.uploader_id,
+                    user_ids=kept.user_ids,
+                    keys=kept.keys,
+                    notes=kept.notes,
+                    status=kept.status,
+                    error=kept.error,
+                    updated_at=func.now(),
+                )
+            )
+
 
 class SqlPushDeviceRepository(PushDeviceRepository):
     def __init__(self, session: AsyncSession):
@@ -237,3 +286,6 @@ class SqlPushDeviceRepository(PushDeviceRepository):
             .where(push_devices.c.user_id == source_user_id)
             .values(user_id=target_user_id)
         )
+
+    async def erase_user(self, user_id: str) -> None:
+        await self.session.execute(delete(push_devices).where(push_devices.c.user_id == user_id))

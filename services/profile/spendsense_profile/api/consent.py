@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from spendsense_profile.domain.commands import GetConsentHistory, GrantConsent, RevokeConsent
+from spendsense_profile.domain.commands import (
+    EraseUser,
+    GetConsentHistory,
+    GetProfile,
+    GrantConsent,
+    RevokeConsent,
+)
 from spendsense_profile.domain.consent import Consent, ConsentError
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
@@ -81,15 +87,48 @@ async def get_consent(
 ) -> ConsentStatus:
     _self_or(principal, user_id, Role.operator, "read")
     history = [ConsentOut.of(c) for c in await bus.handle(GetConsentHistory(user_id))]
+    if not history and await bus.handle(GetProfile(user_id)) is None:  # unknown, or erased
+        raise ApiError(404, "not_found", "no such user")
     current = next((c for c in history if c.status == "granted"), None)
     return ConsentStatus(user_id=user_id, current=current, history=history)
 
 
-@router.delete("/{user_id}", response_model=ConsentOut, summary="Revoke consent: all processing stops")
+class ErasureOut(BaseModel):
+    user_id: str
+    status: str = "erasure_requested"
+    requested_at: datetime
+    consent_revoked: bool
+    next: str = Field(
+        "Everything the profile held of the user is deleted. Every other service now deletes its own data "
+        "of the user as it receives user.erasure_requested: the account and sign-in methods (auth), "
+        "signals and personas (features), recommendations, traces and feedback (recommender), review "
+        "items (operator; the audit log keeps the operators' actions under a one-way hash of the id). "
+        "This cannot be undone."
+    )
+
+
+@router.delete(
+    "/{user_id}",
+    response_model=ConsentOut | ErasureOut,
+    summary="Revoke consent: all processing stops; with erase=true, erase the user everywhere",
+    responses={202: {"model": ErasureOut, "description": "Erasure requested (erase=true)"}},
+)
 async def delete_consent(
-    user_id: str, bus: Bus, principal: Principal = Depends(current_principal)
-) -> ConsentOut:
-    _self_or(principal, user_id, Role.admin, "revoke")
+    user_id: str,
+    bus: Bus,
+    response: Response,
+    erase: bool = Query(
+        False, description="Also erase everything SpendSense holds of the user (the right to be forgotten)"
+    ),
+    principal: Principal = Depends(current_principal),
+) -> ConsentOut | ErasureOut:
+    _self_or(principal, user_id, Role.admin, "erase" if erase else "revoke")
+    if erase:
+        erased = await bus.handle(EraseUser(user_id))
+        response.status_code = 202
+        return ErasureOut(
+            user_id=user_id, requested_at=erased.requested_at, consent_revoked=erased.consent_revoked
+        )
     try:
         revoked = await bus.handle(RevokeConsent(user_id))
     except ConsentError as exc:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import IO
 
-from spendsense_profile.domain.consent import Consent
+from spendsense_profile.domain.consent import Consent, ErasureRequested
 from spendsense_profile.domain.profile import MobileProfileView, ProfileView, PushPlatform
 from spendsense_profile.domain.uploads import IngestResult, Upload
 from spendsense_shared.messagebus import Command, Query
@@ -23,6 +23,14 @@ class GrantConsent(Command[Consent]):
 
 @dataclass(frozen=True)
 class RevokeConsent(Command[Consent]):
+    user_id: str
+
+
+@dataclass(frozen=True)
+class EraseUser(Command[ErasureRequested]):
+    """The right to be forgotten: revoke a current consent, delete everything the profile holds of the
+    user (rows and data-bucket objects) and ask every other service to do the same."""
+
     user_id: str
 
 

@@ -62,3 +62,14 @@ def superseded_by_merge(source: Consent | None, target: Consent | None, at: date
     if source is None or target is None or not source.is_current or not target.is_current:
         return None
     return revoke(source, max(at, source.granted_at))
+
+
+@dataclass(frozen=True)
+class ErasureRequested:
+    """What an erasure did here: whether a current consent was revoked, when it was requested, and how
+    many of the user's objects were deleted from the data bucket."""
+
+    user_id: str
+    requested_at: datetime
+    consent_revoked: bool
+    objects_deleted: int

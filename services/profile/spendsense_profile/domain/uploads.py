@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
+from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.catalog import UploadIngested
 
 STAGES = ("received", "ingested", "analyzed", "recommended")
@@ -35,6 +36,24 @@ class UploadRejected(Exception):
     def __init__(self, status: int, code: str, message: str, details: Any = None):
         super().__init__(message)
         self.status, self.code, self.details = status, code, details
+
+
+def erased_from(upload: Upload, user_id: str) -> Upload:
+    """A shared upload once ``user_id`` is erased from it: their progress, their place in ``user_ids``,
+    their snapshot keys and the notes naming them are gone, the status is recomputed from the others';
+    an uploader who is erased becomes a one-way hash of their id."""
+    users = [u for u in upload.users if u.user_id != user_id]
+    status, error = upload_status([(u.user_id, u.stage, u.reason) for u in users])
+    return replace(
+        upload,
+        uploader_id=pseudonym(user_id) if upload.uploader_id == user_id else upload.uploader_id,
+        user_ids=[u for u in upload.user_ids if u != user_id],
+        keys=[k for k in upload.keys if f"/users/{user_id}/" not in f"/{k}"],
+        notes=[n for n in upload.notes if user_id not in n],
+        users=users,
+        status=status,
+        error=error,
+    )
 
 
 @dataclass

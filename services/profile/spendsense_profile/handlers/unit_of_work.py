@@ -45,6 +45,10 @@ class ConsentRepository(abc.ABC):
     @abc.abstractmethod
     async def delete_profile(self, user_id: str) -> None: ...
 
+    @abc.abstractmethod
+    async def erase_user(self, user_id: str) -> None:
+        """Delete every consent record (current or not) and the profile of the user (an erasure)."""
+
 
 class UploadRepository(abc.ABC):
     """Uploads and each of their users' progress."""
@@ -74,6 +78,13 @@ class UploadRepository(abc.ABC):
         progress row, its place in ``user_ids``, the uploader) becomes the target's. In an upload of both,
         the target's progress is kept and the upload's status recomputed without the source's."""
 
+    @abc.abstractmethod
+    async def erase_user(self, user_id: str) -> None:
+        """The user is erased: an upload of only theirs is deleted; from an upload shared with others
+        (a batch import) their progress, their place in ``user_ids``, their snapshot keys and the notes
+        naming them are removed and the upload's status recomputed; where they were the uploader, the
+        uploader becomes :func:`spendsense_shared.erasure.pseudonym` of their id."""
+
 
 class NormalizedData(abc.ABC):
     """The users' normalized accounts, transactions and liabilities (``spendsense_shared.dataset.TABLES``)."""
@@ -95,6 +106,10 @@ class NormalizedData(abc.ABC):
         """Every row of the source becomes the target's, except where the target has a row with the same
         key (e.g. the same transaction id): the target's is kept and the source's deleted."""
 
+    @abc.abstractmethod
+    async def erase_user(self, user_id: str) -> None:
+        """Delete every account, transaction and liability of the user."""
+
 
 class PushDeviceRepository(abc.ABC):
     @abc.abstractmethod
@@ -104,6 +119,10 @@ class PushDeviceRepository(abc.ABC):
     @abc.abstractmethod
     async def reassign(self, source_user_id: str, target_user_id: str) -> None:
         """Every device of the source becomes the target's."""
+
+    @abc.abstractmethod
+    async def erase_user(self, user_id: str) -> None:
+        """Delete every device of the user."""
 
 
 class ProfileUnitOfWork(AbstractUnitOfWork):

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
-from spendsense_profile.domain.uploads import Upload, UploadSummary, upload_status
+from spendsense_profile.domain.uploads import Upload, UploadSummary, erased_from, upload_status
 from spendsense_profile.handlers.unit_of_work import (
     ConsentRepository,
     NormalizedData,
@@ -75,6 +75,10 @@ class InMemoryConsentRepository(ConsentRepository):
     async def delete_profile(self, user_id: str) -> None:
         self.profiles.pop(user_id, None)
 
+    async def erase_user(self, user_id: str) -> None:
+        self.consents = {k: c for k, c in self.consents.items() if c.user_id != user_id}
+        self.profiles.pop(user_id, None)
+
 
 class InMemoryUploadRepository(UploadRepository):
     def __init__(self, clock: _Clock) -> None:
@@ -129,6 +133,15 @@ class InMemoryUploadRepository(UploadRepository):
                 )
             upload.updated_at = self.clock.tick()
 
+    async def erase_user(self, user_id: str) -> None:
+        for upload_id, upload in list(self.uploads.items()):
+            if not upload.involves(user_id):
+                continue
+            if not [u for u in upload.user_ids if u != user_id]:
+                del self.uploads[upload_id]
+            else:
+                self.uploads[upload_id] = replace(erased_from(upload, user_id), updated_at=self.clock.tick())
+
 
 class InMemoryNormalizedData(NormalizedData):
     """Rows per table keyed like the SQL tables: (user_id, the table's id column)."""
@@ -167,6 +180,11 @@ class InMemoryNormalizedData(NormalizedData):
                 row = rows.pop((user, key))
                 rows.setdefault((target_user_id, key), {**row, "user_id": target_user_id})
 
+    async def erase_user(self, user_id: str) -> None:
+        for rows in self.rows.values():
+            for key in [k for k in rows if k[0] == user_id]:
+                del rows[key]
+
 
 class InMemoryPushDeviceRepository(PushDeviceRepository):
     def __init__(self) -> None:
@@ -179,6 +197,9 @@ class InMemoryPushDeviceRepository(PushDeviceRepository):
         for token, device in list(self.devices.items()):
             if device.user_id == source_user_id:
                 self.devices[token] = replace(device, user_id=target_user_id)
+
+    async def erase_user(self, user_id: str) -> None:
+        self.devices = {t: d for t, d in self.devices.items() if d.user_id != user_id}
 
 
 class FakeProfileUnitOfWork(FakeUnitOfWork, ProfileUnitOfWork):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -195,6 +195,10 @@ class SqlRecommendationRepository(RecommendationRepository):
             query = query.where(traces.c.seq > after_seq)
         rows = await self.session.execute(query.order_by(traces.c.seq).limit(limit))
         return [StoredTrace(int(r.seq), r.trace) for r in rows]
+
+    async def erase_user(self, user_id: str) -> None:
+        for table in (feedback, traces, recommendations):
+            await self.session.execute(delete(table).where(table.c.user_id == user_id))
 
     async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
         for table in (recommendations, traces, feedback):  # traces keep their chain_id (and hashes)

@@ -63,6 +63,10 @@ class RecommendationRepository(abc.ABC):
         are never rewritten); the target's own chain goes on from its own last trace. A second call finds
         nothing of the source: it changes nothing."""
 
+    @abc.abstractmethod
+    async def erase_user(self, user_id: str) -> None:
+        """Delete the user's recommendations, decision traces and feedback (an erasure)."""
+
 
 class RecommenderUnitOfWork(ConsentProjectingUnitOfWork):
     recommendations: RecommendationRepository

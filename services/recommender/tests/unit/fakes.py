@@ -128,6 +128,17 @@ class InMemoryRecommendationRepository(RecommendationRepository):
             if entry["user_id"] == source_user_id:
                 entry["user_id"] = target_user_id
 
+    async def erase_user(self, user_id: str) -> None:
+        mine = {rec for rec, user in self.user_of.items() if user == user_id}
+        mine |= {rec for _, user, rec, _ in self.trace_rows if user == user_id}
+        for rec in mine:
+            self.rows.pop(rec, None)
+            self.upload_of.pop(rec, None)
+            self.user_of.pop(rec, None)
+            self.chain_of.pop(rec, None)
+        self.trace_rows = [t for t in self.trace_rows if t[1] != user_id]
+        self.feedback = [f for f in self.feedback if f["user_id"] != user_id]
+
 
 class FakeRecommenderUnitOfWork(FakeUnitOfWork, RecommenderUnitOfWork):
     def __init__(self) -> None:

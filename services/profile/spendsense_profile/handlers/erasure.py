@@ -1,0 +1,68 @@
+"""Use case: the right to be forgotten, where it starts.
+
+``EraseUser`` revokes the user's current consent (publishing ``consent.revoked``, so every projection
+stops work at once), deletes everything the profile holds of them — every consent record, the profile,
+their normalized accounts, transactions and liabilities, their push devices, uploads of only their data
+and their membership of shared batch uploads, the published outbox events naming them — and publishes
+``user.erasure_requested``, all in one transaction (the outbox). Once it has committed, their snapshots
+under ``profile/users/{user}/`` are deleted from the data bucket (after the commit, so a rolled-back
+erasure loses nothing; asking again deletes what is left). Every consumer then erases what it keeps:
+auth the account (and publishes ``user.erased``), features, recommender and operator their rows and
+objects (see their ``handlers/erasure.py``).
+
+Asking twice is harmless: the second request finds nothing to delete and asks the others again, who
+find nothing either.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from spendsense_profile.domain import consent as rules
+from spendsense_profile.domain.commands import EraseUser
+from spendsense_profile.domain.consent import ErasureRequested
+from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork
+from spendsense_shared.blobs import BlobStore
+from spendsense_shared.logging import get_logger
+from spendsense_shared.messaging.catalog import ConsentRevoked, UserErasureRequested, new_event
+
+log = get_logger(__name__)
+
+
+def user_objects(user_id: str) -> str:
+    """The user's objects in the data bucket, as names under the profile's own prefix (``profile/``)."""
+    return f"users/{user_id}/"
+
+
+async def erase_user(cmd: EraseUser, uow: ProfileUnitOfWork, data_bucket: BlobStore) -> ErasureRequested:
+    now = datetime.now(UTC)
+    user_id = cmd.user_id
+    async with uow:
+        current = await uow.consents.current(user_id, for_update=True)
+        if current is not None:
+            revoked = rules.revoke(current, now)
+            await uow.consents.mark_revoked(revoked)
+            uow.publish(
+                new_event(
+                    ConsentRevoked(user_id=user_id, consent_id=revoked.consent_id, revoked_at=now),
+                    user_id=user_id,
+                )
+            )
+        await uow.uploads.erase_user(user_id)
+        await uow.data.erase_user(user_id)
+        await uow.push_devices.erase_user(user_id)
+        await uow.consents.erase_user(user_id)
+        events = await uow.forget_published(user_id)
+        uow.publish(new_event(UserErasureRequested(user_id=user_id, requested_at=now), user_id=user_id))
+        await uow.commit()
+    objects = await data_bucket.delete_prefix(user_objects(user_id))
+    log.info(
+        "user_erasure_requested",
+        user=user_id,
+        consent_revoked=current is not None,
+        objects=objects,
+        events=events,
+    )
+    return ErasureRequested(
+        user_id=user_id, requested_at=now, consent_revoked=current is not None, objects_deleted=objects
+    )

@@ -1,0 +1,105 @@
+"""``user.erasure_requested`` on the in-memory unit of work: the user's recommendations, traces, feedback,
+objects and consent row go (a tombstone stays under a one-way hash); others' stay; a redelivery, a late
+``consent.granted`` or a late ``persona.assigned`` recreates nothing."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+
+from spendsense_recommender.domain.writer import TemplateWriter
+from spendsense_recommender.handlers.erasure import erase_user
+from spendsense_recommender.handlers.recommend import generate_recommendations
+from spendsense_shared.consent import project_consent
+from spendsense_shared.erasure import pseudonym
+from spendsense_shared.messaging.catalog import (
+    ConsentGranted,
+    PersonaAssigned,
+    UserErasureRequested,
+    new_event,
+    parse_data,
+)
+from spendsense_shared.messaging.claim_check import check_in_many
+from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
+from spendsense_shared.messaging.envelope import EventEnvelope
+
+
+async def assigned(bucket: Any, entry: dict[str, Any], user_id: str, upload_id: str) -> EventEnvelope:
+    report = AnalysisReport.model_validate({**entry["report"], "user_id": user_id})
+    body = PersonaDetails(report=report, accounts=entry["accounts"]).model_dump_json(by_alias=True).encode()
+    [claim] = await check_in_many(bucket, [(f"features/users/{user_id}/analysis/{upload_id}.json", body)])
+    assert report.as_of is not None
+    data = PersonaAssigned(
+        user_id=user_id,
+        upload_id=upload_id,
+        as_of=report.as_of,
+        rule_set_version="personas-v1",
+        personas={w: r.persona.primary or "general_wellness" for w, r in report.windows.items()},
+        details=claim,
+    )
+    return new_event(data, user_id=user_id)
+
+
+def granted(user_id: str, at: datetime) -> EventEnvelope:
+    data = ConsentGranted(
+        user_id=user_id, consent_id=f"c-{user_id}", policy_version="1", scopes=["analysis"], granted_at=at
+    )
+    return new_event(data, user_id=user_id).model_copy(update={"occurred_at": at})
+
+
+async def handle(handler: Any, event: EventEnvelope, uow: Any) -> None:
+    async with uow:
+        await handler(event, parse_data(event), uow)
+        await uow.commit()
+
+
+def state(uow: Any) -> Any:
+    repo = uow.recommendations
+    return copy.deepcopy(
+        (repo.rows, repo.user_of, repo.trace_rows, repo.chain_of, repo.feedback, uow.consent.rows)
+    )
+
+
+@pytest.fixture
+def generate(data_bucket):
+    return partial(generate_recommendations, store=data_bucket, writer=TemplateWriter(), auto_approve=True)
+
+
+async def test_erasure_deletes_everything_of_the_user_and_nothing_brings_it_back(
+    uow, data_bucket, real_users, generate
+):
+    users = real_users["users"]
+    earlier = datetime.now(UTC) - timedelta(hours=3)
+    for user_id in ("gone", "kept"):
+        await handle(project_consent, granted(user_id, earlier), uow)
+    await handle(generate, await assigned(data_bucket, users["high_utilization"][0], "gone", "up1"), uow)
+    await handle(generate, await assigned(data_bucket, users["savings_builder"][0], "kept", "up2"), uow)
+    repo = uow.recommendations
+    assert "gone" in repo.user_of.values()
+    assert "kept" in repo.user_of.values()
+    repo.feedback.append({"user_id": "gone", "recommendation_id": "r", "item_id": "i", "kind": "dismissed"})
+    await data_bucket.put_many([("recommender/users/gone/review/x.json", b"{}")], "application/json")
+    await data_bucket.put_many([("recommender/users/gone-2/review/x.json", b"{}")], "application/json")
+
+    erasure = new_event(UserErasureRequested(user_id="gone", requested_at=datetime.now(UTC)), user_id="gone")
+    await handle(partial(erase_user, store=data_bucket), erasure, uow)
+
+    assert "gone" not in repo.user_of.values()
+    assert all(user != "gone" for _, user, _, _ in repo.trace_rows)
+    assert all(f["user_id"] != "gone" for f in repo.feedback)
+    assert "kept" in repo.user_of.values()
+    assert not [k for k in data_bucket.objects if k.startswith("recommender/users/gone/")]
+    assert "recommender/users/gone-2/review/x.json" in data_bucket.objects
+    assert "gone" not in uow.consent.rows
+    assert pseudonym("gone") in uow.consent.rows
+    assert not [e for e in uow.published if e.user_id == "gone"]  # its published events are forgotten
+
+    after = state(uow)
+    await handle(partial(erase_user, store=data_bucket), erasure, uow)  # a redelivery
+    await handle(project_consent, granted("gone", datetime.now(UTC)), uow)  # a late or replayed grant
+    await handle(generate, await assigned(data_bucket, users["high_utilization"][0], "gone", "up3"), uow)
+    assert state(uow) == after
