@@ -56,9 +56,14 @@ def test_gateway_routes_by_the_table_and_carries_the_correlation_id(stack: Stack
 
 def test_a_token_minted_by_the_cli_is_verified_by_a_service_through_jwks(stack: Stack) -> None:
     token = cli("token", "u-e2e", "--state-dir", str(stack.state_dir)).stdout.strip()
-    ok = httpx.get(f"{stack.gateway}/api/v1/consent/u-e2e", headers={"Authorization": f"Bearer {token}"})
+    auth = {"Authorization": f"Bearer {token}"}
+    # A user nobody registered: no profile yet (404), until their first consent creates it.
+    assert httpx.get(f"{stack.gateway}/api/v1/consent/u-e2e", headers=auth).status_code == 404
+    granted = httpx.post(f"{stack.gateway}/api/v1/consent", json={"user_id": "u-e2e"}, headers=auth)
+    assert granted.status_code == 201, granted.text
+    ok = httpx.get(f"{stack.gateway}/api/v1/consent/u-e2e", headers=auth)
     assert ok.status_code == 200, ok.text
-    assert ok.json() == {"user_id": "u-e2e", "current": None, "history": []}
+    assert ok.json()["current"]["status"] == "granted"
     forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
     denied = httpx.get(f"{stack.gateway}/api/v1/consent/u-e2e", headers={"Authorization": f"Bearer {forged}"})
     assert denied.status_code == 401
