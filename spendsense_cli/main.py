@@ -127,7 +127,9 @@ def demo(
     _print_up(config, manifest)
     _load_stack_env(state_dir)
     gateway = str(manifest["urls"]["gateway"])  # type: ignore[index]
-    typer.echo("\n» smoke flow: consent through the gateway, events through outbox → SNS → SQS → workers")
+    typer.echo(
+        "\n» smoke flow: sign-up and consent through the gateway, events through outbox → SNS → SQS → workers"
+    )
     try:
         run_smoke(gateway, config.state_dir, progress=lambda m: typer.echo(f"  {m}"))
     except (RuntimeError, TimeoutError) as exc:
