@@ -36,7 +36,10 @@ texts = st.text(alphabet=_chars, min_size=1, max_size=16).filter(lambda s: s.str
 single_line = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=16
 ).filter(lambda s: s.strip())
-amounts = st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**6)
+# Money has cents: a subnormal float (5e-324) times an FX rate underflows to 0.0, which no bank sends.
+amounts = st.floats(-1e7, 1e7, allow_nan=False, allow_infinity=False).map(
+    lambda x: round(x, 2)
+) | st.integers(-(10**6), 10**6)
 maybe_amount = st.none() | amounts
 days = st.dates(date(1970, 1, 1), TODAY).map(date.isoformat)
 CATEGORIES = [
