@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from unit.fakes import FakeProfileUnitOfWork
 
 from spendsense_profile.domain.commands import (
     GetConsentHistory,
@@ -19,11 +18,6 @@ from spendsense_profile.handlers.consent import (
     has_current_consent,
     revoke_consent,
 )
-
-
-@pytest.fixture
-def uow() -> FakeProfileUnitOfWork:
-    return FakeProfileUnitOfWork()
 
 
 async def test_granting_consent_stores_it_ensures_the_profile_and_announces_it(uow):

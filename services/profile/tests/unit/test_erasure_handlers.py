@@ -9,7 +9,6 @@ import io
 import json
 from typing import Any
 
-import pytest
 from plaid_files import tx, user
 from unit.fakes import FakeProfileUnitOfWork
 
@@ -26,16 +25,6 @@ from spendsense_profile.handlers.erasure import erase_user
 from spendsense_profile.handlers.profile import get_profile, register_push_device
 from spendsense_profile.handlers.uploads import ingest_upload
 from spendsense_shared.testing.fakes import InMemoryBlobStore
-
-
-@pytest.fixture
-def uow() -> FakeProfileUnitOfWork:
-    return FakeProfileUnitOfWork()
-
-
-@pytest.fixture
-def blobs() -> InMemoryBlobStore:
-    return InMemoryBlobStore()
 
 
 async def ingest(uow: FakeProfileUnitOfWork, blobs: InMemoryBlobStore, body: Any, actor: str, operator=False):

@@ -46,16 +46,6 @@ from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.testing.fakes import InMemoryBlobStore
 
 
-@pytest.fixture
-def uow() -> FakeProfileUnitOfWork:
-    return FakeProfileUnitOfWork()
-
-
-@pytest.fixture
-def blobs() -> InMemoryBlobStore:
-    return InMemoryBlobStore()
-
-
 def merged(source: str = "old", target: str = "new", at: datetime | None = None) -> EventEnvelope:
     event = new_event(UserMerged(source_user_id=source, target_user_id=target))
     return event if at is None else event.model_copy(update={"occurred_at": at})

@@ -25,11 +25,6 @@ from spendsense_profile.handlers.profile import (
 from spendsense_shared.messaging.catalog import UserMerged, UserRegistered, new_event
 
 
-@pytest.fixture
-def uow() -> FakeProfileUnitOfWork:
-    return FakeProfileUnitOfWork()
-
-
 async def deliver(uow: FakeProfileUnitOfWork, data) -> None:
     """As the consumer does: one unit of work per event, committed after the handler."""
     async with uow:

@@ -28,16 +28,6 @@ from spendsense_shared.messaging.claim_check import ClaimCheck
 from spendsense_shared.testing.fakes import InMemoryBlobStore
 
 
-@pytest.fixture
-def uow() -> FakeProfileUnitOfWork:
-    return FakeProfileUnitOfWork()
-
-
-@pytest.fixture
-def blobs() -> InMemoryBlobStore:
-    return InMemoryBlobStore()
-
-
 async def grant(uow: FakeProfileUnitOfWork, *users: str) -> None:
     for user_id in users:
         await grant_consent(GrantConsent(user_id), uow)

@@ -10,6 +10,10 @@ from spendsense_recommender.domain.model import ApprovedPosition, StoredRecommen
 from spendsense_recommender.domain.recommend import Recommendation
 from spendsense_recommender.domain.trace import append_operator_action
 from spendsense_recommender.handlers.unit_of_work import RecommendationRepository, RecommenderUnitOfWork
+from spendsense_shared.messaging.catalog import PersonaAssigned, new_event
+from spendsense_shared.messaging.claim_check import check_in_many
+from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
+from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.testing.fakes import FakeUnitOfWork, InMemoryConsentProjection
 
 
@@ -145,3 +149,20 @@ class FakeRecommenderUnitOfWork(FakeUnitOfWork, RecommenderUnitOfWork):
         super().__init__()
         self.consent = InMemoryConsentProjection()
         self.recommendations = InMemoryRecommendationRepository()
+
+
+async def assigned(bucket: Any, entry: dict[str, Any], user_id: str, upload_id: str) -> EventEnvelope:
+    """``persona.assigned`` for ``user_id`` (a real report renamed), its details checked into the bucket."""
+    report = AnalysisReport.model_validate({**entry["report"], "user_id": user_id})
+    body = PersonaDetails(report=report, accounts=entry["accounts"]).model_dump_json(by_alias=True).encode()
+    [claim] = await check_in_many(bucket, [(f"features/users/{user_id}/analysis/{upload_id}.json", body)])
+    assert report.as_of is not None
+    data = PersonaAssigned(
+        user_id=user_id,
+        upload_id=upload_id,
+        as_of=report.as_of,
+        rule_set_version="personas-v1",
+        personas={w: r.persona.primary or "general_wellness" for w, r in report.windows.items()},
+        details=claim,
+    )
+    return new_event(data, user_id=user_id)

@@ -31,32 +31,16 @@ from spendsense_recommender.handlers.recommend import generate_recommendations
 from spendsense_shared.consent import project_consent
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
-    PersonaAssigned,
     UserMerged,
     UserRegistered,
     new_event,
     parse_data,
 )
-from spendsense_shared.messaging.claim_check import check_in_many
-from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.testing.fakes import load_beside
 
-
-async def assigned(bucket: Any, entry: dict[str, Any], user_id: str, upload_id: str) -> EventEnvelope:
-    """``persona.assigned`` for ``user_id`` (a real report renamed), its details checked into the bucket."""
-    report = AnalysisReport.model_validate({**entry["report"], "user_id": user_id})
-    body = PersonaDetails(report=report, accounts=entry["accounts"]).model_dump_json(by_alias=True).encode()
-    [claim] = await check_in_many(bucket, [(f"features/users/{user_id}/analysis/{upload_id}.json", body)])
-    assert report.as_of is not None
-    data = PersonaAssigned(
-        user_id=user_id,
-        upload_id=upload_id,
-        as_of=report.as_of,
-        rule_set_version="personas-v1",
-        personas={w: r.persona.primary or "general_wellness" for w, r in report.windows.items()},
-        details=claim,
-    )
-    return new_event(data, user_id=user_id)
+fakes = load_beside(__file__, "fakes.py", "spendsense_recommender_unit_fakes")
+assigned = fakes.assigned  # persona.assigned with its details checked into the bucket
 
 
 async def grant(uow: Any, user_id: str, consent_id: str, hours_ago: int) -> None:
