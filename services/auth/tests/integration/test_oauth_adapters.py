@@ -3,7 +3,6 @@ code exchange with PKCE, id_token validation, the user APIs, and the refusals.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -19,23 +18,10 @@ from spendsense_auth.settings import AuthSettings
 from spendsense_shared.cache import Cache
 from spendsense_shared.testing.fakes import load_beside
 
-oauth_provider = load_beside(
+oauth_provider = load_beside(  # the same module the conftest's local providers run
     str(Path(__file__).parent), "oauth_provider.py", "spendsense_auth_tests_oauth_provider"
 )
 CALLBACK = "http://auth/api/v1/auth/oauth/{}/callback"
-
-
-@pytest.fixture(scope="module")
-def local_providers() -> Iterator[Any]:
-    with oauth_provider.LocalProviders() as providers:
-        yield providers
-
-
-@pytest.fixture
-def providers(local_providers: Any) -> Iterator[Any]:
-    local_providers.reset()
-    yield local_providers
-    local_providers.reset()
 
 
 def configured(providers: Any, **overrides: Any) -> ConfiguredProviders:

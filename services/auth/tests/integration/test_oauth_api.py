@@ -4,7 +4,6 @@ over HTTP (``tests/oauth_provider.py``): redirect → provider → callback → 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -17,25 +16,11 @@ from spendsense_auth.adapters.orm import messaging
 from spendsense_auth.bootstrap import SERVICE
 from spendsense_shared.testing.fakes import load_beside
 
-# tests/oauth_provider.py: "beside" this test directory.
-oauth_provider = load_beside(
+oauth_provider = load_beside(  # the same module the conftest's local providers run
     str(Path(__file__).parent), "oauth_provider.py", "spendsense_auth_tests_oauth_provider"
 )
 
 APP = "https://app.example/oauth/done"
-
-
-@pytest.fixture(scope="module")
-def local_providers() -> Iterator[Any]:
-    with oauth_provider.LocalProviders() as providers:
-        yield providers
-
-
-@pytest.fixture
-def providers(local_providers: Any) -> Iterator[Any]:
-    local_providers.reset()
-    yield local_providers
-    local_providers.reset()
 
 
 @pytest.fixture
