@@ -119,12 +119,77 @@ class RecommendationsGenerated(EventData):
         return self
 
 
+class OverrideText(BaseModel):
+    """What an operator put in place of a recommendation's text: edited text, or another catalog item
+    (one of the item's ``alternatives``), either way past every guardrail check."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    title: str
+    body: str
+    rationale: str
+    disclosure: str
+    catalog_item_id: str
+    catalog_version: str
+    source: Literal["edited", "catalog_item"]
+
+
 class RecommendationReviewed(EventData):
     recommendation_id: str
     user_id: str
     decision: Literal["approved", "rejected", "overridden", "flagged"]
     operator_id: str
     reason: str | None = None
+    override: OverrideText | None = Field(None, description="The text shown instead (decision overridden)")
+    policy: str | None = Field(
+        None, description="The auto-approval policy that decided (operator_id is then policy:<name>)"
+    )
+
+    @model_validator(mode="after")
+    def _override_with_its_decision(self) -> RecommendationReviewed:
+        if (self.decision == "overridden") != (self.override is not None):
+            raise ValueError("override is given exactly when the decision is overridden")
+        return self
+
+
+class RecommendationsPublished(EventData):
+    """Reviewed recommendations became visible to the user: their devices may be told."""
+
+    user_id: str
+    recommendation_ids: list[str]
+
+
+class ErasureConfirmed(EventData):
+    """A service has erased everything it held of a user. Carries only the pseudonym
+    (``spendsense_shared.erasure.pseudonym``), so the confirmation itself names nobody. One event type
+    per service (``<service>.user_erased``), since every type has one producer."""
+
+    subject: str = Field(description="pseudonym(user_id)")
+    erased_at: datetime
+
+
+class ProfileUserErased(ErasureConfirmed):
+    pass
+
+
+class FeaturesUserErased(ErasureConfirmed):
+    pass
+
+
+class RecommenderUserErased(ErasureConfirmed):
+    pass
+
+
+class OperatorUserErased(ErasureConfirmed):
+    pass
+
+
+ERASURE_CONFIRMATIONS: dict[str, type[ErasureConfirmed]] = {
+    "profile": ProfileUserErased,
+    "features": FeaturesUserErased,
+    "recommender": RecommenderUserErased,
+    "operator": OperatorUserErased,
+}
 
 
 @dataclass(frozen=True)
@@ -165,6 +230,23 @@ CATALOG: dict[str, EventSpec] = {
             "New recommendations await review.",
         ),
         EventSpec("recommendation.reviewed", 1, "operator", RecommendationReviewed, "An operator decided."),
+        EventSpec(
+            "recommendations.published",
+            1,
+            "recommender",
+            RecommendationsPublished,
+            "Reviewed recommendations are now visible to the user (push notification).",
+        ),
+        *(
+            EventSpec(
+                f"{service}.user_erased",
+                1,
+                service,
+                confirmation,
+                f"The {service} service erased everything it held of a user (auth tracks the progress).",
+            )
+            for service, confirmation in ERASURE_CONFIRMATIONS.items()
+        ),
     ]
 }
 
@@ -172,7 +254,10 @@ SERVICES = ("auth", "profile", "features", "recommender", "operator")
 
 # Which event types each service consumes (SPEC §2). The bus topology derives from this and CATALOG.
 CONSUMES: dict[str, tuple[str, ...]] = {
-    "auth": ("user.erasure_requested",),
+    "auth": (
+        "user.erasure_requested",
+        *(f"{service}.user_erased" for service in ERASURE_CONFIRMATIONS),
+    ),
     # profile also follows the pipeline's progress to report each upload's status
     "profile": (
         "user.registered",
@@ -180,6 +265,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "persona.assigned",
         "recommendations.generated",
         "upload.failed",
+        "recommendations.published",
     ),
     # every service that keeps per-user data applies a merge of two accounts to it
     "features": (
@@ -200,6 +286,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     ),
     "operator": (
         "recommendations.generated",
+        "persona.assigned",
         "consent.granted",
         "consent.revoked",
         "user.merged",

@@ -193,6 +193,33 @@ class GuardrailResults(BaseModel):
         return [name for name, ok in self.model_dump().items() if not ok]
 
 
+class CitableFact(BaseModel):
+    """One figure a text may cite (the recommender's fact table, rounded as displayed): what the grounding
+    check of an operator's edited text accepts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    unit: Literal["usd", "percent", "days", "months", "count", "date", "mask", "text"]
+    value: float | str
+    display: str
+    untrusted: bool = False
+
+
+class Alternative(BaseModel):
+    """Another catalog item an operator may put in a recommendation's place: already eligible for the
+    user, written for them and past the guardrails (the recommender decides; the operator picks)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    catalog_item_id: str
+    catalog_version: str
+    title: str
+    body: str
+    rationale: str
+    disclosure: str
+
+
 class ReviewItem(BaseModel):
     """What an operator needs to review one recommendation, so the operator never reads the
     recommender's tables (``recommendations.generated``: inline, or by claim check as ``ReviewItems``)."""
@@ -213,6 +240,18 @@ class ReviewItem(BaseModel):
     generator: str = Field("template", description="Who wrote the text: template or llm")
     fell_back_to_template: bool = Field(
         description="The model's text was refused (or failed) and the template's was used instead"
+    )
+    facts: list[CitableFact] = Field(
+        default_factory=list,
+        description="The figures this item's text may cite (an edited text is checked against them)",
+    )
+    trusted_names: list[str] = Field(
+        default_factory=list, description="Catalog strings whose digits are content, not claims"
+    )
+    alternatives: list[Alternative] = Field(
+        default_factory=list,
+        description="Other catalog items of the same kind this user is eligible for, written for them and "
+        "past every guardrail check: what an operator may override this item with",
     )
 
 

@@ -15,6 +15,7 @@ from spendsense_shared.correlation import bind_correlation_id
 from spendsense_shared.messaging.catalog import (
     CATALOG,
     CONSUMES,
+    ERASURE_CONFIRMATIONS,
     SERVICES,
     ConsentGranted,
     ConsentRevoked,
@@ -22,6 +23,7 @@ from spendsense_shared.messaging.catalog import (
     PersonaAssigned,
     RecommendationReviewed,
     RecommendationsGenerated,
+    RecommendationsPublished,
     RescoreRequested,
     UnknownEventType,
     UploadFailed,
@@ -75,6 +77,11 @@ SAMPLES: dict[str, EventData] = {
     "recommendation.reviewed": RecommendationReviewed(
         recommendation_id="r1", user_id="u1", decision="approved", operator_id="op1"
     ),
+    "recommendations.published": RecommendationsPublished(user_id="u1", recommendation_ids=["r1"]),
+    **{
+        f"{service}.user_erased": confirmation(subject="3f2a", erased_at=datetime(2026, 1, 2, tzinfo=UTC))
+        for service, confirmation in ERASURE_CONFIRMATIONS.items()
+    },
 }
 
 
@@ -191,6 +198,10 @@ def test_parse_data_rejects_an_unknown_type():
             {"recommendation_id": "r", "user_id": "u", "decision": "maybe", "operator_id": "o"},
         ),
         ("upload.ingested", {"upload_id": "up", "user_ids": "u1", "bucket": "b", "keys": []}),
+        (  # an override without its text
+            "recommendation.reviewed",
+            {"recommendation_id": "r", "user_id": "u", "decision": "overridden", "operator_id": "o"},
+        ),
     ],
 )
 def test_parse_data_rejects_invalid_data(event_type, data):

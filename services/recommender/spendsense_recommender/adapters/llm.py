@@ -30,7 +30,6 @@ import openai
 from openai import AsyncOpenAI
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
-from spendsense_recommender.domain.guardrails import check_text
 from spendsense_recommender.domain.prompt import (
     PROMPT_VERSION,
     RESPONSE_SCHEMA,
@@ -45,6 +44,7 @@ from spendsense_recommender.domain.writer import (
     WrittenText,
     template_text,
 )
+from spendsense_shared.guardrails.checks import check_text
 from spendsense_shared.logging import get_logger
 
 __all__ = ["AsyncCache", "LlmConfig", "LlmFailure", "OpenAIWriter", "TokenBudget", "make_writer"]

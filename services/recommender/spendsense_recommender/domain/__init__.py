@@ -9,6 +9,10 @@ No database, no bus, no network (the OpenAI-backed writer is in ``adapters.llm``
 * ``append_operator_action(trace, action)`` when an operator acts on a recommendation.
 """
 
+from spendsense_shared.guardrails.checks import GuardrailReport, check_text
+from spendsense_shared.guardrails.grounding import check_grounding
+from spendsense_shared.guardrails.tone import check_tone
+
 from .catalog import Catalog, CatalogError, EducationItem, Offer, load_catalog, parse_catalog
 from .eligibility import (
     AccountInfo,
@@ -18,13 +22,10 @@ from .eligibility import (
     products_from_accounts,
     user_facts_from_report,
 )
-from .grounding import check_grounding
-from .guardrails import GuardrailReport, check_text
 from .recommend import Plan, Recommendation, RecommendationSet, build_recommendations, plan, recommendation_id
 from .replay import ReplayResult, replay
 from .selection import SelectionDecision, SelectionInput, decide
 from .snapshot import UserSnapshot, parse_report
-from .tone import check_tone
 from .trace import (
     GENESIS,
     ChainVerification,

@@ -41,8 +41,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
+from spendsense_shared.guardrails.tone import check_tone
+
 from .facts import FACT_UNITS, placeholders
-from .tone import check_tone
 from .vocabulary import PERSONA_IDS, PRODUCT_TYPES, SIGNAL_TAGS
 
 __all__ = [

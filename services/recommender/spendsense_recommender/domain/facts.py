@@ -17,13 +17,13 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import date
-from typing import Any, Literal
+
+from spendsense_shared.guardrails.facts import Fact, FactTable, Unit
+from spendsense_shared.guardrails.tone import check_tone
 
 from .snapshot import Card, Merchant, UserSnapshot
-from .tone import check_tone
 
 __all__ = [
     "FACT_UNITS",
@@ -37,7 +37,6 @@ __all__ = [
     "sanitize_untrusted",
 ]
 
-Unit = Literal["usd", "percent", "days", "months", "count", "date", "mask", "text"]
 MAX_DATA_CHARS = 40
 UTILIZATION_TARGET = 0.30
 EMERGENCY_TARGET_MONTHS = 3
@@ -104,52 +103,6 @@ _INSTRUCTION_LIKE = re.compile(
     r"ignore|instruction|disregard|system\s*:|assistant\s*:|prompt|[{}<>`]|\bjson\b|\boutput\b",
     re.IGNORECASE,
 )
-
-
-@dataclass(frozen=True)
-class Fact:
-    key: str
-    unit: Unit
-    value: float | str  # rounded as displayed (numbers), ISO date, or the sanitized text
-    display: str  # what a template shows the user
-    raw: float | str | None = None  # the unrounded figure from the report
-    untrusted: bool = False
-
-    def prompt_row(self) -> dict[str, Any]:
-        row: dict[str, Any] = {"key": self.key, "unit": self.unit, "value": self._prompt_value()}
-        if self.untrusted:
-            row["untrusted"] = True
-        return row
-
-    def _prompt_value(self) -> str:
-        # Text goes to the model as the sanitized data, never the neutral stand-in a template may use.
-        return str(self.value) if self.unit == "text" else self.display
-
-
-class FactTable(Mapping[str, Fact]):
-    """An ordered, immutable set of facts keyed by name."""
-
-    def __init__(self, facts: Iterable[Fact] = ()):
-        self._facts: dict[str, Fact] = {f.key: f for f in facts}
-
-    def __getitem__(self, key: str) -> Fact:
-        return self._facts[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._facts)
-
-    def __len__(self) -> int:
-        return len(self._facts)
-
-    def subset(self, keys: Iterable[str]) -> FactTable:
-        wanted = set(keys)
-        return FactTable(f for k, f in self._facts.items() if k in wanted)
-
-    def merged(self, other: Iterable[Fact]) -> FactTable:
-        return FactTable([*self._facts.values(), *other])
-
-    def values_for_trace(self) -> dict[str, Any]:
-        return {k: f.raw if f.raw is not None else f.value for k, f in self._facts.items()}
 
 
 # -- formatting ---------------------------------------------------------------------------------------

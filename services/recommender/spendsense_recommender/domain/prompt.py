@@ -18,8 +18,9 @@ import hashlib
 import json
 from typing import Any, Final
 
+from spendsense_shared.guardrails.checks import RATIONALE_MAX, TITLE_MAX
+
 from .facts import FactTable
-from .guardrails import RATIONALE_MAX, TITLE_MAX
 from .vocabulary import DISCLOSURE, PERSONA_NAMES
 from .writer import WriteRequest
 

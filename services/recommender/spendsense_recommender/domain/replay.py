@@ -14,9 +14,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from spendsense_shared.guardrails.checks import check_text
+
 from .catalog import Catalog, load_catalog
 from .facts import build_facts, placeholders, render_template
-from .guardrails import check_text
 from .selection import SelectionDecision, SelectionInput, decide, item_facts
 from .vocabulary import SELECTION_VERSION
 

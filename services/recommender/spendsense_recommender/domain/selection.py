@@ -23,10 +23,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, field_serializer
 
+from spendsense_shared.guardrails.checks import check_text
+
 from .catalog import Catalog, EducationItem, Offer
 from .eligibility import EligibilityCheck, UserFacts, check_offer
 from .facts import FactTable, build_facts, offer_facts, placeholders, render_template
-from .guardrails import check_text
 from .signals import Evidence, derive_signal_tags
 from .snapshot import UserSnapshot
 from .vocabulary import DISCLOSURE, GENERAL_WELLNESS, SELECTION_VERSION

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Final
 
-DISCLOSURE: Final = (
-    "This is educational content, not financial advice. Consult a licensed advisor for personalized guidance."
-)
+from spendsense_shared.guardrails import DISCLOSURE as STANDARD_DISCLOSURE
+
+DISCLOSURE: Final = STANDARD_DISCLOSURE  # one text, checked by the shared guardrails
 
 # Bumped whenever the signal-tag thresholds or scoring weights in selection change, so that replaying an
 # old trace with new code is reported as a version mismatch instead of a silent difference.

@@ -12,8 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from spendsense_shared.guardrails.checks import check_text
+
 from .facts import FactTable
-from .guardrails import check_text
 from .vocabulary import DISCLOSURE
 
 __all__ = ["TemplateWriter", "WriteRequest", "Writer", "WrittenText", "template_text"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from spendsense_recommender.domain.facts import Fact, FactTable
-from spendsense_recommender.domain.grounding import check_grounding, extract_claims
-from spendsense_recommender.domain.guardrails import check_text
-from spendsense_recommender.domain.tone import TONE_LEXICON, check_tone
 from spendsense_recommender.domain.vocabulary import DISCLOSURE
+from spendsense_shared.guardrails.checks import check_text
+from spendsense_shared.guardrails.grounding import check_grounding, extract_claims
+from spendsense_shared.guardrails.tone import TONE_LEXICON, check_tone
 
 # One example per lexicon entry: each must be caught by that entry.
 SHAMING = {

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from .facts import Fact, FactTable
+from spendsense_shared.guardrails.facts import Fact, FactTable
 
 __all__ = ["Claim", "GroundingResult", "check_grounding", "extract_claims"]
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from spendsense_shared.guardrails.grounding import GroundingResult, check_grounding
+from spendsense_shared.guardrails.tone import ToneResult, check_tone
+
 from .facts import FactTable
-from .grounding import GroundingResult, check_grounding
-from .tone import ToneResult, check_tone
-from .vocabulary import DISCLOSURE
 
-__all__ = ["RATIONALE_MAX", "RATIONALE_MIN", "TITLE_MAX", "GuardrailReport", "check_text"]
+__all__ = ["DISCLOSURE", "RATIONALE_MAX", "RATIONALE_MIN", "TITLE_MAX", "GuardrailReport", "check_text"]
 
+DISCLOSURE = (
+    "This is educational content, not financial advice. Consult a licensed advisor for personalized guidance."
+)
 TITLE_MIN, TITLE_MAX = 3, 90
 RATIONALE_MIN, RATIONALE_MAX = 40, 600
 
