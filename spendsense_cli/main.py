@@ -160,6 +160,10 @@ def demo(
         typer.echo(
             f"  recommendations ready for every user {result.seconds_to_recommended} s after the upload"
         )
+    typer.echo(
+        f"  operator review (demo policy): {result.review.approved} approved, {result.review.rejected} "
+        f"rejected in {result.review.seconds} s"
+    )
     sample_items: list[dict[str, str]] = result.sample["items"]  # type: ignore[assignment]
     typer.echo(f"\n  {result.sample['user_id']} ({result.sample['persona']}) sees {len(sample_items)} items:")
     for item in sample_items:

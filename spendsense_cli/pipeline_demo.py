@@ -6,7 +6,9 @@ through the gateway,
 and the demo follows the upload's progress (profile → S3 → ``upload.ingested`` → features →
 ``persona.assigned`` → profile) until every user is analyzed, then compares the assigned personas with
 the generator's ground truth; then follows recommendations (``persona.assigned`` → recommender →
-``recommendations.generated`` → profile) and shows one user's approved items with their rationales.
+``recommendations.generated`` → profile and operator); the admin reviews the queue through the operator
+API by the demo policy (``spendsense_cli.review``), and the demo shows one user's approved items with
+their rationales.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from spendsense_cli.accounts import Account, login, register_many
+from spendsense_cli.review import ReviewSummary, approved_count, review, wait_until_visible
 from spendsense_cli.synthetic import generate
 
 Progress = Callable[[str], None]
@@ -35,6 +38,7 @@ class DemoResult:
     seconds_to_recommended: float | None
     accuracy_180d: float
     personas: dict[str, int]
+    review: ReviewSummary
     sample: dict[str, object]
 
 
@@ -87,8 +91,10 @@ def run_pipeline_demo(
         if status == "recommended":
             recommended_after = round(time.monotonic() - started, 1)
         personas = _personas(client, headers)
+        reviewed = review(client, operator, list(labels), progress)
         sample_user = next(iter(labels))
-        sample = client.get(f"/api/v1/recommendations/{sample_user}", headers=headers[sample_user]).json()
+        shown = approved_count(client, operator, sample_user)
+        sample_items = wait_until_visible(client, sample_user, headers[sample_user], expected=shown)
     correct = sum(1 for u, p in personas.items() if p == labels[u]["persona"])
     if status not in ("analyzed", "recommended"):
         raise RuntimeError(f"the upload ended as {status!r}; see `spendsense status` and the logs")
@@ -100,7 +106,8 @@ def run_pipeline_demo(
         seconds_to_recommended=recommended_after,
         accuracy_180d=correct / len(labels),
         personas=dict(Counter(personas.values())),
-        sample={"user_id": sample_user, "persona": personas[sample_user], "items": sample.get("items", [])},
+        review=reviewed,
+        sample={"user_id": sample_user, "persona": personas[sample_user], "items": sample_items},
     )
 
 

@@ -118,8 +118,6 @@ class StackConfig:
             "SPENDSENSE_PHONE_VERIFY_PER_IP_PER_HOUR": "100000",
             "SPENDSENSE_OAUTH_REDIRECT_BASE_URL": urls["gateway"],
             "SPENDSENSE_BUS_WAIT_TIME_S": "2",
-            # No operator review queue yet in the embedded stack: publish approved (recorded in every trace).
-            "SPENDSENSE_AUTO_APPROVE": "true",
             "SPENDSENSE_LOG_JSON": "true" if self.log_json else "false",
             "SPENDSENSE_UPSTREAMS": json.dumps({s: urls[s] for s in SERVICES}),
             **self.extra_env,

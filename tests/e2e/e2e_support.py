@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -131,6 +132,14 @@ def sent_sms(aws: str, phone: str) -> list[str]:
     return [m["message"] for m in messages if m.get("phone_number") == phone]
 
 
+def pushes(aws: str, token: str) -> list[str]:
+    """The push messages the AWS emulator (moto) accepted for the device ``token``, oldest first."""
+    response = httpx.get(f"{aws}/moto-api/data.json", timeout=10)
+    response.raise_for_status()
+    endpoints = response.json().get("sns", {}).get("PlatformEndpoint", [])
+    return [m for e in endpoints if e.get("token") == token for m in e.get("messages", {}).values()]
+
+
 def last_code(aws: str, phone: str) -> str:
     messages = sent_sms(aws, phone)
     assert messages, f"no SMS was sent to {phone}"
@@ -154,3 +163,103 @@ def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str, interva
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
         time.sleep(interval_s)
+
+
+def card_user(user_id: str) -> dict:
+    """A user whose Visa is at 68 % utilization: high_utilization in both windows."""
+    end = date(2026, 10, 31)
+    transactions = []
+    for month in range(6):
+        pay_day = end - timedelta(days=30 * month + 3)
+        transactions.append(
+            {
+                "transaction_id": f"{user_id}-pay-{month}",
+                "account_id": "chk",
+                "date": pay_day.isoformat(),
+                "amount": -3200.0,
+                "iso_currency_code": "USD",
+                "name": "ACME CORP PAYROLL",
+                "payment_channel": "other",
+                "personal_finance_category": {"primary": "INCOME", "detailed": "INCOME_WAGES"},
+                "pending": False,
+            }
+        )
+        transactions.append(
+            {
+                "transaction_id": f"{user_id}-groc-{month}",
+                "account_id": "visa",
+                "date": (pay_day - timedelta(days=5)).isoformat(),
+                "amount": 84.12 + month,
+                "iso_currency_code": "USD",
+                "name": "WHOLE FOODS",
+                "merchant_name": "Whole Foods",
+                "payment_channel": "in store",
+                "personal_finance_category": {
+                    "primary": "FOOD_AND_DRINK",
+                    "detailed": "FOOD_AND_DRINK_GROCERIES",
+                },
+                "pending": False,
+            }
+        )
+    return {
+        "user_id": user_id,
+        "accounts": [
+            {
+                "account_id": "chk",
+                "name": "Checking",
+                "type": "depository",
+                "subtype": "checking",
+                "holder_category": "individual",
+                "mask": "1111",
+                "balances": {
+                    "available": 2500.0,
+                    "current": 2500.0,
+                    "limit": None,
+                    "iso_currency_code": "USD",
+                },
+            },
+            {
+                "account_id": "visa",
+                "name": "Visa Signature",
+                "type": "credit",
+                "subtype": "credit card",
+                "holder_category": "individual",
+                "mask": "4523",
+                "balances": {
+                    "available": 1600.0,
+                    "current": 3400.0,
+                    "limit": 5000.0,
+                    "iso_currency_code": "USD",
+                },
+            },
+        ],
+        "transactions": transactions,
+        "liabilities": {
+            "credit": [
+                {
+                    "account_id": "visa",
+                    "aprs": [
+                        {
+                            "apr_percentage": 24.99,
+                            "apr_type": "purchase_apr",
+                            "balance_subject_to_apr": 3400.0,
+                            "interest_charge_amount": 61.2,
+                        }
+                    ],
+                    "is_overdue": False,
+                    "last_payment_amount": 100.0,
+                    "last_payment_date": "2026-10-15",
+                    "last_statement_balance": 3400.0,
+                    "last_statement_issue_date": "2026-10-10",
+                    "minimum_payment_amount": 100.0,
+                    "next_payment_due_date": "2026-11-05",
+                }
+            ],
+            "mortgage": [],
+            "student": [],
+        },
+    }
+
+
+# Readiness waits, not benchmarks: generous enough for a loaded CI machine.
+PIPELINE_WAIT_S = 180

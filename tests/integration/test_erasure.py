@@ -4,11 +4,12 @@ One user signs up (auth), consents and uploads their data through profile's API;
 recommender run their real handlers on the events (as ``test_event_sizes.py`` does), the operator queues
 and approves the recommendations. Every outbox row is then marked published, as the relay would have.
 The user asks to be erased (``DELETE /api/v1/consent/{id}?erase=true``) and ``user.erasure_requested``
-(and ``consent.revoked``) reach every consumer's handler, twice (a redelivery). Then no row of any table
-of any service's schema mentions the user id — every text, varchar, JSON and array column is searched —
-except the erasure's own events still waiting in the outbox for the relay, and no object in the data
-bucket has the id in its key. The user's reads answer 404, or 403 ``consent_required`` where that is the
-answer for a user without consent.
+(and ``consent.revoked``) reach every consumer's handler, twice (a redelivery). Every service confirms
+(``<service>.user_erased``, naming only the pseudonym); auth, once all have, announces ``user.erased``
+and every service forgets the events it sent about the user. Then no row of any table of any service's
+schema mentions the user id — every text, varchar, JSON and array column is searched, the outboxes
+too — no object in the data bucket has the id in its key, the admin sees the erasure complete, and every
+read of the user answers 404, for the user and for operators.
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from spendsense_shared.service import Wiring
 from spendsense_shared.storage import ObjectStore
 
 SEARCHED_TYPES = ("text", "character varying", "character", "json", "jsonb", "ARRAY")
-# What an erasure itself leaves in an outbox until the relay sends it (the ids are needed to erase).
-IN_FLIGHT = {"consent.revoked", "user.erasure_requested", "user.erased"}
 
 
 async def unpublished(platform: Platform) -> list[EventEnvelope]:
@@ -145,23 +144,33 @@ async def test_an_erased_user_is_gone_from_every_schema_and_the_data_bucket(serv
     assert erased.status_code == 202, erased.text
     assert erased.json()["consent_revoked"] is True
     in_flight = await unpublished(profile.platform)
-    assert [e.type for e in in_flight] == ["consent.revoked", "user.erasure_requested"]
+    assert [e.type for e in in_flight] == ["consent.revoked", "user.erasure_requested", "profile.user_erased"]
     for name, (_, wiring) in services.items():
         if name != "profile":
             await deliver(wiring, name, in_flight)
             await deliver(wiring, name, in_flight)  # a redelivery changes nothing
 
+    await relay_round(services)  # every service's confirmation → auth, which announces user.erased …
+    await relay_round(services)  # … and every service forgets the events it sent about the user
+    admin = auth.as_("admin-1", "admin")
+    progress = await auth.get(f"/api/v1/admin/erasures/{user_id}", headers=admin)
+    assert progress.status_code == 200, progress.text
+    assert progress.json()["complete"] is True, progress.json()
+    assert {s["service"] for s in progress.json()["services"]} == set(definitions)
+
     for name, (platform, _) in services.items():
-        left = await mentions(platform, user_id)
-        assert all(table == "outbox" for table, _, _ in left), f"{name} still holds {left}"
-        assert all(published is None and kind in IN_FLIGHT for _, _, (kind, published) in left), (name, left)
+        assert await mentions(platform, user_id) == [], name
     assert not [k for k in await bucket.list() if user_id in k]
 
-    # Every read of the user: 404, or 403 consent_required where that is the answer without consent.
+    # Every read of the user answers 404, for the user and for operators.
     staff = operator.as_("op-1", "operator")
-    assert (await profile.get(f"/api/v1/profile/{user_id}", headers=me)).status_code == 404
-    assert (await profile.get(f"/api/v1/consent/{user_id}", headers=me)).status_code == 404
-    assert (await profile.get(f"/api/v1/mobile/profile/{user_id}", headers=me)).status_code == 404
+    for path in (
+        f"/api/v1/profile/{user_id}",
+        f"/api/v1/consent/{user_id}",
+        f"/api/v1/mobile/profile/{user_id}",
+    ):
+        for headers in (me, staff):
+            assert (await profile.get(path, headers=headers)).status_code == 404, path
     assert (
         await auth.get(f"/api/v1/users/{user_id}", headers=auth.as_("admin-1", "admin"))
     ).status_code == 404
@@ -172,9 +181,10 @@ async def test_an_erased_user_is_gone_from_every_schema_and_the_data_bucket(serv
         (clients["recommender"], f"/api/v1/recommendations/{user_id}/traces"),
         (clients["recommender"], f"/api/v1/mobile/recommendations/{user_id}"),
     ):
-        answer = await client.get(path, headers=client.as_(user_id))
-        assert answer.status_code == 403, (path, answer.text)
-        assert answer.json()["error"]["code"] == "consent_required", (path, answer.text)
+        for headers in (client.as_(user_id), client.as_("op-1", "operator")):
+            answer = await client.get(path, headers=headers)
+            assert answer.status_code == 404, (path, answer.text)
+            assert answer.json()["error"]["code"] == "not_found", (path, answer.text)
     queue = await operator.get("/api/v1/operator/review", params={"user_id": user_id}, headers=staff)
     assert queue.status_code == 200, queue.text
     assert queue.json()["items"] == []  # the operator's lists of every user: nothing of theirs is left

@@ -70,6 +70,10 @@ class ConsentProjection(abc.ABC):
         return user_id in await self.granted([user_id])
 
     @abc.abstractmethod
+    async def is_erased(self, user_id: str) -> bool:
+        """The user was erased (their tombstone is here)."""
+
+    @abc.abstractmethod
     async def merge(self, source_user_id: str, target_user_id: str) -> None:
         """The source account was merged into the target: the target's row becomes
         ``merged_consent(source's, target's)`` and the source's row is deleted."""
@@ -125,3 +129,7 @@ class ProjectedConsent:
     async def has_current_consent(self, user_id: str) -> bool:
         async with self.unit_of_work() as uow:
             return await uow.consent.is_granted(user_id)
+
+    async def is_erased(self, user_id: str) -> bool:
+        async with self.unit_of_work() as uow:
+            return await uow.consent.is_erased(user_id)

@@ -41,7 +41,7 @@ class SqlConsentProjection(ConsentProjection):
         self.table = table
 
     async def apply(self, user_id: str, consent_id: str, status: ConsentStatus, as_of: datetime) -> None:
-        if await self._erased(user_id):
+        if await self.is_erased(user_id):
             return  # a late or redelivered event of an erased user: never recreate their row
         stmt = insert(self.table).values(user_id=user_id, consent_id=consent_id, status=status, as_of=as_of)
         stmt = stmt.on_conflict_do_update(
@@ -51,7 +51,7 @@ class SqlConsentProjection(ConsentProjection):
         )
         await self.session.execute(stmt)
 
-    async def _erased(self, user_id: str) -> bool:
+    async def is_erased(self, user_id: str) -> bool:
         found = await self.session.execute(
             select(self.table.c.user_id).where(self.table.c.user_id == pseudonym(user_id))
         )

@@ -7,10 +7,11 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Text, cast, delete, func, insert, text
+from sqlalchemy import Text, cast, delete, func, insert, literal, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from spendsense_shared.erasure import PSEUDONYM_PREFIX, PSEUDONYM_SALT
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.tables import MessagingTables, notify_channel
 from spendsense_shared.settings import ServiceSettings
@@ -81,6 +82,18 @@ class SqlUnitOfWork(AbstractUnitOfWork):
                 outbox.c.published_at.is_not(None),
                 func.strpos(cast(outbox.c.payload, Text), needle) > 0,
             )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def forget_published_of(self, subject: str) -> int:
+        outbox = self.tables.outbox
+        user_id = outbox.c.payload["user_id"].astext
+        # pseudonym() in SQL: the same salted SHA-256 of the envelope's user id
+        hashed = literal(PSEUDONYM_PREFIX) + func.encode(
+            func.sha256(func.convert_to(literal(PSEUDONYM_SALT) + user_id, "UTF8")), "hex"
+        )
+        result = await self.session.execute(
+            delete(outbox).where(outbox.c.published_at.is_not(None), user_id.is_not(None), hashed == subject)
         )
         return int(getattr(result, "rowcount", 0) or 0)
 

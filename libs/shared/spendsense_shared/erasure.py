@@ -20,15 +20,28 @@ from __future__ import annotations
 
 import hashlib
 
+from spendsense_shared.messaging.catalog import EventData, UserErased
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.unit_of_work import AbstractUnitOfWork
+
 PSEUDONYM_PREFIX = "erased:"
+PSEUDONYM_SALT = "spendsense-erasure:"
 
 
 def pseudonym(user_id: str) -> str:
     """The one-way replacement of an erased user's id (71 characters: fits every user id column)."""
-    digest = hashlib.sha256(f"spendsense-erasure:{user_id}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{PSEUDONYM_SALT}{user_id}".encode()).hexdigest()
     return PSEUDONYM_PREFIX + digest
 
 
 def user_prefix(service: str, user_id: str) -> str:
     """Where ``service`` keeps the user's objects in the data bucket."""
     return f"{service}/users/{user_id}/"
+
+
+async def forget_erased_user(envelope: EventEnvelope, data: EventData, uow: AbstractUnitOfWork) -> None:
+    """Handler for ``user.erased`` (every service confirmed): the published events about the user that
+    the erasure itself sent, or that were sent while it was under way, are deleted too."""
+    if not isinstance(data, UserErased):
+        raise TypeError(envelope.type)
+    await uow.forget_published_of(data.subject)

@@ -177,6 +177,8 @@ class ConsentLookup(Protocol):
 
     async def has_current_consent(self, user_id: str) -> bool: ...
 
+    async def is_erased(self, user_id: str) -> bool: ...
+
 
 _bearer = HTTPBearer(auto_error=False)
 
@@ -223,12 +225,15 @@ async def require_user_access(
     principal: Principal = Depends(current_principal),
     consent: ConsentLookup | None = Depends(consent_lookup),
 ) -> Principal:
-    """This user themself, or an operator/admin while the user's consent is current (denials logged)."""
-    if principal.user_id == user_id:
-        return principal
-    if not principal.has_role(Role.operator):
+    """This user themself, or an operator/admin while the user's consent is current (denials logged).
+    An erased user is gone: 404 for whoever may have seen them."""
+    if principal.user_id != user_id and not principal.has_role(Role.operator):
         log.warning("access_denied", reason="not_owner", actor=principal.user_id)
         raise ApiError(403, "forbidden", "you may access only your own data")
+    if consent is not None and await consent.is_erased(user_id):
+        raise ApiError(404, "not_found", "no such user")
+    if principal.user_id == user_id:
+        return principal
     if consent is None or not await consent.has_current_consent(user_id):
         log.warning(
             "access_denied", reason="consent_required", actor=principal.user_id, role=principal.role.name

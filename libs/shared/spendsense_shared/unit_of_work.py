@@ -53,6 +53,12 @@ class AbstractUnitOfWork(abc.ABC):
         ones stay until the relay sends them. Returns how many were deleted."""
 
     @abc.abstractmethod
+    async def forget_published_of(self, subject: str) -> int:
+        """Delete the already published outbox events about the user whose pseudonym is ``subject`` (the
+        envelope's user id hashes to it): once an erasure is complete, the erasure's own announcements
+        and any event sent while it was under way. Returns how many were deleted."""
+
+    @abc.abstractmethod
     async def mark_processed(self, event: EventEnvelope) -> bool:
         """Record the event as handled in this transaction; False when it already was (a redelivery)."""
 

@@ -16,6 +16,7 @@ from spendsense_auth.adapters.tokens import JwtTokenIssuer
 from spendsense_auth.adapters.unit_of_work import SqlAuthUnitOfWork
 from spendsense_auth.api.auth import router as auth_router
 from spendsense_auth.api.deps import proxy_trusted
+from spendsense_auth.api.erasures import router as erasures_router
 from spendsense_auth.api.keys import router as keys_router
 from spendsense_auth.api.keys import signing_key
 from spendsense_auth.api.oauth import router as oauth_router
@@ -24,12 +25,13 @@ from spendsense_auth.api.users import router as users_router
 from spendsense_auth.domain import commands
 from spendsense_auth.domain import phone as phone_messages
 from spendsense_auth.domain.passwords import PasswordPolicy
-from spendsense_auth.handlers import accounts, users
+from spendsense_auth.handlers import accounts, erasure, users
 from spendsense_auth.handlers import phone as phone_auth
 from spendsense_auth.handlers.oauth import OAuthUseCases
 from spendsense_auth.handlers.ports import SystemClock
 from spendsense_auth.settings import AuthSettings
 from spendsense_shared.messagebus import Message, MessageBus, MessageHandler
+from spendsense_shared.messaging.catalog import ERASURE_CONFIRMATIONS
 from spendsense_shared.platform import Platform
 from spendsense_shared.security import TokenVerifier
 from spendsense_shared.service import ServiceDefinition, Wiring
@@ -37,7 +39,10 @@ from spendsense_shared.unit_of_work import EventHandler
 
 
 def event_handlers() -> dict[str, EventHandler]:
-    return {"user.erasure_requested": users.erase_user}
+    return {
+        "user.erasure_requested": erasure.erase_user,
+        **{f"{service}.user_erased": erasure.record_confirmation for service in ERASURE_CONFIRMATIONS},
+    }
 
 
 def rate_limits(settings: AuthSettings) -> commands.RateLimits:
@@ -96,6 +101,8 @@ def bootstrap(platform: Platform) -> Wiring:
         commands.UpdateUser: lambda cmd: users.update_user(cmd, uow(), clock=clock),
         commands.GrantRole: lambda cmd: users.grant_role(cmd, uow()),
         commands.RevokeRole: lambda cmd: users.revoke_role(cmd, uow()),
+        commands.GetErasure: lambda q: erasure.get_erasure(q, uow()),
+        commands.ListIncompleteErasures: lambda q: erasure.incomplete_erasures(q, uow()),
         phone_messages.RequestPhoneCode: lambda cmd: phone_auth.request_code(cmd, phone),
         phone_messages.VerifyPhoneCode: lambda cmd: phone_auth.verify_code(cmd, uow(), tokens, phone),
         phone_messages.LinkPhone: lambda cmd: phone_auth.link_phone(cmd, uow(), phone),
@@ -139,6 +146,6 @@ SERVICE = ServiceDefinition(
     title="SpendSense auth",
     settings_class=AuthSettings,
     tables=messaging,
-    routers=[keys_router, auth_router, users_router, phone_router, oauth_router],
+    routers=[keys_router, auth_router, users_router, phone_router, oauth_router, erasures_router],
     bootstrap=bootstrap,
 )

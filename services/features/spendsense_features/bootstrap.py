@@ -24,6 +24,7 @@ from spendsense_features.handlers.rescore import rescore_all
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.settings import FeaturesSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
+from spendsense_shared.erasure import forget_erased_user
 from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.platform import Platform
 from spendsense_shared.service import ServiceDefinition, Wiring
@@ -52,6 +53,7 @@ def bootstrap(platform: Platform) -> Wiring:
             "personas.rescore_requested": partial(rescore_all, store=data, rule_sets=rule_sets),
             "user.merged": merge_users,
             "user.erasure_requested": partial(erase_user, store=data),
+            "user.erased": forget_erased_user,
         },
         consent=ProjectedConsent(uow),
     )

@@ -6,13 +6,25 @@ from functools import partial
 from spendsense_operator.adapters.orm import messaging
 from spendsense_operator.adapters.unit_of_work import SqlOperatorUnitOfWork
 from spendsense_operator.api.review import router as review_router
-from spendsense_operator.domain.commands import Decide, ListAudit, ListReview
-from spendsense_operator.handlers import review
+from spendsense_operator.api.users import router as users_router
+from spendsense_operator.domain.commands import (
+    ApproveMatching,
+    CheckOverride,
+    Decide,
+    GetUser,
+    ListAudit,
+    ListReview,
+    Override,
+)
+from spendsense_operator.domain.policy import AutoApprovalPolicy
+from spendsense_operator.handlers import review, users
 from spendsense_operator.handlers.erasure import erase_user
 from spendsense_operator.handlers.merge import merge_users
+from spendsense_operator.handlers.personas import project_persona
 from spendsense_operator.handlers.queue import enqueue_recommendations
 from spendsense_operator.settings import OperatorSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
+from spendsense_shared.erasure import forget_erased_user
 from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.platform import Platform
 from spendsense_shared.service import ServiceDefinition, Wiring
@@ -20,13 +32,19 @@ from spendsense_shared.storage import ObjectStore
 
 
 def bootstrap(platform: Platform) -> Wiring:
+    # settings of the base class (a platform built for another purpose) have no policy: then it is off
+    policy: AutoApprovalPolicy = getattr(platform.settings, "auto_approval_policy", "off")
     data = ObjectStore(platform.aws, platform.topology.buckets["data"], "")
     uow = platform.database.uow_factory(SqlOperatorUnitOfWork)
     bus = MessageBus(
         {
             Decide: lambda c: review.decide(c, uow()),
+            ApproveMatching: lambda c: review.approve_matching(c, uow()),
+            Override: lambda c: review.override(c, uow()),
+            CheckOverride: lambda q: review.check_override(q, uow()),
             ListReview: lambda q: review.list_review(q, uow()),
             ListAudit: lambda q: review.list_audit(q, uow()),
+            GetUser: lambda q: users.get_user(q, uow()),
         }
     )
     return Wiring(
@@ -34,9 +52,11 @@ def bootstrap(platform: Platform) -> Wiring:
         bus=bus,
         event_handlers={
             **consent_handlers(),
-            "recommendations.generated": partial(enqueue_recommendations, store=data),
+            "recommendations.generated": partial(enqueue_recommendations, store=data, policy=policy),
+            "persona.assigned": partial(project_persona, store=data),
             "user.merged": merge_users,
             "user.erasure_requested": partial(erase_user, store=data),
+            "user.erased": forget_erased_user,
         },
         consent=ProjectedConsent(uow),
     )
@@ -47,6 +67,6 @@ SERVICE = ServiceDefinition(
     title="SpendSense operator",
     settings_class=OperatorSettings,
     tables=messaging,
-    routers=[review_router],
+    routers=[review_router, users_router],
     bootstrap=bootstrap,
 )

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, cast
 
 from spendsense_profile.adapters.orm import messaging
+from spendsense_profile.adapters.push import SnsPushNotifier, platform_applications
 from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
 from spendsense_profile.api.consent import router as consent_router
 from spendsense_profile.api.profile import router as profile_router
 from spendsense_profile.api.uploads import router as uploads_router
 from spendsense_profile.api.uploads import upload_max_bytes
 from spendsense_profile.domain import commands
-from spendsense_profile.handlers import consent, erasure, profile, uploads
+from spendsense_profile.handlers import consent, erasure, profile, push, uploads
+from spendsense_profile.handlers.push import PushNotifier
 from spendsense_profile.settings import ProfileSettings
+from spendsense_shared.erasure import forget_erased_user
 from spendsense_shared.messagebus import Message, MessageBus, MessageHandler
 from spendsense_shared.platform import Platform
 from spendsense_shared.service import ServiceDefinition, Wiring
@@ -20,13 +24,15 @@ from spendsense_shared.storage import ObjectStore
 from spendsense_shared.unit_of_work import EventHandler
 
 
-def event_handlers() -> dict[str, EventHandler]:
+def event_handlers(notifier: PushNotifier) -> dict[str, EventHandler]:
     return {
         "user.registered": profile.create_profile,
         "user.merged": profile.merge_profiles,
         "persona.assigned": uploads.record_progress,
         "recommendations.generated": uploads.record_progress,
         "upload.failed": uploads.record_progress,
+        "recommendations.published": partial(push.notify_recommendations_published, push=notifier),
+        "user.erased": forget_erased_user,  # the erasure's own announcements, once it is complete
     }
 
 
@@ -34,11 +40,12 @@ def bootstrap(platform: Platform) -> Wiring:
     settings = cast(ProfileSettings, platform.settings)
     uow = platform.database.uow_factory(SqlProfileUnitOfWork)
     data_bucket = ObjectStore(platform.aws, platform.topology.buckets["data"], "profile")
+    notifier = SnsPushNotifier(platform.aws, settings.env, platform_applications(settings))
     fx_rates = dict(settings.fx_rates)
     handlers: dict[type[Message[Any]], MessageHandler] = {
         commands.GrantConsent: lambda cmd: consent.grant_consent(cmd, uow()),
         commands.RevokeConsent: lambda cmd: consent.revoke_consent(cmd, uow()),
-        commands.EraseUser: lambda cmd: erasure.erase_user(cmd, uow(), data_bucket),
+        commands.EraseUser: lambda cmd: erasure.erase_user(cmd, uow(), data_bucket, notifier),
         commands.GetConsentHistory: lambda q: consent.consent_history(q, uow()),
         commands.HasCurrentConsent: lambda q: consent.has_current_consent(q, uow()),
         commands.IngestUpload: lambda cmd: uploads.ingest_upload(cmd, uow(), data_bucket, fx_rates),
@@ -50,7 +57,7 @@ def bootstrap(platform: Platform) -> Wiring:
     return Wiring(
         unit_of_work=uow,
         bus=MessageBus(handlers),
-        event_handlers=event_handlers(),
+        event_handlers=event_handlers(notifier),
         consent=consent.StoredConsent(uow),
         dependencies={upload_max_bytes: settings.upload_max_bytes},
     )

@@ -22,6 +22,7 @@ from spendsense_recommender.handlers.merge import merge_users
 from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
 from spendsense_recommender.settings import RecommenderSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
+from spendsense_shared.erasure import forget_erased_user
 from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.platform import Platform
 from spendsense_shared.service import ServiceDefinition, Wiring
@@ -40,12 +41,7 @@ def bootstrap(platform: Platform) -> Wiring:
             CheckTrace: lambda q: queries.check_trace(q, uow()),
         }
     )
-    generate = partial(
-        generate_recommendations,
-        store=data,
-        writer=make_writer(settings, platform.cache),
-        auto_approve=settings.auto_approve,
-    )
+    generate = partial(generate_recommendations, store=data, writer=make_writer(settings, platform.cache))
     return Wiring(
         unit_of_work=uow,
         bus=bus,
@@ -55,6 +51,7 @@ def bootstrap(platform: Platform) -> Wiring:
             "recommendation.reviewed": apply_review,
             "user.merged": merge_users,
             "user.erasure_requested": partial(erase_user, store=data),
+            "user.erased": forget_erased_user,
         },
         consent=ProjectedConsent(uow),
     )

@@ -5,9 +5,6 @@ from spendsense_shared.settings import ServiceSettings
 
 class RecommenderSettings(ServiceSettings):
     service_name: str = "recommender"
-    # Until the operator service reviews recommendations, this publishes them at once (recorded in the
-    # trace). Off by default; the embedded stack's demo turns it on.
-    auto_approve: bool = False
     # OpenAI, or any OpenAI-compatible endpoint by base URL. Without a key the template writer is used.
     openai_api_key: SecretStr | None = None
     openai_model: str = "gpt-4o-mini"

@@ -50,6 +50,7 @@ def _any(prefix: str, service: str) -> list[Route]:
 ROUTES: tuple[Route, ...] = (
     *_any("/api/v1/auth", "auth"),
     *_any("/api/v1/users", "auth"),
+    *_any("/api/v1/admin/erasures", "auth"),
     *_any("/api/v1/consent", "profile"),
     *_any("/api/v1/uploads", "profile"),
     Route("GET", "/api/v1/profile/{user_id}", "profile"),

@@ -35,7 +35,11 @@ class UserMerged(EventData):
 
 
 class UserErased(EventData):
-    user_id: str
+    """Every service has confirmed the erasure. Names only the pseudonym: the event outlives the user."""
+
+    subject: str = Field(description="pseudonym(user_id)")
+    requested_at: datetime | None
+    completed_at: datetime
 
 
 class ConsentGranted(EventData):
@@ -206,7 +210,13 @@ CATALOG: dict[str, EventSpec] = {
     for spec in [
         EventSpec("user.registered", 1, "auth", UserRegistered, "A new account exists."),
         EventSpec("user.merged", 1, "auth", UserMerged, "Two accounts of one person were merged."),
-        EventSpec("user.erased", 1, "auth", UserErased, "The account and credentials are gone."),
+        EventSpec(
+            "user.erased",
+            2,
+            "auth",
+            UserErased,
+            "Every service confirmed the erasure of a user (v2: the pseudonym only, never the id).",
+        ),
         EventSpec("consent.granted", 1, "profile", ConsentGranted, "The user consented to processing."),
         EventSpec("consent.revoked", 1, "profile", ConsentRevoked, "Consent withdrawn: stop all work."),
         EventSpec("upload.ingested", 1, "profile", UploadIngested, "Validated data is in S3 as Parquet."),
@@ -266,8 +276,10 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "recommendations.generated",
         "upload.failed",
         "recommendations.published",
+        "user.erased",
     ),
-    # every service that keeps per-user data applies a merge of two accounts to it
+    # every service that keeps per-user data applies a merge of two accounts to it, erases the user, and
+    # once the erasure is complete everywhere (user.erased) forgets the events it sent about them
     "features": (
         "upload.ingested",
         "personas.rescore_requested",
@@ -275,6 +287,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "consent.revoked",
         "user.merged",
         "user.erasure_requested",
+        "user.erased",
     ),
     "recommender": (
         "persona.assigned",
@@ -283,6 +296,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "consent.revoked",
         "user.merged",
         "user.erasure_requested",
+        "user.erased",
     ),
     "operator": (
         "recommendations.generated",
@@ -291,6 +305,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "consent.revoked",
         "user.merged",
         "user.erasure_requested",
+        "user.erased",
     ),
 }
 

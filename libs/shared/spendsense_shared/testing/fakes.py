@@ -38,6 +38,12 @@ class FakeUnitOfWork(AbstractUnitOfWork):
         self.forgotten.append(user_id)
         return dropped
 
+    async def forget_published_of(self, subject: str) -> int:
+        kept = [e for e in self.published if e.user_id is None or pseudonym(e.user_id) != subject]
+        dropped = len(self.published) - len(kept)
+        self.published = kept
+        return dropped
+
     async def mark_processed(self, event: EventEnvelope) -> bool:
         if str(event.id) in self.processed:
             return False
@@ -75,6 +81,9 @@ class InMemoryConsentProjection(ConsentProjection):
 
     async def granted(self, user_ids: list[str]) -> set[str]:
         return {u for u in user_ids if u in self.rows and self.rows[u][1] == "granted"}
+
+    async def is_erased(self, user_id: str) -> bool:
+        return pseudonym(user_id) in self.rows
 
     async def merge(self, source_user_id: str, target_user_id: str) -> None:
         def row(user_id: str) -> ProjectedConsentRow | None:

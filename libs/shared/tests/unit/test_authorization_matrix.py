@@ -15,6 +15,7 @@ from spendsense_shared.settings import ServiceSettings
 
 CONSENTED = "u-consented"
 NOT_CONSENTED = "u-not-consented"
+ERASED = "u-erased"
 
 
 class FixedConsent:
@@ -25,6 +26,9 @@ class FixedConsent:
     async def has_current_consent(self, user_id: str) -> bool:
         self.asked.append(user_id)
         return user_id in self.consented
+
+    async def is_erased(self, user_id: str) -> bool:
+        return user_id == ERASED
 
 
 def build_app(token_verifier, consent: FixedConsent | None):
@@ -61,12 +65,14 @@ USER = Actor("user", "u-self")
 OPERATOR = Actor("operator", "op-1", ("operator",))
 ADMIN = Actor("admin", "admin-1", ("admin",))
 
-OK, UNAUTHORIZED, FORBIDDEN, CONSENT_REQUIRED = (
+OK, UNAUTHORIZED, FORBIDDEN, CONSENT_REQUIRED, NOT_FOUND = (
     (200, None),
     (401, "unauthorized"),
     (403, "forbidden"),
     (403, "consent_required"),
+    (404, "not_found"),
 )
+ERASED_SELF = Actor("erased user", ERASED)
 
 MATRIX = [
     # actor, path, expected (status, error code)
@@ -87,6 +93,11 @@ MATRIX = [
     (ADMIN, "/admin-only", OK),
     (ADMIN, f"/users/{CONSENTED}", OK),
     (ADMIN, f"/users/{NOT_CONSENTED}", CONSENT_REQUIRED),
+    # an erased user is gone for whoever could see them; others still learn nothing (403)
+    (ERASED_SELF, f"/users/{ERASED}", NOT_FOUND),
+    (OPERATOR, f"/users/{ERASED}", NOT_FOUND),
+    (ADMIN, f"/users/{ERASED}", NOT_FOUND),
+    (USER, f"/users/{ERASED}", FORBIDDEN),
 ]
 
 

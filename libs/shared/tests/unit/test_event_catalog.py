@@ -46,7 +46,7 @@ NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 SAMPLES: dict[str, EventData] = {
     "user.registered": UserRegistered(user_id="u1", roles=["user"], registered_via="password"),
     "user.merged": UserMerged(source_user_id="u2", target_user_id="u1"),
-    "user.erased": UserErased(user_id="u1"),
+    "user.erased": UserErased(subject="3f2a", requested_at=NOW, completed_at=NOW),
     "consent.granted": ConsentGranted(
         user_id="u1", consent_id="c1", policy_version="2026-01", scopes=["analysis"], granted_at=NOW
     ),
@@ -191,7 +191,11 @@ def test_parse_data_rejects_an_unknown_type():
     [
         ("user.registered", {"user_id": "u1", "roles": ["user"]}),  # missing registered_via
         ("user.registered", {"user_id": "u1", "roles": ["user"], "registered_via": "carrier-pigeon"}),
-        ("user.erased", {"user_id": "u1", "extra": "field"}),  # extra fields are forbidden
+        (  # extra fields are forbidden
+            "user.erased",
+            {"subject": "3f2a", "requested_at": None, "completed_at": "2026-01-01T00:00:00Z", "extra": "f"},
+        ),
+        ("user.erased", {"user_id": "u1"}),  # v1's shape: v2 names only the pseudonym
         ("consent.revoked", {"user_id": "u1", "consent_id": "c1", "revoked_at": "yesterday"}),
         (
             "recommendation.reviewed",
@@ -205,7 +209,8 @@ def test_parse_data_rejects_an_unknown_type():
     ],
 )
 def test_parse_data_rejects_invalid_data(event_type, data):
-    envelope = EventEnvelope(type=event_type, version=1, producer=CATALOG[event_type].producer, data=data)
+    spec = CATALOG[event_type]
+    envelope = EventEnvelope(type=event_type, version=spec.version, producer=spec.producer, data=data)
 
     with pytest.raises(ValidationError):
         parse_data(envelope)

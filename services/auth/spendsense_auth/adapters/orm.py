@@ -46,3 +46,20 @@ refresh_tokens = Table(
     Index("ix_refresh_tokens_family", "family_id"),
     Index("ix_refresh_tokens_user", "user_id"),
 )
+
+# Erasure progress: keyed by the pseudonym of the erased user's id, so it never names them.
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("subject", String(80), primary_key=True),
+    Column("requested_at", DateTime(timezone=True)),
+    Column("completed_at", DateTime(timezone=True)),
+)
+
+erasure_confirmations = Table(
+    "erasure_confirmations",
+    metadata,
+    Column("subject", String(80), ForeignKey("erasures.subject", ondelete="CASCADE"), primary_key=True),
+    Column("service", String(32), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
+)

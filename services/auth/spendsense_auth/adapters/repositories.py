@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spendsense_auth.adapters.orm import identities, refresh_tokens, users
+from spendsense_auth.adapters.orm import erasure_confirmations, erasures, identities, refresh_tokens, users
 from spendsense_auth.domain.accounts import AuthError, Identity, Provider, RefreshSession, User
-from spendsense_auth.handlers.unit_of_work import SessionRepository, UserRepository
+from spendsense_auth.domain.erasure import ErasureProgress
+from spendsense_auth.handlers.unit_of_work import ErasureRepository, SessionRepository, UserRepository
 
 
 def _user(row: Any) -> User:
@@ -234,3 +236,54 @@ class SqlSessionRepository(SessionRepository):
             .returning(refresh_tokens.c.token_hash)
         )
         return len(result.all())
+
+
+class SqlErasureRepository(ErasureRepository):
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def get(self, subject: str, *, for_update: bool = False) -> ErasureProgress | None:
+        query = select(erasures).where(erasures.c.subject == subject)
+        row = (await self.session.execute(query.with_for_update() if for_update else query)).first()
+        if row is None:
+            return None
+        return (await self._with_confirmations([row]))[0]
+
+    async def save(self, progress: ErasureProgress) -> None:
+        values = {"requested_at": progress.requested_at, "completed_at": progress.completed_at}
+        await self.session.execute(
+            pg_insert(erasures)
+            .values(subject=progress.subject, **values)
+            .on_conflict_do_update(index_elements=[erasures.c.subject], set_=values)
+        )
+        if progress.confirmed:
+            await self.session.execute(
+                pg_insert(erasure_confirmations)
+                .values(
+                    [
+                        {"subject": progress.subject, "service": service, "erased_at": at}
+                        for service, at in progress.confirmed.items()
+                    ]
+                )
+                .on_conflict_do_nothing()
+            )
+
+    async def incomplete(self, limit: int) -> list[ErasureProgress]:
+        rows = await self.session.execute(
+            select(erasures)
+            .where(erasures.c.completed_at.is_(None))
+            .order_by(erasures.c.requested_at.asc().nulls_last(), erasures.c.subject)
+            .limit(limit)
+        )
+        return await self._with_confirmations(rows.all())
+
+    async def _with_confirmations(self, rows: Sequence[Row[Any]]) -> list[ErasureProgress]:
+        confirmed: dict[str, dict[str, datetime]] = {r.subject: {} for r in rows}
+        found = await self.session.execute(
+            select(erasure_confirmations).where(erasure_confirmations.c.subject.in_(list(confirmed)))
+        )
+        for c in found:
+            confirmed[c.subject][c.service] = c.erased_at
+        return [
+            ErasureProgress(r.subject, r.requested_at, confirmed[r.subject], r.completed_at) for r in rows
+        ]

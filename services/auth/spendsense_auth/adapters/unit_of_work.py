@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spendsense_auth.adapters.repositories import SqlSessionRepository, SqlUserRepository
+from spendsense_auth.adapters.repositories import (
+    SqlErasureRepository,
+    SqlSessionRepository,
+    SqlUserRepository,
+)
 from spendsense_auth.handlers.unit_of_work import AuthUnitOfWork
 from spendsense_shared.db import SqlUnitOfWork
 
@@ -13,3 +17,4 @@ class SqlAuthUnitOfWork(SqlUnitOfWork, AuthUnitOfWork):
     def bind(self, session: AsyncSession) -> None:
         self.users = SqlUserRepository(session)
         self.sessions = SqlSessionRepository(session)
+        self.erasures = SqlErasureRepository(session)

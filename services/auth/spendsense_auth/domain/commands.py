@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from spendsense_auth.domain.accounts import Identity, SignInResult, User
+from spendsense_auth.domain.erasure import ErasureProgress
 from spendsense_shared.messagebus import Command, Query
 
 
@@ -103,3 +104,15 @@ class RevokeRole(Command[User]):
     actor_id: str
     user_id: str
     role: str
+
+
+@dataclass(frozen=True)
+class GetErasure(Query[ErasureProgress | None]):
+    """The progress of a user's erasure (looked up by the pseudonym of ``user_id``)."""
+
+    user_id: str
+
+
+@dataclass(frozen=True)
+class ListIncompleteErasures(Query[list[ErasureProgress]]):
+    limit: int = 100

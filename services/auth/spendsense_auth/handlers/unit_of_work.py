@@ -7,6 +7,7 @@ import abc
 from datetime import datetime
 
 from spendsense_auth.domain.accounts import Identity, Provider, RefreshSession, User
+from spendsense_auth.domain.erasure import ErasureProgress
 from spendsense_shared.unit_of_work import AbstractUnitOfWork
 
 
@@ -88,6 +89,22 @@ class SessionRepository(abc.ABC):
     async def delete_user(self, user_id: str) -> int: ...
 
 
+class ErasureRepository(abc.ABC):
+    """Erasure progress, keyed by the user's pseudonym."""
+
+    @abc.abstractmethod
+    async def get(self, subject: str, *, for_update: bool = False) -> ErasureProgress | None: ...
+
+    @abc.abstractmethod
+    async def save(self, progress: ErasureProgress) -> None:
+        """Insert or replace the record (and its confirmations)."""
+
+    @abc.abstractmethod
+    async def incomplete(self, limit: int) -> list[ErasureProgress]:
+        """Erasures still waiting for a service, oldest first."""
+
+
 class AuthUnitOfWork(AbstractUnitOfWork):
     users: UserRepository
     sessions: SessionRepository
+    erasures: ErasureRepository

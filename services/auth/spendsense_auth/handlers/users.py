@@ -22,8 +22,6 @@ from spendsense_auth.handlers.identities import create_user
 from spendsense_auth.handlers.ports import Clock, PasswordHasher
 from spendsense_auth.handlers.unit_of_work import AuthUnitOfWork
 from spendsense_shared.logging import get_logger
-from spendsense_shared.messaging.catalog import EventData, UserErased, UserErasureRequested, new_event
-from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
 
@@ -167,18 +165,6 @@ async def bootstrap_admin(
         await uow.commit()
     log.info("admin_bootstrapped", user=user.id, created=True)
     return user
-
-
-async def erase_user(envelope: EventEnvelope, data: EventData, uow: AuthUnitOfWork) -> None:
-    """user.erasure_requested → the account, its identities and sessions deleted, and the published
-    outbox events naming it (``user.registered``, ``user.merged``); ``user.erased`` (the consumer commits)."""
-    if not isinstance(data, UserErasureRequested):
-        raise TypeError(envelope.type)
-    sessions = await uow.sessions.delete_user(data.user_id)
-    existed = await uow.users.delete(data.user_id)
-    await uow.forget_published(data.user_id)
-    uow.publish(new_event(UserErased(user_id=data.user_id), user_id=data.user_id, causation_id=envelope.id))
-    log.info("user_erased", user=data.user_id, existed=existed, sessions=sessions)
 
 
 async def bootstrap_admin_once(

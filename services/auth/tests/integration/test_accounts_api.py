@@ -4,6 +4,9 @@ erasure, rate limits and the JWKS."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import jwt
 import pytest
 from asgi_lifespan import LifespanManager
@@ -16,8 +19,14 @@ from spendsense_auth.bootstrap import SERVICE, event_handlers
 from spendsense_auth.domain.accounts import VerifiedIdentity
 from spendsense_auth.handlers.identities import link_identity, sign_in_with_identity
 from spendsense_profile.bootstrap import SERVICE as PROFILE
+from spendsense_shared.erasure import pseudonym
 from spendsense_shared.jwk import SigningKey
-from spendsense_shared.messaging.catalog import UserErasureRequested, new_event
+from spendsense_shared.messaging.catalog import (
+    ERASURE_CONFIRMATIONS,
+    UserErasureRequested,
+    new_event,
+    parse_data,
+)
 from spendsense_shared.testing.plugin import AUDIENCE, ISSUER
 
 PASSWORD = "Vivid-Otter-42-Lamp"
@@ -234,20 +243,41 @@ async def test_users_and_roles_with_the_bootstrap_admin(service_client, auth_set
     assert len(await rows(auth, users, users.c.email == "root@example.com")) == 1
 
 
-async def test_erasure_deletes_the_account_and_announces_it(auth):
+async def test_erasure_deletes_the_account_and_announces_it_once_every_service_confirmed(auth):
     body = (await register(auth)).json()
     user_id = body["user"]["id"]
+    admin = auth.as_("admin-1", "admin")
+    assert (await auth.get(f"/api/v1/admin/erasures/{user_id}", headers=admin)).status_code == 404
     data = UserErasureRequested(user_id=user_id, requested_at="2026-11-26T00:00:00Z")
-    envelope = new_event(data, user_id=user_id)
-    async with auth.platform.database.uow_factory(SqlAuthUnitOfWork)() as uow:
-        assert await uow.mark_processed(envelope)
-        await event_handlers()["user.erasure_requested"](envelope, data, uow)
-        await uow.commit()
-    assert await rows(auth, users) == []
-    assert await rows(auth, identities) == []
-    assert await rows(auth, refresh_tokens) == []
-    types = [r.event_type for r in await rows(auth, messaging.outbox)]
-    assert types == ["user.registered", "user.erased"]
+    handlers = event_handlers()
+    events: list[Any] = [new_event(data, user_id=user_id)] + [
+        new_event(confirmation(subject=pseudonym(user_id), erased_at="2026-11-26T00:01:00Z"))
+        for confirmation in ERASURE_CONFIRMATIONS.values()
+    ]
+    for n, envelope in enumerate(events):
+        async with auth.platform.database.uow_factory(SqlAuthUnitOfWork)() as uow:
+            assert await uow.mark_processed(envelope)
+            await handlers[envelope.type](envelope, parse_data(envelope), uow)
+            await uow.commit()
+        if n == 0:  # the account goes at once; the erasure waits for the other services
+            assert await rows(auth, users) == []
+            assert await rows(auth, identities) == []
+            assert await rows(auth, refresh_tokens) == []
+            progress = (await auth.get(f"/api/v1/admin/erasures/{user_id}", headers=admin)).json()
+            assert progress["pending"] == list(ERASURE_CONFIRMATIONS)
+            assert [s["service"] for s in progress["services"] if s["erased_at"]] == ["auth"]
+            waiting = (await auth.get("/api/v1/admin/erasures", headers=admin)).json()["items"]
+            assert [w["subject"] for w in waiting] == [pseudonym(user_id)]
+
+    progress = await auth.get(f"/api/v1/admin/erasures/{user_id}", headers=admin)
+    assert progress.status_code == 200, progress.text
+    assert progress.json()["complete"] is True
+    assert progress.json()["completed_at"] is not None
+    assert (await auth.get("/api/v1/admin/erasures", headers=admin)).json()["items"] == []
+    assert (await auth.get(f"/api/v1/admin/erasures/{user_id}", headers=auth.as_(user_id))).status_code == 403
+    outbox = await rows(auth, messaging.outbox)
+    assert [r.event_type for r in outbox] == ["user.registered", "user.erased"]
+    assert user_id not in json.dumps(outbox[-1].payload)  # the announcement names only the pseudonym
 
 
 async def test_identity_sign_in_link_and_merge_on_postgresql(auth):

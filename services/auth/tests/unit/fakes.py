@@ -10,8 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from spendsense_auth.domain.accounts import AuthError, Identity, Provider, RefreshSession, TokenPair, User
+from spendsense_auth.domain.erasure import ErasureProgress
 from spendsense_auth.handlers.ports import Clock, PasswordHasher, RateLimiter, RevokedTokens, TokenIssuer
-from spendsense_auth.handlers.unit_of_work import AuthUnitOfWork, SessionRepository, UserRepository
+from spendsense_auth.handlers.unit_of_work import (
+    AuthUnitOfWork,
+    ErasureRepository,
+    SessionRepository,
+    UserRepository,
+)
 from spendsense_shared.testing.fakes import FakeUnitOfWork
 
 
@@ -147,6 +153,21 @@ class InMemorySessionRepository(SessionRepository):
         ]
 
 
+class InMemoryErasureRepository(ErasureRepository):
+    def __init__(self) -> None:
+        self.rows: dict[str, ErasureProgress] = {}
+
+    async def get(self, subject: str, *, for_update: bool = False) -> ErasureProgress | None:
+        return self.rows.get(subject)
+
+    async def save(self, progress: ErasureProgress) -> None:
+        self.rows[progress.subject] = progress
+
+    async def incomplete(self, limit: int) -> list[ErasureProgress]:
+        waiting = [p for p in self.rows.values() if p.completed_at is None]
+        return sorted(waiting, key=lambda p: (p.requested_at is None, p.requested_at, p.subject))[:limit]
+
+
 class FakeAuthUnitOfWork(FakeUnitOfWork, AuthUnitOfWork):
     """Leaving without a commit restores the repositories as they were on entering (a rollback)."""
 
@@ -154,18 +175,19 @@ class FakeAuthUnitOfWork(FakeUnitOfWork, AuthUnitOfWork):
         super().__init__()
         self.users = InMemoryUserRepository()
         self.sessions = InMemorySessionRepository()
-        self._snapshot: tuple[Any, Any] | None = None
+        self.erasures = InMemoryErasureRepository()
+        self._snapshot: tuple[Any, Any, Any] | None = None
 
     async def _begin(self) -> None:
-        self._snapshot = copy.deepcopy((self.users, self.sessions))
+        self._snapshot = copy.deepcopy((self.users, self.sessions, self.erasures))
 
     async def _commit(self, events: list[Any]) -> None:
         await super()._commit(events)
-        self._snapshot = copy.deepcopy((self.users, self.sessions))
+        self._snapshot = copy.deepcopy((self.users, self.sessions, self.erasures))
 
     async def _rollback(self) -> None:
         if self._snapshot is not None:
-            self.users, self.sessions = self._snapshot
+            self.users, self.sessions, self.erasures = self._snapshot
             self._snapshot = copy.deepcopy(self._snapshot)
 
 

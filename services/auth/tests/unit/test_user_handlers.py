@@ -12,7 +12,6 @@ from spendsense_auth.domain.commands import CreateUser, GetUser, GrantRole, Revo
 from spendsense_auth.domain.passwords import PasswordPolicy
 from spendsense_auth.handlers import users
 from spendsense_auth.handlers.identities import link_identity, sign_in_with_identity, unlink_identity
-from spendsense_shared.messaging.catalog import UserErasureRequested, new_event
 from spendsense_shared.testing.fakes import load_beside
 
 fakes = load_beside(__file__, "fakes.py", "spendsense_auth_unit_fakes")
@@ -163,25 +162,6 @@ async def test_bootstrap_admin_once_retries_after_a_concurrent_creation(hasher, 
     )
     assert user.is_admin
     assert len(calls) == 2
-
-
-# --- erasure ------------------------------------------------------------------------------------------
-
-
-async def test_erasure_deletes_the_user_identities_and_sessions_and_publishes_user_erased(
-    uow, hasher, clock, tokens
-):
-    result = await sign_in_with_identity(uow, tokens, VerifiedIdentity("phone", "+14155552671"))
-    user_id = result.user.id
-    data = UserErasureRequested(user_id=user_id, requested_at=clock.now())
-    async with uow:
-        await users.erase_user(new_event(data, user_id=user_id), data, uow)
-        await uow.commit()
-    assert await uow.users.get(user_id) is None
-    assert await uow.users.identities(user_id) == []
-    assert await uow.sessions.by_hash(hash_refresh_token(result.tokens.refresh_token)) is None
-    assert uow.published_types()[-1] == "user.erased"
-    assert uow.published[-1].data == {"user_id": user_id}
 
 
 # --- identities ---------------------------------------------------------------------------------------

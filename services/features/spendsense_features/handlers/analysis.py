@@ -46,7 +46,10 @@ async def analyze_upload(
     """Handler for ``upload.ingested`` (the consumer has entered ``uow`` and commits after it)."""
     assert isinstance(data, UploadIngested)
     allowed = await uow.consent.granted(list(data.user_ids))
-    for user_id in sorted(set(data.user_ids) - allowed):
+    refused = sorted(set(data.user_ids) - allowed)
+    if refused:
+        log.info("analysis_skipped", reason="consent_required", users=len(refused))
+    for user_id in refused:
         failure = UploadFailed(
             upload_id=data.upload_id, user_id=user_id, stage="analysis", reason="consent_required"
         )

@@ -84,6 +84,10 @@ async def test_erasure_deletes_everything_of_the_user_and_nothing_brings_it_back
     assert set(blobs.objects) == {"features/users/gone2/analysis/a.json"}
     assert set(uow.consent.rows) == {"kept", pseudonym("gone")}
     assert [s.user_id for s in await uow.snapshots.of_consented_users()] == ["kept"]  # no re-score of it
+    [confirmed] = [e for e in uow.published if e.type == "features.user_erased"]
+    assert confirmed.data["subject"] == pseudonym("gone")
+    assert confirmed.user_id is None
+    assert '"gone"' not in confirmed.model_dump_json()  # the confirmation names nobody
 
     after = state(uow)
     await handle(partial(erase_user, store=blobs), erasure, uow)  # a redelivery

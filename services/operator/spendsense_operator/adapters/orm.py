@@ -4,6 +4,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Index,
     Integer,
@@ -11,7 +12,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -48,6 +51,13 @@ review_queue = Table(
     Column("decided_at", DateTime(timezone=True)),
     Column("reason", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    # what an edited text is checked against (CitableFact list, catalog strings) and what may replace it
+    Column("facts", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("trusted_names", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column("alternatives", JSONB, nullable=False, server_default=text("'[]'::jsonb")),
+    Column(
+        "override", JSONB(none_as_null=True)
+    ),  # OverrideText once overridden; the columns above keep the original
     Index("ix_review_queue_user", "user_id", "created_at"),
     Index("ix_review_queue_status", "status", "created_at"),
     Index("ix_review_queue_priority", "priority", "created_at", "recommendation_id"),
@@ -66,6 +76,40 @@ audit_log = Table(
     Column("after_status", String(16), nullable=False),
     Column("reason", Text),
     Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("before", JSONB(none_as_null=True)),  # an override: the text shown before it
+    Column("after", JSONB(none_as_null=True)),  # an override: the text shown instead
     Index("ix_audit_log_user", "user_id", "seq"),
     Index("ix_audit_log_operator", "operator_id", "seq"),
+)
+
+# Every persona assignment per user and window (the projection of persona.assigned), newest by assigned_at.
+persona_history = Table(
+    "persona_history",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False),
+    Column("user_id", String(128), nullable=False),
+    Column("window", String(8), nullable=False),
+    Column("persona", String(64), nullable=False),
+    Column("matched", JSONB, nullable=False),
+    Column("rule_set_version", String(32), nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("upload_id", String(64)),
+    Column("reason", String(16), nullable=False),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("event_id", "window", name="uq_persona_history_event_window"),
+    Index("ix_persona_history_user", "user_id", "assigned_at", "seq"),
+)
+
+# The latest signals per user and window, from the analysis report behind persona.assigned.
+user_signals = Table(
+    "user_signals",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("window", String(8), primary_key=True),
+    Column("signals", JSONB, nullable=False),
+    Column("as_of", Date, nullable=False),
+    Column("rule_set_version", String(32), nullable=False),
+    Column("upload_id", String(64)),
+    Column("assigned_at", DateTime(timezone=True), nullable=False),
 )

@@ -1,16 +1,37 @@
-"""The operator's repositories on PostgreSQL: the review queue and the audit log."""
+"""The operator's repositories on PostgreSQL: the review queue, the audit log and the projection of the
+users' personas and signals."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spendsense_operator.adapters.orm import audit_log, consent_projection, review_queue
+from spendsense_operator.adapters.orm import (
+    audit_log,
+    consent_projection,
+    persona_history,
+    review_queue,
+    user_signals,
+)
 from spendsense_operator.domain.model import (
+    ERASED_TEXT,
     OPEN_STATUSES,
     AuditEntry,
     AuditFilter,
@@ -19,14 +40,35 @@ from spendsense_operator.domain.model import (
     SortKey,
     Status,
 )
-from spendsense_operator.handlers.unit_of_work import AuditLog, ReviewQueue
+from spendsense_operator.domain.users import PersonaRecord, WindowSignals
+from spendsense_operator.handlers.unit_of_work import AuditLog, PersonaProjection, ReviewQueue
 from spendsense_shared.erasure import pseudonym
+from spendsense_shared.messaging.catalog import OverrideText
+from spendsense_shared.messaging.contracts import Alternative, CitableFact
 
+_JSON_LISTS = {"facts", "trusted_names", "alternatives"}
 _ITEM_COLUMNS = [c.name for c in review_queue.columns]
+_PLAIN_COLUMNS = [name for name in _ITEM_COLUMNS if name not in _JSON_LISTS | {"override"}]
 
 
 def _item(row: Any) -> QueuedItem:
-    return QueuedItem(**{name: getattr(row, name) for name in _ITEM_COLUMNS})
+    return QueuedItem(
+        **{name: getattr(row, name) for name in _PLAIN_COLUMNS},
+        facts=[CitableFact.model_validate(f) for f in row.facts],
+        trusted_names=list(row.trusted_names),
+        alternatives=[Alternative.model_validate(a) for a in row.alternatives],
+        override=None if row.override is None else OverrideText.model_validate(row.override),
+    )
+
+
+def _row(item: QueuedItem) -> dict[str, Any]:
+    return {
+        **{name: getattr(item, name) for name in _PLAIN_COLUMNS},
+        "facts": [f.model_dump(mode="json") for f in item.facts],
+        "trusted_names": list(item.trusted_names),
+        "alternatives": [a.model_dump(mode="json") for a in item.alternatives],
+        "override": None if item.override is None else item.override.model_dump(mode="json"),
+    }
 
 
 def _conditions(where: ReviewFilter, *, with_status: bool = True) -> list[ColumnElement[bool]]:
@@ -53,7 +95,7 @@ class SqlReviewQueue(ReviewQueue):
     async def add(self, items: list[QueuedItem]) -> list[str]:
         if not items:
             return []
-        rows = [{name: getattr(i, name) for name in _ITEM_COLUMNS} for i in items]
+        rows = [_row(i) for i in items]
         stmt = (
             pg_insert(review_queue)
             .values(rows)
@@ -77,6 +119,52 @@ class SqlReviewQueue(ReviewQueue):
         q = review_queue.c
         return await self._locked(
             select(review_queue).where(q.user_id == user_id, q.status.in_(OPEN_STATUSES))
+        )
+
+    async def open_matching(self, where: ReviewFilter, limit: int) -> list[QueuedItem]:
+        q = review_queue.c
+        stmt = (
+            select(review_queue)
+            .where(*_conditions(where, with_status=False), q.status.in_(OPEN_STATUSES))
+            .order_by(q.created_at, q.recommendation_id)
+            .limit(limit)
+            .with_for_update(of=review_queue)
+        )
+        return [_item(r) for r in await self.session.execute(stmt)]
+
+    async def count_open_matching(self, where: ReviewFilter) -> int:
+        q = review_queue.c
+        stmt = select(func.count()).where(*_conditions(where, with_status=False), q.status.in_(OPEN_STATUSES))
+        return int((await self.session.execute(stmt)).scalar_one())
+
+    async def find(self, recommendation_id: str) -> QueuedItem | None:
+        stmt = select(review_queue).where(review_queue.c.recommendation_id == recommendation_id)
+        row = (await self.session.execute(stmt)).first()
+        return None if row is None else _item(row)
+
+    async def for_user(self, user_id: str, limit: int) -> list[QueuedItem]:
+        q = review_queue.c
+        stmt = (
+            select(review_queue)
+            .where(q.user_id == user_id)
+            .order_by(q.created_at.desc(), q.recommendation_id.desc())
+            .limit(limit)
+        )
+        return [_item(r) for r in await self.session.execute(stmt)]
+
+    async def override(
+        self, recommendation_id: str, text: OverrideText, operator_id: str, reason: str, at: datetime
+    ) -> None:
+        await self.session.execute(
+            update(review_queue)
+            .where(review_queue.c.recommendation_id == recommendation_id)
+            .values(
+                status="overridden",
+                override=text.model_dump(mode="json"),
+                decided_by=operator_id,
+                decided_at=at,
+                reason=reason,
+            )
         )
 
     async def decide(
@@ -155,14 +243,23 @@ class SqlAuditLog(AuditLog):
                     "after_status": e.after_status,
                     "reason": e.reason,
                     "at": e.at,
+                    "before": e.before,
+                    "after": e.after,
                 }
                 for e in entries
             ],
         )
 
     async def pseudonymize_user(self, user_id: str) -> int:
+        def scrubbed(column: Any) -> Any:  # SQL NULL and JSON null stay as they are
+            empty = func.coalesce(func.jsonb_typeof(column), "null") == "null"
+            return case((empty, column), else_=cast(ERASED_TEXT, JSONB))
+
+        a = audit_log.c
         result = await self.session.execute(
-            update(audit_log).where(audit_log.c.user_id == user_id).values(user_id=pseudonym(user_id))
+            update(audit_log)
+            .where(a.user_id == user_id)
+            .values(user_id=pseudonym(user_id), before=scrubbed(a.before), after=scrubbed(a.after))
         )
         return int(getattr(result, "rowcount", 0) or 0)
 
@@ -191,6 +288,141 @@ class SqlAuditLog(AuditLog):
                 reason=r.reason,
                 at=r.at,
                 seq=r.seq,
+                before=r.before,
+                after=r.after,
             )
             for r in await self.session.execute(stmt)
         ]
+
+
+def _record(row: Any) -> PersonaRecord:
+    return PersonaRecord(
+        user_id=row.user_id,
+        window=row.window,
+        persona=row.persona,
+        matched=list(row.matched),
+        rule_set_version=row.rule_set_version,
+        as_of=row.as_of,
+        upload_id=row.upload_id,
+        reason=row.reason,
+        assigned_at=row.assigned_at,
+        event_id=row.event_id,
+    )
+
+
+class SqlPersonaProjection(PersonaProjection):
+    def __init__(self, session: AsyncSession):
+        self.session = session
+
+    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> None:
+        if history:
+            await self.session.execute(
+                pg_insert(persona_history)
+                .values(
+                    [
+                        {
+                            "event_id": r.event_id,
+                            "user_id": r.user_id,
+                            "window": r.window,
+                            "persona": r.persona,
+                            "matched": r.matched,
+                            "rule_set_version": r.rule_set_version,
+                            "as_of": r.as_of,
+                            "upload_id": r.upload_id,
+                            "reason": r.reason,
+                            "assigned_at": r.assigned_at,
+                        }
+                        for r in history
+                    ]
+                )
+                .on_conflict_do_nothing(constraint="uq_persona_history_event_window")
+            )
+        for s in signals:
+            stmt = pg_insert(user_signals).values(
+                user_id=s.user_id,
+                window=s.window,
+                signals=s.signals,
+                as_of=s.as_of,
+                rule_set_version=s.rule_set_version,
+                upload_id=s.upload_id,
+                assigned_at=s.assigned_at,
+            )
+            stored = user_signals.c
+            await self.session.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[stored.user_id, stored.window],
+                    set_={
+                        "signals": stmt.excluded.signals,
+                        "as_of": stmt.excluded.as_of,
+                        "rule_set_version": stmt.excluded.rule_set_version,
+                        "upload_id": stmt.excluded.upload_id,
+                        "assigned_at": stmt.excluded.assigned_at,
+                    },
+                    # only newer signals replace the stored ones (domain.users.newer)
+                    where=tuple_(stmt.excluded.as_of, stmt.excluded.assigned_at)
+                    >= tuple_(stored.as_of, stored.assigned_at),
+                )
+            )
+
+    async def history(self, user_id: str, limit: int) -> list[PersonaRecord]:
+        h = persona_history.c
+        stmt = (
+            select(persona_history)
+            .where(h.user_id == user_id)
+            .order_by(h.assigned_at.desc(), h.seq.desc())
+            .limit(limit)
+        )
+        return [_record(r) for r in await self.session.execute(stmt)]
+
+    async def signals(self, user_id: str) -> dict[str, WindowSignals]:
+        rows = await self.session.execute(select(user_signals).where(user_signals.c.user_id == user_id))
+        return {
+            r.window: WindowSignals(
+                user_id=r.user_id,
+                window=r.window,
+                signals=r.signals,
+                as_of=r.as_of,
+                rule_set_version=r.rule_set_version,
+                upload_id=r.upload_id,
+                assigned_at=r.assigned_at,
+            )
+            for r in rows
+        }
+
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        if source_user_id == target_user_id:
+            return
+        await self.session.execute(
+            update(persona_history)
+            .where(persona_history.c.user_id == source_user_id)
+            .values(user_id=target_user_id)
+        )
+        source, target = user_signals.alias("source"), user_signals.alias("target")
+        newer_source = exists().where(
+            source.c.user_id == source_user_id,
+            source.c.window == user_signals.c.window,
+            tuple_(source.c.as_of, source.c.assigned_at)
+            > tuple_(user_signals.c.as_of, user_signals.c.assigned_at),
+        )
+        # the target's window goes where the source's is newer; the source's goes where the target's stays
+        await self.session.execute(
+            delete(user_signals).where(user_signals.c.user_id == target_user_id, newer_source)
+        )
+        await self.session.execute(
+            delete(user_signals).where(
+                user_signals.c.user_id == source_user_id,
+                exists().where(target.c.user_id == target_user_id, target.c.window == user_signals.c.window),
+            )
+        )
+        await self.session.execute(
+            update(user_signals)
+            .where(user_signals.c.user_id == source_user_id)
+            .values(user_id=target_user_id)
+        )
+
+    async def erase_user(self, user_id: str) -> int:
+        history = await self.session.execute(
+            delete(persona_history).where(persona_history.c.user_id == user_id)
+        )
+        signals = await self.session.execute(delete(user_signals).where(user_signals.c.user_id == user_id))
+        return sum(int(getattr(r, "rowcount", 0) or 0) for r in (history, signals))

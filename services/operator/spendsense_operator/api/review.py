@@ -1,24 +1,39 @@
-"""``/api/v1/operator/*``: the review queue (list, approve, reject, flag) and the audit log (JSON and
-CSV). Operators only; a decision needs the current consent of every item's user."""
+"""``/api/v1/operator/*``: the review queue (list, approve — by ids, by user, or in bulk by persona or
+kind —, reject, flag, override and its check) and the audit log (JSON and CSV). Operators only; a decision
+needs the current consent of every item's user (a bulk approval by filter leaves the others out)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from spendsense_operator.domain.commands import Decide, ListAudit, ListReview
+from spendsense_operator.domain.commands import (
+    ApproveMatching,
+    CheckOverride,
+    Decide,
+    ListAudit,
+    ListReview,
+    Override,
+)
 from spendsense_operator.domain.model import (
+    BULK_APPROVE_MAX,
     STATUSES,
     AuditEntry,
     AuditFilter,
     ConsentRequired,
     Decision,
+    DecisionResult,
+    MatchFilter,
     QueuedItem,
     RecommendationsNotFound,
     ReviewFilter,
@@ -26,16 +41,20 @@ from spendsense_operator.domain.model import (
     Status,
     csv_safe,
 )
+from spendsense_operator.domain.override import EditedText, GuardrailsFailed, NotAnAlternative
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
 from spendsense_shared.logging import get_logger
+from spendsense_shared.messaging.catalog import OverrideText
+from spendsense_shared.messaging.contracts import Alternative, CitableFact
 from spendsense_shared.security import Principal, Role, require_role
 
 router = APIRouter(prefix="/api/v1/operator", tags=["operator"])
 log = get_logger(__name__)
 Operator = Depends(require_role(Role.operator))
 MAX_IDS = 500
+TEXT_MAX = 10_000  # per field of an edited text: the guardrails' length check states the real limits
 
 
 class ReviewItemOut(BaseModel):
@@ -62,6 +81,11 @@ class ReviewItemOut(BaseModel):
     decided_by: str | None
     decided_at: datetime | None
     reason: str | None
+    facts: list[CitableFact] = Field(
+        description="The figures the text may cite (an edit is checked against them)"
+    )
+    alternatives: list[Alternative] = Field(description="Catalog items it may be overridden with")
+    override: OverrideText | None = Field(description="The text shown instead (status overridden)")
 
     @classmethod
     def of(cls, item: QueuedItem) -> ReviewItemOut:
@@ -89,6 +113,9 @@ class ReviewItemOut(BaseModel):
             decided_by=item.decided_by,
             decided_at=item.decided_at,
             reason=item.reason,
+            facts=item.facts,
+            alternatives=item.alternatives,
+            override=item.override,
         )
 
 
@@ -98,19 +125,87 @@ class ReviewPageOut(BaseModel):
     counts: dict[str, int] = Field(description="Items per status under every filter but the status")
 
 
+def _invalid(*errors: tuple[str, str]) -> RequestValidationError:
+    """A 422 naming each field, in the shape every validation error has."""
+    return RequestValidationError(
+        [
+            {"loc": ("body", *field.split(".")), "msg": message, "type": "value_error"}
+            for field, message in errors
+        ]
+    )
+
+
+def _exactly_one(body: BaseModel, *names: str) -> str:
+    given = [n for n in names if getattr(body, n) is not None]
+    if len(given) == 1:
+        return given[0]
+    choice = ", ".join(names[:-1]) + f" or {names[-1]}"
+    if not given:
+        raise _invalid(*((n, f"give exactly one of {choice}") for n in names))
+    raise _invalid(*((n, f"give only one of {choice}, not {' and '.join(given)}") for n in given))
+
+
+class MatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    persona: str | None = Field(None, min_length=1, description="The items' persona")
+    kind: Literal["education", "offer"] | None = Field(None, description="The items' kind")
+
+
 class ApproveIn(BaseModel):
+    """Exactly one of ``recommendation_ids``, ``user_id`` or ``filter``."""
+
     model_config = ConfigDict(extra="forbid")
 
     recommendation_ids: list[str] | None = Field(None, min_length=1, max_length=MAX_IDS)
     user_id: str | None = Field(
         None, min_length=1, description="Every open (pending or flagged) item of this user"
     )
+    filter: MatchIn | None = Field(
+        None,
+        description="Every open item of this persona and/or kind (at least one) among users whose consent is "
+        f"current, oldest first, at most `limit` (default and cap {BULK_APPROVE_MAX}) per call",
+    )
+    limit: int | None = Field(None, ge=1, le=BULK_APPROVE_MAX, description="With `filter` only")
 
-    @model_validator(mode="after")
-    def _one_selector(self) -> ApproveIn:
-        if (self.recommendation_ids is None) == (self.user_id is None):
-            raise ValueError("give exactly one of recommendation_ids or user_id")
-        return self
+
+class EditedTextIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(max_length=TEXT_MAX)
+    body: str = Field(max_length=TEXT_MAX)
+    rationale: str = Field(max_length=TEXT_MAX)
+
+
+class OverrideCheckIn(BaseModel):
+    """Exactly one of ``text`` (edited; the disclosure is always the standard one) and ``catalog_item_id``
+    (one of the item's alternatives)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    recommendation_id: str = Field(min_length=1)
+    text: EditedTextIn | None = None
+    catalog_item_id: str | None = Field(None, min_length=1)
+    reason: str | None = Field(None, max_length=2000)
+
+
+class OverrideIn(OverrideCheckIn):
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="Why (required)")
+
+
+class OverrideOut(BaseModel):
+    decision: Literal["overridden"] = "overridden"
+    item: ReviewItemOut
+    report: dict[str, Any] = Field(description="The guardrail checks the new text passed")
+
+
+class OverrideCheckOut(BaseModel):
+    recommendation_id: str
+    passed: bool
+    report: dict[str, Any] = Field(
+        description="passed, reasons, source, and each check: tone (hits per field), grounding (claims, "
+        "unmatched; checked_by operator, or recommender for a catalog item), disclosure, length (limits)"
+    )
 
 
 class RejectIn(BaseModel):
@@ -130,6 +225,17 @@ class FlagIn(BaseModel):
 class DecisionOut(BaseModel):
     decision: str
     items: list[ReviewItemOut]
+    remaining: int | None = Field(
+        None, description="A bulk approval by filter: open items still matching it (another call takes them)"
+    )
+
+    @classmethod
+    def of(cls, result: DecisionResult) -> DecisionOut:
+        return cls(
+            decision=result.decision,
+            items=[ReviewItemOut.of(i) for i in result.items],
+            remaining=result.remaining,
+        )
 
 
 class AuditEntryOut(BaseModel):
@@ -142,6 +248,8 @@ class AuditEntryOut(BaseModel):
     after_status: str
     reason: str | None
     at: datetime
+    before: dict[str, Any] | None = Field(None, description="An override: the text shown before it")
+    after: dict[str, Any] | None = Field(None, description="An override: the text shown instead")
 
     @classmethod
     def of(cls, e: AuditEntry) -> AuditEntryOut:
@@ -155,6 +263,8 @@ class AuditEntryOut(BaseModel):
             after_status=e.after_status,
             reason=e.reason,
             at=e.at,
+            before=e.before,
+            after=e.after,
         )
 
 
@@ -210,22 +320,56 @@ async def list_review(
     )
 
 
-async def _decide(bus: Any, principal: Principal, decision: Decision, **selector: Any) -> DecisionOut:
+@contextmanager
+def _refusals(principal: Principal) -> Iterator[None]:
+    """The errors every decision may answer: unknown ids (404), a user without current consent (403,
+    logged), an override's unknown alternative or failed checks (422)."""
     try:
-        result = await bus.handle(Decide(decision=decision, operator_id=principal.user_id, **selector))
+        yield
     except RecommendationsNotFound as exc:
-        raise ApiError(404, "not_found", str(exc), details={"recommendation_ids": exc.ids}) from exc
+        details = {"recommendation_ids": exc.ids}
+        raise ApiError(404, "not_found", str(exc), details=details) from exc
     except ConsentRequired as exc:
         log.warning("access_denied", reason="consent_required", actor=principal.user_id, users=exc.user_ids)
         raise ApiError(403, "consent_required", str(exc), details={"user_ids": exc.user_ids}) from exc
-    return DecisionOut(decision=result.decision, items=[ReviewItemOut.of(i) for i in result.items])
+    except NotAnAlternative as exc:
+        details = {
+            "field": "catalog_item_id",
+            "catalog_item_id": exc.catalog_item_id,
+            "alternatives": exc.allowed,
+        }
+        raise ApiError(422, "not_an_alternative", f"catalog_item_id: {exc}", details=details) from exc
+    except GuardrailsFailed as exc:
+        raise ApiError(422, "guardrails_failed", str(exc), details=exc.report.to_dict()) from exc
 
 
-@router.post("/approve", response_model=DecisionOut, summary="Approve items (by id, or a user's open items)")
+async def _decide(bus: Any, principal: Principal, decision: Decision, **selector: Any) -> DecisionOut:
+    with _refusals(principal):
+        result = await bus.handle(Decide(decision=decision, operator_id=principal.user_id, **selector))
+    return DecisionOut.of(result)
+
+
+@router.post(
+    "/approve",
+    response_model=DecisionOut,
+    summary="Approve items: by id, a user's open items, or open items by persona and/or kind (in bulk)",
+)
 async def approve(body: ApproveIn, bus: Bus, principal: Principal = Operator) -> DecisionOut:
-    if body.user_id is not None:
+    selector = _exactly_one(body, "recommendation_ids", "user_id", "filter")
+    if body.limit is not None and selector != "filter":
+        raise _invalid(("limit", "only with filter"))
+    if selector == "user_id":
         return await _decide(bus, principal, "approved", user_id=body.user_id)
-    return await _decide(bus, principal, "approved", recommendation_ids=tuple(body.recommendation_ids or ()))
+    if selector == "recommendation_ids":
+        return await _decide(
+            bus, principal, "approved", recommendation_ids=tuple(body.recommendation_ids or ())
+        )
+    assert body.filter is not None
+    if body.filter.persona is None and body.filter.kind is None:
+        raise _invalid(("filter", "name a persona, a kind, or both"))
+    where = MatchFilter(persona=body.filter.persona, kind=body.filter.kind)
+    command = ApproveMatching(where, principal.user_id, body.limit or BULK_APPROVE_MAX)
+    return DecisionOut.of(await bus.handle(command))
 
 
 @router.post("/reject", response_model=DecisionOut, summary="Reject items, with a reason")
@@ -239,6 +383,41 @@ async def reject(body: RejectIn, bus: Bus, principal: Principal = Operator) -> D
 async def flag(body: FlagIn, bus: Bus, principal: Principal = Operator) -> DecisionOut:
     return await _decide(
         bus, principal, "flagged", recommendation_ids=tuple(body.recommendation_ids), reason=body.reason
+    )
+
+
+def _edit(body: OverrideCheckIn) -> tuple[EditedText | None, str | None]:
+    _exactly_one(body, "text", "catalog_item_id")
+    text = body.text
+    return (None if text is None else EditedText(text.title, text.body, text.rationale)), body.catalog_item_id
+
+
+@router.post(
+    "/override",
+    response_model=OverrideOut,
+    summary="Put edited text, or one of the item's alternatives, in place of a recommendation's text",
+)
+async def override(body: OverrideIn, bus: Bus, principal: Principal = Operator) -> OverrideOut:
+    text, catalog_item_id = _edit(body)
+    command = Override(body.recommendation_id, principal.user_id, body.reason, text, catalog_item_id)
+    with _refusals(principal):
+        result = await bus.handle(command)
+    return OverrideOut(item=ReviewItemOut.of(result.item), report=result.report.to_dict())
+
+
+@router.post(
+    "/override/check",
+    response_model=OverrideCheckOut,
+    summary="Run an override's guardrail checks without saving anything (the override editor)",
+)
+async def check_override(
+    body: OverrideCheckIn, bus: Bus, principal: Principal = Operator
+) -> OverrideCheckOut:
+    text, catalog_item_id = _edit(body)
+    with _refusals(principal):
+        report = await bus.handle(CheckOverride(body.recommendation_id, text, catalog_item_id))
+    return OverrideCheckOut(
+        recommendation_id=body.recommendation_id, passed=report.passed, report=report.to_dict()
     )
 
 
@@ -283,7 +462,14 @@ AUDIT_COLUMNS = (
     "before_status",
     "after_status",
     "reason",
+    "before",
+    "after",
 )
+
+
+def _cell(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict) else value
+    return csv_safe(text)
 
 
 @router.get(
@@ -301,7 +487,7 @@ async def export_audit(
     writer.writerow(AUDIT_COLUMNS)
     for entry in found.items:
         row = AuditEntryOut.of(entry).model_dump(mode="json")
-        writer.writerow([csv_safe(row[c]) for c in AUDIT_COLUMNS])
+        writer.writerow([_cell(row[c]) for c in AUDIT_COLUMNS])
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

@@ -5,14 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from spendsense_operator.domain.model import (
+    BULK_APPROVE_MAX,
     AuditFilter,
     AuditPage,
     Decision,
     DecisionResult,
+    MatchFilter,
+    QueuedItem,
     ReviewFilter,
     ReviewPage,
     SortKey,
 )
+from spendsense_operator.domain.override import EditedText, OverrideReport
+from spendsense_operator.domain.users import UserDetail
 from spendsense_shared.messagebus import Command, Query
 
 
@@ -27,6 +32,56 @@ class Decide(Command[DecisionResult]):
     recommendation_ids: tuple[str, ...] = ()
     user_id: str | None = None
     reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ApproveMatching(Command[DecisionResult]):
+    """Approve the open (pending or flagged) items matching ``where`` of users whose consent is current,
+    oldest first, at most ``limit`` (≤ BULK_APPROVE_MAX); the result says how many still match."""
+
+    where: MatchFilter
+    operator_id: str
+    limit: int = BULK_APPROVE_MAX
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= BULK_APPROVE_MAX:
+            raise ValueError(f"limit: between 1 and {BULK_APPROVE_MAX}")
+
+
+@dataclass(frozen=True)
+class OverrideResult:
+    item: QueuedItem  # as it is after the override
+    report: OverrideReport
+
+
+@dataclass(frozen=True)
+class Override(Command[OverrideResult]):
+    """Put edited text (``text``) or one of the item's alternatives (``catalog_item_id``) in place of a
+    recommendation's text. Raises RecommendationsNotFound, ConsentRequired, NotAnAlternative or
+    GuardrailsFailed, and then nothing has changed."""
+
+    recommendation_id: str
+    operator_id: str
+    reason: str
+    text: EditedText | None = None
+    catalog_item_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckOverride(Query[OverrideReport]):
+    """The checks an override would run, without saving anything (the override editor's preview)."""
+
+    recommendation_id: str
+    text: EditedText | None = None
+    catalog_item_id: str | None = None
+
+
+@dataclass(frozen=True)
+class GetUser(Query[UserDetail]):
+    """A user's signals, persona history and review items. Raises UserNotFound (nothing known, or
+    erased) or ConsentRequired."""
+
+    user_id: str
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-Status = Literal["pending", "approved", "rejected", "flagged"]
-STATUSES: tuple[Status, ...] = ("pending", "approved", "rejected", "flagged")
+from spendsense_shared.messaging.catalog import OverrideText
+from spendsense_shared.messaging.contracts import Alternative, CitableFact
+
+Status = Literal["pending", "approved", "rejected", "flagged", "overridden"]
+STATUSES: tuple[Status, ...] = ("pending", "approved", "rejected", "flagged", "overridden")
 Decision = Literal["approved", "rejected", "flagged"]
 SortKey = Literal["date", "priority", "user"]
 OPEN_STATUSES: tuple[Status, ...] = ("pending", "flagged")  # what still awaits a (second) review
@@ -40,10 +43,33 @@ class QueuedItem:
     decided_by: str | None = None
     decided_at: datetime | None = None
     reason: str | None = None
+    # The figures its text may cite and the catalog strings whose digits are content (what an operator's
+    # edited text is checked against), and the other catalog items it may be replaced with.
+    facts: list[CitableFact] = field(default_factory=list)
+    trusted_names: list[str] = field(default_factory=list)
+    alternatives: list[Alternative] = field(default_factory=list)
+    # The text an operator put in its place (status overridden); the recommender's text stays above.
+    override: OverrideText | None = None
 
     @property
     def guardrails_passed(self) -> bool:
         return all(self.guardrails.values())
+
+    def alternative(self, catalog_item_id: str) -> Alternative | None:
+        return next((a for a in self.alternatives if a.catalog_item_id == catalog_item_id), None)
+
+    def shown_text(self) -> dict[str, str]:
+        """The text the user would see now: the operator's override, or the recommender's."""
+        if self.override is not None:
+            return self.override.model_dump()
+        return {
+            "title": self.title,
+            "body": self.body,
+            "rationale": self.rationale,
+            "disclosure": self.disclosure,
+            "catalog_item_id": self.catalog_item_id,
+            "catalog_version": self.catalog_version,
+        }
 
 
 def priority_of(kind: str, guardrails: dict[str, bool], fell_back_to_template: bool) -> int:
@@ -81,8 +107,8 @@ def sort_position(item: QueuedItem, sort: SortKey) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class AuditEntry:
-    operator_id: str
-    action: str  # approve, reject, flag
+    operator_id: str  # an operator's user id, or policy:<name> for the auto-approval policy
+    action: str  # approve, reject, flag, override
     recommendation_id: str
     user_id: str
     before_status: str
@@ -90,6 +116,12 @@ class AuditEntry:
     reason: str | None
     at: datetime
     seq: int | None = None  # assigned when stored
+    before: dict[str, Any] | None = None  # an override: the text shown before it
+    after: dict[str, Any] | None = None  # an override: the text shown instead (OverrideText)
+
+
+# What an erased user's override texts become in the audit log (they cite the user's own figures).
+ERASED_TEXT: dict[str, Any] = {"erased": True}
 
 
 @dataclass(frozen=True)
@@ -109,9 +141,26 @@ class AuditPage:
 class DecisionResult:
     decision: Decision
     items: list[QueuedItem] = field(default_factory=list)  # as they are after the decision
+    remaining: int | None = None  # a bulk approval by filter: matching open items it left for the next call
 
 
 ACTION_OF: dict[Decision, str] = {"approved": "approve", "rejected": "reject", "flagged": "flag"}
+BULK_APPROVE_MAX = 1000  # items one approval by filter decides; the answer says how many remain
+
+
+@dataclass(frozen=True)
+class MatchFilter:
+    """Which open items a bulk approval takes: those of this persona and/or kind (at least one)."""
+
+    persona: str | None = None
+    kind: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.persona is None and self.kind is None:
+            raise ValueError("a bulk approval filter names a persona, a kind, or both")
+
+    def review_filter(self) -> ReviewFilter:
+        return ReviewFilter(persona=self.persona, kind=self.kind)
 
 
 class RecommendationsNotFound(LookupError):
@@ -120,6 +169,14 @@ class RecommendationsNotFound(LookupError):
     def __init__(self, ids: list[str]):
         super().__init__(f"not in the review queue: {', '.join(ids)}")
         self.ids = ids
+
+
+class UserNotFound(LookupError):
+    """The operator knows nothing of this user (or they were erased)."""
+
+    def __init__(self, user_id: str):
+        super().__init__(f"the operator knows nothing of user {user_id}")
+        self.user_id = user_id
 
 
 class ConsentRequired(PermissionError):

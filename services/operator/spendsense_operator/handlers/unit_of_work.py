@@ -1,6 +1,6 @@
-"""The operator service's ports: its review queue, its audit log and its consent projection, in one
-unit of work. SQL implementations: :mod:`spendsense_operator.adapters.repositories`; in memory:
-``tests/unit/fakes.py``."""
+"""The operator service's ports: its review queue, its audit log, its projection of the users'
+personas and signals, and its consent projection, in one unit of work. SQL implementations:
+:mod:`spendsense_operator.adapters.repositories`; in memory: ``tests/unit/fakes.py``."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from spendsense_operator.domain.model import (
     SortKey,
     Status,
 )
+from spendsense_operator.domain.users import PersonaRecord, WindowSignals
 from spendsense_shared.consent import ConsentProjectingUnitOfWork
+from spendsense_shared.messaging.catalog import OverrideText
 
 
 class ReviewQueue(abc.ABC):
@@ -33,10 +35,33 @@ class ReviewQueue(abc.ABC):
         """The user's items still awaiting review (pending or flagged), locked likewise."""
 
     @abc.abstractmethod
+    async def open_matching(self, where: ReviewFilter, limit: int) -> list[QueuedItem]:
+        """Open items matching ``where`` (persona, kind) of users whose consent is current, oldest first
+        (then by id), at most ``limit``, locked likewise."""
+
+    @abc.abstractmethod
+    async def count_open_matching(self, where: ReviewFilter) -> int:
+        """How many open items match ``where`` among users whose consent is current."""
+
+    @abc.abstractmethod
+    async def find(self, recommendation_id: str) -> QueuedItem | None:
+        """One item, not locked (a read)."""
+
+    @abc.abstractmethod
+    async def for_user(self, user_id: str, limit: int) -> list[QueuedItem]:
+        """The user's items in every status, newest first, at most ``limit``; not locked."""
+
+    @abc.abstractmethod
     async def decide(
         self, recommendation_id: str, status: Status, operator_id: str, reason: str | None, at: datetime
     ) -> None:
         """Record a decision on an item (a flag also marks it flagged, for good)."""
+
+    @abc.abstractmethod
+    async def override(
+        self, recommendation_id: str, text: OverrideText, operator_id: str, reason: str, at: datetime
+    ) -> None:
+        """Record an override: status overridden, the replacement text stored beside the original."""
 
     @abc.abstractmethod
     async def page(
@@ -70,7 +95,35 @@ class AuditLog(abc.ABC):
     @abc.abstractmethod
     async def pseudonymize_user(self, user_id: str) -> int:
         """The user was erased: their entries keep the operator's action, but the user id becomes
-        :func:`spendsense_shared.erasure.pseudonym` of it; how many entries changed."""
+        :func:`spendsense_shared.erasure.pseudonym` of it and an override's before/after text (which
+        cites the user's figures) becomes ``ERASED_TEXT``; how many entries changed."""
+
+
+class PersonaProjection(abc.ABC):
+    """The operator's projection of ``persona.assigned``: every assignment per window (history) and the
+    latest signals per window."""
+
+    @abc.abstractmethod
+    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> None:
+        """Add the assignments (an event's rows already recorded are left as they are) and keep each
+        window's signals when they are newer than the stored ones (:func:`domain.users.newer`)."""
+
+    @abc.abstractmethod
+    async def history(self, user_id: str, limit: int) -> list[PersonaRecord]:
+        """The user's assignments, newest first (by assignment time), at most ``limit``."""
+
+    @abc.abstractmethod
+    async def signals(self, user_id: str) -> dict[str, WindowSignals]:
+        """The user's latest signals by window."""
+
+    @abc.abstractmethod
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        """The source account was merged into the target: its history becomes the target's; per window
+        the newer signals stay."""
+
+    @abc.abstractmethod
+    async def erase_user(self, user_id: str) -> int:
+        """Delete every row of the user (an erasure); how many there were."""
 
 
 class OperatorUnitOfWork(ConsentProjectingUnitOfWork):
@@ -78,3 +131,4 @@ class OperatorUnitOfWork(ConsentProjectingUnitOfWork):
 
     queue: ReviewQueue
     audit: AuditLog
+    personas: PersonaProjection

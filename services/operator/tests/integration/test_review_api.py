@@ -76,7 +76,7 @@ async def test_a_large_item_set_goes_by_claim_check_and_the_operator_reads_it_ba
     assert listed.status_code == 200, listed.text
     body = listed.json()
     assert sorted(i["recommendation_id"] for i in body["items"]) == [i.id for i in items]
-    assert body["counts"] == {"pending": 60, "approved": 0, "rejected": 0, "flagged": 0}
+    assert body["counts"] == {"pending": 60, "approved": 0, "rejected": 0, "flagged": 0, "overridden": 0}
     assert {i["body"] for i in body["items"]} == {long_text}
 
     small = await review_payload(data, "u2", items[:2])
@@ -118,7 +118,7 @@ async def test_the_queue_is_filtered_sorted_paged_and_counted(operator):
     while True:
         page = (await client.get("/api/v1/operator/review", params=params, headers=me)).json()
         seen += [i["recommendation_id"] for i in page["items"]]
-        assert page["counts"] == {"pending": 3, "approved": 0, "rejected": 0, "flagged": 1}
+        assert page["counts"] == {"pending": 3, "approved": 0, "rejected": 0, "flagged": 1, "overridden": 0}
         if page["next_cursor"] is None:
             break
         params["cursor"] = page["next_cursor"]

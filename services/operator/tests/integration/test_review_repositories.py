@@ -1,8 +1,11 @@
 """The operator's SQL repositories on real PostgreSQL: the review queue (idempotent add, locks,
-decisions, keyset pages in every sort, counts, merge) and the audit log (newest first, filters)."""
+decisions, keyset pages in every sort, counts, merge, facts/alternatives/override round trip, bulk
+selection), the audit log (newest first, filters, before/after text) and the persona projection
+(history once per event, newer signals win, merge, erasure)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
@@ -17,6 +20,10 @@ from spendsense_operator.domain.model import (
     ReviewFilter,
     sort_position,
 )
+from spendsense_operator.domain.users import PersonaRecord, WindowSignals
+from spendsense_shared.erasure import pseudonym
+from spendsense_shared.messaging.catalog import OverrideText
+from spendsense_shared.messaging.contracts import Alternative, CitableFact
 from spendsense_shared.testing.fakes import load_beside
 
 support = load_beside(__file__, "review_support.py", "spendsense_operator_review_support")
@@ -143,3 +150,149 @@ async def test_a_rolled_back_decision_leaves_nothing(uow):
         [a] = await tx.queue.get_many(["a"])
         assert a.status == "pending"
         assert await tx.audit.page(AuditFilter(), None, None) == []
+
+
+# --- overrides, bulk selection, the user detail's reads ------------------------------------------------
+
+FACT = CitableFact(key="card.utilization", unit="percent", value=68.0, display="68 %")
+ALTERNATIVE = Alternative(
+    catalog_item_id="edu-autopay",
+    catalog_version="catalog-v1",
+    title="Autopay basics",
+    body="How autopay keeps payments on time.",
+    rationale="Your card is at 68 % utilization.",
+    disclosure="d",
+)
+
+
+async def test_an_items_facts_alternatives_and_override_round_trip(uow):
+    item = queued("a", "u1", 0, facts=[FACT], trusted_names=["Title 1"], alternatives=[ALTERNATIVE])
+    async with uow() as tx:
+        await tx.queue.add([item, queued("b", "u1", 1)])
+        await tx.commit()
+    async with uow() as tx:
+        assert await tx.queue.find("a") == item
+        assert await tx.queue.find("missing") is None
+        [b] = await tx.queue.get_many(["b"])
+        assert (b.facts, b.trusted_names, b.alternatives, b.override) == ([], [], [], None)
+        text = OverrideText(**ALTERNATIVE.model_dump(), source="catalog_item")
+        await tx.queue.override("a", text, "op-1", "a better fit", T0)
+        entry = AuditEntry("op-1", "override", "a", "u1", "pending", "overridden", "a better fit", T0)
+        before, after = item.shown_text(), text.model_dump()
+        await tx.audit.add([dataclasses.replace(entry, before=before, after=after)])
+        await tx.commit()
+    async with uow() as tx:
+        a = await tx.queue.find("a")
+        assert a is not None
+        assert (a.status, a.override, a.decided_by, a.reason, a.title) == (
+            "overridden",
+            text,
+            "op-1",
+            "a better fit",
+            "t",  # the original stays
+        )
+        [entry] = await tx.audit.page(AuditFilter(), None, None)
+        assert entry.before == item.shown_text()
+        assert entry.after == text.model_dump()
+        assert await tx.queue.counts(ReviewFilter()) == {}  # u1 has no consent: staff see nothing
+        assert [i.recommendation_id for i in await tx.queue.for_user("u1", 10)] == ["b", "a"]
+        assert [i.recommendation_id for i in await tx.queue.for_user("u1", 1)] == ["b"]
+        await tx.audit.add([AuditEntry("op-1", "approve", "b", "u1", "pending", "approved", None, T0)])
+        assert await tx.audit.pseudonymize_user("u1") == 2
+        await tx.commit()
+    async with uow() as tx:  # an erasure: the override's texts cite the user's figures, so they go too
+        erased = {
+            e.recommendation_id: (e.user_id, e.before, e.after)
+            for e in await tx.audit.page(AuditFilter(), None, None)
+        }
+        assert erased == {
+            "a": (pseudonym("u1"), {"erased": True}, {"erased": True}),
+            "b": (pseudonym("u1"), None, None),
+        }
+
+
+async def test_open_items_match_by_persona_and_kind_among_consented_users_oldest_first(uow):
+    async with uow() as tx:
+        for user in ("u1", "u2"):
+            await tx.consent.apply(user, f"c-{user}", "granted", T0)
+        await tx.queue.add(
+            [
+                queued("a", "u1", 2),
+                queued("b", "u2", 1, kind="offer"),
+                queued("c", "u2", 0),
+                queued("d", "u1", 3, persona="debtor"),
+                queued("e", "u1", 4),
+                queued("f", "u3", 0),  # no consent
+            ]
+        )
+        await tx.queue.decide("e", "approved", "op-1", None, T0)
+        await tx.queue.decide("a", "flagged", "op-1", None, T0)
+        await tx.commit()
+    async with uow() as tx:
+        saver = ReviewFilter(persona="saver")
+        assert [i.recommendation_id for i in await tx.queue.open_matching(saver, 10)] == ["c", "b", "a"]
+        assert [i.recommendation_id for i in await tx.queue.open_matching(saver, 2)] == ["c", "b"]
+        assert await tx.queue.count_open_matching(saver) == 3
+        both = ReviewFilter(persona="saver", kind="education")
+        assert [i.recommendation_id for i in await tx.queue.open_matching(both, 10)] == ["c", "a"]
+        assert await tx.queue.count_open_matching(ReviewFilter(kind="offer")) == 1
+
+
+def record(user_id: str, window: str, hours: int, event: str, persona: str = "saver") -> PersonaRecord:
+    at = T0 + timedelta(hours=hours)
+    return PersonaRecord(
+        user_id, window, persona, [persona], "personas-v1", at.date(), "up1", "upload", at, event
+    )
+
+
+def signals(user_id: str, window: str, hours: int, days_back: int = 0, tag: str = "") -> WindowSignals:
+    at = T0 + timedelta(hours=hours)
+    as_of = (T0 - timedelta(days=days_back)).date()
+    return WindowSignals(user_id, window, {"tag": tag or user_id}, as_of, "personas-v1", "up1", at)
+
+
+async def test_the_persona_projection_records_once_keeps_the_newer_signals_merges_and_erases(uow):
+    async with uow() as tx:
+        await tx.personas.record(
+            [record("u1", "30d", 1, "e1"), record("u1", "180d", 1, "e1")],
+            [signals("u1", "30d", 1, tag="first"), signals("u1", "180d", 1, tag="first")],
+        )
+        await tx.personas.record([record("u1", "30d", 1, "e1")], [])  # the same event again
+        await tx.personas.record(
+            [record("u1", "30d", 2, "e2", "debtor")],
+            [signals("u1", "30d", 2, tag="second"), signals("u1", "180d", 0, days_back=30, tag="older")],
+        )
+        await tx.commit()
+    async with uow() as tx:
+        history = await tx.personas.history("u1", 10)
+        assert [(r.window, r.event_id, r.persona) for r in history] == [
+            ("30d", "e2", "debtor"),
+            ("180d", "e1", "saver"),
+            ("30d", "e1", "saver"),
+        ]
+        assert [r.event_id for r in await tx.personas.history("u1", 1)] == ["e2"]
+        latest = await tx.personas.signals("u1")
+        assert {w: s.signals["tag"] for w, s in latest.items()} == {"30d": "second", "180d": "first"}
+        assert latest["30d"].assigned_at == T0 + timedelta(hours=2)
+
+    async with uow() as tx:  # the target's 30d is older than the source's, its 180d newer
+        await tx.personas.record(
+            [record("u2", "30d", 5, "e5")],
+            [signals("u2", "30d", 0, tag="target"), signals("u2", "180d", 9, tag="target")],
+        )
+        await tx.personas.merge_user("u1", "u2")
+        await tx.commit()
+    async with uow() as tx:
+        assert await tx.personas.history("u1", 10) == []
+        assert await tx.personas.signals("u1") == {}
+        assert [r.event_id for r in await tx.personas.history("u2", 10)] == ["e5", "e2", "e1", "e1"]
+        merged = await tx.personas.signals("u2")
+        assert {w: (s.user_id, s.signals["tag"]) for w, s in merged.items()} == {
+            "30d": ("u2", "second"),
+            "180d": ("u2", "target"),
+        }
+        assert await tx.personas.erase_user("u2") == 6
+        await tx.commit()
+    async with uow() as tx:
+        assert await tx.personas.history("u2", 10) == []
+        assert await tx.personas.signals("u2") == {}

@@ -1,5 +1,6 @@
-"""The operator's in-memory unit of work (review queue, audit log, consent projection), for handler
-unit tests. The SQL repositories are tested against PostgreSQL in ``integration``."""
+"""The operator's in-memory unit of work (review queue, audit log, persona projection, consent
+projection), for handler unit tests. The SQL repositories are tested against PostgreSQL in
+``integration``."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from spendsense_operator.domain.model import (
+    ERASED_TEXT,
     OPEN_STATUSES,
     AuditEntry,
     AuditFilter,
@@ -16,8 +18,15 @@ from spendsense_operator.domain.model import (
     SortKey,
     Status,
 )
-from spendsense_operator.handlers.unit_of_work import AuditLog, OperatorUnitOfWork, ReviewQueue
+from spendsense_operator.domain.users import PersonaRecord, WindowSignals, newer
+from spendsense_operator.handlers.unit_of_work import (
+    AuditLog,
+    OperatorUnitOfWork,
+    PersonaProjection,
+    ReviewQueue,
+)
 from spendsense_shared.erasure import pseudonym
+from spendsense_shared.messaging.catalog import OverrideText
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.testing.fakes import FakeUnitOfWork, InMemoryConsentProjection
 
@@ -75,6 +84,39 @@ class InMemoryReviewQueue(ReviewQueue):
             key=lambda i: i.recommendation_id,
         )
 
+    async def open_matching(self, where: ReviewFilter, limit: int) -> list[QueuedItem]:
+        return sorted(
+            (i for i in self.items.values() if self._open_match(i, where)),
+            key=lambda i: (i.created_at, i.recommendation_id),
+        )[:limit]
+
+    async def count_open_matching(self, where: ReviewFilter) -> int:
+        return sum(1 for i in self.items.values() if self._open_match(i, where))
+
+    def _open_match(self, item: QueuedItem, where: ReviewFilter) -> bool:
+        return (
+            _matches(item, where, with_status=False) and self._visible(item) and item.status in OPEN_STATUSES
+        )
+
+    async def find(self, recommendation_id: str) -> QueuedItem | None:
+        return self.items.get(recommendation_id)
+
+    async def for_user(self, user_id: str, limit: int) -> list[QueuedItem]:
+        mine = [i for i in self.items.values() if i.user_id == user_id]
+        return sorted(mine, key=lambda i: (i.created_at, i.recommendation_id), reverse=True)[:limit]
+
+    async def override(
+        self, recommendation_id: str, text: OverrideText, operator_id: str, reason: str, at: datetime
+    ) -> None:
+        self.items[recommendation_id] = dataclasses.replace(
+            self.items[recommendation_id],
+            status="overridden",
+            override=text,
+            decided_by=operator_id,
+            decided_at=at,
+            reason=reason,
+        )
+
     async def decide(
         self, recommendation_id: str, status: Status, operator_id: str, reason: str | None, at: datetime
     ) -> None:
@@ -130,7 +172,12 @@ class InMemoryAuditLog(AuditLog):
         changed = 0
         for i, entry in enumerate(self.entries):
             if entry.user_id == user_id:
-                self.entries[i] = dataclasses.replace(entry, user_id=pseudonym(user_id))
+                self.entries[i] = dataclasses.replace(
+                    entry,
+                    user_id=pseudonym(user_id),
+                    before=None if entry.before is None else ERASED_TEXT,
+                    after=None if entry.after is None else ERASED_TEXT,
+                )
                 changed += 1
         return changed
 
@@ -146,22 +193,74 @@ class InMemoryAuditLog(AuditLog):
         return found if limit is None else found[:limit]
 
 
+class InMemoryPersonaProjection(PersonaProjection):
+    def __init__(self) -> None:
+        self.rows: list[PersonaRecord] = []  # in the order recorded
+        self.latest: dict[tuple[str, str], WindowSignals] = {}  # by (user, window)
+
+    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> None:
+        seen = {(r.event_id, r.window) for r in self.rows}
+        self.rows += [r for r in history if (r.event_id, r.window) not in seen]
+        for s in signals:
+            if newer(s, self.latest.get((s.user_id, s.window))):
+                self.latest[(s.user_id, s.window)] = s
+
+    async def history(self, user_id: str, limit: int) -> list[PersonaRecord]:
+        mine = [(n, r) for n, r in enumerate(self.rows) if r.user_id == user_id]
+        mine.sort(key=lambda nr: (nr[1].assigned_at, nr[0]), reverse=True)
+        return [r for _, r in mine][:limit]
+
+    async def signals(self, user_id: str) -> dict[str, WindowSignals]:
+        return {w: s for (u, w), s in self.latest.items() if u == user_id}
+
+    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        self.rows = [
+            dataclasses.replace(r, user_id=target_user_id) if r.user_id == source_user_id else r
+            for r in self.rows
+        ]
+        for (user_id, window), s in list(self.latest.items()):
+            if user_id != source_user_id:
+                continue
+            del self.latest[(user_id, window)]
+            moved = dataclasses.replace(s, user_id=target_user_id)
+            if newer(moved, self.latest.get((target_user_id, window))):
+                self.latest[(target_user_id, window)] = moved
+
+    async def erase_user(self, user_id: str) -> int:
+        before = len(self.rows) + len(self.latest)
+        self.rows = [r for r in self.rows if r.user_id != user_id]
+        self.latest = {k: s for k, s in self.latest.items() if k[0] != user_id}
+        return before - len(self.rows) - len(self.latest)
+
+
 class FakeOperatorUnitOfWork(FakeUnitOfWork, OperatorUnitOfWork):
-    """Transactional like the real one: a rolled-back unit of work leaves the queue and log as they were."""
+    """Transactional like the real one: a rolled-back unit of work leaves the queue, the log and the
+    persona projection as they were."""
 
     def __init__(self) -> None:
         super().__init__()
         self.consent = InMemoryConsentProjection()
         self.queue = InMemoryReviewQueue(self.consent)
         self.audit = InMemoryAuditLog()
-        self._saved: tuple[dict[str, QueuedItem], list[AuditEntry]] = ({}, [])
+        self.personas = InMemoryPersonaProjection()
+        self._saved = self._state()
+
+    def _state(self) -> tuple[Any, ...]:
+        return (
+            dict(self.queue.items),
+            list(self.audit.entries),
+            list(self.personas.rows),
+            dict(self.personas.latest),
+        )
 
     async def _begin(self) -> None:
-        self._saved = (dict(self.queue.items), list(self.audit.entries))
+        self._saved = self._state()
 
     async def _commit(self, events: list[EventEnvelope]) -> None:
         await super()._commit(events)
-        self._saved = (dict(self.queue.items), list(self.audit.entries))
+        self._saved = self._state()
 
     async def _rollback(self) -> None:
-        self.queue.items, self.audit.entries = dict(self._saved[0]), list(self._saved[1])
+        items, entries, rows, latest = self._saved
+        self.queue.items, self.audit.entries = dict(items), list(entries)
+        self.personas.rows, self.personas.latest = list(rows), dict(latest)

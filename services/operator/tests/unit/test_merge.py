@@ -121,3 +121,31 @@ async def test_the_sources_review_items_become_the_targets(uow):
     await handle(uow, merged())  # a redelivery
     assert {rid: i.user_id for rid, i in uow.queue.items.items()} == {"r1": "new", "r2": "bystander"}
     assert await uow.consent.is_granted("new")
+
+
+async def test_the_sources_persona_history_moves_and_per_window_the_newer_signals_stay(uow):
+    from spendsense_operator.domain.users import PersonaRecord, WindowSignals
+
+    def signals(user_id: str, window: str, hours: int) -> WindowSignals:
+        at = T0 + timedelta(hours=hours)
+        return WindowSignals(user_id, window, {"from": user_id}, at.date(), "personas-v1", None, at)
+
+    def record(user_id: str, hours: int) -> PersonaRecord:
+        at = T0 + timedelta(hours=hours)
+        return PersonaRecord(
+            user_id, "30d", "saver", [], "personas-v1", at.date(), None, "upload", at, f"e{hours}"
+        )
+
+    await uow.personas.record([record("old", 0)], [signals("old", "30d", 5), signals("old", "180d", 1)])
+    await uow.personas.record([record("new", 2)], [signals("new", "30d", 3), signals("new", "180d", 4)])
+    await handle(uow, merged())
+    await handle(uow, merged())  # a redelivery
+
+    assert [(r.user_id, r.event_id) for r in await uow.personas.history("new", 10)] == [
+        ("new", "e2"),
+        ("new", "e0"),
+    ]
+    assert await uow.personas.history("old", 10) == []
+    latest = await uow.personas.signals("new")
+    assert {w: s.signals["from"] for w, s in latest.items()} == {"30d": "old", "180d": "new"}
+    assert await uow.personas.signals("old") == {}

@@ -195,6 +195,8 @@ async def test_approving_by_ids_updates_the_queue_audits_and_announces_each(uow,
         "decision": "approved",
         "operator_id": "op-1",
         "reason": None,
+        "override": None,
+        "policy": None,
     }
     assert {e.user_id for e in uow.published} == {"u1"}
 
@@ -281,13 +283,13 @@ async def test_the_queue_filters_sorts_pages_and_counts(uow, data_bucket):
     while True:
         page = await list_review(ListReview(ReviewFilter(), "priority", 3, after), uow)
         seen += [i.recommendation_id for i in page.items]
-        assert page.counts == {"pending": 3, "approved": 0, "rejected": 0, "flagged": 1}
+        assert page.counts == {"pending": 3, "approved": 0, "rejected": 0, "flagged": 1, "overridden": 0}
         if page.next_after is None:
             break
         after = page.next_after
     assert seen == ["b1", "a2", "c1", "a1"]
     page = await list_review(ListReview(ReviewFilter(status="pending", user_id="u2"), "date", 1), uow)
-    assert page.counts == {"pending": 2, "approved": 0, "rejected": 0, "flagged": 0}
+    assert page.counts == {"pending": 2, "approved": 0, "rejected": 0, "flagged": 0, "overridden": 0}
 
 
 async def test_the_audit_log_pages_newest_first_and_filters(uow, data_bucket):

@@ -129,7 +129,8 @@ credit_liabilities = Table(
 
 DATA_TABLES = {"accounts": accounts, "transactions": transactions, "credit_liabilities": credit_liabilities}
 
-# Devices registered for push notifications (APNs/FCM tokens), one row per token.
+# Devices registered for push notifications (APNs/FCM tokens), one row per token, with the Amazon SNS
+# platform endpoint that reaches it.
 push_devices = Table(
     "push_devices",
     metadata,
@@ -137,5 +138,15 @@ push_devices = Table(
     Column("user_id", String(128), nullable=False),
     Column("platform", String(16), nullable=False),  # ios | android
     Column("registered_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("endpoint_arn", String(1024)),  # its SNS platform endpoint, created at its first push
+    Column("disabled_at", DateTime(timezone=True)),  # its endpoint was found disabled or deleted
     Index("ix_push_devices_user", "user_id"),
+)
+
+# Erased users, by pseudonym only: their reads answer 404 (not 403) for whoever could have seen them.
+erased_users = Table(
+    "erased_users",
+    metadata,
+    Column("subject", String(80), primary_key=True),
+    Column("erased_at", DateTime(timezone=True), nullable=False),
 )

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import case, delete, func, null, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spendsense_profile.adapters.orm import consents, profiles, push_devices, upload_users, uploads
+from spendsense_profile.adapters.orm import (
+    consents,
+    erased_users,
+    profiles,
+    push_devices,
+    upload_users,
+    uploads,
+)
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
 from spendsense_profile.domain.uploads import (
@@ -23,6 +31,7 @@ from spendsense_profile.handlers.unit_of_work import (
     PushDeviceRepository,
     UploadRepository,
 )
+from spendsense_shared.erasure import pseudonym
 
 # The source's place in each upload's user ids becomes the target's (once; the ids stay sorted).
 _REPLACE_UPLOAD_USER = text(
@@ -97,6 +106,17 @@ class SqlConsentRepository(ConsentRepository):
     async def erase_user(self, user_id: str) -> None:
         await self.session.execute(delete(consents).where(consents.c.user_id == user_id))
         await self.delete_profile(user_id)
+        await self.session.execute(
+            insert(erased_users)
+            .values(subject=pseudonym(user_id), erased_at=func.now())
+            .on_conflict_do_nothing()
+        )
+
+    async def is_erased(self, user_id: str) -> bool:
+        found = await self.session.execute(
+            select(erased_users.c.subject).where(erased_users.c.subject == pseudonym(user_id))
+        )
+        return found.first() is not None
 
 
 class SqlUploadRepository(UploadRepository):
@@ -270,14 +290,51 @@ class SqlPushDeviceRepository(PushDeviceRepository):
         self.session = session
 
     async def register(self, device: PushDevice) -> None:
-        # A token moves with its device: re-registering it under another user re-assigns it.
+        # A token moves with its device: re-registering it under another user re-assigns it. Registering
+        # again re-enables a disabled device: it drops the endpoint (as does a change of platform), so its
+        # next push creates, and re-enables, one. In ON CONFLICT, push_devices.c.* is the existing row.
+        stmt = insert(push_devices).values(
+            token=device.token, user_id=device.user_id, platform=device.platform
+        )
+        new_endpoint = or_(
+            push_devices.c.disabled_at.is_not(None), push_devices.c.platform != stmt.excluded.platform
+        )
         await self.session.execute(
-            insert(push_devices)
-            .values(token=device.token, user_id=device.user_id, platform=device.platform)
-            .on_conflict_do_update(
+            stmt.on_conflict_do_update(
                 index_elements=[push_devices.c.token],
-                set_={"user_id": device.user_id, "platform": device.platform, "registered_at": func.now()},
+                set_={
+                    "user_id": stmt.excluded.user_id,
+                    "platform": stmt.excluded.platform,
+                    "registered_at": func.now(),
+                    "endpoint_arn": case((new_endpoint, null()), else_=push_devices.c.endpoint_arn),
+                    "disabled_at": null(),
+                },
             )
+        )
+
+    async def for_user(self, user_id: str) -> list[PushDevice]:
+        rows = await self.session.execute(
+            select(push_devices).where(push_devices.c.user_id == user_id).order_by(push_devices.c.token)
+        )
+        return [
+            PushDevice(
+                token=r.token,
+                user_id=r.user_id,
+                platform=r.platform,
+                endpoint_arn=r.endpoint_arn,
+                disabled_at=r.disabled_at,
+            )
+            for r in rows
+        ]
+
+    async def set_endpoint(self, token: str, endpoint_arn: str) -> None:
+        await self.session.execute(
+            update(push_devices).where(push_devices.c.token == token).values(endpoint_arn=endpoint_arn)
+        )
+
+    async def disable(self, token: str, at: datetime) -> None:
+        await self.session.execute(
+            update(push_devices).where(push_devices.c.token == token).values(disabled_at=at)
         )
 
     async def reassign(self, source_user_id: str, target_user_id: str) -> None:

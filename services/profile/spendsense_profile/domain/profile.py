@@ -43,8 +43,42 @@ class MobileProfileView:
 
 @dataclass(frozen=True)
 class PushDevice:
-    """A device registered for push notifications; a token moves with its device to its latest user."""
+    """A device registered for push notifications; a token moves with its device to its latest user.
+
+    ``endpoint_arn`` is its Amazon SNS platform endpoint, created at its first push; ``disabled_at`` is
+    when a push found the endpoint disabled or deleted (the app uninstalled, the token expired): no push
+    goes to it until the device registers again."""
 
     token: str
     user_id: str
     platform: PushPlatform
+    endpoint_arn: str | None = None
+    disabled_at: datetime | None = None
+
+    @property
+    def reachable(self) -> bool:
+        return self.disabled_at is None
+
+
+@dataclass(frozen=True)
+class PushNotification:
+    """What a device shows. A lock screen is public: never a name, an account, a merchant or an amount,
+    only how many new items wait and what kind of screen the app should open."""
+
+    title: str
+    body: str
+    kind: str
+    count: int
+
+
+def recommendations_to_review(count: int) -> PushNotification:
+    """The push announcing ``count`` reviewed recommendations the user can now read."""
+    if count < 1:
+        raise ValueError("count: at least one recommendation")
+    noun = "recommendation" if count == 1 else "recommendations"
+    return PushNotification(
+        title="SpendSense",
+        body=f"You have {count} new {noun} to review in SpendSense",
+        kind="recommendations_published",
+        count=count,
+    )

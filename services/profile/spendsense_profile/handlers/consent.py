@@ -75,3 +75,7 @@ class StoredConsent:
 
     async def has_current_consent(self, user_id: str) -> bool:
         return await has_current_consent(HasCurrentConsent(user_id), self.unit_of_work())
+
+    async def is_erased(self, user_id: str) -> bool:
+        async with self.unit_of_work() as uow:
+            return await uow.consents.is_erased(user_id)

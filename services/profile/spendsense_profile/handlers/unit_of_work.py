@@ -4,6 +4,7 @@ of work that holds them (SQL implementations in ``adapters``, in-memory ones in 
 from __future__ import annotations
 
 import abc
+from datetime import datetime
 
 import pyarrow as pa
 
@@ -47,7 +48,12 @@ class ConsentRepository(abc.ABC):
 
     @abc.abstractmethod
     async def erase_user(self, user_id: str) -> None:
-        """Delete every consent record (current or not) and the profile of the user (an erasure)."""
+        """Delete every consent record (current or not) and the profile of the user (an erasure), and keep
+        a tombstone under the user's pseudonym."""
+
+    @abc.abstractmethod
+    async def is_erased(self, user_id: str) -> bool:
+        """The user was erased (their tombstone is here)."""
 
 
 class UploadRepository(abc.ABC):
@@ -114,7 +120,21 @@ class NormalizedData(abc.ABC):
 class PushDeviceRepository(abc.ABC):
     @abc.abstractmethod
     async def register(self, device: PushDevice) -> None:
-        """Store the device, re-assigning its token when another user had it."""
+        """Store the device, re-assigning its token when another user had it. Registering again makes a
+        disabled device reachable: it loses its endpoint (and so does one whose platform changed), so its
+        next push creates, and re-enables, the endpoint of its token."""
+
+    @abc.abstractmethod
+    async def for_user(self, user_id: str) -> list[PushDevice]:
+        """Every device of the user (disabled ones too), by token."""
+
+    @abc.abstractmethod
+    async def set_endpoint(self, token: str, endpoint_arn: str) -> None:
+        """The device's SNS platform endpoint, once created."""
+
+    @abc.abstractmethod
+    async def disable(self, token: str, at: datetime) -> None:
+        """Its endpoint is disabled or gone: no push until the device registers again."""
 
     @abc.abstractmethod
     async def reassign(self, source_user_id: str, target_user_id: str) -> None:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from spendsense_profile.adapters.orm import messaging, profiles, push_devices
 from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
-from spendsense_profile.bootstrap import SERVICE, event_handlers
+from spendsense_profile.bootstrap import SERVICE
 from spendsense_shared.messaging.catalog import UserRegistered, new_event
 
 
@@ -23,7 +23,7 @@ async def register(client, user_id: str) -> None:
     envelope = new_event(data, user_id=user_id)
     async with client.platform.database.uow_factory(SqlProfileUnitOfWork)() as uow:
         assert await uow.mark_processed(envelope)
-        await event_handlers()["user.registered"](envelope, data, uow)
+        await SERVICE.bootstrap(client.platform).event_handlers["user.registered"](envelope, data, uow)
         await uow.commit()
 
 

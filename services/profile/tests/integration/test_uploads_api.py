@@ -30,7 +30,7 @@ from spendsense_profile.adapters.orm import (
     uploads,
 )
 from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
-from spendsense_profile.bootstrap import SERVICE, event_handlers
+from spendsense_profile.bootstrap import SERVICE
 from spendsense_profile.domain.profile import PushDevice
 from spendsense_shared.aws import Aws
 from spendsense_shared.dataset import TABLES, from_parquet
@@ -205,6 +205,7 @@ class Profile:
         self.platform = client.platform
         self.db = self.platform.database
         self.bucket = ObjectStore(self.platform.aws, bucket, "")
+        self.handlers = SERVICE.bootstrap(self.platform).event_handlers  # as the worker wires them
 
     def as_(self, user: str, *roles: str) -> dict[str, str]:
         return dict(self.client.as_(user, *roles))
@@ -251,7 +252,7 @@ class Profile:
         """Deliver a downstream event to the wired handler in one unit of work, as the consumer does."""
         envelope = new_event(data, user_id=getattr(data, "user_id", None))
         async with self.db.uow_factory(SqlProfileUnitOfWork)() as uow:
-            await event_handlers()[envelope.type](envelope, data, uow)
+            await self.handlers[envelope.type](envelope, data, uow)
             await uow.commit()
 
     async def status(self, upload_id: str, actor: str = "ops", *roles: str) -> dict[str, Any]:
@@ -793,7 +794,7 @@ async def test_a_merge_moves_consent_uploads_data_and_devices_to_the_target_on_p
     outbox_before = await profile.outbox()
 
     merge = new_event(UserMerged(source_user_id="old", target_user_id="new"))
-    handler = event_handlers()["user.merged"]
+    handler = profile.handlers["user.merged"]
 
     async def deliver() -> None:
         async with profile.db.uow_factory(SqlProfileUnitOfWork)() as uow:

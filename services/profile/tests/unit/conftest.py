@@ -1,9 +1,9 @@
-"""Fixtures of the profile handlers' unit tests: the in-memory unit of work and data bucket."""
+"""Fixtures of the profile handlers' unit tests: the in-memory unit of work, data bucket and push."""
 
 from __future__ import annotations
 
 import pytest
-from unit.fakes import FakeProfileUnitOfWork
+from unit.fakes import FakeProfileUnitOfWork, FakePushNotifier
 
 from spendsense_shared.testing.fakes import InMemoryBlobStore
 
@@ -16,3 +16,8 @@ def uow() -> FakeProfileUnitOfWork:
 @pytest.fixture
 def blobs() -> InMemoryBlobStore:
     return InMemoryBlobStore()
+
+
+@pytest.fixture
+def push() -> FakePushNotifier:
+    return FakePushNotifier()

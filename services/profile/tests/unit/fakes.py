@@ -11,8 +11,9 @@ from typing import Any
 import pyarrow as pa
 
 from spendsense_profile.domain.consent import Consent
-from spendsense_profile.domain.profile import Profile, PushDevice
+from spendsense_profile.domain.profile import Profile, PushDevice, PushNotification, PushPlatform
 from spendsense_profile.domain.uploads import Upload, UploadSummary, erased_from, upload_status
+from spendsense_profile.handlers.push import PushEndpointGone, PushNotConfigured, PushNotifier
 from spendsense_profile.handlers.unit_of_work import (
     ConsentRepository,
     NormalizedData,
@@ -41,6 +42,7 @@ class InMemoryConsentRepository(ConsentRepository):
         self.clock = clock
         self.profiles: dict[str, Profile] = {}
         self.consents: dict[str, Consent] = {}
+        self.erased: set[str] = set()
 
     async def ensure_profile(self, user_id: str) -> None:
         self.profiles.setdefault(user_id, Profile(user_id, self.clock.tick()))
@@ -78,6 +80,10 @@ class InMemoryConsentRepository(ConsentRepository):
     async def erase_user(self, user_id: str) -> None:
         self.consents = {k: c for k, c in self.consents.items() if c.user_id != user_id}
         self.profiles.pop(user_id, None)
+        self.erased.add(user_id)
+
+    async def is_erased(self, user_id: str) -> bool:
+        return user_id in self.erased
 
 
 class InMemoryUploadRepository(UploadRepository):
@@ -191,7 +197,19 @@ class InMemoryPushDeviceRepository(PushDeviceRepository):
         self.devices: dict[str, PushDevice] = {}
 
     async def register(self, device: PushDevice) -> None:
-        self.devices[device.token] = device
+        known = self.devices.get(device.token)
+        keep = known is not None and known.disabled_at is None and known.platform == device.platform
+        endpoint = known.endpoint_arn if keep and known is not None else None
+        self.devices[device.token] = replace(device, endpoint_arn=endpoint, disabled_at=None)
+
+    async def for_user(self, user_id: str) -> list[PushDevice]:
+        return sorted((d for d in self.devices.values() if d.user_id == user_id), key=lambda d: d.token)
+
+    async def set_endpoint(self, token: str, endpoint_arn: str) -> None:
+        self.devices[token] = replace(self.devices[token], endpoint_arn=endpoint_arn)
+
+    async def disable(self, token: str, at: datetime) -> None:
+        self.devices[token] = replace(self.devices[token], disabled_at=at)
 
     async def reassign(self, source_user_id: str, target_user_id: str) -> None:
         for token, device in list(self.devices.items()):
@@ -200,6 +218,59 @@ class InMemoryPushDeviceRepository(PushDeviceRepository):
 
     async def erase_user(self, user_id: str) -> None:
         self.devices = {t: d for t, d in self.devices.items() if d.user_id != user_id}
+
+
+class TransientPushError(Exception):
+    """What the fake notifier raises for an SNS error worth retrying (throttling, unavailable)."""
+
+
+class FakePushNotifier(PushNotifier):
+    """The push port in memory: endpoints by ARN, what each received, and failures to script.
+
+    ``disabled`` / ``deleted``: endpoints whose pushes fail as SNS's would (:class:`PushEndpointGone`);
+    ``refused``: tokens the platform refuses; ``unconfigured``: platforms without an application;
+    ``failing``: a transient error on the next sends (until cleared)."""
+
+    def __init__(self) -> None:
+        self.endpoints: dict[str, tuple[PushPlatform, str]] = {}  # arn -> (platform, token)
+        self.sent: dict[str, list[PushNotification]] = {}
+        self.disabled: set[str] = set()
+        self.deleted: list[str] = []
+        self.refused: set[str] = set()
+        self.unconfigured: set[PushPlatform] = set()
+        self.failing = False
+
+    def arn_of(self, token: str) -> str | None:
+        return next((arn for arn, (_, t) in self.endpoints.items() if t == token), None)
+
+    def received(self, token: str) -> list[PushNotification]:
+        arn = self.arn_of(token)
+        return [] if arn is None else self.sent.get(arn, [])
+
+    async def create_endpoint(self, platform: PushPlatform, token: str) -> str:
+        if platform in self.unconfigured:
+            raise PushNotConfigured(platform)
+        if token in self.refused:
+            raise PushEndpointGone("token_refused")
+        arn = self.arn_of(token) or f"arn:fake:sns:endpoint/{platform}/{len(self.endpoints) + 1}"
+        self.endpoints[arn] = (platform, token)
+        self.disabled.discard(arn)  # created again: enabled with the current token
+        return arn
+
+    async def send(self, endpoint_arn: str, notification: PushNotification) -> None:
+        if self.failing:
+            raise TransientPushError("Throttling")
+        if endpoint_arn not in self.endpoints:
+            raise PushEndpointGone("NotFound")
+        if endpoint_arn in self.disabled:
+            raise PushEndpointGone("EndpointDisabled")
+        self.sent.setdefault(endpoint_arn, []).append(notification)
+
+    async def delete_endpoint(self, endpoint_arn: str) -> None:
+        if self.failing:
+            raise TransientPushError("Throttling")
+        self.endpoints.pop(endpoint_arn, None)
+        self.deleted.append(endpoint_arn)
 
 
 class FakeProfileUnitOfWork(FakeUnitOfWork, ProfileUnitOfWork):

@@ -1,7 +1,8 @@
 """The right to be forgotten in the profile service: ``EraseUser`` revokes a current consent, deletes
 every row and snapshot of the user — an upload of only theirs whole, their part of a shared batch
-import — and publishes ``consent.revoked`` then ``user.erasure_requested`` in the same transaction;
-asking again deletes nothing more and asks the other services again."""
+import, their push devices and those devices' SNS endpoints — and publishes ``consent.revoked`` then
+``user.erasure_requested`` in the same transaction, then ``profile.user_erased`` (the pseudonym only);
+asking again deletes nothing more, asks the other services again and confirms again."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import io
 import json
 from typing import Any
 
+import pytest
 from plaid_files import tx, user
-from unit.fakes import FakeProfileUnitOfWork
+from unit.fakes import FakeProfileUnitOfWork, TransientPushError
 
 from spendsense_profile.domain.commands import (
     EraseUser,
@@ -24,6 +26,7 @@ from spendsense_profile.handlers.consent import consent_history, grant_consent
 from spendsense_profile.handlers.erasure import erase_user
 from spendsense_profile.handlers.profile import get_profile, register_push_device
 from spendsense_profile.handlers.uploads import ingest_upload
+from spendsense_shared.erasure import pseudonym
 from spendsense_shared.testing.fakes import InMemoryBlobStore
 
 
@@ -44,7 +47,7 @@ def mentions(value: Any, user_id: str) -> bool:
 
 
 async def test_erasure_deletes_everything_of_the_user_and_keeps_the_others_part_of_a_shared_upload(
-    uow, blobs
+    uow, blobs, push
 ):
     for user_id in ("u1", "u2"):
         await grant_consent(GrantConsent(user_id), uow)
@@ -57,16 +60,31 @@ async def test_erasure_deletes_everything_of_the_user_and_keeps_the_others_part_
         operator=True,
     )
     await register_push_device(RegisterPushDevice("u1", "tok-1", "ios"), uow)
+    await register_push_device(RegisterPushDevice("u1", "tok-1b", "android"), uow)  # never pushed to
     await register_push_device(RegisterPushDevice("u2", "tok-2", "android"), uow)
+    for token in ("tok-1", "tok-2"):  # their first push created their endpoints
+        device = uow.push_devices.devices[token]
+        await uow.push_devices.set_endpoint(token, await push.create_endpoint(device.platform, token))
+    mine, theirs = push.arn_of("tok-1"), push.arn_of("tok-2")
     assert any(k.startswith("users/u1/") for k in blobs.objects)
     before = len(uow.published)
 
-    outcome = await erase_user(EraseUser("u1"), uow, blobs)
+    outcome = await erase_user(EraseUser("u1"), uow, blobs, push)
 
     assert outcome.consent_revoked
     assert outcome.objects_deleted > 0
-    assert [e.type for e in uow.published[-2:]] == ["consent.revoked", "user.erasure_requested"]
-    assert len(uow.published) < before + 2  # the committed events naming u1 are forgotten
+    assert [e.type for e in uow.published[-3:]] == [
+        "consent.revoked",
+        "user.erasure_requested",
+        "profile.user_erased",
+    ]
+    assert len(uow.published) < before + 3  # the committed events naming u1 are forgotten
+    confirmation = uow.published[-1]
+    assert confirmation.user_id is None
+    assert confirmation.data["subject"] == pseudonym("u1")
+    assert not mentions(confirmation.model_dump(mode="json"), "u1")
+    assert push.deleted == [mine]  # the endpoint of their device; the other one never had one
+    assert theirs in push.endpoints
     assert await get_profile(GetProfile("u1"), uow) is None
     assert await consent_history(GetConsentHistory("u1"), uow) == []
     assert own.upload_id not in uow.uploads.uploads
@@ -82,8 +100,31 @@ async def test_erasure_deletes_everything_of_the_user_and_keeps_the_others_part_
     assert "'u1'" not in repr(uow._state())
 
     state = uow._state()
-    again = await erase_user(EraseUser("u1"), uow, blobs)
+    again = await erase_user(EraseUser("u1"), uow, blobs, push)
     assert not again.consent_revoked
     assert again.objects_deleted == 0
-    assert uow.published[-1].type == "user.erasure_requested"
+    assert [e.type for e in uow.published[-2:]] == ["user.erasure_requested", "profile.user_erased"]
+    # Forgetting the published events that mention u1 keeps the first confirmation: it names nobody.
+    assert confirmation in uow.published
     assert uow._state() == state
+    assert push.deleted == [mine]
+
+
+async def test_an_sns_failure_fails_the_erasure_and_asking_again_finishes_it(uow, blobs, push):
+    await grant_consent(GrantConsent("u1"), uow)
+    await register_push_device(RegisterPushDevice("u1", "tok-1", "ios"), uow)
+    await uow.push_devices.set_endpoint("tok-1", await push.create_endpoint("ios", "tok-1"))
+    endpoint = push.arn_of("tok-1")
+    state, published = uow._state(), list(uow.published)
+    push.failing = True
+
+    with pytest.raises(TransientPushError):
+        await erase_user(EraseUser("u1"), uow, blobs, push)
+
+    assert uow._state() == state  # nothing was erased: the devices still know their endpoints
+    assert uow.published == published
+    push.failing = False
+    await erase_user(EraseUser("u1"), uow, blobs, push)
+    assert push.deleted == [endpoint]
+    assert uow.push_devices.devices == {}
+    assert uow.published[-1].type == "profile.user_erased"

@@ -29,16 +29,20 @@ recommendations = Table(
     Column("id", String(64), primary_key=True),  # derived from (user, upload, as-of, item): re-runs collide
     Column("user_id", String(128), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("item_id", String(64), nullable=False),
+    Column("item_id", String(64), nullable=False),  # the catalog item shown (an override may change it)
+    Column("catalog_version", String(32)),  # of that item (NULL: stored before migration 0005)
     Column("rank", Integer, nullable=False),
     Column("persona", String(64), nullable=False),
+    # What the user is shown: the generated text, or an accepted override stored in its place (the
+    # generated text stays in the sealed trace, the override's before and after in its operator actions).
     Column("title", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("rationale", Text, nullable=False),
     Column("disclosure", Text, nullable=False),
     Column("details", JSONB, nullable=False),  # format, partner, product type, url
     Column("generator", String(16), nullable=False),
-    Column("status", String(16), nullable=False),  # pending_review | approved | rejected | flagged
+    # pending_review | approved | overridden (both visible) | rejected | flagged | override_refused
+    Column("status", String(16), nullable=False),
     Column("upload_id", String(64)),
     Column("as_of", Date),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),

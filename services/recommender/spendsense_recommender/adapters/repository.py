@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -11,9 +11,15 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_recommender.adapters.orm import feedback, recommendations, traces
-from spendsense_recommender.domain.model import ApprovedPosition, StoredRecommendation, StoredTrace
+from spendsense_recommender.domain.model import (
+    ApprovedPosition,
+    ReviewTarget,
+    ShownText,
+    StoredRecommendation,
+    StoredTrace,
+)
 from spendsense_recommender.domain.recommend import Recommendation
-from spendsense_recommender.domain.trace import append_operator_action
+from spendsense_recommender.domain.review import VISIBLE
 from spendsense_recommender.handlers.unit_of_work import RecommendationRepository
 
 
@@ -53,6 +59,7 @@ class SqlRecommendationRepository(RecommendationRepository):
                     user_id=item.user_id,
                     kind=item.kind,
                     item_id=item.item_id,
+                    catalog_version=item.catalog_version,
                     rank=item.rank,
                     persona=item.persona,
                     title=item.title,
@@ -87,38 +94,56 @@ class SqlRecommendationRepository(RecommendationRepository):
             added.append(item.id)
         return added
 
-    async def record_action(self, recommendation_id: str, action: dict[str, Any], status: str | None) -> bool:
-        """Chain an operator (or automatic) action onto the trace and apply the status it implies."""
-        row = (
+    async def for_review(self, recommendation_id: str) -> ReviewTarget | None:
+        r = (
             await self.session.execute(
-                select(traces.c.trace)
-                .where(traces.c.recommendation_id == recommendation_id)
-                .with_for_update()
+                select(recommendations, traces.c.trace)
+                .join(traces, traces.c.recommendation_id == recommendations.c.id)
+                .where(recommendations.c.id == recommendation_id)
+                .with_for_update()  # both rows: reviews of one item apply one after the other
             )
         ).first()
-        if row is None:
-            return False
-        entry = {"at": datetime.now(UTC).isoformat(), **action}
-        await self.session.execute(
-            update(traces)
-            .where(traces.c.recommendation_id == recommendation_id)
-            .values(trace=append_operator_action(row.trace, entry))
+        if r is None:
+            return None
+        shown = ShownText(
+            catalog_item_id=r.item_id,
+            catalog_version=r.catalog_version or str(r.trace.get("catalog", {}).get("version", "")),
+            title=r.title,
+            body=r.body,
+            rationale=r.rationale,
+            disclosure=r.disclosure,
+            details=dict(r.details),
         )
-        if status is not None:
-            await self.session.execute(
-                update(recommendations)
-                .where(recommendations.c.id == recommendation_id)
-                .values(status=status, updated_at=func.now())
-            )
-        return True
+        return ReviewTarget(r.id, r.user_id, r.status, shown, r.trace)
 
-    async def approved_item_id(self, user_id: str, recommendation_id: str) -> str | None:
+    async def save_review(
+        self, recommendation_id: str, *, status: str, trace: dict[str, Any], shown: ShownText | None
+    ) -> None:
+        await self.session.execute(
+            update(traces).where(traces.c.recommendation_id == recommendation_id).values(trace=trace)
+        )
+        values: dict[str, Any] = {"status": status, "updated_at": func.now()}
+        if shown is not None:
+            values.update(
+                item_id=shown.catalog_item_id,
+                catalog_version=shown.catalog_version,
+                title=shown.title,
+                body=shown.body,
+                rationale=shown.rationale,
+                disclosure=shown.disclosure,
+                details=shown.details,
+            )
+        await self.session.execute(
+            update(recommendations).where(recommendations.c.id == recommendation_id).values(**values)
+        )
+
+    async def visible_item_id(self, user_id: str, recommendation_id: str) -> str | None:
         row = (
             await self.session.execute(
                 select(recommendations.c.item_id).where(
                     recommendations.c.id == recommendation_id,
                     recommendations.c.user_id == user_id,
-                    recommendations.c.status == "approved",
+                    recommendations.c.status.in_(sorted(VISIBLE)),
                 )
             )
         ).first()
@@ -137,11 +162,11 @@ class SqlRecommendationRepository(RecommendationRepository):
             )
         )
 
-    async def approved(
+    async def visible(
         self, user_id: str, limit: int, after: ApprovedPosition | None = None
     ) -> list[StoredRecommendation]:
         query = select(recommendations).where(
-            recommendations.c.user_id == user_id, recommendations.c.status == "approved"
+            recommendations.c.user_id == user_id, recommendations.c.status.in_(sorted(VISIBLE))
         )
         if after is not None:
             query = query.where(

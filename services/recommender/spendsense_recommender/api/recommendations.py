@@ -1,5 +1,7 @@
-"""``/api/v1/recommendations/{user_id}`` (approved items, paginated, ETag), feedback, decision traces,
-and the compact mobile payload."""
+"""``/api/v1/recommendations/{user_id}`` (the items the user sees: approved, or overridden with the
+override's text; paginated, ETag), feedback, decision traces, and the compact mobile payload. Every route
+answers 404 for an erased user (the access checks of :mod:`spendsense_shared.security` find the consent
+projection's tombstone)."""
 
 from __future__ import annotations
 
@@ -101,7 +103,9 @@ async def approved_page(bus: Bus, user_id: str, page: PageParams) -> tuple[Appro
 
 
 @router.get(
-    "/api/v1/recommendations/{user_id}", response_model=RecommendationPage, summary="Approved recommendations"
+    "/api/v1/recommendations/{user_id}",
+    response_model=RecommendationPage,
+    summary="The recommendations the user sees (approved, or overridden: with the override text)",
 )
 async def list_recommendations(
     user_id: str,

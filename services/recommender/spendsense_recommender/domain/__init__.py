@@ -6,7 +6,8 @@ No database, no bus, no network (the OpenAI-backed writer is in ``adapters.llm``
 * ``await build_recommendations(report, user_facts, rule_set_version=..., upload_id=..., as_of=...,
   writer=..., dismissed=..., previous_hash=...)`` → ``RecommendationSet`` (items with sealed traces);
 * ``verify_chain(traces, previous_hash=None)`` and ``replay(trace)`` for the audit endpoints;
-* ``append_operator_action(trace, action)`` when an operator acts on a recommendation.
+* ``decide_review(target, review, consented=..., at=...)`` when a reviewer decides on a recommendation:
+  the status, the text shown (an override, checked again) and the action chained onto its trace.
 """
 
 from spendsense_shared.guardrails.checks import GuardrailReport, check_text
@@ -24,6 +25,7 @@ from .eligibility import (
 )
 from .recommend import Plan, Recommendation, RecommendationSet, build_recommendations, plan, recommendation_id
 from .replay import ReplayResult, replay
+from .review import Override, Review, ReviewOutcome, decide_review
 from .selection import SelectionDecision, SelectionInput, decide
 from .snapshot import UserSnapshot, parse_report
 from .trace import (
@@ -51,10 +53,13 @@ __all__ = [
     "EligibilityCheck",
     "GuardrailReport",
     "Offer",
+    "Override",
     "Plan",
     "Recommendation",
     "RecommendationSet",
     "ReplayResult",
+    "Review",
+    "ReviewOutcome",
     "SelectionDecision",
     "SelectionInput",
     "TemplateWriter",
@@ -70,6 +75,7 @@ __all__ = [
     "check_tone",
     "content_hash",
     "decide",
+    "decide_review",
     "estimate_annual_income",
     "load_catalog",
     "parse_catalog",

@@ -25,6 +25,42 @@ class StoredRecommendation:
 
 
 @dataclass(frozen=True)
+class ShownText:
+    """What a recommendation shows the user: its catalog item and text (the generated one, or an
+    operator's override stored in its place)."""
+
+    catalog_item_id: str
+    catalog_version: str
+    title: str
+    body: str
+    rationale: str
+    disclosure: str
+    details: dict[str, Any]  # format, partner, product type, url
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "catalog_item_id": self.catalog_item_id,
+            "catalog_version": self.catalog_version,
+            "title": self.title,
+            "body": self.body,
+            "rationale": self.rationale,
+            "disclosure": self.disclosure,
+            "details": dict(self.details),
+        }
+
+
+@dataclass(frozen=True)
+class ReviewTarget:
+    """A recommendation as a review finds it: whose it is, its status, what it shows, its sealed trace."""
+
+    recommendation_id: str
+    user_id: str
+    status: str
+    shown: ShownText
+    trace: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class ApprovedPosition:
     """Where a page of approved recommendations ends (newest first, then rank, then id)."""
 
@@ -60,4 +96,4 @@ class TraceCheck:
 
 
 class RecommendationNotFound(LookupError):
-    """Not one of the user's approved recommendations."""
+    """Not one of the user's visible (approved or overridden) recommendations."""

@@ -7,7 +7,8 @@
     result.last_hash      # store: the next run chains to it
 
 Selection is pure (``domain.selection.decide``); the writer (template by default, or the OpenAI-backed
-one) produces each text, concurrently; traces are sealed in item order onto the user's chain.
+one) produces each text, concurrently; traces are sealed in item order onto the user's chain. Each trace
+also records what its text was checked against and the item's alternatives (``domain.alternatives``).
 Recommendation ids are derived from (user, upload, as-of, item), so a re-run of the same input yields
 the same ids and the service's upsert cannot create duplicates.
 """
@@ -23,10 +24,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from .alternatives import alternatives_for, citable_record, write_request
 from .catalog import Catalog, EducationItem, Offer, load_catalog
 from .eligibility import UserFacts
-from .facts import FactTable, build_facts, placeholders, render_template
-from .selection import Pick, SelectionDecision, SelectionInput, decide, item_facts
+from .facts import build_facts
+from .selection import Pick, SelectionDecision, SelectionInput, decide
 from .snapshot import ReportLike, UserSnapshot, as_snapshot
 from .trace import build_trace, seal_chain
 from .writer import TemplateWriter, Writer, WriteRequest, WrittenText
@@ -50,6 +52,7 @@ class Recommendation(BaseModel):
     user_id: str
     kind: Literal["education", "offer"]
     item_id: str
+    catalog_version: str
     rank: int
     persona: str
     title: str
@@ -82,27 +85,6 @@ def _as_date(value: date | str | None) -> date | None:
     return date.fromisoformat(value) if isinstance(value, str) else value
 
 
-def _request(
-    item: EducationItem | Offer, pick: Pick, facts: FactTable, snapshot: UserSnapshot, catalog: Catalog
-) -> WriteRequest:
-    template = item.rationale[pick.template_index].text
-    used = item_facts(item, facts).subset(placeholders(template))
-    rendered = render_template(template, used)
-    assert rendered is not None  # selection only picks templates that render
-    return WriteRequest(
-        item_id=item.id,
-        kind=item.kind,
-        catalog_version=catalog.version,
-        title=item.title,
-        body=item.body,
-        persona=snapshot.primary_persona,
-        template=template,
-        template_index=pick.template_index,
-        facts=used,
-        rendered=rendered,
-    )
-
-
 def _recommendation(
     rec_id: str,
     item: EducationItem | Offer,
@@ -110,12 +92,14 @@ def _recommendation(
     snapshot: UserSnapshot,
     written: WrittenText,
     trace: dict[str, Any],
+    catalog: Catalog,
 ) -> Recommendation:
     return Recommendation(
         id=rec_id,
         user_id=snapshot.user_id,
         kind=item.kind,
         item_id=item.id,
+        catalog_version=catalog.version,
         rank=pick.rank,
         persona=snapshot.primary_persona,
         title=written.title,
@@ -133,13 +117,15 @@ def _recommendation(
 
 @dataclass(frozen=True)
 class Plan:
-    """Everything decided before any text is written: the input, the decision, one request per item."""
+    """Everything decided before any text is written: the input, the decision, one request per item,
+    and each selected item's alternatives (already written by the template writer, checked)."""
 
     catalog: Catalog
     inputs: SelectionInput
     decision: SelectionDecision
     items: list[EducationItem | Offer]
     requests: list[WriteRequest]
+    alternatives: dict[str, list[dict[str, Any]]]
 
 
 def plan(
@@ -160,10 +146,11 @@ def plan(
     facts = build_facts(snapshot)
     items = [catalog.item(p.item_id) for p in decision.picks]
     requests = [
-        _request(item, pick, facts, snapshot, catalog)
+        write_request(item, pick, facts, snapshot.primary_persona, catalog)
         for item, pick in zip(items, decision.picks, strict=True)
     ]
-    return Plan(catalog, inputs, decision, items, requests)
+    alternatives = alternatives_for(decision, catalog, facts, snapshot.primary_persona)
+    return Plan(catalog, inputs, decision, items, requests, alternatives)
 
 
 async def build_recommendations(
@@ -199,6 +186,8 @@ async def build_recommendations(
             catalog=chosen.catalog,
             facts_used=request.facts.values_for_trace(),
             written=text,
+            citable=citable_record(request),
+            alternatives=chosen.alternatives[item.id],
         )
         for rec_id, item, pick, request, text in zip(
             ids, chosen.items, decision.picks, chosen.requests, written, strict=True
@@ -206,7 +195,7 @@ async def build_recommendations(
     ]
     sealed = seal_chain(traces, previous_hash)
     recommendations = [
-        _recommendation(rec_id, item, pick, snapshot, text, trace)
+        _recommendation(rec_id, item, pick, snapshot, text, trace, chosen.catalog)
         for rec_id, item, pick, text, trace in zip(
             ids, chosen.items, decision.picks, written, sealed, strict=True
         )

@@ -4,7 +4,9 @@ The trace stores the whole ``SelectionInput`` (report snapshot, user facts, dism
 selection versions). ``replay`` loads that catalog version, checks it is byte-for-byte the content the
 decision was made from (content hash), re-runs ``decide`` and compares the item's pick (rank, score,
 template, eligibility checks) and the whole selection. For template text it also re-renders the
-rationale and compares; for model text it re-runs the guardrails on the stored text.
+rationale and compares; for model text it re-runs the guardrails on the stored text. When the trace
+records them (``trace-v2``), it also recomputes the facts the text was checked against and the item's
+alternatives, and compares.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict
 
 from spendsense_shared.guardrails.checks import check_text
 
+from .alternatives import alternatives_for, citable_record, write_request
 from .catalog import Catalog, load_catalog
 from .facts import build_facts, placeholders, render_template
 from .selection import SelectionDecision, SelectionInput, decide, item_facts
@@ -66,6 +69,25 @@ def _text_differences(trace: Mapping[str, Any], inputs: SelectionInput, catalog:
     return [] if report.passed else [f"stored model text now fails: {', '.join(report.reasons)}"]
 
 
+def _record_differences(
+    trace: Mapping[str, Any], inputs: SelectionInput, catalog: Catalog, decision: SelectionDecision
+) -> list[str]:
+    item_id = trace["catalog"]["item_id"]
+    pick = decision.pick(item_id)
+    assert pick is not None  # _pick_differences found it
+    facts = build_facts(inputs.snapshot)
+    persona = inputs.snapshot.primary_persona
+    differences = []
+    if "citable" in trace:
+        request = write_request(catalog.item(item_id), pick, facts, persona, catalog)
+        if citable_record(request) != trace["citable"]:
+            differences.append("the facts the text was checked against differ")
+    recorded = trace.get("alternatives")
+    if recorded is not None and alternatives_for(decision, catalog, facts, persona)[item_id] != recorded:
+        differences.append("the alternatives differ")
+    return differences
+
+
 def replay(trace: Mapping[str, Any], catalogs: Callable[[str], Catalog] = load_catalog) -> ReplayResult:
     """Recomputes the decision recorded in ``trace`` and says whether it matches."""
     inputs = SelectionInput.model_validate(trace["input"]["selection_input"])
@@ -90,4 +112,5 @@ def replay(trace: Mapping[str, Any], catalogs: Callable[[str], Catalog] = load_c
     differences = _pick_differences(trace, decision)
     if not differences:
         differences = _text_differences(trace, inputs, catalog)
+        differences += _record_differences(trace, inputs, catalog, decision)
     return ReplayResult(matches=not differences, differences=differences, decision=decision)

@@ -13,6 +13,10 @@ Education (3 to 5): up to 3 of the primary persona's best items, then the best i
 matched persona, then the best remaining fitting items up to 5; below 3, general items fill in.
 Offers (1 to 3): every offer is checked (all rules recorded); eligible ones are taken by score, at most
 one per product type. Dismissed items are never selected.
+
+Every candidate not selected (eligible, its rationale fits and passes the guardrails, not dismissed) is
+kept in ``SelectionDecision.alternatives``, each kind best first: what an operator may put in a selected
+item's place (``domain.alternatives``).
 """
 
 from __future__ import annotations
@@ -82,6 +86,8 @@ class SelectionDecision(BaseModel):
     offers: list[Pick]
     rejected_offers: list[dict[str, Any]]
     skipped: list[dict[str, str]]
+    # Candidates not selected, education then offers, each kind best first (rank: its place among them).
+    alternatives: list[Pick] = []
 
     @property
     def picks(self) -> list[Pick]:
@@ -198,6 +204,10 @@ def _choose_offers(eligible: list[_Candidate]) -> list[_Candidate]:
     return chosen
 
 
+def _unchosen(pool: list[_Candidate], chosen: list[_Candidate]) -> list[_Candidate]:
+    return sorted((c for c in pool if not any(c is d for d in chosen)), key=lambda c: c.order)
+
+
 def _picks(chosen: Iterable[_Candidate]) -> list[Pick]:
     return [
         Pick(
@@ -269,8 +279,10 @@ def decide(inputs: SelectionInput, catalog: Catalog) -> SelectionDecision:
     tags = derive_signal_tags(snapshot)
     facts = build_facts(snapshot)
     skipped: list[dict[str, str]] = []
-    education = _choose_education(_education_pool(catalog, inputs, tags, facts, skipped), snapshot)
+    pool = _education_pool(catalog, inputs, tags, facts, skipped)
+    education = _choose_education(pool, snapshot)
     eligible, rejected = _offer_pool(catalog, inputs, tags, facts, skipped)
+    offers = _choose_offers(eligible)
     return SelectionDecision(
         selection_version=SELECTION_VERSION,
         catalog_version=catalog.version,
@@ -283,7 +295,8 @@ def decide(inputs: SelectionInput, catalog: Catalog) -> SelectionDecision:
         },
         signal_tags=tags,
         education=_picks(education),
-        offers=_picks(_choose_offers(eligible)),
+        offers=_picks(offers),
         rejected_offers=rejected,
         skipped=skipped,
+        alternatives=[*_picks(_unchosen(pool, education)), *_picks(_unchosen(eligible, offers))],
     )

@@ -200,8 +200,12 @@ def build_trace(
     catalog: Catalog,
     facts_used: Mapping[str, Any],
     written: WrittenText,
+    citable: Mapping[str, Any],
+    alternatives: Sequence[Mapping[str, Any]],
 ) -> dict[str, Any]:
-    """The unsealed trace of one recommendation (``seal``/``seal_chain`` add the chain)."""
+    """The unsealed trace of one recommendation (``seal``/``seal_chain`` add the chain). ``citable``: what
+    the text's guardrail check was given; ``alternatives``: what an operator may put in its place
+    (both from :mod:`spendsense_recommender.domain.alternatives`)."""
     snapshot = inputs.snapshot
     return {
         "schema": TRACE_SCHEMA,
@@ -238,6 +242,8 @@ def build_trace(
         "eligibility": [c.model_dump(mode="json") for c in pick.checks],
         "output": {"title": written.title, "rationale": written.rationale, "disclosure": written.disclosure},
         "guardrails": written.guardrails,
+        "citable": dict(citable),
         "generator": written.generator,
+        "alternatives": [dict(a) for a in alternatives],
         "operator_actions": [],
     }

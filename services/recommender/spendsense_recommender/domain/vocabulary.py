@@ -15,7 +15,7 @@ DISCLOSURE: Final = STANDARD_DISCLOSURE  # one text, checked by the shared guard
 # Bumped whenever the signal-tag thresholds or scoring weights in selection change, so that replaying an
 # old trace with new code is reported as a version mismatch instead of a silent difference.
 SELECTION_VERSION: Final = "selection-v1"
-TRACE_SCHEMA: Final = "trace-v1"
+TRACE_SCHEMA: Final = "trace-v2"  # v2: "citable" and "alternatives"
 
 GENERAL_WELLNESS: Final = "general_wellness"
 # SPEC §5, in priority order; general_wellness is the no-match fallback.

@@ -5,16 +5,25 @@ The consent projection keeps only a tombstone keyed by a one-way hash of the id
 (:mod:`spendsense_shared.erasure`), so a late ``consent.granted`` cannot bring the user back, and with no
 current consent a late ``persona.assigned`` produces nothing.
 
-Nothing is published. A redelivery (or a second request) finds nothing left: it changes nothing.
+Then ``recommender.user_erased`` is published for auth's erasure progress. It names only the pseudonym
+(:func:`spendsense_shared.erasure.pseudonym`) — in its data, and no user id in its envelope — so it is
+not one of the events that mention the user: ``forget_published`` (now, or in a later erasure) never
+deletes it, and it outlives the user without naming them. A redelivery (or a second request) finds
+nothing left to delete; its confirmation repeats the first.
 """
 
 from __future__ import annotations
 
 from spendsense_recommender.handlers.unit_of_work import RecommenderUnitOfWork
 from spendsense_shared.blobs import BlobStore
-from spendsense_shared.erasure import user_prefix
+from spendsense_shared.erasure import pseudonym, user_prefix
 from spendsense_shared.logging import get_logger
-from spendsense_shared.messaging.catalog import EventData, UserErasureRequested
+from spendsense_shared.messaging.catalog import (
+    EventData,
+    RecommenderUserErased,
+    UserErasureRequested,
+    new_event,
+)
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
@@ -31,4 +40,7 @@ async def erase_user(
     await uow.recommendations.erase_user(user_id)
     events = await uow.forget_published(user_id)
     objects = await store.delete_prefix(user_prefix("recommender", user_id))
+    # After forget_published, and naming nobody: the confirmation is never one of the events it deletes.
+    confirmed = RecommenderUserErased(subject=pseudonym(user_id), erased_at=envelope.occurred_at)
+    uow.publish(new_event(confirmed, user_id=None, causation_id=envelope.id))
     log.info("user_erased", user=user_id, objects=objects, events=events)

@@ -1,4 +1,5 @@
-"""Use cases of the recommendations API: the user's approved items and feedback, operators' traces."""
+"""Use cases of the recommendations API: the user's visible items (approved or overridden) and feedback,
+operators' traces."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from spendsense_recommender.handlers.unit_of_work import RecommenderUnitOfWork
 
 async def record_feedback(cmd: RecordFeedback, uow: RecommenderUnitOfWork) -> None:
     async with uow:
-        item_id = await uow.recommendations.approved_item_id(cmd.user_id, cmd.recommendation_id)
+        item_id = await uow.recommendations.visible_item_id(cmd.user_id, cmd.recommendation_id)
         if item_id is None:
             raise RecommendationNotFound(f"recommendation_id: {cmd.recommendation_id} is not one of yours")
         await uow.recommendations.add_feedback(
@@ -35,7 +36,7 @@ async def approved_recommendations(
     query: ApprovedRecommendations, uow: RecommenderUnitOfWork
 ) -> ApprovedPage:
     async with uow:
-        rows = await uow.recommendations.approved(query.user_id, query.limit + 1, query.after)
+        rows = await uow.recommendations.visible(query.user_id, query.limit + 1, query.after)
     more, rows = len(rows) > query.limit, rows[: query.limit]
     last = rows[-1] if more else None
     return ApprovedPage(rows, ApprovedPosition(last.created_at, last.rank, last.id) if last else None)

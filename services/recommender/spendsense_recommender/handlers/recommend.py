@@ -1,12 +1,16 @@
-"""Use cases: a persona was assigned → recommendations under guardrails, stored for review, announced;
-an operator reviewed one → its status and trace follow."""
+"""Use cases: a persona was assigned → recommendations under guardrails, stored for review, announced
+with what a reviewer needs; a reviewer decided on one → its status, text and trace follow
+(:mod:`spendsense_recommender.domain.review`), and what became visible is announced
+(``recommendations.published``)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from spendsense_recommender.domain.eligibility import UserFacts
 from spendsense_recommender.domain.recommend import Recommendation, build_recommendations
+from spendsense_recommender.domain.review import Override, Review, decide_review
 from spendsense_recommender.domain.snapshot import snapshot_of
 from spendsense_recommender.domain.writer import Writer
 from spendsense_recommender.handlers.unit_of_work import RecommenderUnitOfWork
@@ -18,10 +22,13 @@ from spendsense_shared.messaging.catalog import (
     PersonaAssigned,
     RecommendationReviewed,
     RecommendationsGenerated,
+    RecommendationsPublished,
     new_event,
 )
 from spendsense_shared.messaging.claim_check import check_in_many, content_hash, redeem
 from spendsense_shared.messaging.contracts import (
+    Alternative,
+    CitableFact,
     GuardrailResults,
     PersonaDetails,
     ReviewItem,
@@ -30,12 +37,6 @@ from spendsense_shared.messaging.contracts import (
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
-STATUS_OF_DECISION = {
-    "approved": "approved",
-    "rejected": "rejected",
-    "overridden": "approved",
-    "flagged": "flagged",
-}
 
 
 async def generate_recommendations(
@@ -45,7 +46,6 @@ async def generate_recommendations(
     *,
     store: BlobStore,
     writer: Writer,
-    auto_approve: bool,
 ) -> None:
     """Handler for ``persona.assigned`` (the consumer has entered ``uow`` and commits after it)."""
     assert isinstance(data, PersonaAssigned)
@@ -69,13 +69,6 @@ async def generate_recommendations(
     added = await repo.add(result.items, upload_id=data.upload_id, status="pending_review")
     if not added:
         return  # a redelivery or a re-run of the same input: nothing new
-    if auto_approve:
-        for recommendation_id in added:
-            await repo.record_action(
-                recommendation_id,
-                {"actor": "system", "action": "auto_approved", "reason": "SPENDSENSE_AUTO_APPROVE is on"},
-                "approved",
-            )
     new = set(added)
     generated = RecommendationsGenerated(
         user_id=data.user_id,
@@ -91,12 +84,18 @@ def _passed(check: Any) -> bool:
     return bool(check.get("passed")) if isinstance(check, dict) else bool(check)
 
 
+def _alternative(recorded: dict[str, Any]) -> Alternative:
+    return Alternative(**{name: recorded[name] for name in Alternative.model_fields})
+
+
 def review_item(rec: Recommendation) -> ReviewItem:
-    """What an operator needs to review ``rec``: its text, its catalog item and the guardrail results
-    and generator its decision trace recorded."""
+    """What an operator needs to review ``rec``, as its decision trace recorded it: its text and catalog
+    item, the guardrail results and generator, the facts and trusted names its text was checked against,
+    and the alternatives an override may put in its place."""
     guardrails: dict[str, Any] = rec.trace.get("guardrails") or {}
     generator: dict[str, Any] = rec.trace.get("generator") or {}
     catalog: dict[str, Any] = rec.trace.get("catalog") or {}
+    citable: dict[str, Any] = rec.trace.get("citable") or {}
     return ReviewItem(
         id=rec.id,
         kind=rec.kind,
@@ -116,6 +115,9 @@ def review_item(rec: Recommendation) -> ReviewItem:
         ),
         generator=rec.generator,
         fell_back_to_template=generator.get("fallback") is not None,
+        facts=[CitableFact.model_validate(f) for f in citable.get("facts", [])],
+        trusted_names=list(citable.get("trusted_names", [])),
+        alternatives=[_alternative(a) for a in rec.trace.get("alternatives") or []],
     )
 
 
@@ -135,8 +137,51 @@ def review_key(user_id: str, body: bytes) -> str:
     return f"recommender/users/{user_id}/review/{content_hash(body)[:16]}.json"
 
 
+def _review(envelope: EventEnvelope, data: RecommendationReviewed) -> Review:
+    override = data.override
+    return Review(
+        event_id=str(envelope.id),
+        decision=data.decision,
+        actor=data.operator_id,
+        reason=data.reason,
+        policy=data.policy,
+        override=None if override is None else Override(**override.model_dump()),
+        decided_at=envelope.occurred_at,
+    )
+
+
 async def apply_review(envelope: EventEnvelope, data: EventData, uow: RecommenderUnitOfWork) -> None:
-    """Handler for ``recommendation.reviewed``."""
+    """Handler for ``recommendation.reviewed`` (the consumer has entered ``uow`` and commits after it)."""
     assert isinstance(data, RecommendationReviewed)
-    action = {"actor": data.operator_id, "action": data.decision, "reason": data.reason}
-    await uow.recommendations.record_action(data.recommendation_id, action, STATUS_OF_DECISION[data.decision])
+    repo = uow.recommendations
+    target = await repo.for_review(data.recommendation_id)
+    if target is None:  # never stored here, or erased since
+        log.info("review_ignored", reason="unknown_recommendation", recommendation=data.recommendation_id)
+        return
+    if target.user_id != data.user_id:  # e.g. merged into another account since it was queued
+        log.info("review_user_differs", recommendation=target.recommendation_id, owner=target.user_id)
+    outcome = decide_review(
+        target,
+        _review(envelope, data),
+        consented=await uow.consent.is_granted(target.user_id),
+        at=datetime.now(UTC),
+    )
+    if outcome is None:
+        return  # this event is already in the trace
+    await repo.save_review(
+        target.recommendation_id, status=outcome.status, trace=outcome.trace, shown=outcome.shown
+    )
+    log_review = log.warning if outcome.outcome in ("refused", "not_applied") else log.info
+    log_review(
+        "review_applied",
+        recommendation=target.recommendation_id,
+        decision=data.decision,
+        outcome=outcome.outcome,
+        status=outcome.status,
+        reasons=outcome.action.get("override", {}).get("guardrails", {}).get("reasons"),
+    )
+    if outcome.became_visible:
+        published = RecommendationsPublished(
+            user_id=target.user_id, recommendation_ids=[target.recommendation_id]
+        )
+        uow.publish(new_event(published, user_id=target.user_id, causation_id=envelope.id))

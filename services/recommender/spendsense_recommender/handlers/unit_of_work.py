@@ -7,7 +7,13 @@ import abc
 from collections.abc import Sequence
 from typing import Any
 
-from spendsense_recommender.domain.model import ApprovedPosition, StoredRecommendation, StoredTrace
+from spendsense_recommender.domain.model import (
+    ApprovedPosition,
+    ReviewTarget,
+    ShownText,
+    StoredRecommendation,
+    StoredTrace,
+)
 from spendsense_recommender.domain.recommend import Recommendation
 from spendsense_shared.consent import ConsentProjectingUnitOfWork
 
@@ -27,13 +33,22 @@ class RecommendationRepository(abc.ABC):
         """Store new recommendations and their traces; ids already stored are skipped (re-runs)."""
 
     @abc.abstractmethod
-    async def record_action(self, recommendation_id: str, action: dict[str, Any], status: str | None) -> bool:
-        """Chain an operator (or automatic) action onto the trace and apply the status it implies;
-        False when there is no such recommendation."""
+    async def for_review(self, recommendation_id: str) -> ReviewTarget | None:
+        """The recommendation as a review finds it (owner, status, what it shows, its trace), locked until
+        the transaction ends so that two reviews of one item apply one after the other; None when there
+        is no such recommendation (never stored, or erased)."""
 
     @abc.abstractmethod
-    async def approved_item_id(self, user_id: str, recommendation_id: str) -> str | None:
-        """The catalog item of one of the user's approved recommendations."""
+    async def save_review(
+        self, recommendation_id: str, *, status: str, trace: dict[str, Any], shown: ShownText | None
+    ) -> None:
+        """Store a review's outcome: the trace with its action chained on (the sealed content and hash
+        unchanged), the status, and — an accepted override — the text shown in place of the generated
+        one (catalog item and version, title, body, rationale, disclosure, details)."""
+
+    @abc.abstractmethod
+    async def visible_item_id(self, user_id: str, recommendation_id: str) -> str | None:
+        """The catalog item shown by one of the user's visible (approved or overridden) recommendations."""
 
     @abc.abstractmethod
     async def add_feedback(
@@ -41,10 +56,11 @@ class RecommendationRepository(abc.ABC):
     ) -> None: ...
 
     @abc.abstractmethod
-    async def approved(
+    async def visible(
         self, user_id: str, limit: int, after: ApprovedPosition | None = None
     ) -> list[StoredRecommendation]:
-        """Approved recommendations, newest first (then rank, then id), strictly after ``after``."""
+        """The recommendations the user sees (approved, or overridden: with the override text), newest
+        first (then rank, then id), strictly after ``after``."""
 
     @abc.abstractmethod
     async def chains(self, user_id: str) -> dict[str, list[dict[str, Any]]]:

@@ -1,8 +1,9 @@
 """The recommender service end to end on real PostgreSQL: persona.assigned → recommendations stored for
-review with sealed traces and announced; re-delivery adds nothing; consent gates it; reviews and
-auto-approval chain onto the trace; the user API shows approved items only (ETag, pagination, feedback);
-operators read traces whose chain verifies, and a tampered trace is found; a merge of two accounts moves
-everything to the remaining one with each trace in the chain it was sealed in."""
+review with sealed traces and announced; re-delivery adds nothing; consent gates it; reviews chain onto
+the trace; the user API shows approved items only (ETag, pagination, feedback); operators read traces
+whose chain verifies, and a tampered trace is found; a merge of two accounts moves everything to the
+remaining one with each trace in the chain it was sealed in. Overrides, refusals, announcements and
+erasure: ``test_reviews_and_erasure.py``."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from spendsense_cli.synthetic import build_user
 from spendsense_features.domain.analysis import analyze
@@ -31,16 +32,20 @@ from spendsense_recommender.bootstrap import SERVICE
 from spendsense_recommender.domain.writer import TemplateWriter
 from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
 from spendsense_shared.consent import apply_consent_event
+from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
+    OverrideText,
     PersonaAssigned,
     RecommendationReviewed,
+    RecommendationsGenerated,
+    UserErasureRequested,
     UserMerged,
     new_event,
     parse_data,
 )
-from spendsense_shared.messaging.claim_check import check_in_many
-from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails
+from spendsense_shared.messaging.claim_check import check_in_many, redeem
+from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails, ReviewItems
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.migrations import upgrade
 from spendsense_shared.storage import ObjectStore
@@ -112,10 +117,27 @@ async def service(service_client, topology):
     return client
 
 
-def generator(service, auto_approve: bool = False):
-    return partial(
-        generate_recommendations, store=service.store, writer=TemplateWriter(), auto_approve=auto_approve
-    )
+def generator(service):
+    return partial(generate_recommendations, store=service.store, writer=TemplateWriter())
+
+
+async def approve_all(service, user_id: str) -> list[str]:
+    """An operator approves each of the user's pending recommendations (one recommendation.reviewed each)."""
+    async with service.db.engine.connect() as conn:
+        pending = [
+            r.id
+            for r in await conn.execute(
+                select(recommendations.c.id).where(
+                    recommendations.c.user_id == user_id, recommendations.c.status == "pending_review"
+                )
+            )
+        ]
+    for recommendation_id in pending:
+        decision = RecommendationReviewed(
+            recommendation_id=recommendation_id, user_id=user_id, decision="approved", operator_id="op-1"
+        )
+        await handle(service, apply_review, new_event(decision, user_id=user_id))
+    return pending
 
 
 async def test_generation_is_stored_for_review_announced_and_idempotent(service):
@@ -151,6 +173,18 @@ async def test_generation_is_stored_for_review_announced_and_idempotent(service)
     [payload] = [a.payload for a in announced]
     assert sorted(payload["data"]["recommendation_ids"]) == sorted(r.id for r in rows)
     assert payload["data"]["upload_id"] == "up1"
+    assert {r.catalog_version for r in rows} == {"catalog-v1"}
+    generated = parse_data(EventEnvelope.model_validate(payload))
+    assert isinstance(generated, RecommendationsGenerated)
+    if generated.items is not None:
+        items = generated.items
+    else:
+        assert generated.items_claim is not None
+        items = ReviewItems.model_validate_json(await redeem(service.store, generated.items_claim)).items
+    for item in items:  # what the operator checks an edit against, and may swap in
+        assert item.facts
+        assert item.trusted_names == [next(r for r in rows if r.id == item.id).title]
+    assert any(item.alternatives for item in items)
 
     await handle(service, generate, event)  # redelivery / re-run of the same input
     assert await count(db, recommendations, user_id=user_id) == stored
@@ -223,10 +257,11 @@ async def test_feedback_dismissal_keeps_an_item_from_coming_back(service):
     event = await persona_assigned(service.store, 2)
     user_id = event.user_id
     await grant(service, user_id)
-    await handle(service, generator(service, auto_approve=True), event)
+    await handle(service, generator(service), event)
+    await approve_all(service, user_id)
     me = service.as_(user_id)
     items = (await service.get(f"/api/v1/recommendations/{user_id}", headers=me)).json()["items"]
-    assert items, "auto-approve published them"
+    assert items, "the approvals published them"
     dismissed = items[0]
     response = await service.post(
         f"/api/v1/recommendations/{user_id}/feedback",
@@ -241,9 +276,7 @@ async def test_feedback_dismissal_keeps_an_item_from_coming_back(service):
     )
     assert bad.status_code == 422
 
-    await handle(
-        service, generator(service, auto_approve=True), await persona_assigned(service.store, 2, "up2")
-    )
+    await handle(service, generator(service), await persona_assigned(service.store, 2, "up2"))
     async with db.engine.connect() as conn:
         newer = (
             await conn.execute(
@@ -267,7 +300,7 @@ async def rows_of(database) -> dict[str, list[tuple]]:
 
 async def test_a_merge_moves_everything_to_the_target_and_keeps_each_trace_in_its_chain(service):
     db = service.db
-    generate = generator(service, auto_approve=True)
+    generate = generator(service)
     source_event = await persona_assigned(service.store, 0)
     target_event = await persona_assigned(service.store, 1)
     source, target = source_event.user_id, target_event.user_id
@@ -276,6 +309,8 @@ async def test_a_merge_moves_everything_to_the_target_and_keeps_each_trace_in_it
         await grant(service, user_id)
     await handle(service, generate, source_event)
     await handle(service, generate, target_event)
+    for user_id in (source, target):
+        await approve_all(service, user_id)
     mine = service.as_(source)
     dismissed = (await service.get(f"/api/v1/recommendations/{source}", headers=mine)).json()["items"][0]
     response = await service.post(
@@ -389,3 +424,264 @@ async def test_the_chain_migration_puts_every_existing_trace_in_its_users_chain(
     finally:
         await platform.close()
     assert [tuple(r) for r in rows] == [("r1", "u1"), ("r2", "u2")]
+
+
+# -- reviews: overrides, refusals, announcements -----------------------------------------------------
+
+
+async def generated_for(service, index: int) -> tuple[str, list]:
+    """A consented user with pending recommendations: their id and their rows (rank order)."""
+    event = await persona_assigned(service.store, index)
+    await grant(service, event.user_id)
+    await handle(service, generator(service), event)
+    async with service.db.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(recommendations, traces.c.trace)
+                .join(traces, traces.c.recommendation_id == recommendations.c.id)
+                .where(recommendations.c.user_id == event.user_id)
+                .order_by(recommendations.c.kind, recommendations.c.rank)
+            )
+        ).all()
+    return event.user_id, rows
+
+
+def reviewed(row, decision: str = "approved", operator: str = "op-1", **fields) -> EventEnvelope:
+    data = RecommendationReviewed(
+        recommendation_id=row.id, user_id=row.user_id, decision=decision, operator_id=operator, **fields
+    )
+    return new_event(data, user_id=row.user_id)
+
+
+def edit_of(row, **changes) -> OverrideText:
+    text = {
+        "title": "A calmer look at this",
+        "body": row.body,
+        "rationale": "Here is what we noticed. " + row.rationale,
+        "disclosure": row.disclosure,
+        "catalog_item_id": row.item_id,
+        "catalog_version": row.catalog_version,
+        "source": "edited",
+    }
+    return OverrideText(**{**text, **changes})
+
+
+def alternative_of(row, index: int = 0) -> OverrideText:
+    recorded = row.trace["alternatives"][index]
+    fields = ("catalog_item_id", "catalog_version", "title", "body", "rationale", "disclosure")
+    return OverrideText(**{k: recorded[k] for k in fields}, source="catalog_item")
+
+
+async def outbox_of(service, event_type: str) -> list[EventEnvelope]:
+    async with service.db.engine.connect() as conn:
+        rows = await conn.execute(
+            select(messaging.outbox.c.payload)
+            .where(messaging.outbox.c.event_type == event_type)
+            .order_by(messaging.outbox.c.seq)
+        )
+        return [EventEnvelope.model_validate(r.payload) for r in rows]
+
+
+async def stored(service, recommendation_id: str):
+    async with service.db.engine.connect() as conn:
+        return (
+            await conn.execute(select(recommendations).where(recommendations.c.id == recommendation_id))
+        ).one()
+
+
+async def test_overrides_are_shown_with_their_text_refusals_hidden_and_each_publication_announced(service):
+    user_id, rows = await generated_for(service, 3)
+    education = [r for r in rows if r.kind == "education"]
+    offer = next(r for r in rows if r.kind == "offer" and r.trace["alternatives"])
+    edited, refused, approved = education[0], education[1], education[2]
+    handler = SERVICE.bootstrap(service.platform).event_handlers["recommendation.reviewed"]
+    me, operator = service.as_(user_id), service.as_("op-1", "operator")
+
+    edit = edit_of(edited)
+    events = [
+        reviewed(edited, "overridden", override=edit, reason="softer wording"),
+        reviewed(offer, "overridden", override=alternative_of(offer)),
+        reviewed(approved),
+        reviewed(refused),
+        reviewed(
+            refused, "overridden", override=edit_of(refused, rationale=refused.rationale + " Save $9,999.")
+        ),
+        reviewed(approved, operator="op-2"),  # a second approval: recorded, not announced again
+    ]
+    for event in events:
+        await handle(service, handler, event)
+
+    shown = {
+        i["id"]: i
+        for i in (await service.get(f"/api/v1/recommendations/{user_id}", headers=me)).json()["items"]
+    }
+    assert set(shown) == {edited.id, offer.id, approved.id}  # the refused override hid its item
+    assert (shown[edited.id]["title"], shown[edited.id]["rationale"]) == (edit.title, edit.rationale)
+    assert shown[edited.id]["status"] == "overridden"
+    assert shown[approved.id]["status"] == "approved"
+    alternative = offer.trace["alternatives"][0]
+    assert (shown[offer.id]["title"], shown[offer.id]["details"]) == (
+        alternative["title"],
+        alternative["details"],
+    )
+    mobile = (await service.get(f"/api/v1/mobile/recommendations/{user_id}", headers=me)).json()["items"]
+    assert {i["id"]: i["title"] for i in mobile}[edited.id] == edit.title
+
+    swapped = await stored(service, offer.id)
+    assert (swapped.item_id, swapped.catalog_version) == (alternative["catalog_item_id"], "catalog-v1")
+    assert (await stored(service, refused.id)).status == "override_refused"
+    assert (await stored(service, refused.id)).rationale == refused.rationale
+
+    announced = await outbox_of(service, "recommendations.published")
+    assert [parse_data(e).recommendation_ids for e in announced] == [
+        [edited.id],
+        [offer.id],
+        [approved.id],
+        [refused.id],  # approved (announced), then hidden by its refused override
+    ]
+    assert [e.causation_id for e in announced] == [e.id for e in events[:4]]
+    assert {e.user_id for e in announced} == {user_id}
+
+    body = (await service.get(f"/api/v1/recommendations/{user_id}/traces?limit=100", headers=operator)).json()
+    assert body["chain"]["ok"] is True
+    by_id = {t["recommendation_id"]: t for t in body["items"]}
+    [action] = by_id[edited.id]["operator_actions"]
+    assert (action["actor"], action["reason"], action["outcome"]) == ("op-1", "softer wording", "applied")
+    assert action["override"]["before"]["rationale"] == edited.rationale
+    assert action["override"]["after"]["rationale"] == edit.rationale
+    assert action["override"]["guardrails"]["passed"] is True
+    refusal = by_id[refused.id]["operator_actions"][-1]
+    assert (refusal["outcome"], refusal["override"]["guardrails"]["reasons"]) == ("refused", ["grounding"])
+    assert [a["outcome"] for a in by_id[approved.id]["operator_actions"]] == ["applied", "unchanged"]
+    one = (
+        await service.get(f"/api/v1/recommendations/{user_id}/traces/{edited.id}", headers=operator)
+    ).json()
+    assert one["replay"] == {"matches": True, "differences": []}  # the decision's record is untouched
+
+    response = await service.post(
+        f"/api/v1/recommendations/{user_id}/feedback",
+        json={"recommendation_id": offer.id, "kind": "dismissed"},
+        headers=me,
+    )
+    assert response.status_code == 201
+    async with service.uow() as uow:
+        assert await uow.recommendations.dismissed_items(user_id) == {alternative["catalog_item_id"]}
+
+
+async def test_two_reviews_of_one_item_at_once_apply_one_after_the_other(service):
+    user_id, rows = await generated_for(service, 4)
+    row = rows[0]
+    await asyncio.gather(
+        handle(service, apply_review, reviewed(row, operator="op-1")),
+        handle(service, apply_review, reviewed(row, operator="op-2")),
+    )
+    async with service.db.engine.connect() as conn:
+        trace = (
+            await conn.execute(select(traces.c.trace).where(traces.c.recommendation_id == row.id))
+        ).scalar_one()
+    assert sorted(a["actor"] for a in trace["operator_actions"]) == ["op-1", "op-2"]  # neither lost
+    assert sorted(a["outcome"] for a in trace["operator_actions"]) == ["applied", "unchanged"]
+    assert len(await outbox_of(service, "recommendations.published")) == 1
+    body = (
+        await service.get(f"/api/v1/recommendations/{user_id}/traces", headers=service.as_("op", "operator"))
+    ).json()
+    assert body["chain"]["ok"] is True
+
+
+# -- erasure -------------------------------------------------------------------------------------------
+
+
+async def mark_published(service) -> None:
+    """What the relay does once it has sent the outbox's events."""
+    async with service.db.engine.begin() as conn:
+        await conn.execute(
+            update(messaging.outbox)
+            .where(messaging.outbox.c.published_at.is_(None))
+            .values(published_at=func.now())
+        )
+
+
+async def test_after_erasure_every_route_answers_404_and_the_confirmation_names_nobody(service):
+    user_id, rows = await generated_for(service, 5)
+    await approve_all(service, user_id)
+    me, operator = service.as_(user_id), service.as_("op-1", "operator")
+    routes = [
+        ("GET", f"/api/v1/recommendations/{user_id}", None),
+        ("GET", f"/api/v1/mobile/recommendations/{user_id}", None),
+        ("GET", f"/api/v1/recommendations/{user_id}/traces", None),
+        ("GET", f"/api/v1/recommendations/{user_id}/traces/{rows[0].id}", None),
+        (
+            "POST",
+            f"/api/v1/recommendations/{user_id}/feedback",
+            {"recommendation_id": rows[0].id, "kind": "saved"},
+        ),
+    ]
+    before = [
+        (await service.request(m, path, json=body, headers=operator)).status_code for m, path, body in routes
+    ]
+    assert before[:4] == [200, 200, 200, 200]
+    await mark_published(service)
+
+    handlers = SERVICE.bootstrap(service.platform).event_handlers
+    erase = handlers["user.erasure_requested"]
+    request = new_event(
+        UserErasureRequested(user_id=user_id, requested_at=datetime.now(UTC)), user_id=user_id
+    )
+    await handle(service, erase, request)
+
+    for headers in (me, operator):
+        for method, path, body in routes:
+            response = await service.request(method, path, json=body, headers=headers)
+            assert (response.status_code, response.json()["error"]["code"]) == (404, "not_found"), path
+    stranger = await service.get(f"/api/v1/recommendations/{user_id}", headers=service.as_("someone-else"))
+    assert stranger.status_code == 403  # whoever could not see the user learns nothing
+
+    [confirmed] = await outbox_of(service, "recommender.user_erased")
+    assert confirmed.user_id is None
+    assert confirmed.causation_id == request.id
+    assert parse_data(confirmed).subject == pseudonym(user_id)
+    async with service.db.engine.connect() as conn:
+        payloads = [str(r.payload) for r in await conn.execute(select(messaging.outbox.c.payload))]
+    assert not [p for p in payloads if user_id in p and "user.erasure_requested" not in p]
+
+    await mark_published(service)  # sent; then the user is erased again (a second request)
+    await handle(
+        service, erase, new_event(UserErasureRequested(user_id=user_id, requested_at=datetime.now(UTC)))
+    )
+    confirmations = [e.id for e in await outbox_of(service, "recommender.user_erased")]
+    assert confirmations[:1] == [confirmed.id]  # the first is kept (it names nobody)
+    assert len(confirmations) == 2  # and the second request is confirmed too
+    await handle(service, handlers["recommendation.reviewed"], reviewed(rows[0], "approved"))  # a late review
+    assert await count(service.db, recommendations, user_id=user_id) == 0
+    assert await count(service.db, traces, user_id=user_id) == 0
+
+
+async def test_the_catalog_version_migration_takes_each_rows_version_from_its_trace(
+    infra, settings_for, migrated
+):
+    settings = settings_for(SERVICE)
+    await asyncio.to_thread(
+        upgrade, "spendsense_recommender", infra.database_url, settings.schema_name, "recommender_0004"
+    )
+    platform = SERVICE.platform(settings)
+    try:
+        async with platform.database.engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO recommendations (id, user_id, kind, item_id, rank, persona, title, body, "
+                    "rationale, disclosure, details, generator, status) VALUES "
+                    "('r1', 'u1', 'education', 'i1', 1, 'p', 't', 'b', 'r', 'd', '{}', 'template', 'approved')"
+                )
+            )
+            await conn.execute(
+                text(
+                    "INSERT INTO traces (recommendation_id, user_id, chain_id, trace, hash) VALUES "
+                    """('r1', 'u1', 'u1', '{"catalog": {"version": "catalog-v7"}}', 'h1')"""
+                )
+            )
+        await migrated(SERVICE)  # to head, on the same schema
+        async with platform.database.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT id, catalog_version FROM recommendations"))).all()
+    finally:
+        await platform.close()
+    assert [tuple(r) for r in rows] == [("r1", "catalog-v7")]

@@ -3,14 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from spendsense_recommender.domain.model import ApprovedPosition, StoredRecommendation, StoredTrace
+from spendsense_recommender.domain.model import (
+    ApprovedPosition,
+    ReviewTarget,
+    ShownText,
+    StoredRecommendation,
+    StoredTrace,
+)
 from spendsense_recommender.domain.recommend import Recommendation
-from spendsense_recommender.domain.trace import append_operator_action
+from spendsense_recommender.domain.review import VISIBLE
+from spendsense_recommender.handlers.recommend import apply_review
 from spendsense_recommender.handlers.unit_of_work import RecommendationRepository, RecommenderUnitOfWork
-from spendsense_shared.messaging.catalog import PersonaAssigned, new_event
+from spendsense_shared.messaging.catalog import (
+    OverrideText,
+    PersonaAssigned,
+    RecommendationReviewed,
+    new_event,
+    parse_data,
+)
 from spendsense_shared.messaging.claim_check import check_in_many
 from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
@@ -22,6 +36,7 @@ class InMemoryRecommendationRepository(RecommendationRepository):
         self.rows: dict[str, StoredRecommendation] = {}
         self.upload_of: dict[str, str | None] = {}
         self.user_of: dict[str, str] = {}
+        self.catalog_version_of: dict[str, str] = {}
         self.trace_rows: list[tuple[int, str, str, dict[str, Any]]] = []  # seq, user, recommendation, trace
         self.chain_of: dict[str, str] = {}  # recommendation → the chain its trace was sealed in
         self.feedback: list[dict[str, Any]] = []
@@ -51,29 +66,64 @@ class InMemoryRecommendationRepository(RecommendationRepository):
                 disclosure=item.disclosure,
                 status=status,
                 persona=item.persona,
-                details={"format": item.format, "partner": item.partner},
+                details={
+                    "format": item.format,
+                    "partner": item.partner,
+                    "product_type": item.product_type,
+                    "url": item.url,
+                },
                 created_at=self.now,
             )
             self.upload_of[item.id], self.user_of[item.id] = upload_id, item.user_id
+            self.catalog_version_of[item.id] = item.catalog_version
             self.trace_rows.append((len(self.trace_rows) + 1, item.user_id, item.id, item.trace))
             self.chain_of[item.id] = item.user_id
             added.append(item.id)
         return added
 
-    async def record_action(self, recommendation_id: str, action: dict[str, Any], status: str | None) -> bool:
-        for i, (seq, user, rec, trace) in enumerate(self.trace_rows):
-            if rec == recommendation_id:
-                entry = {"at": datetime.now(UTC).isoformat(), **action}
-                self.trace_rows[i] = (seq, user, rec, append_operator_action(trace, entry))
-                if status is not None:
-                    row = self.rows[recommendation_id]
-                    self.rows[recommendation_id] = StoredRecommendation(**{**row.__dict__, "status": status})
-                return True
-        return False
+    def trace_of(self, recommendation_id: str) -> dict[str, Any]:
+        """The stored trace of one recommendation (for assertions; not a port method)."""
+        return next(t for _, _, rec, t in self.trace_rows if rec == recommendation_id)
 
-    async def approved_item_id(self, user_id: str, recommendation_id: str) -> str | None:
+    async def for_review(self, recommendation_id: str) -> ReviewTarget | None:
         row = self.rows.get(recommendation_id)
-        if row is None or self.user_of[recommendation_id] != user_id or row.status != "approved":
+        if row is None:
+            return None
+        shown = ShownText(
+            catalog_item_id=row.item_id,
+            catalog_version=self.catalog_version_of[recommendation_id],
+            title=row.title,
+            body=row.body,
+            rationale=row.rationale,
+            disclosure=row.disclosure,
+            details=dict(row.details),
+        )
+        trace = self.trace_of(recommendation_id)
+        return ReviewTarget(recommendation_id, self.user_of[recommendation_id], row.status, shown, trace)
+
+    async def save_review(
+        self, recommendation_id: str, *, status: str, trace: dict[str, Any], shown: ShownText | None
+    ) -> None:
+        self.trace_rows = [
+            (seq, user, rec, trace if rec == recommendation_id else stored)
+            for seq, user, rec, stored in self.trace_rows
+        ]
+        changes: dict[str, Any] = {"status": status}
+        if shown is not None:
+            changes.update(
+                item_id=shown.catalog_item_id,
+                title=shown.title,
+                body=shown.body,
+                rationale=shown.rationale,
+                disclosure=shown.disclosure,
+                details=dict(shown.details),
+            )
+            self.catalog_version_of[recommendation_id] = shown.catalog_version
+        self.rows[recommendation_id] = replace(self.rows[recommendation_id], **changes)
+
+    async def visible_item_id(self, user_id: str, recommendation_id: str) -> str | None:
+        row = self.rows.get(recommendation_id)
+        if row is None or self.user_of[recommendation_id] != user_id or row.status not in VISIBLE:
             return None
         return row.item_id
 
@@ -90,14 +140,14 @@ class InMemoryRecommendationRepository(RecommendationRepository):
             }
         )
 
-    async def approved(
+    async def visible(
         self, user_id: str, limit: int, after: ApprovedPosition | None = None
     ) -> list[StoredRecommendation]:
         def key(r: StoredRecommendation) -> tuple[float, int, str]:
             return (-r.created_at.timestamp(), r.rank, r.id)
 
         rows = sorted(
-            (r for r in self.rows.values() if self.user_of[r.id] == user_id and r.status == "approved"),
+            (r for r in self.rows.values() if self.user_of[r.id] == user_id and r.status in VISIBLE),
             key=key,
         )
         if after is not None:
@@ -139,6 +189,7 @@ class InMemoryRecommendationRepository(RecommendationRepository):
             self.rows.pop(rec, None)
             self.upload_of.pop(rec, None)
             self.user_of.pop(rec, None)
+            self.catalog_version_of.pop(rec, None)
             self.chain_of.pop(rec, None)
         self.trace_rows = [t for t in self.trace_rows if t[1] != user_id]
         self.feedback = [f for f in self.feedback if f["user_id"] != user_id]
@@ -166,3 +217,46 @@ async def assigned(bucket: Any, entry: dict[str, Any], user_id: str, upload_id: 
         details=claim,
     )
     return new_event(data, user_id=user_id)
+
+
+def reviewed(
+    recommendation_id: str,
+    user_id: str,
+    decision: str = "approved",
+    operator_id: str = "op-1",
+    *,
+    override: OverrideText | None = None,
+    reason: str | None = None,
+    policy: str | None = None,
+) -> EventEnvelope:
+    """``recommendation.reviewed`` as the operator service publishes it."""
+    data = RecommendationReviewed(
+        recommendation_id=recommendation_id,
+        user_id=user_id,
+        decision=decision,  # type: ignore[arg-type]
+        operator_id=operator_id,
+        reason=reason,
+        override=override,
+        policy=policy,
+    )
+    return new_event(data, user_id=user_id)
+
+
+async def review(uow: FakeRecommenderUnitOfWork, event: EventEnvelope) -> None:
+    """Apply one ``recommendation.reviewed`` as the consumer does (one transaction)."""
+    async with uow:
+        await apply_review(event, parse_data(event), uow)
+        await uow.commit()
+
+
+async def approve_all(uow: FakeRecommenderUnitOfWork, user_id: str) -> list[str]:
+    """An operator approves each of the user's pending recommendations (one event each); their ids."""
+    repo = uow.recommendations
+    pending = [
+        rec
+        for rec, user in repo.user_of.items()
+        if user == user_id and repo.rows[rec].status == "pending_review"
+    ]
+    for rec in pending:
+        await review(uow, reviewed(rec, user_id))
+    return pending

@@ -1,6 +1,7 @@
 """``user.erasure_requested`` on the in-memory unit of work: the user's recommendations, traces, feedback,
 objects and consent row go (a tombstone stays under a one-way hash); others' stay; a redelivery, a late
-``consent.granted`` or a late ``persona.assigned`` recreates nothing."""
+``consent.granted``, a late ``persona.assigned`` or a late ``recommendation.reviewed`` recreates nothing;
+``recommender.user_erased`` confirms it, naming only the pseudonym, and no later erasure forgets it."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from spendsense_shared.consent import project_consent
 from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
+    RecommenderUserErased,
     UserErasureRequested,
     new_event,
     parse_data,
@@ -51,7 +53,7 @@ def state(uow: Any) -> Any:
 
 @pytest.fixture
 def generate(data_bucket):
-    return partial(generate_recommendations, store=data_bucket, writer=TemplateWriter(), auto_approve=True)
+    return partial(generate_recommendations, store=data_bucket, writer=TemplateWriter())
 
 
 async def test_erasure_deletes_everything_of_the_user_and_nothing_brings_it_back(
@@ -63,6 +65,8 @@ async def test_erasure_deletes_everything_of_the_user_and_nothing_brings_it_back
         await handle(project_consent, granted(user_id, earlier), uow)
     await handle(generate, await assigned(data_bucket, users["high_utilization"][0], "gone", "up1"), uow)
     await handle(generate, await assigned(data_bucket, users["savings_builder"][0], "kept", "up2"), uow)
+    approved = await fakes.approve_all(uow, "gone")
+    await fakes.approve_all(uow, "kept")
     repo = uow.recommendations
     assert "gone" in repo.user_of.values()
     assert "kept" in repo.user_of.values()
@@ -87,4 +91,42 @@ async def test_erasure_deletes_everything_of_the_user_and_nothing_brings_it_back
     await handle(partial(erase_user, store=data_bucket), erasure, uow)  # a redelivery
     await handle(project_consent, granted("gone", datetime.now(UTC)), uow)  # a late or replayed grant
     await handle(generate, await assigned(data_bucket, users["high_utilization"][0], "gone", "up3"), uow)
+    await fakes.review(uow, fakes.reviewed(approved[0], "gone", "rejected", reason="late"))  # a late review
     assert state(uow) == after
+
+
+def confirmations(uow: Any) -> list[EventEnvelope]:
+    return [e for e in uow.published if e.type == "recommender.user_erased"]
+
+
+async def test_the_erasure_is_confirmed_naming_only_the_pseudonym_and_no_erasure_forgets_it(
+    uow, data_bucket, real_users, generate
+):
+    await handle(project_consent, granted("gone", datetime.now(UTC) - timedelta(hours=1)), uow)
+    await handle(
+        generate, await assigned(data_bucket, real_users["users"]["savings_builder"][0], "gone", "up1"), uow
+    )
+    await fakes.approve_all(uow, "gone")
+    assert "recommendations.published" in uow.published_types()
+    requested = new_event(
+        UserErasureRequested(user_id="gone", requested_at=datetime.now(UTC)), user_id="gone"
+    )
+
+    await handle(partial(erase_user, store=data_bucket), requested, uow)
+
+    [confirmed] = confirmations(uow)
+    assert confirmed.producer == "recommender"
+    assert confirmed.user_id is None
+    assert confirmed.causation_id == requested.id
+    data = parse_data(confirmed)
+    assert isinstance(data, RecommenderUserErased)
+    assert data.subject == pseudonym("gone")
+    assert data.erased_at == requested.occurred_at
+    assert '"gone"' not in confirmed.model_dump_json()  # it names nobody
+    assert uow.published == [confirmed]  # every event that mentioned the user is forgotten
+
+    await handle(partial(erase_user, store=data_bucket), requested, uow)  # a redelivery
+    again = new_event(UserErasureRequested(user_id="gone", requested_at=datetime.now(UTC)), user_id="gone")
+    await handle(partial(erase_user, store=data_bucket), again, uow)  # or a second request
+    assert confirmations(uow)[0] == confirmed  # still there: forget_published does not match it
+    assert [parse_data(e).subject for e in confirmations(uow)] == [pseudonym("gone")] * 3

@@ -16,7 +16,9 @@ from spendsense_recommender.domain.commands import (
     ListTraces,
     RecordFeedback,
 )
+from spendsense_recommender.domain.eligibility import UserFacts
 from spendsense_recommender.domain.model import RecommendationNotFound
+from spendsense_recommender.domain.recommend import plan
 from spendsense_recommender.domain.snapshot import parse_report, snapshot_of
 from spendsense_recommender.domain.writer import TemplateWriter
 from spendsense_recommender.handlers import recommend
@@ -27,7 +29,9 @@ from spendsense_recommender.handlers.queries import (
     record_feedback,
 )
 from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
+from spendsense_recommender.settings import RecommenderSettings
 from spendsense_shared.consent import project_consent
+from spendsense_shared.guardrails import check_text, citable, from_citable
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     PersonaAssigned,
@@ -39,6 +43,9 @@ from spendsense_shared.messaging.catalog import (
 from spendsense_shared.messaging.claim_check import ClaimCheckMismatch, check_in_many, redeem
 from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails, ReviewItems
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.testing.fakes import load_beside
+
+fakes = load_beside(__file__, "fakes.py", "spendsense_recommender_unit_fakes")
 
 
 def entry(real_users: Any, persona: str = "high_utilization", index: int = 0) -> dict[str, Any]:
@@ -76,8 +83,8 @@ async def handle(handler: Any, event: EventEnvelope, uow: Any) -> None:
         await uow.commit()
 
 
-def generator(bucket: Any, auto_approve: bool = False) -> Any:
-    return partial(generate_recommendations, store=bucket, writer=TemplateWriter(), auto_approve=auto_approve)
+def generator(bucket: Any) -> Any:
+    return partial(generate_recommendations, store=bucket, writer=TemplateWriter())
 
 
 async def test_nothing_is_generated_without_consent(uow, data_bucket, real_users):
@@ -115,13 +122,16 @@ async def test_generation_redeems_the_claim_stores_for_review_announces_and_is_i
     assert len(uow.published) == 1
 
 
-async def test_auto_approval_is_chained_onto_every_trace(uow, data_bucket, real_users):
+async def test_generated_items_wait_for_a_review_and_no_setting_publishes_them(uow, data_bucket, real_users):
+    assert "auto_approve" not in RecommenderSettings.model_fields  # the setting is gone
     event = await persona_assigned(data_bucket, entry(real_users, "savings_builder"))
     await grant(uow, event.user_id)
-    await handle(generator(data_bucket, auto_approve=True), event, uow)
-    assert {r.status for r in uow.recommendations.rows.values()} == {"approved"}
-    for trace in await uow.recommendations.chain(event.user_id):
-        assert trace["operator_actions"][0]["action"] == "auto_approved"
+    await handle(generator(data_bucket), event, uow)
+    assert {r.status for r in uow.recommendations.rows.values()} == {"pending_review"}
+    assert all(t["operator_actions"] == [] for t in await uow.recommendations.chain(event.user_id))
+    assert uow.published_types() == ["recommendations.generated"]
+    page = await approved_recommendations(ApprovedRecommendations(event.user_id, limit=100), uow)
+    assert page.items == []
 
 
 async def test_a_details_object_that_differs_from_its_claim_is_refused(uow, data_bucket, real_users):
@@ -139,23 +149,6 @@ def test_the_typed_report_gives_the_same_id_free_snapshot_as_its_json(real_users
     typed = snapshot_of(AnalysisReport.model_validate(report))
     assert typed == parse_report(report)
     assert "account_id" not in typed.model_dump_json()
-
-
-async def test_a_review_sets_the_status_and_chains_the_action(uow, data_bucket, real_users):
-    event = await persona_assigned(data_bucket, entry(real_users))
-    await grant(uow, event.user_id)
-    await handle(generator(data_bucket), event, uow)
-    first = next(iter(uow.recommendations.rows))
-    review = new_event(
-        RecommendationReviewed(
-            recommendation_id=first, user_id=event.user_id, decision="overridden", operator_id="op-1"
-        )
-    )
-    await handle(apply_review, review, uow)
-    assert uow.recommendations.rows[first].status == "approved"
-    [trace] = [t for t in await uow.recommendations.chain(event.user_id) if t["recommendation_id"] == first]
-    assert trace["operator_actions"][0]["actor"] == "op-1"
-    assert trace["operator_actions"][0]["action"] == "overridden"
 
 
 async def test_feedback_is_recorded_only_on_the_users_approved_items(uow, data_bucket, real_users):
@@ -192,12 +185,9 @@ async def test_feedback_is_recorded_only_on_the_users_approved_items(uow, data_b
 async def test_approved_pages_follow_each_other_without_gaps(uow, data_bucket, real_users):
     event = await persona_assigned(data_bucket, entry(real_users))
     await grant(uow, event.user_id)
-    await handle(generator(data_bucket, auto_approve=True), event, uow)
-    await handle(
-        generator(data_bucket, auto_approve=True),
-        await persona_assigned(data_bucket, entry(real_users), "up2"),
-        uow,
-    )
+    await handle(generator(data_bucket), event, uow)
+    await handle(generator(data_bucket), await persona_assigned(data_bucket, entry(real_users), "up2"), uow)
+    await fakes.approve_all(uow, event.user_id)
     whole = await approved_recommendations(ApprovedRecommendations(event.user_id, limit=100), uow)
     assert whole.next_after is None
     assert len(whole.items) == len(uow.recommendations.rows) > 4
@@ -272,6 +262,47 @@ async def test_the_announcement_carries_what_a_reviewer_needs_inline_when_small(
         assert item.generator == "template"
         assert not item.fell_back_to_template
     assert len(announced.to_json()) < 48 * 1024
+
+
+async def test_each_review_item_carries_the_facts_it_was_checked_against_and_its_alternatives(
+    uow, data_bucket, real_users
+):
+    user = entry(real_users, "high_utilization")
+    event = await persona_assigned(data_bucket, user)
+    await grant(uow, event.user_id)
+    await handle(generator(data_bucket), event, uow)
+    [announced] = uow.published
+    data = parse_data(announced)
+    assert isinstance(data, RecommendationsGenerated)
+    assert data.items is not None
+
+    details = PersonaDetails.model_validate({"report": user["report"], "accounts": user["accounts"]})
+    snapshot = snapshot_of(details.report)
+    expected = plan(snapshot, UserFacts.derive(snapshot, details.accounts))  # what was written and checked
+    requests = {r.item_id: r for r in expected.requests}
+    selected = {i.catalog_item_id for i in data.items}
+    for item in data.items:
+        request = requests[item.catalog_item_id]
+        assert item.facts == citable(request.facts)  # exactly the table of the item's guardrail check
+        assert item.trusted_names == [request.title]
+        report = check_text(
+            item.title, item.rationale, item.disclosure, from_citable(item.facts), tuple(item.trusted_names)
+        )
+        assert report.passed
+        assert not check_text(
+            item.title, item.rationale + " That is $9,999.", item.disclosure, from_citable(item.facts)
+        ).passed
+
+        recorded = uow.recommendations.trace_of(item.id)["alternatives"]
+        assert len(item.alternatives) == len(recorded) <= 3
+        for alternative, record in zip(item.alternatives, recorded, strict=True):
+            assert alternative.model_dump() == {k: record[k] for k in alternative.model_dump()}
+            assert record["kind"] == item.kind  # of the same kind
+            assert alternative.catalog_item_id not in selected
+            assert alternative.catalog_version == item.catalog_version
+            assert alternative.disclosure == item.disclosure
+    assert any(i.alternatives for i in data.items if i.kind == "education")
+    assert any(i.alternatives for i in data.items if i.kind == "offer")
 
 
 async def test_a_large_item_set_goes_by_claim_check(uow, data_bucket, real_users, monkeypatch):

@@ -70,7 +70,7 @@ def state(uow: Any) -> Any:
 
 @pytest.fixture
 def generate(data_bucket):
-    return partial(generate_recommendations, store=data_bucket, writer=TemplateWriter(), auto_approve=True)
+    return partial(generate_recommendations, store=data_bucket, writer=TemplateWriter())
 
 
 @pytest.fixture
@@ -81,6 +81,8 @@ async def both(uow, data_bucket, real_users, generate):
     await grant(uow, "new", "c-new", 2)
     await handle(generate, await assigned(data_bucket, users["high_utilization"][0], "old", "up1"), uow)
     await handle(generate, await assigned(data_bucket, users["savings_builder"][0], "new", "up2"), uow)
+    await fakes.approve_all(uow, "old")
+    await fakes.approve_all(uow, "new")
     dismissed = next(
         r for r in uow.recommendations.rows.values() if uow.recommendations.user_of[r.id] == "old"
     )

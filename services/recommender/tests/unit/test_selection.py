@@ -21,10 +21,13 @@ from spendsense_recommender.domain import (
     parse_report,
     user_facts_from_report,
 )
+from spendsense_recommender.domain.alternatives import MAX_ALTERNATIVES
 from spendsense_recommender.domain.catalog import Offer
 from spendsense_recommender.domain.facts import build_facts
 from spendsense_recommender.domain.selection import SelectionInput
 from spendsense_recommender.domain.vocabulary import PERSONA_NAMES, PRODUCT_TYPES, SIGNAL_TAGS
+from spendsense_shared.guardrails import check_text, from_citable
+from spendsense_shared.messaging.contracts import CitableFact
 
 Json = dict[str, Any]
 PERSONAS = sorted(PERSONA_NAMES)
@@ -40,7 +43,9 @@ TRACE_KEYS = {
     "eligibility",
     "output",
     "guardrails",
+    "citable",
     "generator",
+    "alternatives",
     "operator_actions",
     "chain",
 }
@@ -155,6 +160,100 @@ def test_dismissed_items_are_never_selected_again(real_users: Json) -> None:
     assert {s["item_id"] for s in second.decision.skipped if s["reason"] == "dismissed"} == dismissed
     third = run(entry["report"], user, dismissed=dismissed | {i.item_id for i in second.items})
     assert not (dismissed | {i.item_id for i in second.items}) & {i.item_id for i in third.items}
+
+
+# -- alternatives: what an operator may put in an item's place ----------------------------------------
+
+
+def recorded_check(record: Json) -> Any:
+    """``check_text`` of a recorded text against the facts and trusted names recorded with it."""
+    facts = from_citable(CitableFact.model_validate(f) for f in record["citable"]["facts"])
+    return check_text(
+        record["title"],
+        record["rationale"],
+        record["disclosure"],
+        facts,
+        tuple(record["citable"]["trusted_names"]),
+    )
+
+
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_alternatives_are_unselected_eligible_items_of_the_same_kind_best_first(
+    real_users: Json, catalog: Catalog, persona: str
+) -> None:
+    entry = real_users["users"][persona][0]
+    result = run(entry["report"], typical(entry))
+    selected = {i.item_id for i in result.items}
+    unselected = [p.item_id for p in result.decision.alternatives]
+    assert not selected & set(unselected)
+    offer_types = {i.item_id: i.product_type for i in result.items if i.kind == "offer"}
+    for item in result.items:
+        alternatives = item.trace["alternatives"]
+        assert len(alternatives) <= MAX_ALTERNATIVES
+        ids = [a["catalog_item_id"] for a in alternatives]
+        assert ids == [i for i in unselected if i in ids]  # best-ranked first
+        others = {t for i, t in offer_types.items() if i != item.item_id}
+        fitting = [
+            i
+            for i in unselected
+            if catalog.item(i).kind == item.kind
+            and getattr(catalog.item(i), "product_type", None) not in others
+        ]
+        assert ids == fitting[:MAX_ALTERNATIVES]  # every one that fits, up to the cap
+        for alternative in alternatives:
+            source = catalog.item(alternative["catalog_item_id"])
+            assert alternative["kind"] == source.kind == item.kind
+            assert alternative["catalog_version"] == catalog.version
+            assert (alternative["title"], alternative["body"]) == (source.title, source.body)
+            assert alternative["disclosure"] == DISCLOSURE
+            assert recorded_check(alternative).passed
+            assert alternative["citable"]["trusted_names"] == [source.title]
+    assert any(item.trace["alternatives"] for item in result.items)
+
+
+def test_an_offers_alternatives_never_repeat_another_offers_product_type(
+    real_users: Json, catalog: Catalog
+) -> None:
+    seen = 0
+    for entries in real_users["users"].values():
+        for entry in entries:
+            result = run(entry["report"], typical(entry))
+            offers = [i for i in result.items if i.kind == "offer"]
+            for item in offers:
+                taken = {o.product_type for o in offers if o is not item}
+                for alternative in item.trace["alternatives"]:
+                    seen += 1
+                    assert alternative["details"]["product_type"] not in taken
+                    assert (
+                        alternative["details"]["partner"]
+                        == catalog.item(alternative["catalog_item_id"]).partner
+                    )
+    assert seen
+
+
+def test_dismissed_items_are_never_alternatives(real_users: Json) -> None:
+    entry = real_users["users"]["high_utilization"][0]
+    user = typical(entry)
+    first = run(entry["report"], user)
+    offered = {a["catalog_item_id"] for i in first.items for a in i.trace["alternatives"]}
+    assert offered
+    second = run(entry["report"], user, dismissed=offered)
+    assert not offered & {a["catalog_item_id"] for i in second.items for a in i.trace["alternatives"]}
+
+
+def test_each_trace_records_exactly_what_its_text_was_checked_against(real_users: Json) -> None:
+    entry = real_users["users"]["subscription_heavy"][0]
+    result = run(entry["report"], typical(entry))
+    table = build_facts(parse_report(entry["report"]))
+    for item in result.items:
+        record = {**item.trace["output"], "citable": item.trace["citable"]}
+        assert recorded_check(record).passed
+        keys = [f["key"] for f in record["citable"]["facts"]]
+        assert keys  # every rationale cites the user's figures
+        assert len(keys) < len(table)  # only the facts its template cites, not the whole table
+        assert record["citable"]["trusted_names"] == [item.title]
+        forged = {**record, "rationale": record["rationale"] + " You could save $9,999."}
+        assert not recorded_check(forged).passed
 
 
 def test_the_same_input_gives_the_same_output(real_users: Json) -> None:
@@ -324,7 +423,8 @@ def test_no_offer_ever_reaches_a_user_who_fails_its_eligibility_rules(
     decision = decide(
         SelectionInput(snapshot=snapshot, user=user, catalog_version="catalog-v1"), random_catalog
     )
-    for pick in decision.offers:
+    offer_alternatives = [p for p in decision.alternatives if p.kind == "offer"]
+    for pick in [*decision.offers, *offer_alternatives]:  # what an operator may swap in too
         offer = random_catalog.item(pick.item_id)
         assert isinstance(offer, Offer)
         rules = offer.eligibility

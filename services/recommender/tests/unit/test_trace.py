@@ -186,6 +186,24 @@ def test_replay_detects_an_edited_stored_text(chain: list[Json]) -> None:
     assert result.differences == ["template rationale differs from the stored text"]
 
 
+def test_replay_detects_edited_alternatives_or_recorded_facts(chain: list[Json]) -> None:
+    trace = next(t for t in chain if t["alternatives"])
+    alternatives = copy.deepcopy(trace)
+    alternatives["alternatives"][0]["rationale"] += " Unchecked."
+    assert replay(alternatives).differences == ["the alternatives differ"]
+    dropped = copy.deepcopy(trace)
+    dropped["alternatives"] = dropped["alternatives"][1:]
+    assert replay(dropped).differences == ["the alternatives differ"]
+    facts = copy.deepcopy(trace)
+    facts["citable"]["facts"][0]["display"] = "$9,999"
+    assert replay(facts).differences == ["the facts the text was checked against differ"]
+
+
+def test_a_trace_from_before_facts_and_alternatives_were_recorded_still_replays(chain: list[Json]) -> None:
+    older = {k: v for k, v in chain[0].items() if k not in ("citable", "alternatives")}
+    assert replay(older).matches
+
+
 def test_replay_detects_a_catalog_changed_without_a_new_version(chain: list[Json], catalog: Catalog) -> None:
     data = catalog.model_dump()
     data["education"][0]["title"] = "A retitled article"

@@ -1,12 +1,12 @@
-"""Tone lexicon, grounding (unit-aware), disclosure and length checks."""
+"""The shared guardrails every user-facing text must pass: tone lexicon, grounding (unit-aware),
+disclosure and length checks, and the fact table's round trip through the event contract."""
 
 from __future__ import annotations
 
 import pytest
 
-from spendsense_recommender.domain.facts import Fact, FactTable
-from spendsense_recommender.domain.vocabulary import DISCLOSURE
-from spendsense_shared.guardrails.checks import check_text
+from spendsense_shared.guardrails.checks import DISCLOSURE, check_text
+from spendsense_shared.guardrails.facts import Fact, FactTable, citable, from_citable
 from spendsense_shared.guardrails.grounding import check_grounding, extract_claims
 from spendsense_shared.guardrails.tone import TONE_LEXICON, check_tone
 
@@ -190,3 +190,15 @@ def test_trusted_names_exempt_catalog_titles_from_grounding() -> None:
         facts(),
         ("A 12-month plan",),
     ).passed
+
+
+def test_a_fact_table_checks_the_same_after_travelling_as_citable_facts() -> None:
+    """What the operator receives (``citable``) and checks an edit against (``from_citable``)."""
+    table = facts()
+    received = from_citable(citable(table))
+    assert [(f.key, f.unit, f.value, f.display, f.untrusted) for f in received.values()] == [
+        (f.key, f.unit, f.value, f.display, f.untrusted) for f in table.values()
+    ]
+    rationale = "Your Visa 7-Eleven Rewards ending in 4523 is at 68 % utilization ($3,400 of a $5,000 limit)."
+    assert check_text("Utilization", rationale, DISCLOSURE, received).passed
+    assert not check_text("Utilization", rationale.replace("$3,400", "$3,900"), DISCLOSURE, received).passed

@@ -1,0 +1,43 @@
+"""``persona.assigned`` → the operator's projection of the user's analysis: one history row per window
+(persona, every matching persona, rule-set version, as-of date) and the window's latest signals from the
+analysis report, which comes by claim check from the data bucket. Only while the user's consent is
+current: without it nothing is stored (and nothing is read from the bucket)."""
+
+from __future__ import annotations
+
+from spendsense_operator.domain.users import ReportMismatch, projection_of
+from spendsense_operator.handlers.unit_of_work import OperatorUnitOfWork
+from spendsense_shared.blobs import BlobStore
+from spendsense_shared.logging import get_logger
+from spendsense_shared.messaging.catalog import EventData, PersonaAssigned
+from spendsense_shared.messaging.claim_check import redeem
+from spendsense_shared.messaging.contracts import PersonaDetails
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.messaging.errors import PermanentError
+
+log = get_logger(__name__)
+
+
+class ForeignReport(PermanentError):
+    """The claim check's report is of another user: retrying cannot help (dead-lettered)."""
+
+
+async def project_persona(
+    envelope: EventEnvelope, data: EventData, uow: OperatorUnitOfWork, *, store: BlobStore
+) -> None:
+    """Handler for ``persona.assigned`` (the consumer has entered ``uow`` and commits after it).
+    Idempotent: a redelivered event's rows are recorded once, and older signals never replace newer."""
+    if not isinstance(data, PersonaAssigned):
+        raise TypeError(f"project_persona handles persona.assigned, not {type(data).__name__}")
+    if not await uow.consent.is_granted(data.user_id):
+        log.info("persona_skipped", reason="consent_required")
+        return  # nothing of a user is kept without their current consent
+    details = PersonaDetails.model_validate_json(await redeem(store, data.details))
+    try:
+        history, signals = projection_of(
+            data, details.report, event_id=str(envelope.id), assigned_at=envelope.occurred_at
+        )
+    except ReportMismatch as exc:
+        raise ForeignReport(str(exc)) from exc
+    await uow.personas.record(history, signals)
+    log.info("persona_projected", windows=len(history), signals=len(signals))

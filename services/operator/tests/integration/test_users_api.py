@@ -1,0 +1,143 @@
+"""``GET /api/v1/operator/users/{user_id}`` on the operator's real app and PostgreSQL, fed through the
+handlers the service wires: ``persona.assigned`` (its analysis report by claim check from the data bucket
+on the AWS emulator) and ``recommendations.generated``. Signals of both windows, the persona history
+newest first, the user's review items with their decisions; nothing stored without current consent;
+403 consent_required (logged) once consent is revoked, 404 for a user the operator knows nothing of or
+who was erased; operators and admins only."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from spendsense_operator.adapters.orm import persona_history, user_signals
+from spendsense_operator.bootstrap import SERVICE
+from spendsense_shared.erasure import pseudonym
+from spendsense_shared.messaging.catalog import UserErasureRequested, UserMerged, new_event
+from spendsense_shared.testing.fakes import load_beside
+
+support = load_beside(__file__, "review_support.py", "spendsense_operator_review_support")
+item, T0 = support.review_item, support.T0
+AS_OF = date(2026, 10, 31)
+
+
+@pytest.fixture
+async def operator(service_client):
+    return support.Operator(await service_client(SERVICE))
+
+
+async def rows(op: support.Operator) -> tuple[int, int]:
+    async with op.client.platform.database.engine.connect() as conn:
+        history = (await conn.execute(select(func.count()).select_from(persona_history))).scalar_one()
+        signals = (await conn.execute(select(func.count()).select_from(user_signals))).scalar_one()
+    return history, signals
+
+
+async def test_an_operator_reads_a_users_signals_personas_and_review_items(operator):
+    await operator.consent("u1")
+    first = await operator.assigned("u1", as_of=AS_OF - timedelta(days=30), utilization=0.9)
+    second = await operator.assigned(
+        "u1", at=T0 + timedelta(hours=1), personas={"30d": "subscription_heavy", "180d": "high_utilization"}
+    )
+    await operator.deliver(second)
+    await operator.deliver(first)  # arrives late: history, but not the latest signals
+    await operator.deliver(second)  # a redelivery adds nothing
+    await operator.deliver(support.generated("u1", [item("r1"), item("r2", "offer")]))
+    client = operator.client
+    rejected = await client.post(
+        "/api/v1/operator/reject",
+        json={"recommendation_ids": ["r2"], "reason": "not now"},
+        headers=operator.headers(),
+    )
+    assert rejected.status_code == 200, rejected.text
+
+    for headers in (operator.headers(), operator.headers("admin-1", "admin")):
+        answer = await client.get("/api/v1/operator/users/u1", headers=headers)
+        assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["user_id"] == "u1"
+    assert set(body["signals"]) == {"30d", "180d"}
+    thirty = body["signals"]["30d"]
+    assert (thirty["as_of"], thirty["rule_set_version"], thirty["upload_id"]) == (
+        "2026-10-31",
+        "personas-v1",
+        "up1",
+    )
+    assert thirty["signals"]["credit"]["max_utilization"] == 0.68
+    assert body["signals"]["180d"]["signals"]["window_days"] == 180
+    assert body["personas"] == {"30d": "subscription_heavy", "180d": "high_utilization"}
+    assert [(p["window"], p["persona"], p["as_of"]) for p in body["persona_history"]] == [
+        ("30d", "subscription_heavy", "2026-10-31"),
+        ("180d", "high_utilization", "2026-10-31"),
+        ("30d", "high_utilization", "2026-10-01"),
+        ("180d", "high_utilization", "2026-10-01"),
+    ]  # newest assignment first; one event's windows in reverse order of recording
+    assert body["persona_history"][0]["matched"] == [body["persona_history"][0]["persona"]]
+    assert body["persona_history_truncated"] is False
+    assert {(r["recommendation_id"], r["status"], r["reason"]) for r in body["recommendations"]} == {
+        ("r1", "pending", None),
+        ("r2", "rejected", "not now"),
+    }
+    assert body["recommendations_truncated"] is False
+    assert body["counts"] == {"pending": 1, "approved": 0, "rejected": 1, "flagged": 0, "overridden": 0}
+    assert await rows(operator) == (4, 2)
+
+
+async def test_nothing_is_stored_without_current_consent_and_refusals_are_precise(operator):
+    await operator.deliver(await operator.assigned("stranger"))  # never consented
+    await operator.consent("u2", granted=False)
+    await operator.deliver(await operator.assigned("u2"))
+    await operator.deliver(support.generated("u2", [item("r2")]))
+    assert await rows(operator) == (0, 0)
+
+    client, me = operator.client, operator.headers()
+    unknown = await client.get("/api/v1/operator/users/stranger", headers=me)
+    assert unknown.status_code == 403  # no current consent: nobody's data is shown, known or not
+    assert unknown.json()["error"]["code"] == "consent_required"
+
+    await operator.consent("quiet")
+    nothing = await client.get("/api/v1/operator/users/quiet", headers=me)
+    assert (nothing.status_code, nothing.json()["error"]["code"]) == (404, "not_found")
+
+    await operator.consent("u1")
+    await operator.deliver(await operator.assigned("u1"))
+    assert (await client.get("/api/v1/operator/users/u1", headers=me)).status_code == 200
+    await operator.consent("u1", granted=False, hours=1)
+    revoked = await client.get("/api/v1/operator/users/u1", headers=me)
+    assert revoked.status_code == 403
+    assert revoked.json()["error"] == {
+        "code": "consent_required",
+        "message": "the user has not given current consent",
+    }
+
+    await operator.consent("u1", granted=True, hours=2)
+    assert (await client.get("/api/v1/operator/users/u1", headers=client.as_("u1"))).status_code == 403
+    assert (await client.get("/api/v1/operator/users/u1", headers=client.as_("u9"))).status_code == 403
+    assert (await client.get("/api/v1/operator/users/u1")).status_code == 401
+
+
+async def test_merge_and_erasure_cover_the_projection(operator):
+    for user_id in ("old", "new", "gone"):
+        await operator.consent(user_id)
+        await operator.deliver(await operator.assigned(user_id))
+    await operator.deliver(support.generated("gone", [item("g1")]))
+    await operator.deliver(new_event(UserMerged(source_user_id="old", target_user_id="new")))
+    client, me = operator.client, operator.headers()
+    merged = (await client.get("/api/v1/operator/users/new", headers=me)).json()
+    assert len(merged["persona_history"]) == 4
+    assert (
+        await client.get("/api/v1/operator/users/old", headers=me)
+    ).status_code == 403  # gone with the merge
+
+    erasure = new_event(UserErasureRequested(user_id="gone", requested_at=T0), user_id="gone")
+    await operator.deliver(erasure)
+    answer = await client.get("/api/v1/operator/users/gone", headers=me)
+    assert (answer.status_code, answer.json()["error"]["code"]) == (404, "not_found")
+    assert await rows(operator) == (4, 2)  # only "new"'s rows are left
+    confirmations = [e for e in await operator.outbox() if e.type == "operator.user_erased"]
+    [confirmed] = confirmations
+    assert confirmed.user_id is None
+    assert confirmed.data["subject"] == pseudonym("gone")
+    assert "gone" not in confirmed.model_dump_json().replace(pseudonym("gone"), "")
