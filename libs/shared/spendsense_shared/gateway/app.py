@@ -1,11 +1,12 @@
 """The local gateway (port 8000): a streaming reverse proxy over the route table, plus ``/api/v1/health``,
-which reports every service's readiness."""
+which reports every service's readiness, and the web app (``web/dist``) at ``/`` (see ``web.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -15,6 +16,7 @@ from starlette.background import BackgroundTask
 
 from spendsense_shared.correlation import current_correlation_id
 from spendsense_shared.gateway.routes import resolve
+from spendsense_shared.gateway.web import default_web_dist, web_router
 from spendsense_shared.http.app import create_service_app
 from spendsense_shared.http.errors import error_body
 from spendsense_shared.logging import configure_logging, get_logger
@@ -46,7 +48,9 @@ class GatewaySettings(ServiceSettings):
     max_request_bytes: int = 200 * 1024 * 1024  # uploads pass through; services apply their own limits
 
 
-def create_gateway(settings: GatewaySettings | None = None) -> FastAPI:
+def create_gateway(settings: GatewaySettings | None = None, web_dist: Path | None = None) -> FastAPI:
+    """The gateway app. ``web_dist``: the built web app to serve at ``/`` (default: this checkout's
+    ``web/dist``)."""
     settings = settings or GatewaySettings()
     configure_logging("gateway", settings.log_level, settings.log_json)
     client = httpx.AsyncClient(
@@ -127,7 +131,7 @@ def create_gateway(settings: GatewaySettings | None = None) -> FastAPI:
     return create_service_app(
         settings,
         title="SpendSense gateway",
-        routers=[router],
+        routers=[router, web_router(web_dist if web_dist is not None else default_web_dist())],
         readiness={"services": check_upstreams},
         lifespan=lifespan,
     )

@@ -1,0 +1,226 @@
+"""Browser tests of the web app: Python Playwright driving Debian's chromium (``/usr/bin/chromium``, which
+``.ci/run`` installs with apt; no browser download) against a whole embedded stack started with
+``spendsense up`` on free ports, whose gateway serves the built app (``web/dist``, built by ``make install``).
+
+Without ``/usr/bin/chromium`` every test here is skipped, saying so. When a test fails, a screenshot of each
+page it had open is written under pytest's temporary folder (``web-failures/``, listed at the end of the
+run); every test also writes screenshots of the pages it visits to ``web-screenshots/`` beside it, and
+checks each of those pages with axe-core (no serious or critical violation).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from spendsense_shared.testing.fakes import load_beside
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("SPENDSENSE_TEST_CHROMIUM", "/usr/bin/chromium"))
+HERE = Path(__file__).parent
+AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+
+support = load_beside(str(ROOT / "tests" / "e2e" / "conftest.py"), "e2e_support.py", "spendsense_e2e_support")
+
+_FAILURE_SHOTS: list[Path] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "web: drives the web app in a real browser (chromium) against the stack"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mine = [i for i in items if HERE in Path(str(i.path)).parents]
+    for item in mine:
+        item.add_marker(pytest.mark.web)
+        item.add_marker(pytest.mark.stack)
+        if not CHROMIUM.exists():
+            item.add_marker(
+                pytest.mark.skip(
+                    reason=f"browser tests need Debian's chromium at {CHROMIUM} "
+                    "(`apt-get install chromium`; .ci/run installs it)"
+                )
+            )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _FAILURE_SHOTS:
+        terminalreporter.section("web app: screenshots of the failed tests' pages")
+        for shot in _FAILURE_SHOTS:
+            terminalreporter.line(str(shot))
+
+
+@pytest.fixture(scope="module")
+def web_stack() -> Iterator[Any]:
+    """The whole stack, once for the browser tests (one module); its gateway serves this checkout's web/dist.
+
+    ``SPENDSENSE_WEB_TEST_STACK=<state dir>`` uses a stack already running from that state directory
+    instead (``spendsense up --state-dir …``), neither started nor stopped here: quicker while working on
+    the app."""
+    if not (ROOT / "web" / "dist" / "index.html").is_file():
+        pytest.fail("web/dist is not built: run `make install` (it runs npm ci and npm run build in web/)")
+    running_dir = os.environ.get("SPENDSENSE_WEB_TEST_STACK")
+    if running_dir:
+        manifest = json.loads((Path(running_dir) / "stack.json").read_text())
+        yield support.Stack(Path(running_dir), int(manifest["urls"]["gateway"].rsplit(":", 1)[1]))
+        return
+    # Not under pytest's basetemp: as root, PostgreSQL runs as another user that must reach the state dir.
+    state_dir = Path(tempfile.mkdtemp(prefix="spendsense-web-"))
+    state_dir.chmod(0o755)
+    running = support.Stack(state_dir, support.free_block(9))
+    try:
+        for _ in range(3):  # another process may take a port of the block before a server binds it
+            result = support.cli("up", *running.args, "--timeout", "300", timeout=400)
+            if result.returncode == 0 or "already in use" not in result.stdout + result.stderr:
+                break
+            running = support.Stack(state_dir, support.free_block(9))
+        assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
+        yield running
+    finally:
+        support.cli("down", "--state-dir", str(running.state_dir))
+        shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    # Per module, not per session: while Playwright's sync API is open, the thread looks as if an event
+    # loop were running, which would break any asyncio test that pytest runs after these.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        # Playwright's own launcher, Debian's browser: no download. As root it adds --no-sandbox itself.
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.getbasetemp() / "web-screenshots"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+class Pages:
+    """Browser contexts (each its own person: cookies and storage apart) opened by one test."""
+
+    def __init__(self, browser: Any, base_url: str, screenshots: Path, test_name: str):
+        self.browser = browser
+        self.base_url = base_url
+        self.screenshots = screenshots
+        self.test_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)
+        self.contexts: list[Any] = []
+        self.pages: list[Any] = []
+        self.errors: list[str] = []
+        self.inaccessible: list[str] = []
+
+    def open(self, width: int = 1280, height: int = 900, **options: Any) -> Any:
+        context = self.browser.new_context(
+            base_url=self.base_url, viewport={"width": width, "height": height}, **options
+        )
+        context.set_default_timeout(20_000)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        page.on(
+            "console",
+            lambda msg: (
+                self.errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+            ),
+        )
+        self.contexts.append(context)
+        self.pages.append(page)
+        return page
+
+    def shot(self, page: Any, name: str) -> Path:
+        """A screenshot of the page as it is, and an accessibility check of it (axe-core)."""
+        path = self.screenshots / f"{self.test_name}--{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        self.check_accessibility(page, name)
+        return path
+
+    def check_accessibility(self, page: Any, name: str) -> None:
+        """axe-core's rules (labels, names, contrast, landmarks, ARIA) on the page as it is now; serious and
+        critical violations are kept in ``self.inaccessible``. axe comes from web/node_modules (a
+        devDependency) and is evaluated through the DevTools protocol, which the page's CSP does not govern."""
+        if not AXE.is_file():
+            pytest.fail(f"{AXE} is missing: run `make install` (npm ci in web/)")
+        if not page.evaluate("() => typeof window.axe === 'object'"):
+            page.evaluate(AXE.read_text())
+        result = page.evaluate("() => axe.run(document, { resultTypes: ['violations'] })")
+        for violation in result["violations"]:
+            if violation["impact"] in ("serious", "critical"):
+                targets = [node["target"] for node in violation["nodes"][:3]]
+                self.inaccessible.append(f"{name}: {violation['id']} ({violation['help']}) at {targets}")
+
+    def console_errors(self) -> list[str]:
+        """What the pages logged as errors (script errors, refused by the content security policy, React
+        warnings), but the browser's note of each API answer that is not 2xx: the app shows those itself."""
+        answered = "Failed to load resource: the server responded with a status of"
+        return [e for e in self.errors if answered not in e]
+
+    def close(self, failed: bool, failures: Path) -> None:
+        if failed:
+            failures.mkdir(exist_ok=True)
+            for n, page in enumerate(self.pages):
+                path = failures / f"{self.test_name}-{n}.png"
+                try:
+                    page.screenshot(path=str(path), full_page=True)
+                    _FAILURE_SHOTS.append(path)
+                except Exception as exc:  # a closed page: note it, keep the others
+                    _FAILURE_SHOTS.append(Path(f"{path} (not taken: {exc})"))
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def pages(
+    request: pytest.FixtureRequest,
+    browser: Any,
+    web_stack: Any,
+    screenshot_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Pages]:
+    opened = Pages(browser, web_stack.gateway, screenshot_dir, request.node.name)
+    yield opened
+    report = getattr(request.node, "rep_call", None)
+    opened.close(bool(report and report.failed), tmp_path_factory.getbasetemp() / "web-failures")
+
+
+def eventually(probe: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 1.0) -> None:
+    """Poll ``probe`` until true: a readiness wait for the asynchronous pipeline, not a benchmark."""
+    deadline = time.monotonic() + timeout_s
+    while not probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
+        time.sleep(interval_s)
+
+
+@pytest.fixture(scope="session")
+def helpers() -> Any:
+    """Shared helpers for the test modules (which pytest's importlib mode cannot import from here)."""
+
+    class Helpers:
+        eventually = staticmethod(eventually)
+        support_module = support
+
+    return Helpers
