@@ -65,7 +65,20 @@ SERVICE_SETTINGS: dict[str, tuple[str, ...]] = {
     "auth": ("jwt_private_key", "trust_proxy", "oauth_redirect_base_url", "admin_email", "admin_password"),
 }
 # Worker extras: the auth worker builds the same settings, whose OAuth redirect default is a local URL.
-WORKER_EXTRA_SETTINGS: dict[str, tuple[str, ...]] = {"auth": ("oauth_redirect_base_url",)}
+# The profile worker sends the mobile pushes (adapters/push.py): it finds or creates the SNS platform
+# applications with these credentials and APNs identifiers. The profile API only deletes endpoints on
+# erasure, which needs none of them.
+WORKER_EXTRA_SETTINGS: dict[str, tuple[str, ...]] = {
+    "auth": ("oauth_redirect_base_url",),
+    "profile": (
+        "push_apns_credential",  # secret
+        "push_apns_principal",
+        "push_apns_team_id",
+        "push_apns_bundle_id",
+        "push_apns_sandbox",
+        "push_fcm_credential",  # secret
+    ),
+}
 
 
 def worker_settings(service: str) -> tuple[str, ...]:

@@ -35,8 +35,19 @@ COMPOSE_ONLY = {
     "SPENDSENSE_AWS_SECRET_ACCESS_KEY",
     "SPENDSENSE_BUS_WAIT_TIME_S",
 }
-# Only in AWS: embedded-metric-format records, which CloudWatch turns into the dashboards' metrics.
-TERRAFORM_ONLY = {"SPENDSENSE_METRICS_EMF"}
+# Only in AWS: embedded-metric-format records, which CloudWatch turns into the dashboards' metrics; and
+# the mobile push credentials and APNs identifiers of the profile worker: against the emulator (Compose)
+# the profile service gives SNS placeholder credentials itself (adapters/push.py), and real ones would
+# only be handed to the emulator.
+TERRAFORM_ONLY = {
+    "SPENDSENSE_METRICS_EMF",
+    "SPENDSENSE_PUSH_APNS_CREDENTIAL",
+    "SPENDSENSE_PUSH_APNS_PRINCIPAL",
+    "SPENDSENSE_PUSH_APNS_TEAM_ID",
+    "SPENDSENSE_PUSH_APNS_BUNDLE_ID",
+    "SPENDSENSE_PUSH_APNS_SANDBOX",
+    "SPENDSENSE_PUSH_FCM_CREDENTIAL",
+}
 # The same setting in another form: a key file on a volume locally, the PEM from Secrets Manager in AWS.
 SAME_SETTING = {"SPENDSENSE_JWT_PRIVATE_KEY_FILE": "SPENDSENSE_JWT_PRIVATE_KEY"}
 HEALTH_URL = re.compile(r"http://127\.0\.0\.1:(\d+)(/[^'\"\s]*)")

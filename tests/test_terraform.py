@@ -14,6 +14,8 @@ import copy
 import importlib.util
 import json
 import re
+import shutil
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -24,6 +26,9 @@ from typing import Any
 import hcl2  # python-hcl2
 import pytest
 
+from spendsense_profile.adapters.push import application_name, platform_applications
+from spendsense_profile.settings import ProfileSettings
+from spendsense_shared.gateway import web
 from spendsense_shared.gateway.routes import ROUTES
 from spendsense_shared.messaging.catalog import SERVICES
 from spendsense_shared.messaging.topology import build_topology
@@ -32,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TF = ROOT / "infra" / "terraform"
 GENERATED = TF / "generated" / "main.tf.json"
 MODULES = ("network", "encryption", "data", "secrets", "bus", "registry", "cluster", "load_balancer",
-           "ecs_service", "api", "observability")  # fmt: skip
+           "ecs_service", "api", "observability", "web")  # fmt: skip
 ENVIRONMENTS = ("dev", "staging", "prod")
 WORKERS = tuple(f"{service}-worker" for service in SERVICES)
 # The only SNS topic / subscription outside the event bus: CloudWatch alarm notifications.
@@ -42,7 +47,14 @@ NOT_BUS = {
 }
 BUS_TYPES = ("aws_sns_topic", "aws_sqs_queue", "aws_sns_topic_subscription")
 # IAM actions that cannot be scoped to a resource.
-UNSCOPED_ACTIONS = {"ecr:GetAuthorizationToken", "sns:ListTopics", "sts:AssumeRole"}
+UNSCOPED_ACTIONS = {
+    "ecr:GetAuthorizationToken",
+    "sns:ListTopics",
+    "sns:ListPlatformApplications",
+    "sts:AssumeRole",
+}
+# The task policy statements that may publish to SNS, each limited to its own kind of target.
+PUBLISHING_SIDS = {"PublishToOwnTopic", "PushToOwnEndpoints", "SendSmsToPhoneNumbersOnly"}
 
 
 # --- Loading --------------------------------------------------------------------------------------------
@@ -399,8 +411,242 @@ def check_api(tree: Tree) -> list[str]:
     return problems
 
 
+def check_push(tree: Tree) -> list[str]:
+    """Mobile push: the profile worker sends through its own two platform applications and their endpoints
+    only; the profile API may only delete those endpoints; no other process reaches any of them."""
+    problems = []
+    root, ecs = tree[""], tree["ecs_service"]
+    if root.locals.get("push_service") != "profile":
+        problems.append("local.push_service is not profile")
+    arns = root.locals.get("push_application_arns", [])
+    if arns != [
+        "${local.sns_arn}:app/APNS/${local.name}-push-ios",
+        "${local.sns_arn}:app/APNS_SANDBOX/${local.name}-push-ios",
+        "${local.sns_arn}:app/GCM/${local.name}-push-android",
+    ]:
+        problems.append(f"local.push_application_arns are not the ios and android applications: {arns}")
+    if not re.fullmatch(
+        r"arn:\$\{[^}]+\}:sns:\$\{var\.region\}:\$\{[^}]+account_id\}", root.locals.get("sns_arn", "")
+    ):
+        problems.append("local.sns_arn is not this account's SNS in var.region")
+    expected = {
+        "local.workers": {
+            "application_arns": "each.value.service == local.push_service ? local.push_application_arns : []",
+            "send": "each.value.service == local.push_service",
+            "delete_endpoints": "false",
+        },
+        "local.services": {
+            "application_arns": "each.key == local.push_service ? local.push_application_arns : []",
+            "send": "false",
+            "delete_endpoints": "each.key == local.push_service",
+        },
+    }
+    for name, body in calls_of(root, "./modules/ecs_service").items():
+        want = expected.get(expr(body.get("for_each", "")))
+        got = body.get("push_access")
+        if want is None:
+            if got is not None:
+                problems.append(f"{name} is given push access")
+            continue
+        got_text = {k: expr(v) if isinstance(v, str) else json.dumps(v) for k, v in (got or {}).items()}
+        if got_text != want:
+            problems.append(f"{name}: push_access is {got_text}, expected {want}")
+    if ecs.variables.get("push_access", {}).get("default") != {
+        "application_arns": [],
+        "send": False,
+        "delete_endpoints": False,
+    }:
+        problems.append("push_access does not default to nothing")
+    by_sid = {s.get("sid"): s for s in statements(ecs.data.get(("aws_iam_policy_document", "task"), {}))}
+    scoped = {
+        "PushFindsApplications": (["sns:ListPlatformApplications"], '["*"]'),
+        "PushCreatesApplications": (["sns:CreatePlatformApplication"], "local.push_application_scopes"),
+        "PushUsesOwnApplications": (
+            ["sns:CreatePlatformEndpoint", "sns:SetPlatformApplicationAttributes"],
+            "var.push_access.application_arns",
+        ),
+        "PushToOwnEndpoints": (
+            ["sns:GetEndpointAttributes", "sns:Publish", "sns:SetEndpointAttributes"],
+            "local.push_endpoint_arns",
+        ),
+        "PushDeletesOwnEndpoints": (["sns:DeleteEndpoint"], "local.push_endpoint_arns"),
+    }
+    for sid, (actions, resources) in scoped.items():
+        statement = by_sid.get(sid)
+        if statement is None:
+            problems.append(f"task policy has no {sid}")
+        elif sorted(statement.get("actions", [])) != actions or expr(statement.get("resources")) != resources:
+            problems.append(f"{sid} is not {actions} on {resources}")
+    if 'replace(arn, ":app/", ":endpoint/")' not in expr(ecs.locals.get("push_endpoint_arns", "")):
+        problems.append("push endpoints are not those of the push applications")
+    for publisher in statements(ecs.data.get(("aws_iam_policy_document", "task"), {})):
+        if "sns:Publish" in publisher.get("actions", []) and publisher.get("sid") not in PUBLISHING_SIDS:
+            problems.append(f"task policy statement {publisher.get('sid')} publishes to SNS")
+    return problems
+
+
+def _behaviours(distribution: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Path pattern ("*" for the default) -> cache behaviour of a parsed aws_cloudfront_distribution."""
+    found: dict[str, dict[str, Any]] = {"*": next(iter(distribution.get("default_cache_behavior", [])), {})}
+    for behaviour in distribution.get("ordered_cache_behavior", []):
+        found[behaviour.get("path_pattern", "")] = behaviour
+    return found
+
+
+def check_web(tree: Tree) -> list[str]:
+    """The web app: private frontend bucket behind CloudFront (origin access control), SPA fallback that
+    leaves the API alone, the gateway's cache rules and headers, /api/* to API Gateway, HTTPS, logs."""
+    problems = []
+    root, web_module, data = tree[""], tree["web"], tree["data"]
+    call = next(iter(calls_of(root, "./modules/web").values()), None)
+    if call is None:
+        return ["the root module does not call modules/web"]
+    wiring = {
+        "bucket": "module.data.frontend_bucket",
+        "logs_bucket_domain_name": "module.data.cloudfront_logs_bucket_domain_name",
+        "api_endpoint": "module.api.endpoint",
+    }
+    for attribute, value in wiring.items():
+        if expr(call.get(attribute, "")) != value:
+            problems.append(f"modules/web {attribute} is not {value}")
+    if expr(root.outputs.get("web_cloudfront_domain", {}).get("value", "")) != "module.web.domain_name":
+        problems.append("no output with the CloudFront domain")
+
+    # The bucket: only this distribution reads it, with its requests signed; one policy per bucket.
+    policy = web_module.data.get(("aws_iam_policy_document", "bucket"), {})
+    reads = [s for s in statements(policy) if s.get("sid") == "CloudFrontReadsWebApp"]
+    condition = json.dumps(reads[0].get("condition", [])) if reads else ""
+    if (
+        len(reads) != 1
+        or set(reads[0].get("actions", [])) - {"s3:GetObject", "s3:ListBucket"}
+        or reads[0].get("principals") != [{"type": "Service", "identifiers": ["cloudfront.amazonaws.com"]}]
+        or "AWS:SourceArn" not in condition
+        or "aws_cloudfront_distribution.this.arn" not in condition
+    ):
+        problems.append("the frontend bucket is not readable by the web app's distribution only")
+    common = data.outputs.get("frontend_bucket", {}).get("value", {}).get("policy_json", "")
+    if policy.get("source_policy_documents") != ["${var.bucket.policy_json}"] or (
+        expr(common) != 'data.aws_iam_policy_document.bucket["frontend"].json'
+    ):
+        problems.append("the frontend bucket policy drops the bucket's common statements (TLS only)")
+    bucket_policy = web_module.resources.get(("aws_s3_bucket_policy", "web"), {})
+    if expr(bucket_policy.get("policy", "")) != "data.aws_iam_policy_document.bucket.json" or (
+        expr(bucket_policy.get("bucket", "")) != "var.bucket.id"
+    ):
+        problems.append("the frontend bucket's policy is not the CloudFront one")
+    if 'if kind != "frontend"' not in expr(
+        data.resources.get(("aws_s3_bucket_policy", "this"), {}).get("for_each", "")
+    ):
+        problems.append("the frontend bucket would get two policies")
+    key_statements = statements(tree["encryption"].data.get(("aws_iam_policy_document", "key"), {}))
+    if not any(
+        s.get("sid") == "CloudFrontReadsFrontendBucket"
+        and s.get("actions") == ["kms:Decrypt"]
+        and "var.frontend_bucket_arn" in json.dumps(s.get("condition", []))
+        for s in key_statements
+    ):
+        problems.append(
+            "the deployment key does not let CloudFront read (only) the frontend bucket's objects"
+        )
+
+    # The distribution.
+    distribution = web_module.resources.get(("aws_cloudfront_distribution", "this"))
+    if distribution is None:
+        return [*problems, "modules/web has no aws_cloudfront_distribution.this"]
+    origins = {o.get("origin_id"): o for o in distribution.get("origin", [])}
+    bucket_origin, api_origin = origins.get("web", {}), origins.get("api", {})
+    if (
+        expr(bucket_origin.get("origin_access_control_id", ""))
+        != "aws_cloudfront_origin_access_control.web.id"
+    ):
+        problems.append("the bucket origin does not use origin access control")
+    oac = web_module.resources.get(("aws_cloudfront_origin_access_control", "web"), {})
+    if oac.get("signing_behavior") != "always" or oac.get("origin_access_control_origin_type") != "s3":
+        problems.append("origin access control does not always sign requests to S3")
+    api_config: dict[str, Any] = next(iter(api_origin.get("custom_origin_config", [])), {})
+    if (
+        api_config.get("origin_protocol_policy") != "https-only"
+        or expr(api_origin.get("domain_name", "")) != "local.api_domain"
+    ):
+        problems.append("/api/* does not go to API Gateway over HTTPS")
+    if distribution.get("default_root_object") != "index.html":
+        problems.append("the default root object is not index.html")
+    behaviours = _behaviours(distribution)
+    if set(behaviours) != {"*", "/assets/*", "/api/*"}:
+        problems.append(f"cache behaviours are {sorted(behaviours)}, not *, /assets/*, /api/*")
+    for pattern, behaviour in behaviours.items():
+        if behaviour.get("viewer_protocol_policy") not in ("redirect-to-https", "https-only"):
+            problems.append(f"{pattern} is served over plain HTTP")
+        if not behaviour.get("response_headers_policy_id"):
+            problems.append(f"{pattern} has no response headers policy")
+    default, assets, api = behaviours["*"], behaviours.get("/assets/*", {}), behaviours.get("/api/*", {})
+    if default.get("target_origin_id") != "web" or assets.get("target_origin_id") != "web":
+        problems.append("the web app is not served from the bucket")
+    if api.get("target_origin_id") != "api" or api.get("viewer_protocol_policy") != "https-only":
+        problems.append("/api/* is not the API origin, HTTPS only")
+    disabled = "data.aws_cloudfront_cache_policy.disabled.id"
+    if (
+        expr(default.get("cache_policy_id", "")) != disabled
+        or expr(api.get("cache_policy_id", "")) != disabled
+    ):
+        problems.append("index.html or the API is cached at the edge")
+    if "Managed-AllViewerExceptHostHeader" not in json.dumps(list(web_module.data.values())):
+        problems.append("the API origin is not sent the viewer's request (except Host)")
+    if set(api.get("allowed_methods", [])) != {"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"}:
+        problems.append("/api/* does not allow every method")
+    functions = default.get("function_association", [])
+    if [(f.get("event_type"), expr(f.get("function_arn", ""))) for f in functions] != [
+        ("viewer-request", "aws_cloudfront_function.spa_fallback.arn")
+    ]:
+        problems.append("the default behaviour does not run the SPA fallback on viewer requests")
+    spa = web_module.resources.get(("aws_cloudfront_function", "spa_fallback"), {})
+    if "spa_fallback.js" not in expr(spa.get("code", "")) or spa.get("publish") is not True:
+        problems.append("the SPA fallback function is not spa_fallback.js, published")
+    # Error responses must pass through unchanged: a response page would apply to /api/* as well.
+    errors = json.dumps(distribution.get("custom_error_response", [])) + json.dumps(
+        distribution.get("dynamic", [])
+    )
+    if "response_page_path" in errors or "response_code" in errors:
+        problems.append("custom error responses rewrite errors (the API's too)")
+    if "error_caching_min_ttl" not in errors:
+        problems.append("error responses are cached (10 s by default), one user's for another")
+    if not distribution.get("logging_config"):
+        problems.append("the distribution has no access logs")
+
+    # The gateway's cache rules and headers (libs/shared/spendsense_shared/gateway/web.py).
+    one_year = web_module.locals.get("one_year")
+    cache = web_module.resources.get(("aws_cloudfront_cache_policy", "assets"), {})
+    if expr(assets.get("cache_policy_id", "")) != "aws_cloudfront_cache_policy.assets.id" or any(
+        expr(cache.get(ttl, "")) != "local.one_year" for ttl in ("min_ttl", "default_ttl", "max_ttl")
+    ):
+        problems.append("/assets/* is not cached for local.one_year at the edge")
+    policies = {
+        name: {k: str(v).replace("${local.one_year}", str(one_year)) for k, v in body.items()}
+        for name, body in web_module.locals.get("response_policies", {}).items()
+    }
+    if policies.get("app", {}).get("cache_control") != web.INDEX_CACHE:
+        problems.append(f"index.html is not sent with Cache-Control: {web.INDEX_CACHE}")
+    if policies.get("assets", {}).get("cache_control") != web.ASSETS_CACHE:
+        problems.append(f"/assets/* is not sent with Cache-Control: {web.ASSETS_CACHE}")
+    if web_module.locals.get("content_security_policy") != web.SECURITY_HEADERS["Content-Security-Policy"]:
+        problems.append("the CloudFront CSP differs from the gateway's")
+    headers = web_module.resources.get(("aws_cloudfront_response_headers_policy", "this"), {})
+    security = json.dumps(headers.get("security_headers_config", []))
+    for needle in (
+        '"frame_option": "' + web.SECURITY_HEADERS["X-Frame-Options"] + '"',
+        '"referrer_policy": "' + web.SECURITY_HEADERS["Referrer-Policy"] + '"',
+        "content_type_options",
+        "strict_transport_security",
+        "local.content_security_policy",
+    ):
+        if needle not in security:
+            problems.append(f"the response headers policies lack {needle}")
+    return problems
+
+
 ALL_CHECKS: tuple[Callable[[Tree], list[str]], ...] = (
     check_processes, check_scaling, check_least_privilege, check_observability, check_bus, check_api,
+    check_push, check_web,
 )  # fmt: skip
 
 
@@ -558,6 +804,67 @@ def test_vpc_has_three_tiers_nat_and_endpoints(tree: Tree) -> None:
     assert network.resources[("aws_vpc_endpoint", "s3")]["vpc_endpoint_type"] == "Gateway"
 
 
+def test_push_application_names_are_the_ones_the_app_looks_for() -> None:
+    """Terraform grants the ARNs of the applications adapters/push.py finds or creates, on the same platforms."""
+    locals_ = _tree()[""].locals
+    assert expr(locals_["name"]) == "spendsense-${local.deployment}"
+    arns = locals_["push_application_arns"]
+    for platform in ("ios", "android"):
+        name = application_name("{deployment}", platform).replace("{deployment}", "${local.deployment}")
+        assert name == f"spendsense-${{local.deployment}}-push-{platform}"
+        assert any(a.endswith(f"/${{local.name}}-push-{platform}") for a in arns), platform
+    for sandbox, ios_platform in ((False, "APNS"), (True, "APNS_SANDBOX")):
+        settings = ProfileSettings.model_construct(
+            aws_endpoint_url=None,
+            push_apns_credential=None,
+            push_fcm_credential=None,
+            push_apns_principal=None,
+            push_apns_team_id=None,
+            push_apns_bundle_id=None,
+            push_apns_sandbox=sandbox,
+        )
+        applications = platform_applications(settings)
+        assert applications["ios"].platform == ios_platform
+        for platform, application in applications.items():  # the ARN the app's suffix match finds
+            arn = f"${{local.sns_arn}}:app/{application.platform}/${{local.name}}-push-{platform}"
+            assert arn in arns, (sandbox, arn)
+
+
+def _node() -> str | None:
+    return shutil.which("node") or next(
+        (str(p) for p in [ROOT / ".venv" / "bin" / "node"] if p.is_file()), None
+    )
+
+
+@pytest.mark.skipif(_node() is None, reason="no node to run the CloudFront function with")
+def test_spa_fallback_function_routes_like_the_gateway() -> None:
+    """A path without a file extension gets /index.html (the app's router takes it); files stay files."""
+    cases = {
+        "/": "/index.html",
+        "/me/persona": "/index.html",
+        "/operator/review": "/index.html",
+        "/me/uploads/": "/index.html",
+        "/index.html": "/index.html",
+        "/favicon.svg": "/favicon.svg",
+        "/robots.txt": "/robots.txt",
+        "/old-build.js": "/old-build.js",
+        "/api": "/api",
+    }
+    code = (TF / "modules" / "web" / "spa_fallback.js").read_text()
+    driver = code + (
+        "\nconst cases = JSON.parse(process.argv[1]);"
+        "\nconst out = {};"
+        "\nfor (const uri of Object.keys(cases)) { out[uri] = handler({request: {uri: uri}}).uri; }"
+        "\nprocess.stdout.write(JSON.stringify(out));"
+    )
+    node = _node()
+    assert node
+    result = subprocess.run(
+        [node, "-e", driver, json.dumps(cases)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert json.loads(result.stdout) == cases
+
+
 def test_checkov_skips_give_a_reason() -> None:
     skips = 0
     for path in sorted(TF.rglob("*.tf")):
@@ -607,6 +914,45 @@ def _no_redrive(tree: Tree) -> None:
     del tree["bus"].resources[("aws_sqs_queue", "this")]["redrive_policy"]
 
 
+def _task_statement(tree: Tree, sid: str) -> dict[str, Any]:
+    policy = tree["ecs_service"].data[("aws_iam_policy_document", "task")]
+    return next(s for s in statements(policy) if s.get("sid") == sid)
+
+
+def _push_to_any_endpoint(tree: Tree) -> None:
+    _task_statement(tree, "PushToOwnEndpoints")["resources"] = ["*"]
+
+
+def _every_worker_pushes(tree: Tree) -> None:
+    for body in tree[""].calls.values():
+        if expr(body.get("for_each", "")) == "local.workers":
+            body["push_access"]["send"] = True
+
+
+def _api_through_the_bucket(tree: Tree) -> None:
+    distribution = tree["web"].resources[("aws_cloudfront_distribution", "this")]
+    for behaviour in distribution["ordered_cache_behavior"]:
+        if behaviour["path_pattern"] == "/api/*":
+            behaviour["target_origin_id"] = "web"
+
+
+def _spa_fallback_by_error_page(tree: Tree) -> None:
+    distribution = tree["web"].resources[("aws_cloudfront_distribution", "this")]
+    distribution["custom_error_response"] = [
+        {"error_code": 404, "response_code": 200, "response_page_path": "/index.html"}
+    ]
+
+
+def _bucket_readable_by_any_distribution(tree: Tree) -> None:
+    policy = tree["web"].data[("aws_iam_policy_document", "bucket")]
+    for statement in policy["statement"]:
+        statement.pop("condition", None)
+
+
+def _index_cached_for_a_year(tree: Tree) -> None:
+    tree["web"].locals["response_policies"]["app"]["cache_control"] = web.ASSETS_CACHE
+
+
 MUTATIONS = {
     "worker task definitions removed": (_drop_call("local.workers"), check_processes),
     "task definition resource removed": (
@@ -629,6 +975,13 @@ MUTATIONS = {
         _drop("ecs_service", "aws_appautoscaling_policy", "queue_backlog"),
         check_scaling,
     ),
+    "push to any endpoint": (_push_to_any_endpoint, check_push),
+    "every worker pushes": (_every_worker_pushes, check_push),
+    "API behind the bucket": (_api_through_the_bucket, check_web),
+    "SPA fallback by error page": (_spa_fallback_by_error_page, check_web),
+    "bucket readable by any distribution": (_bucket_readable_by_any_distribution, check_web),
+    "index.html cached for a year": (_index_cached_for_a_year, check_web),
+    "distribution removed": (_drop("web", "aws_cloudfront_distribution", "this"), check_web),
 }
 
 

@@ -38,6 +38,11 @@ locals {
     SPENDSENSE_OAUTH_REDIRECT_BASE_URL = module.api.endpoint
     # auth: the bootstrap admin ("" = none; its password is the "admin-password" secret)
     SPENDSENSE_ADMIN_EMAIL = var.admin_email
+    # profile worker: APNs identifiers of the iOS platform application ("" = not used)
+    SPENDSENSE_PUSH_APNS_PRINCIPAL = var.push.apns_principal
+    SPENDSENSE_PUSH_APNS_TEAM_ID   = var.push.apns_team_id
+    SPENDSENSE_PUSH_APNS_BUNDLE_ID = var.push.apns_bundle_id
+    SPENDSENSE_PUSH_APNS_SANDBOX   = tostring(var.push.apns_sandbox)
   }
   secret_env = {
     SPENDSENSE_DATABASE_URL    = module.data.database_url_secret_arn
@@ -45,7 +50,24 @@ locals {
     SPENDSENSE_JWT_PRIVATE_KEY = module.secrets.secret_arns["jwt-private-key"]
     SPENDSENSE_ADMIN_PASSWORD  = module.secrets.secret_arns["admin-password"]
     SPENDSENSE_OPENAI_API_KEY  = module.secrets.secret_arns["openai-api-key"] # once RecommenderSettings reads it
+    # profile worker: APNs .p8 key (or certificate private key) and FCM service account JSON
+    SPENDSENSE_PUSH_APNS_CREDENTIAL = module.secrets.secret_arns["push-apns-credential"]
+    SPENDSENSE_PUSH_FCM_CREDENTIAL  = module.secrets.secret_arns["push-fcm-credential"]
   }
+
+  # Mobile push (SNS platform applications and their endpoints) is the profile service's: its worker
+  # finds or creates the applications, creates endpoints and publishes; its API deletes endpoints when a
+  # user is erased. The applications are named as adapters/push.py names them,
+  # spendsense-{SPENDSENSE_ENV}-push-{ios,android}; they are the app's to create (with the credentials
+  # from Secrets Manager), not Terraform's. iOS on both APNs platforms: endpoints stored while
+  # push.apns_sandbox had its other value stay reachable (to delete on erasure, or to publish to).
+  push_service = "profile"
+  sns_arn      = "arn:${data.aws_partition.current.partition}:sns:${var.region}:${data.aws_caller_identity.current.account_id}"
+  push_application_arns = [
+    "${local.sns_arn}:app/APNS/${local.name}-push-ios",
+    "${local.sns_arn}:app/APNS_SANDBOX/${local.name}-push-ios",
+    "${local.sns_arn}:app/GCM/${local.name}-push-android",
+  ]
 
   # Which buckets each service's processes may use (none unless listed). Uploads land in "data" (profile
   # writes, features reads); features writes the claim-checked analysis details there, the recommender

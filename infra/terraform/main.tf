@@ -1,7 +1,8 @@
-# SpendSense on AWS. Requests: API Gateway (HTTP API) -> VPC link -> internal ALB -> one ECS Fargate
-# service per SpendSense service. Events: each service's worker relays its outbox to its own SNS topic and
-# consumes its own SQS queue (with a DLQ). State: RDS PostgreSQL (a schema per service), ElastiCache
-# Redis, S3. The service list, event bus and routes come from ./generated (infra/generate.py).
+# SpendSense on AWS. Requests: CloudFront (the web app from S3, /api/* to API Gateway) -> API Gateway
+# (HTTP API) -> VPC link -> internal ALB -> one ECS Fargate service per SpendSense service. Events: each
+# service's worker relays its outbox to its own SNS topic and consumes its own SQS queue (with a DLQ).
+# State: RDS PostgreSQL (a schema per service), ElastiCache Redis, S3. The service list, event bus and
+# routes come from ./generated (infra/generate.py).
 
 provider "aws" {
   region = var.region
@@ -12,6 +13,8 @@ provider "aws" {
 }
 
 data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
 
 # What the code declares: services, workers, their settings, the event bus and the route table.
 module "declaration" {
@@ -26,6 +29,8 @@ module "encryption" {
   name       = local.name
   region     = var.region
   account_id = data.aws_caller_identity.current.account_id
+  # CloudFront reads the web app's objects, which this key encrypts (bucket name from the declaration).
+  frontend_bucket_arn = "arn:${data.aws_partition.current.partition}:s3:::${local.bus.buckets["frontend"]}"
 }
 
 module "network" {
@@ -68,6 +73,10 @@ module "secrets" {
     "jwt-private-key" = "RS256 private key (PEM) the auth service signs tokens with."
     "openai-api-key"  = "OpenAI API key for the recommender's rationale text (deterministic fallback without it)."
     "admin-password"  = "Password of the bootstrap admin (SPENDSENSE_ADMIN_EMAIL); at least 12 characters, mixed."
+    # Mobile push (profile worker). A blank value (" ") means none: that platform's application must
+    # then exist already, else its devices get no push (logged).
+    "push-apns-credential" = "APNs PlatformCredential: the .p8 signing key (token auth) or the certificate's private key."
+    "push-fcm-credential"  = "FCM PlatformCredential (SNS platform GCM): the Firebase service account JSON."
   }
 }
 
@@ -152,7 +161,13 @@ module "api_service" {
     read  = [for kind in try(local.bucket_access[each.key].read, []) : module.data.bucket_arns[kind]]
     write = [for kind in try(local.bucket_access[each.key].write, []) : module.data.bucket_arns[kind]]
   }
-  send_sms    = each.key == "auth" # phone sign-in codes
+  send_sms = each.key == "auth" # phone sign-in codes
+  # The profile API deletes a user's push endpoints when it erases the user; it sends nothing.
+  push_access = {
+    application_arns = each.key == local.push_service ? local.push_application_arns : []
+    send             = false
+    delete_endpoints = each.key == local.push_service
+  }
   autoscaling = var.autoscaling
 }
 
@@ -195,6 +210,12 @@ module "worker_service" {
   bucket_arns = {
     read  = [for kind in try(local.bucket_access[each.value.service].read, []) : module.data.bucket_arns[kind]]
     write = [for kind in try(local.bucket_access[each.value.service].write, []) : module.data.bucket_arns[kind]]
+  }
+  # The profile worker sends the pushes: its two platform applications and their endpoints only.
+  push_access = {
+    application_arns = each.value.service == local.push_service ? local.push_application_arns : []
+    send             = each.value.service == local.push_service
+    delete_endpoints = false
   }
   autoscaling = var.autoscaling
 }
@@ -252,6 +273,20 @@ module "api" {
   throttle           = var.api_throttle
   kms_key_arn        = module.encryption.key_arn
   log_retention_days = var.log_retention_days
+}
+
+# The web app (web/dist) from the frontend bucket through CloudFront, and /api/* on the same domain to
+# API Gateway: the app calls /api/v1 on its own origin (its CSP allows connect-src 'self' only).
+module "web" {
+  source = "./modules/web"
+
+  name                    = local.name
+  bucket                  = module.data.frontend_bucket
+  logs_bucket_domain_name = module.data.cloudfront_logs_bucket_domain_name
+  api_endpoint            = module.api.endpoint
+  price_class             = var.web.price_class
+  aliases                 = var.web.aliases
+  certificate_arn         = var.web.certificate_arn
 }
 
 # A dashboard per service (its API, its worker, its topic and queues) and the alarms.

@@ -56,3 +56,21 @@ output "queues" {
   description = "Service => SQS queue and DLQ."
   value       = module.bus.queues
 }
+
+output "web_url" {
+  description = "Public URL of the web app (CloudFront; /api/* on it reaches the API)."
+  value       = module.web.url
+}
+
+output "web_cloudfront_domain" {
+  description = "Domain name of the web app's CloudFront distribution (*.cloudfront.net; CNAME target of var.web.aliases)."
+  value       = module.web.domain_name
+}
+
+output "web_deploy" {
+  description = "What infra/deploy_web.sh needs: the bucket to sync web/dist into and the distribution to invalidate."
+  value = {
+    bucket          = module.data.frontend_bucket.id
+    distribution_id = module.web.distribution_id
+  }
+}

@@ -253,3 +253,51 @@ variable "admin_email" {
   type        = string
   default     = ""
 }
+
+# --- Mobile push --------------------------------------------------------------------------------------
+
+variable "push" {
+  description = <<-EOT
+    Mobile push through Amazon SNS (the profile worker; services/profile/.../adapters/push.py): the APNs
+    identifiers and whether iOS pushes go to the APNs sandbox (development builds: platform APNS_SANDBOX).
+    Token auth (.p8 key): apns_principal is the signing key id, with apns_team_id and apns_bundle_id;
+    certificate auth: apns_principal is the certificate and the other two stay empty. The credentials
+    themselves are the secrets "push-apns-credential" and "push-fcm-credential" (infra/README.md).
+  EOT
+  type = object({
+    apns_principal = optional(string, "")
+    apns_team_id   = optional(string, "")
+    apns_bundle_id = optional(string, "")
+    apns_sandbox   = optional(bool, false)
+  })
+  default = {}
+}
+
+# --- Web app ------------------------------------------------------------------------------------------
+
+variable "web" {
+  description = <<-EOT
+    The web app's CloudFront distribution: price class, and optionally its own domain names with an ACM
+    certificate for them, which CloudFront requires in us-east-1. Without aliases it is served at the
+    distribution's *.cloudfront.net name with CloudFront's certificate.
+  EOT
+  type = object({
+    price_class     = optional(string, "PriceClass_100")
+    aliases         = optional(list(string), [])
+    certificate_arn = optional(string, "")
+  })
+  default = {}
+
+  validation {
+    condition     = contains(["PriceClass_100", "PriceClass_200", "PriceClass_All"], var.web.price_class)
+    error_message = "web.price_class must be PriceClass_100, PriceClass_200 or PriceClass_All."
+  }
+  validation {
+    condition     = (length(var.web.aliases) == 0) == (var.web.certificate_arn == "")
+    error_message = "Give web.aliases and web.certificate_arn together (the certificate must cover the aliases)."
+  }
+  validation {
+    condition     = var.web.certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/", var.web.certificate_arn))
+    error_message = "web.certificate_arn must be an ACM certificate in us-east-1 (CloudFront reads certificates only there)."
+  }
+}

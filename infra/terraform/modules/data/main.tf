@@ -218,12 +218,16 @@ resource "aws_s3_bucket_public_access_block" "this" {
   restrict_public_buckets = true
 }
 
+# ACLs are disabled everywhere except on the logs bucket: CloudFront's standard logging delivers only
+# through a bucket ACL grant (to its awslogsdelivery account, which CloudFront adds itself). Objects
+# written with bucket-owner-full-control still become the bucket owner's; public ACLs stay blocked above.
 resource "aws_s3_bucket_ownership_controls" "this" {
+  #checkov:skip=CKV2_AWS_65:ACLs stay enabled on the logs bucket only (BucketOwnerPreferred), because CloudFront standard logging writes through an ACL grant; every other bucket is BucketOwnerEnforced.
   for_each = aws_s3_bucket.this
 
   bucket = each.value.id
   rule {
-    object_ownership = "BucketOwnerEnforced"
+    object_ownership = each.key == "logs" ? "BucketOwnerPreferred" : "BucketOwnerEnforced"
   }
 }
 
@@ -353,8 +357,10 @@ data "aws_iam_policy_document" "bucket" {
   }
 }
 
+# The frontend bucket's policy is written by modules/web, which adds to these statements that its CloudFront
+# distribution may read the bucket (output frontend_bucket): one policy per bucket.
 resource "aws_s3_bucket_policy" "this" {
-  for_each = aws_s3_bucket.this
+  for_each = { for kind, bucket in aws_s3_bucket.this : kind => bucket if kind != "frontend" }
 
   bucket = each.value.id
   policy = data.aws_iam_policy_document.bucket[each.key].json

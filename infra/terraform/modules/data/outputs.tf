@@ -38,3 +38,20 @@ output "bucket_arns" {
   description = "Bucket kind => ARN."
   value       = { for kind, bucket in aws_s3_bucket.this : kind => bucket.arn }
 }
+
+output "frontend_bucket" {
+  description = "The web app's bucket: name, ARN, regional domain name (CloudFront's S3 origin) and the statements every bucket's policy has, which modules/web completes and applies."
+  value = {
+    id                   = aws_s3_bucket.this["frontend"].id
+    arn                  = aws_s3_bucket.this["frontend"].arn
+    regional_domain_name = aws_s3_bucket.this["frontend"].bucket_regional_domain_name
+    policy_json          = data.aws_iam_policy_document.bucket["frontend"].json
+  }
+  depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+output "cloudfront_logs_bucket_domain_name" {
+  description = "Logs bucket as CloudFront standard logging names it, once its ACLs are enabled (CloudFront refuses it before)."
+  value       = aws_s3_bucket.this["logs"].bucket_domain_name
+  depends_on  = [aws_s3_bucket_ownership_controls.this]
+}

@@ -111,13 +111,24 @@ resource "aws_iam_role" "task" {
 }
 
 locals {
-  publishes            = length(var.bus_access.publish_topic_arns) > 0
-  consumes             = var.bus_access.consume_queue != null
-  uses_s3              = length(var.bucket_arns.read) + length(var.bucket_arns.write) > 0
+  publishes         = length(var.bus_access.publish_topic_arns) > 0
+  consumes          = var.bus_access.consume_queue != null
+  uses_s3           = length(var.bucket_arns.read) + length(var.bucket_arns.write) > 0
+  pushes            = length(var.push_access.application_arns) > 0 && var.push_access.send
+  deletes_endpoints = length(var.push_access.application_arns) > 0 && var.push_access.delete_endpoints
   has_task_permissions = (
     local.publishes || local.consumes || local.uses_s3 || var.bus_access.list_topics ||
-    length(var.bus_access.lookup_queue_arns) > 0
+    length(var.bus_access.lookup_queue_arns) > 0 || var.send_sms || local.pushes || local.deletes_endpoints
   )
+
+  # An application arn:...:sns:REGION:ACCOUNT:app/PLATFORM/NAME has its endpoints at
+  # arn:...:sns:REGION:ACCOUNT:endpoint/PLATFORM/NAME/ID.
+  push_endpoint_arns = [for arn in var.push_access.application_arns : "${replace(arn, ":app/", ":endpoint/")}/*"]
+  # SNS authorizes CreatePlatformApplication on arn:...:sns:REGION:ACCOUNT:app/ (the application has no
+  # ARN before it exists), so creating is limited to the region and account, not to a name.
+  push_application_scopes = distinct([
+    for arn in var.push_access.application_arns : "${join(":", slice(split(":", arn), 0, 5))}:app/*"
+  ])
 }
 
 data "aws_iam_policy_document" "task" {
@@ -189,6 +200,50 @@ data "aws_iam_policy_document" "task" {
       sid       = "WriteBuckets"
       actions   = ["s3:PutObject", "s3:DeleteObject"]
       resources = [for arn in var.bucket_arns.write : "${arn}/*"]
+    }
+  }
+  # Mobile push (adapters/push.py in the service). Listing has no resource-level permission: it reveals
+  # application names and ARNs only, as sns:ListTopics does topic names.
+  dynamic "statement" {
+    for_each = local.pushes ? [1] : []
+    content {
+      sid       = "PushFindsApplications"
+      actions   = ["sns:ListPlatformApplications"]
+      resources = ["*"]
+    }
+  }
+  dynamic "statement" {
+    for_each = local.pushes ? [1] : []
+    content {
+      sid       = "PushCreatesApplications"
+      actions   = ["sns:CreatePlatformApplication"]
+      resources = local.push_application_scopes
+    }
+  }
+  dynamic "statement" {
+    # Its own two applications: update their credentials (a rotated key at the next start), register devices.
+    for_each = local.pushes ? [1] : []
+    content {
+      sid       = "PushUsesOwnApplications"
+      actions   = ["sns:SetPlatformApplicationAttributes", "sns:CreatePlatformEndpoint"]
+      resources = var.push_access.application_arns
+    }
+  }
+  dynamic "statement" {
+    # Endpoints of its own applications only: re-enable a device's endpoint, publish to it.
+    for_each = local.pushes ? [1] : []
+    content {
+      sid       = "PushToOwnEndpoints"
+      actions   = ["sns:GetEndpointAttributes", "sns:SetEndpointAttributes", "sns:Publish"]
+      resources = local.push_endpoint_arns
+    }
+  }
+  dynamic "statement" {
+    for_each = local.deletes_endpoints ? [1] : []
+    content {
+      sid       = "PushDeletesOwnEndpoints"
+      actions   = ["sns:DeleteEndpoint"]
+      resources = local.push_endpoint_arns
     }
   }
   dynamic "statement" {

@@ -162,3 +162,25 @@ variable "send_sms" {
   type        = bool
   default     = false
 }
+
+variable "push_access" {
+  description = <<-EOT
+    Mobile push through SNS platform applications (their ARNs; the process may create them): send = find,
+    create and update those applications, create their endpoints, read and re-enable the endpoints and
+    publish to them (the profile worker); delete_endpoints = delete their endpoints (the profile API, on
+    erasure). No other application or endpoint, and no topic, is reachable through these grants.
+  EOT
+  type = object({
+    application_arns = list(string)
+    send             = bool
+    delete_endpoints = bool
+  })
+  default = { application_arns = [], send = false, delete_endpoints = false }
+
+  validation {
+    condition = alltrue([
+      for arn in var.push_access.application_arns : can(regex("^arn:[a-z-]+:sns:[a-z0-9-]+:[0-9]{12}:app/(APNS|APNS_SANDBOX|GCM)/[A-Za-z0-9_.-]+$", arn))
+    ])
+    error_message = "push_access.application_arns must be SNS platform application ARNs (arn:...:app/PLATFORM/NAME)."
+  }
+}

@@ -1,6 +1,7 @@
 # The deployment's customer-managed KMS key. IAM policies in the account decide who may use it (first
 # statement); the AWS services that encrypt on nobody's behalf (CloudWatch Logs, SNS delivering to
-# encrypted queues, CloudWatch alarms publishing to the encrypted alarm topic) are named explicitly.
+# encrypted queues, CloudFront reading the web app, CloudWatch alarms publishing to the encrypted alarm
+# topic) are named explicitly.
 
 data "aws_iam_policy_document" "key" {
   #checkov:skip=CKV_AWS_109:A key policy's Resource "*" means this key only; administration stays with the account's IAM policies.
@@ -44,6 +45,31 @@ data "aws_iam_policy_document" "key" {
       test     = "StringEquals"
       variable = "aws:SourceAccount"
       values   = [var.account_id]
+    }
+  }
+
+  # CloudFront (origin access control) reading the web app's objects from the frontend bucket, which S3
+  # decrypts on its behalf. Any distribution of this account, but only objects of that bucket: which
+  # distribution may read them at all is the bucket policy's (modules/web), and naming it here would make
+  # the key, and so nearly everything, wait for CloudFront.
+  statement {
+    sid       = "CloudFrontReadsFrontendBucket"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "AWS:SourceArn"
+      values   = ["arn:*:cloudfront::${var.account_id}:distribution/*"]
+    }
+    condition {
+      # With S3 bucket keys the context is the bucket's ARN, without them the object's.
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:aws:s3:arn"
+      values   = [var.frontend_bucket_arn, "${var.frontend_bucket_arn}/*"]
     }
   }
 

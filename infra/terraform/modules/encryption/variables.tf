@@ -17,3 +17,13 @@ variable "account_id" {
     error_message = "account_id must be 12 digits."
   }
 }
+
+variable "frontend_bucket_arn" {
+  description = "ARN of the web app's bucket, whose objects CloudFront may have S3 decrypt with this key."
+  type        = string
+
+  validation {
+    condition     = can(regex("^arn:[a-z-]+:s3:::[a-z0-9.-]+$", var.frontend_bucket_arn))
+    error_message = "frontend_bucket_arn must be an S3 bucket ARN."
+  }
+}
