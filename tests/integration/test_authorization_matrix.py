@@ -167,6 +167,7 @@ EXPECTED: dict[str, dict[tuple[str, str], Row]] = {
         ("GET", "/api/v1/profile/{user_id}/signals"): Row(CONSENTED_USER_ACCESS),
         ("GET", "/api/v1/profile/{user_id}/persona"): Row(CONSENTED_USER_ACCESS),
         ("GET", "/api/v1/personas/rules"): Row(OPERATOR_ROLE),
+        ("GET", "/api/v1/personas/rules/{version}"): Row(OPERATOR_ROLE),  # a made-up version: 404
         ("POST", "/api/v1/personas/rules"): Row(ADMIN_ROLE),
         ("POST", "/api/v1/personas/rules/{version}/activate"): Row(ADMIN_ROLE),
     },
@@ -204,6 +205,11 @@ EXPECTED: dict[str, dict[tuple[str, str], Row]] = {
         ("GET", "/api/v1/operator/users/{user_id}"): Row(STAFF_WITH_CONSENT),
         ("GET", "/api/v1/operator/audit"): Row(OPERATOR_ROLE),
         ("GET", "/api/v1/operator/audit.csv"): Row(OPERATOR_ROLE),
+        # the services' dead-letter queues (the bus, not any user's data): admins only; a made-up
+        # service answers 404
+        ("GET", "/api/v1/admin/dead-letters"): Row(ADMIN_ROLE),
+        ("GET", "/api/v1/admin/dead-letters/{service}"): Row(ADMIN_ROLE),
+        ("POST", "/api/v1/admin/dead-letters/{service}/redrive"): Row(ADMIN_ROLE),
     },
 }
 

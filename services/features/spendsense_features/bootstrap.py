@@ -13,6 +13,7 @@ from spendsense_features.domain.commands import (
     ActivateRuleSet,
     AddRuleSet,
     GetPersona,
+    GetRuleSet,
     GetSignals,
     ListRuleSets,
 )
@@ -40,6 +41,7 @@ def bootstrap(platform: Platform) -> Wiring:
             AddRuleSet: lambda c: rules.add_rule_set(c, uow(), rule_sets),
             ActivateRuleSet: lambda c: rules.activate_rule_set(c, uow(), rule_sets),
             ListRuleSets: lambda q: rules.list_rule_sets(q, uow(), rule_sets),
+            GetRuleSet: lambda q: rules.get_rule_set(q, uow(), rule_sets),
             GetSignals: lambda q: profile.get_signals(q, uow()),
             GetPersona: lambda q: profile.get_persona(q, uow()),
         }

@@ -1,23 +1,30 @@
 """The operator service's composition root: builds its adapters (the data bucket's object store for
-claim checks, the SQL unit of work) and wires them into its handlers and routes."""
+claim checks, the SQL unit of work, the dead-letter queues on SQS) and wires them into its handlers and
+routes."""
 
 from functools import partial
 
+from spendsense_operator.adapters.dead_letters import SqsDeadLetterQueues
 from spendsense_operator.adapters.orm import messaging
 from spendsense_operator.adapters.unit_of_work import SqlOperatorUnitOfWork
+from spendsense_operator.api.dead_letters import router as dead_letters_router
 from spendsense_operator.api.review import router as review_router
 from spendsense_operator.api.users import router as users_router
 from spendsense_operator.domain.commands import (
     ApproveMatching,
     CheckOverride,
     Decide,
+    GetDeadLetters,
     GetUser,
     ListAudit,
+    ListDeadLetters,
     ListReview,
     Override,
+    RedriveDeadLetters,
 )
+from spendsense_operator.domain.dead_letters import QueueRef
 from spendsense_operator.domain.policy import AutoApprovalPolicy
-from spendsense_operator.handlers import review, users
+from spendsense_operator.handlers import dead_letters, review, users
 from spendsense_operator.handlers.erasure import erase_user
 from spendsense_operator.handlers.merge import merge_users
 from spendsense_operator.handlers.personas import project_persona
@@ -36,6 +43,8 @@ def bootstrap(platform: Platform) -> Wiring:
     policy: AutoApprovalPolicy = getattr(platform.settings, "auto_approval_policy", "off")
     data = ObjectStore(platform.aws, platform.topology.buckets["data"], "")
     uow = platform.database.uow_factory(SqlOperatorUnitOfWork)
+    queues = {s: QueueRef(s, q.name, q.dlq) for s, q in platform.topology.queues.items()}
+    dlqs = SqsDeadLetterQueues(platform.aws)
     bus = MessageBus(
         {
             Decide: lambda c: review.decide(c, uow()),
@@ -45,6 +54,9 @@ def bootstrap(platform: Platform) -> Wiring:
             ListReview: lambda q: review.list_review(q, uow()),
             ListAudit: lambda q: review.list_audit(q, uow()),
             GetUser: lambda q: users.get_user(q, uow()),
+            ListDeadLetters: lambda q: dead_letters.list_dead_letters(q, queues, dlqs),
+            GetDeadLetters: lambda q: dead_letters.get_dead_letters(q, queues, dlqs),
+            RedriveDeadLetters: lambda c: dead_letters.redrive_dead_letters(c, queues, dlqs),
         }
     )
     return Wiring(
@@ -67,6 +79,6 @@ SERVICE = ServiceDefinition(
     title="SpendSense operator",
     settings_class=OperatorSettings,
     tables=messaging,
-    routers=[review_router, users_router],
+    routers=[review_router, users_router, dead_letters_router],
     bootstrap=bootstrap,
 )

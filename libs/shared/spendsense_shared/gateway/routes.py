@@ -51,6 +51,7 @@ ROUTES: tuple[Route, ...] = (
     *_any("/api/v1/auth", "auth"),
     *_any("/api/v1/users", "auth"),
     *_any("/api/v1/admin/erasures", "auth"),
+    *_any("/api/v1/admin/dead-letters", "operator"),
     *_any("/api/v1/consent", "profile"),
     *_any("/api/v1/uploads", "profile"),
     Route("GET", "/api/v1/profile/{user_id}", "profile"),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -216,26 +217,66 @@ class DeadLetter:
     error_message: str
     failed_at: str
     body: str
+    receive_count: int | None = None  # the receives of the failed delivery, as recorded when dead-lettered
+    sent_at: str = ""  # when it was sent to the DLQ (ISO 8601, UTC)
+
+
+PEEK_HOLD_S = 30  # how long a peek holds what it has read invisible while it reads on (then released at once)
 
 
 def _attr(message: dict[str, Any], name: str) -> str:
     return str(message.get("MessageAttributes", {}).get(name, {}).get("StringValue", ""))
 
 
-async def peek_dead_letters(sqs: Any, dlq_url: str, limit: int = 10) -> list[DeadLetter]:
-    """Read DLQ messages without consuming them (they become visible again at once)."""
-    response = await sqs.receive_message(
-        QueueUrl=dlq_url, MaxNumberOfMessages=min(10, limit), WaitTimeSeconds=1, MessageAttributeNames=["All"]
-    )
-    messages = response.get("Messages", [])
-    if messages:
+def _int_or_none(value: str) -> int | None:
+    try:
+        return int(value)
+    except ValueError:
+        return None
+
+
+def _sent_at(message: dict[str, Any]) -> str:
+    sent_ms = _int_or_none(str(message.get("Attributes", {}).get("SentTimestamp", "")))
+    return "" if sent_ms is None else datetime.fromtimestamp(sent_ms / 1000, UTC).isoformat()
+
+
+async def _make_visible(sqs: Any, queue_url: str, messages: Sequence[dict[str, Any]]) -> None:
+    for start in range(0, len(messages), 10):  # at most 10 entries a batch
         await sqs.change_message_visibility_batch(
-            QueueUrl=dlq_url,
+            QueueUrl=queue_url,
             Entries=[
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                for i, m in enumerate(messages)
+                for i, m in enumerate(messages[start : start + 10])
             ],
         )
+
+
+async def peek_dead_letters(sqs: Any, dlq_url: str, limit: int = 10) -> list[DeadLetter]:
+    """Read up to ``limit`` DLQ messages without consuming them. What it has read stays invisible while it
+    reads on (so no message is listed twice, also beyond the 10 one receive returns), then becomes visible
+    again at once."""
+    held: dict[str, dict[str, Any]] = {}  # message id -> the message as last received
+    try:
+        while len(held) < limit:
+            response = await sqs.receive_message(
+                QueueUrl=dlq_url,
+                MaxNumberOfMessages=min(10, limit - len(held)),
+                WaitTimeSeconds=1,
+                VisibilityTimeout=PEEK_HOLD_S,
+                AttributeNames=["SentTimestamp"],
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            fresh = [m for m in messages if m["MessageId"] not in held]
+            held.update((m["MessageId"], m) for m in messages)
+            if not fresh:
+                break
+    finally:
+        if held:
+            try:
+                await _make_visible(sqs, dlq_url, list(held.values()))
+            except Exception:  # they become visible again by themselves after PEEK_HOLD_S
+                log.warning("dead_letters_release_failed", queue=dlq_url, messages=len(held))
     return [
         DeadLetter(
             message_id=m["MessageId"],
@@ -244,14 +285,21 @@ async def peek_dead_letters(sqs: Any, dlq_url: str, limit: int = 10) -> list[Dea
             error_message=_attr(m, "error_message"),
             failed_at=_attr(m, "failed_at"),
             body=m["Body"],
+            receive_count=_int_or_none(_attr(m, "receive_count")),
+            sent_at=_sent_at(m),
         )
-        for m in messages
+        for m in list(held.values())[:limit]
     ]
 
 
 async def redrive(sqs: Any, dlq_url: str, queue_url: str, max_messages: int | None = None) -> int:
-    """Move dead letters back to the work queue (after a fix); returns how many moved."""
+    """Move dead letters back to the work queue (after a fix); returns how many moved.
+
+    One call moves each message at most once: should a moved message come back to the DLQ while the call
+    runs (a worker still failing on it), the call stops there and leaves it in the DLQ. Messages are told
+    apart by their body, so a duplicate of one already moved also ends the call (the next call moves it)."""
     moved = 0
+    moved_bodies: set[str] = set()
     while max_messages is None or moved < max_messages:
         want = 10 if max_messages is None else min(10, max_messages - moved)
         response = await sqs.receive_message(
@@ -260,16 +308,26 @@ async def redrive(sqs: Any, dlq_url: str, queue_url: str, max_messages: int | No
         messages = response.get("Messages", [])
         if not messages:
             break
+        fresh: list[dict[str, Any]] = []
+        again: list[dict[str, Any]] = []
         for message in messages:
+            digest = hashlib.sha256(message["Body"].encode()).hexdigest()
+            (again if digest in moved_bodies else fresh).append(message)
+            moved_bodies.add(digest)
+        for message in fresh:
             attributes = {
                 k: v for k, v in message.get("MessageAttributes", {}).items() if k not in ERROR_ATTRIBUTES
             }
             await sqs.send_message(
                 QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes
             )
-        await sqs.delete_message_batch(
-            QueueUrl=dlq_url,
-            Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-        )
-        moved += len(messages)
+        if fresh:
+            await sqs.delete_message_batch(
+                QueueUrl=dlq_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(fresh)],
+            )
+        moved += len(fresh)
+        if again:
+            await _make_visible(sqs, dlq_url, again)
+            break
     return moved

@@ -8,6 +8,7 @@ from typing import Any
 from spendsense_features.domain.model import (
     HistoryPosition,
     PersonaPage,
+    RuleSetDetail,
     RuleSetVersion,
     StoredSignals,
 )
@@ -33,6 +34,13 @@ class ActivateRuleSet(Command[None]):
 @dataclass(frozen=True)
 class ListRuleSets(Query[list[RuleSetVersion]]):
     pass
+
+
+@dataclass(frozen=True)
+class GetRuleSet(Query[RuleSetDetail]):
+    """One version's full content. Raises RuleSetNotFound."""
+
+    version: str
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,20 @@ class RuleSetVersion:
     activated_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class RuleSetDetail:
+    """One version's full content, to show it and compare it with another."""
+
+    version: str
+    source: str  # "packaged" or who added it
+    active: bool
+    packaged: bool
+    activated_at: datetime | None
+    document: Any  # the document as added (the YAML or JSON body, parsed)
+    rule_set: dict[str, Any]  # the rule set as evaluated (rules.rule_set_to_dict)
+    source_text: str | None  # the file's text, for the packaged version (added versions keep no text)
+
+
 class RuleSetNotFound(LookupError):
     pass
 

@@ -45,7 +45,9 @@ __all__ = [
     "evaluate",
     "evaluate_criterion",
     "load_rule_set",
+    "packaged_source",
     "parse_rule_set",
+    "rule_set_to_dict",
 ]
 
 DEFAULT_RULE_FILE = "personas-v1.yaml"
@@ -126,10 +128,15 @@ class RuleSet:
 # Loading and validation
 
 
+def packaged_source() -> str:
+    """The text of the packaged rule-set file (``personas-v1.yaml``)."""
+    return resources.files("spendsense_features.rules").joinpath(DEFAULT_RULE_FILE).read_text("utf-8")
+
+
 def load_rule_set(path: str | Path | None = None) -> RuleSet:
     """Load and validate a rule set file; by default the packaged ``personas-v1.yaml``."""
     if path is None:
-        text = resources.files("spendsense_features.rules").joinpath(DEFAULT_RULE_FILE).read_text("utf-8")
+        text = packaged_source()
         where = DEFAULT_RULE_FILE
     else:
         text = Path(path).read_text("utf-8")
@@ -161,6 +168,33 @@ def parse_rule_set(document: Any, schema: Mapping[str, str] = SIGNAL_SCHEMA) -> 
         seen.add(persona.id)
         personas.append(persona)
     return RuleSet(version, tuple(personas), fallback_id, fallback_name, document)
+
+
+def rule_set_to_dict(rule_set: RuleSet) -> dict[str, Any]:
+    """The rule set as it is evaluated — defaults applied (fallback, names, ``factor``), values normalized —
+    as JSON-ready data in the document's own shape, so two versions can be shown and compared."""
+    return {
+        "version": rule_set.version,
+        "fallback": {"id": rule_set.fallback_id, "name": rule_set.fallback_name},
+        "personas": [
+            {"id": p.id, "name": p.name, "focus": list(p.focus), "when": _condition_to_dict(p.when)}
+            for p in rule_set.personas
+        ],
+    }
+
+
+def _condition_to_dict(condition: Condition) -> dict[str, Any]:
+    if isinstance(condition, Group):
+        return {condition.mode: [_condition_to_dict(c) for c in condition.children]}
+    out: dict[str, Any] = {"name": condition.name, "signal": condition.signal, "op": condition.op}
+    if condition.other is None:
+        value = condition.value
+        out["value"] = list(value) if isinstance(value, tuple) else value
+    else:
+        out["other"], out["factor"] = condition.other, condition.factor
+    if condition.description is not None:
+        out["description"] = condition.description
+    return out
 
 
 def _parse_fallback(raw: Any) -> tuple[str, str]:

@@ -6,14 +6,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from spendsense_features.domain.model import RuleSetConflict, RuleSetVersion
-from spendsense_features.domain.rules import RuleSet, load_rule_set, parse_rule_set
+from spendsense_features.domain.model import RuleSetConflict, RuleSetDetail, RuleSetVersion
+from spendsense_features.domain.rules import (
+    RuleSet,
+    load_rule_set,
+    packaged_source,
+    parse_rule_set,
+    rule_set_to_dict,
+)
 from spendsense_features.handlers.unit_of_work import RuleSetRepository
 
 
 class RuleSetStore:
     def __init__(self, packaged: RuleSet | None = None) -> None:
         self.packaged = packaged or load_rule_set()
+        # the packaged file's text (None for a rule set handed in, which has no file)
+        self.packaged_text = packaged_source() if packaged is None else None
         self._parsed: dict[str, RuleSet] = {self.packaged.version: self.packaged}
 
     async def active(self, repository: RuleSetRepository) -> RuleSet:
@@ -32,6 +40,31 @@ class RuleSetStore:
         if rule_set.version == self.packaged.version:
             raise RuleSetConflict(f"version {rule_set.version!r} is the packaged rule set")
         return rule_set
+
+    async def detail(self, repository: RuleSetRepository, version: str) -> RuleSetDetail | None:
+        """A version's full content; None when it does not exist."""
+        packaged = version == self.packaged.version
+        stored = await repository.get(version)
+        if packaged:
+            rule_set, source, document = self.packaged, "packaged", dict(self.packaged.document)
+        elif stored is not None:
+            rule_set, source, document = (
+                self._parse(version, stored.document),
+                stored.created_by,
+                stored.document,
+            )
+        else:
+            return None
+        return RuleSetDetail(
+            version=version,
+            source=source,
+            active=(await self.active(repository)).version == version,
+            packaged=packaged,
+            activated_at=stored.activated_at if stored is not None else None,
+            document=document,
+            rule_set=rule_set_to_dict(rule_set),
+            source_text=self.packaged_text if packaged else None,
+        )
 
     async def versions(self, repository: RuleSetRepository) -> list[RuleSetVersion]:
         active = (await self.active(repository)).version

@@ -1,10 +1,15 @@
 """Use cases of the rule-set admin API: add a version, activate one (which requests a re-score of every
-consented user through the bus), list them."""
+consented user through the bus), list them, read one."""
 
 from __future__ import annotations
 
-from spendsense_features.domain.commands import ActivateRuleSet, AddRuleSet, ListRuleSets
-from spendsense_features.domain.model import RuleSetConflict, RuleSetNotFound, RuleSetVersion
+from spendsense_features.domain.commands import ActivateRuleSet, AddRuleSet, GetRuleSet, ListRuleSets
+from spendsense_features.domain.model import (
+    RuleSetConflict,
+    RuleSetDetail,
+    RuleSetNotFound,
+    RuleSetVersion,
+)
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
 from spendsense_shared.messaging.catalog import RescoreRequested, new_event
@@ -38,3 +43,12 @@ async def list_rule_sets(
 ) -> list[RuleSetVersion]:
     async with uow:
         return await rule_sets.versions(uow.rule_sets)
+
+
+async def get_rule_set(query: GetRuleSet, uow: FeaturesUnitOfWork, rule_sets: RuleSetStore) -> RuleSetDetail:
+    """Raises RuleSetNotFound."""
+    async with uow:
+        detail = await rule_sets.detail(uow.rule_sets, query.version)
+    if detail is None:
+        raise RuleSetNotFound(f"rule set {query.version!r} not found")
+    return detail

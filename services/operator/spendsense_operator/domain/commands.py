@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from spendsense_operator.domain.dead_letters import (
+    PEEK_DEFAULT,
+    PEEK_MAX,
+    REDRIVE_DEFAULT,
+    REDRIVE_MAX,
+    DeadLetterQueue,
+    check_range,
+)
 from spendsense_operator.domain.model import (
     BULK_APPROVE_MAX,
     AuditFilter,
@@ -99,3 +107,38 @@ class ListAudit(Query[AuditPage]):
     filter: AuditFilter
     limit: int | None
     after: int | None = None
+
+
+@dataclass(frozen=True)
+class ListDeadLetters(Query[list[DeadLetterQueue]]):
+    """Every consuming service's dead-letter queue (by service name): its depth and a peek at up to
+    ``limit`` messages (≤ PEEK_MAX), none consumed."""
+
+    limit: int = PEEK_DEFAULT
+
+    def __post_init__(self) -> None:
+        check_range("limit", self.limit, PEEK_MAX)
+
+
+@dataclass(frozen=True)
+class GetDeadLetters(Query[DeadLetterQueue]):
+    """One service's dead-letter queue, as listed. Raises UnknownService or QueueUnavailable."""
+
+    service: str
+    limit: int = PEEK_DEFAULT
+
+    def __post_init__(self) -> None:
+        check_range("limit", self.limit, PEEK_MAX)
+
+
+@dataclass(frozen=True)
+class RedriveDeadLetters(Command[int]):
+    """Move at most ``max_messages`` (≤ REDRIVE_MAX) of a service's dead letters back to its queue, each at
+    most once; returns how many moved. Raises UnknownService or QueueUnavailable."""
+
+    service: str
+    actor: str
+    max_messages: int = REDRIVE_DEFAULT
+
+    def __post_init__(self) -> None:
+        check_range("max_messages", self.max_messages, REDRIVE_MAX)

@@ -1,5 +1,5 @@
 """The operator's in-memory unit of work (review queue, audit log, persona projection, consent
-projection), for handler unit tests. The SQL repositories are tested against PostgreSQL in
+projection) and dead-letter queues, for handler unit tests. The SQL repositories are tested against PostgreSQL in
 ``integration``."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import dataclasses
 from datetime import datetime
 from typing import Any
 
+from spendsense_operator.domain.dead_letters import DeadLetterMessage, QueueRef, QueueUnavailable
 from spendsense_operator.domain.model import (
     ERASED_TEXT,
     OPEN_STATUSES,
@@ -19,6 +20,7 @@ from spendsense_operator.domain.model import (
     Status,
 )
 from spendsense_operator.domain.users import PersonaRecord, WindowSignals, newer
+from spendsense_operator.handlers.dead_letters import DeadLetterQueues
 from spendsense_operator.handlers.unit_of_work import (
     AuditLog,
     OperatorUnitOfWork,
@@ -264,3 +266,31 @@ class FakeOperatorUnitOfWork(FakeUnitOfWork, OperatorUnitOfWork):
         items, entries, rows, latest = self._saved
         self.queue.items, self.audit.entries = dict(items), list(entries)
         self.personas.rows, self.personas.latest = list(rows), dict(latest)
+
+
+class InMemoryDeadLetterQueues(DeadLetterQueues):
+    """Each service's DLQ and work queue as lists (oldest first); ``missing`` services have no queues."""
+
+    def __init__(self) -> None:
+        self.dlqs: dict[str, list[DeadLetterMessage]] = {}
+        self.queues: dict[str, list[DeadLetterMessage]] = {}
+        self.missing: set[str] = set()
+        self.peeks: list[tuple[str, int]] = []
+
+    def _dlq(self, queue: QueueRef) -> list[DeadLetterMessage]:
+        if queue.service in self.missing:
+            raise QueueUnavailable(queue.service, "not provisioned")
+        return self.dlqs.setdefault(queue.service, [])
+
+    async def depth(self, queue: QueueRef) -> int:
+        return len(self._dlq(queue))
+
+    async def peek(self, queue: QueueRef, limit: int) -> list[DeadLetterMessage]:
+        self.peeks.append((queue.service, limit))
+        return list(self._dlq(queue)[:limit])
+
+    async def redrive(self, queue: QueueRef, max_messages: int) -> int:
+        dlq = self._dlq(queue)
+        moving, dlq[:] = dlq[:max_messages], dlq[max_messages:]
+        self.queues.setdefault(queue.service, []).extend(moving)
+        return len(moving)
