@@ -30,6 +30,12 @@ HERE = Path(__file__).parent
 AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
 
 support = load_beside(str(ROOT / "tests" / "e2e" / "conftest.py"), "e2e_support.py", "spendsense_e2e_support")
+oauth_provider = load_beside(
+    str(ROOT / "services" / "auth" / "tests" / "conftest.py"),
+    "oauth_provider.py",
+    "spendsense_auth_tests_oauth_provider",
+)
+web_support = load_beside(__file__, "web_support.py", "spendsense_web_support")
 
 _FAILURE_SHOTS: list[Path] = []
 
@@ -68,13 +74,23 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.line(str(shot))
 
 
-@pytest.fixture(scope="module")
+def _stack_env(running: Any, providers: Any) -> dict[str, str]:
+    """Sign-in with Google pointed at a local OAuth provider (GitHub, Facebook and Apple stay unconfigured),
+    and this stack's web app allowed as the callback's redirect target (``/signin/oauth/<provider>``)."""
+    return {
+        **{f"SPENDSENSE_{k.upper()}": str(v) for k, v in providers.settings("google").items()},
+        "SPENDSENSE_OAUTH_ALLOWED_REDIRECT_URIS": json.dumps([f"{running.gateway}/signin/oauth/"]),
+    }
+
+
+@pytest.fixture(scope="session")
 def web_stack() -> Iterator[Any]:
-    """The whole stack, once for the browser tests (one module); its gateway serves this checkout's web/dist.
+    """The whole stack, once for every browser test; its gateway serves this checkout's web/dist, and
+    sign-in with Google goes to a local OAuth provider (``services/auth/tests/oauth_provider.py``).
 
     ``SPENDSENSE_WEB_TEST_STACK=<state dir>`` uses a stack already running from that state directory
     instead (``spendsense up --state-dir …``), neither started nor stopped here: quicker while working on
-    the app."""
+    the app (``providers`` is then None: the OAuth test runs only if that stack has Google configured)."""
     if not (ROOT / "web" / "dist" / "index.html").is_file():
         pytest.fail("web/dist is not built: run `make install` (it runs npm ci and npm run build in web/)")
     running_dir = os.environ.get("SPENDSENSE_WEB_TEST_STACK")
@@ -85,17 +101,21 @@ def web_stack() -> Iterator[Any]:
     # Not under pytest's basetemp: as root, PostgreSQL runs as another user that must reach the state dir.
     state_dir = Path(tempfile.mkdtemp(prefix="spendsense-web-"))
     state_dir.chmod(0o755)
+    providers = oauth_provider.LocalProviders().start()
     running = support.Stack(state_dir, support.free_block(9))
     try:
         for _ in range(3):  # another process may take a port of the block before a server binds it
-            result = support.cli("up", *running.args, "--timeout", "300", timeout=400)
+            env = _stack_env(running, providers)
+            result = support.cli("up", *running.args, "--timeout", "300", env=env, timeout=400)
             if result.returncode == 0 or "already in use" not in result.stdout + result.stderr:
                 break
             running = support.Stack(state_dir, support.free_block(9))
         assert result.returncode == 0, result.stderr[-3000:] + result.stdout[-2000:]
+        running.providers = providers
         yield running
     finally:
         support.cli("down", "--state-dir", str(running.state_dir))
+        providers.stop()
         shutil.rmtree(state_dir, ignore_errors=True)
 
 
@@ -103,7 +123,11 @@ def web_stack() -> Iterator[Any]:
 def browser() -> Iterator[Any]:
     # Per module, not per session: while Playwright's sync API is open, the thread looks as if an event
     # loop were running, which would break any asyncio test that pytest runs after these.
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
+
+    # Assertions wait for the pipeline (upload → analysis → review) on a machine that may be busy: a
+    # readiness wait, not a benchmark, so a slow run is slow, never red.
+    expect.set_options(timeout=60_000)
 
     with sync_playwright() as playwright:
         # Playwright's own launcher, Debian's browser: no download. As root it adds --no-sandbox itself.
@@ -222,5 +246,6 @@ def helpers() -> Any:
     class Helpers:
         eventually = staticmethod(eventually)
         support_module = support
+        web = web_support
 
     return Helpers

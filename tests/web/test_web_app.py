@@ -16,9 +16,25 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from spendsense_cli.synthetic import build_user
+from spendsense_shared.testing.fakes import load_beside
+
+web = load_beside(__file__, "web_support.py", "spendsense_web_support")
+PASSWORD, PIPELINE_WAIT_MS, PHONE = web.PASSWORD, web.PIPELINE_WAIT_MS, web.PHONE
+upload_body, sign_up, sign_in, nav, give_consent = (
+    web.upload_body,
+    web.sign_up,
+    web.sign_in,
+    web.nav,
+    web.give_consent,
+)
+drop_file, review_titles, no_horizontal_scroll, api_user = (
+    web.drop_file,
+    web.review_titles,
+    web.no_horizontal_scroll,
+    web.api_user,
+)
 
 pytestmark = pytest.mark.timeout(600)  # the first test also waits for the whole stack to start
 
@@ -30,87 +46,6 @@ PERSONA_NAMES = (
     "Savings Builder",
     "General Wellness",
 )
-PASSWORD = "Correct-Horse-9-Battery"
-PIPELINE_WAIT_MS = 180_000  # readiness waits for a loaded CI machine, not benchmarks
-PHONE = {"width": 375, "height": 740}
-
-
-def upload_body(index: int) -> str:
-    """One synthetic user's accounts, transactions and liabilities, without a user_id: an upload without
-    one is the uploader's own data."""
-    user, _ = build_user(index, seed=11)
-    user.pop("user_id")
-    return json.dumps(user)
-
-
-def sign_up(page: Page, email: str) -> None:
-    page.goto("/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password", exact=True).fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/me/consent")
-
-
-def sign_in(page: Page, email: str, password: str) -> None:
-    page.get_by_label("Email or username").fill(email)
-    page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
-def nav(page: Page, name: str) -> None:
-    """Follow a link of the main navigation."""
-    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
-
-
-def give_consent(page: Page) -> None:
-    page.get_by_label(re.compile("I have read the policy")).check()
-    page.get_by_role("button", name="Give consent").click()
-    expect(page.get_by_test_id("consent-status")).to_contain_text("Consent given")
-
-
-def drop_file(page: Page, name: str, content: str) -> None:
-    """A real drop event on the drop zone carrying a File (what dragging a file from the desktop does)."""
-    transfer = page.evaluate_handle(
-        """([name, content]) => {
-            const transfer = new DataTransfer();
-            transfer.items.add(new File([content], name, { type: "application/json" }));
-            return transfer;
-        }""",
-        [name, content],
-    )
-    page.dispatch_event("[data-testid=dropzone]", "dragover", {"dataTransfer": transfer})
-    page.dispatch_event("[data-testid=dropzone]", "drop", {"dataTransfer": transfer})
-
-
-def review_titles(items: Any) -> list[str]:
-    """The titles of the review items shown (each checkbox's label is "Select <title>")."""
-    return [re.sub(r"^Select\s+", "", t).strip() for t in items.locator(".review-title").all_inner_texts()]
-
-
-def no_horizontal_scroll(page: Page) -> bool:
-    return bool(page.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth"))
-
-
-def api_user(stack: Any, support: Any, upload: str | None = None) -> tuple[str, str]:
-    """An account made through the API (email, user id); with ``upload``, consented and uploaded, and
-    analyzed by the time this returns."""
-    email = support.unique_email("web")
-    signed_up = support.register(stack.gateway, email, PASSWORD)
-    user_id = signed_up["user"]["id"]
-    if upload is not None:
-        with stack.client(signed_up["access_token"]) as client:
-            assert client.post("/api/v1/consent", json={"user_id": user_id}).status_code == 201
-            accepted = client.post("/api/v1/uploads", files={"file": ("data.json", upload)})
-            assert accepted.status_code == 202, accepted.text
-            upload_id = accepted.json()["upload_id"]
-
-            def analyzed() -> bool:
-                status = client.get(f"/api/v1/uploads/{upload_id}").json()["status"]
-                assert status != "failed"
-                return status in ("analyzed", "recommended")
-
-            support.wait_for(lambda: True if analyzed() else None, PIPELINE_WAIT_MS / 1000, "analyzed")
-    return email, user_id
 
 
 def test_sign_up_consent_upload_persona_then_operator_review_and_the_user_sees_the_approved_cards(
@@ -139,8 +74,10 @@ def test_sign_up_consent_upload_persona_then_operator_review_and_the_user_sees_t
     drop_file(user, "my-bank-data.json", upload_body(2))
     expect(user.get_by_text("Selected: my-bank-data.json")).to_be_visible()
     user.get_by_role("button", name="Upload", exact=True).click()
-    expect(user.get_by_text(re.compile(r"Upload accepted: \d+ accounts"))).to_be_visible()
-    expect(user.locator("[data-stage=ingested][data-state=done]")).to_be_visible()
+    # Counted when accepted, or (an API that parses in its worker) received now and counted once ingested.
+    expect(user.get_by_text(re.compile(r"^Upload (accepted: \d+ accounts|received)"))).to_be_visible()
+    expect(user.locator("[data-stage=ingested][data-state=done]")).to_be_visible(timeout=PIPELINE_WAIT_MS)
+    expect(user.locator("dl.facts")).to_contain_text(re.compile(r"Accounts\s*\d+"))
     expect(user.locator("[data-stage=analyzed][data-state=done]")).to_be_visible(timeout=PIPELINE_WAIT_MS)
     expect(user.locator("[data-stage=recommended][data-state=done]")).to_be_visible(timeout=PIPELINE_WAIT_MS)
     assert "upload=" in user.url  # the tracker survives a reload: the upload id is in the address
@@ -386,7 +323,7 @@ def test_every_page_fits_a_phone_without_horizontal_scrolling(
     pages: Any, web_stack: Any, helpers: Any
 ) -> None:
     support = helpers.support_module
-    email, _ = api_user(web_stack, support, upload=upload_body(4))
+    email, user_id = api_user(web_stack, support, upload=upload_body(4))
     phone = pages.open(**PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
 
     for path, heading in (("/signin", "Sign in"), ("/signup", "Create your account")):
@@ -418,12 +355,31 @@ def test_every_page_fits_a_phone_without_horizontal_scrolling(
     operator.goto("/operator/review")
     sign_in(operator, *web_stack.admin_credentials())
     operator.wait_for_url("**/operator/review")
-    for link, heading in (("Review queue", "Review queue"), ("Audit log", "Audit log")):
+    console_pages = (
+        ("Review queue", "Review queue"),
+        ("Audit log", "Audit log"),
+        ("Rule sets", "Persona rule sets"),
+        ("Dead letters", "Dead-letter queues"),
+    )
+    for link, heading in console_pages:
         nav(operator, link)
         expect(operator.get_by_role("heading", name=heading, exact=True)).to_be_visible()
         operator.wait_for_load_state("networkidle")
         assert no_horizontal_scroll(operator), link
         pages.shot(operator, link.lower().replace(" ", "-"))
+    web.queued_items(web_stack, support, user_id)
+    operator.goto(f"/operator/review?status=all&user_id={user_id}")
+    operator.get_by_role("button", name=re.compile("^Override…")).first.click()
+    expect(operator.get_by_test_id("override-editor")).to_be_visible()
+    assert no_horizontal_scroll(operator), "the override editor"
+    pages.shot(operator, "override-editor")
+
+    operator.goto(f"/operator/users/{user_id}")
+    expect(operator.get_by_test_id("chain-badge").first).to_be_visible()
+    operator.get_by_test_id("trace").first.get_by_role("button", name=re.compile("^View trace")).click()
+    expect(operator.get_by_test_id("trace-detail").get_by_test_id("replay-badge")).to_be_visible()
+    assert no_horizontal_scroll(operator), "user detail"
+    pages.shot(operator, "user-detail")
 
     assert pages.console_errors() == []
     assert pages.inaccessible == []

@@ -3,6 +3,7 @@ import { createBrowserRouter, Link, RouterProvider } from "react-router-dom";
 import { Home, Layout, RequireRole } from "./components/Layout";
 import { Loading, PageTitle } from "./components/status";
 import { Consent } from "./pages/Consent";
+import { OAuthReturn } from "./pages/OAuthReturn";
 import { Overview } from "./pages/Overview";
 import { Persona } from "./pages/Persona";
 import { Recommendations } from "./pages/Recommendations";
@@ -10,9 +11,20 @@ import { SignIn } from "./pages/SignIn";
 import { SignUp } from "./pages/SignUp";
 import { Upload } from "./pages/Upload";
 
-// The operator's console is its own chunk: users never download it.
+// The operator's console and the admin pages are chunks of their own: users never download them.
 const Review = lazy(() => import("./pages/operator/Review").then((m) => ({ default: m.Review })));
 const Audit = lazy(() => import("./pages/operator/Audit").then((m) => ({ default: m.Audit })));
+const UserDetail = lazy(() => import("./pages/operator/UserDetail").then((m) => ({ default: m.UserDetail })));
+const RuleSets = lazy(() => import("./pages/admin/RuleSets").then((m) => ({ default: m.RuleSets })));
+const DeadLetters = lazy(() => import("./pages/admin/DeadLetters").then((m) => ({ default: m.DeadLetters })));
+
+const CONSOLE_PAGES = {
+  review: Review,
+  audit: Audit,
+  user: UserDetail,
+  rules: RuleSets,
+  "dead-letters": DeadLetters,
+} as const;
 
 function NotFound() {
   return (
@@ -25,9 +37,12 @@ function NotFound() {
   );
 }
 
-function Operator({ page }: { page: "review" | "audit" }) {
+function Console({ page }: { page: keyof typeof CONSOLE_PAGES }) {
+  const Page = CONSOLE_PAGES[page];
   return (
-    <Suspense fallback={<Loading label="Loading the console…" />}>{page === "review" ? <Review /> : <Audit />}</Suspense>
+    <Suspense fallback={<Loading label="Loading the console…" />}>
+      <Page />
+    </Suspense>
   );
 }
 
@@ -38,6 +53,7 @@ const router = createBrowserRouter([
       { index: true, element: <Home /> },
       { path: "signin", element: <SignIn /> },
       { path: "signup", element: <SignUp /> },
+      { path: "signin/oauth/:provider", element: <OAuthReturn /> },
       {
         path: "me",
         element: <RequireRole role="user" />,
@@ -53,9 +69,19 @@ const router = createBrowserRouter([
         path: "operator",
         element: <RequireRole role="operator" />,
         children: [
-          { index: true, element: <Operator page="review" /> },
-          { path: "review", element: <Operator page="review" /> },
-          { path: "audit", element: <Operator page="audit" /> },
+          { index: true, element: <Console page="review" /> },
+          { path: "review", element: <Console page="review" /> },
+          { path: "audit", element: <Console page="audit" /> },
+          { path: "users/:userId", element: <Console page="user" /> },
+        ],
+      },
+      {
+        path: "admin",
+        element: <RequireRole role="admin" />,
+        children: [
+          { index: true, element: <Console page="rules" /> },
+          { path: "rules", element: <Console page="rules" /> },
+          { path: "dead-letters", element: <Console page="dead-letters" /> },
         ],
       },
       { path: "*", element: <NotFound /> },

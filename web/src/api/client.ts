@@ -62,6 +62,8 @@ export const NETWORK_ERROR_MESSAGE = "SpendSense could not be reached. Check you
 interface RequestOptions {
   method?: string;
   body?: unknown;
+  /** A body sent as is (not JSON-encoded), with this content type. */
+  text?: { body: string; contentType: string };
   query?: Record<string, string | number | boolean | null | undefined>;
   signal?: AbortSignal;
   auth?: boolean; // default true
@@ -79,13 +81,14 @@ function url(path: string, query?: RequestOptions["query"]): string {
 
 async function send(path: string, options: RequestOptions, token: string | null): Promise<Response> {
   const headers: Record<string, string> = { Accept: options.accept ?? "application/json" };
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.text) headers["Content-Type"] = options.text.contentType;
+  else if (options.body !== undefined) headers["Content-Type"] = "application/json";
   if (token) headers.Authorization = `Bearer ${token}`;
   try {
     return await fetch(url(path, options.query), {
       method: options.method ?? "GET",
       headers,
-      body: options.body === undefined ? undefined : JSON.stringify(options.body),
+      body: options.text ? options.text.body : options.body === undefined ? undefined : JSON.stringify(options.body),
       signal: options.signal,
     });
   } catch (exc) {

@@ -53,7 +53,8 @@ export interface ProfileView {
 
 export interface UploadAccepted {
   upload_id: string;
-  status: string;
+  status: string; // "received" (parsed by the worker next) or, from older APIs, "ingested"
+  size_bytes?: number;
   user_ids: string[];
   counts: Record<string, number>;
   notes: string[];
@@ -64,7 +65,7 @@ export type Stage = "received" | "ingested" | "analyzed" | "recommended" | "fail
 export interface UploadView {
   upload_id: string;
   status: Stage;
-  error: { code?: string; message?: string; [key: string]: unknown } | null;
+  error: { code?: string; message?: string; details?: unknown; [key: string]: unknown } | null;
   users: { user_id: string; stage: Stage; reason: string | null }[];
   counts: Record<string, number>;
   notes: string[];
@@ -235,7 +236,75 @@ export interface ReviewItem {
   decided_by: string | null;
   decided_at: string | null;
   reason: string | null;
+  facts?: CitableFact[];
+  alternatives?: Alternative[];
+  override?: OverrideText | null;
 }
+
+/** A figure a recommendation's text may cite (what an edited text is grounded against). */
+export interface CitableFact {
+  key: string;
+  unit: "usd" | "percent" | "days" | "months" | "count" | "date" | "mask" | "text" | string;
+  value: number | string;
+  display: string;
+  untrusted?: boolean;
+}
+
+/** Another catalog item an operator may put in a recommendation's place. */
+export interface Alternative {
+  catalog_item_id: string;
+  catalog_version: string;
+  title: string;
+  body: string;
+  rationale: string;
+  disclosure: string;
+}
+
+export interface OverrideText {
+  title: string;
+  body: string;
+  rationale: string;
+  disclosure: string;
+  catalog_item_id: string;
+  catalog_version: string;
+  source: "edited" | "catalog_item" | string;
+}
+
+export interface EditedText {
+  title: string;
+  body: string;
+  rationale: string;
+}
+
+/** The guardrail report of an override (operator's check, or a refused save's details). */
+export interface OverrideReport {
+  passed: boolean;
+  reasons: string[];
+  source: "edited" | "catalog_item" | string;
+  tone: { passed: boolean; hits: { field?: string; rule: string; match: string }[] };
+  grounding: {
+    passed: boolean;
+    checked_by: "operator" | "recommender" | string;
+    claims: { field?: string; text: string; unit: string; value: unknown; fact: string | null }[];
+    unmatched: string[];
+  };
+  disclosure: { passed: boolean };
+  length: { passed: boolean; limits: Record<string, [number, number]>; [field: string]: unknown };
+}
+
+export interface OverrideCheckResult {
+  recommendation_id: string;
+  passed: boolean;
+  report: OverrideReport;
+}
+
+export interface OverrideResult {
+  decision: "overridden";
+  item: ReviewItem;
+  report: OverrideReport;
+}
+
+export type ReviewSort = "date" | "priority" | "user";
 
 export interface ReviewPage extends Page<ReviewItem> {
   counts: Record<string, number>;
@@ -256,4 +325,139 @@ export interface AuditEntry {
   after_status: string;
   reason: string | null;
   at: string;
+  before?: Record<string, unknown> | null;
+  after?: Record<string, unknown> | null;
+}
+
+// -- operator: one user --------------------------------------------------------------------------------
+
+export interface WindowSignals {
+  window: string;
+  as_of: string;
+  rule_set_version: string;
+  upload_id: string | null;
+  assigned_at: string;
+  signals: Signals;
+}
+
+export interface PersonaRecord {
+  window: string;
+  persona: string;
+  matched: string[];
+  rule_set_version: string;
+  as_of: string;
+  upload_id: string | null;
+  reason: string;
+  assigned_at: string;
+}
+
+export interface UserRecommendation {
+  recommendation_id: string;
+  kind: string;
+  persona: string;
+  title: string;
+  catalog_item_id: string;
+  catalog_version: string;
+  rank: number;
+  priority: number;
+  guardrails_passed: boolean;
+  fell_back_to_template: boolean;
+  status: string;
+  flagged: boolean;
+  decided_by: string | null;
+  decided_at: string | null;
+  reason: string | null;
+  override: OverrideText | null;
+  created_at: string;
+}
+
+export interface UserDetail {
+  user_id: string;
+  signals: Record<string, WindowSignals | null>;
+  personas: Record<string, string>;
+  persona_history: PersonaRecord[];
+  persona_history_truncated: boolean;
+  recommendations: UserRecommendation[];
+  recommendations_truncated: boolean;
+  counts: Record<string, number>;
+}
+
+/** The verification of a user's decision-trace hash chains. */
+export interface ChainReport {
+  ok: boolean;
+  checked: number;
+  broken_at: number | null;
+  reason: string | null;
+  chain_id?: string | null;
+  trace_id?: string | null;
+  chains?: { chain_id: string; ok: boolean; checked: number; broken_at: number | null; reason: string | null }[];
+}
+
+export type Trace = Record<string, unknown> & {
+  recommendation_id?: string;
+  persona?: { rule_set_version?: string; primary?: string; [key: string]: unknown };
+  catalog?: { version?: string; item_id?: string; kind?: string };
+  selection?: { rank?: number; score?: number; reasons?: unknown };
+  output?: { title?: string; rationale?: string };
+  guardrails?: Record<string, unknown>;
+  generator?: string | { used?: string; [key: string]: unknown };
+  operator_actions?: Record<string, unknown>[];
+  input?: { upload_id?: string | null; as_of?: string | null };
+};
+
+export interface TracePage {
+  items: Trace[];
+  chain: ChainReport;
+  next_cursor: string | null;
+}
+
+export interface TraceCheck {
+  trace: Trace;
+  chain: ChainReport;
+  replay: { matches: boolean; differences: string[] };
+}
+
+// -- admin --------------------------------------------------------------------------------------------
+
+export interface RuleSetListed {
+  version: string;
+  source: string;
+  active: boolean;
+  activated_at?: string | null;
+}
+
+export interface RuleSetDetail {
+  version: string;
+  source: string;
+  active: boolean;
+  packaged: boolean;
+  activated_at: string | null;
+  document: unknown;
+  rule_set?: Record<string, unknown>;
+  source_text: string | null;
+}
+
+export interface DeadLetterMessage {
+  message_id: string;
+  event_type: string | null;
+  event_id: string | null;
+  error: string | null;
+  receive_count: number | null;
+  sent_at: string | null;
+  correlation_id?: string | null;
+}
+
+export interface DeadLetterQueue {
+  service: string;
+  queue: string;
+  dlq: string;
+  depth: number;
+  messages: DeadLetterMessage[];
+}
+
+// -- sign-in ------------------------------------------------------------------------------------------
+
+export interface CodeSent {
+  phone: string;
+  expires_in: number;
 }

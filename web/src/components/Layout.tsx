@@ -75,6 +75,12 @@ export function Layout() {
                   <NavItem to="/operator/audit">Audit log</NavItem>
                 </>
               )}
+              {hasRole(session, "admin") && (
+                <>
+                  <NavItem to="/admin/rules">Rule sets</NavItem>
+                  <NavItem to="/admin/dead-letters">Dead letters</NavItem>
+                </>
+              )}
             </ul>
           </nav>
         )}
@@ -103,8 +109,8 @@ export function RequireRole({ role }: { role: "user" | "operator" | "admin" }) {
       <div className="alert alert-error" role="alert">
         <h1>Not allowed</h1>
         <p>
-          This page is for {role === "operator" ? "operators" : `${role}s`}. Your account does not have that
-          role.
+          This page is for {role === "operator" ? "operators" : role === "admin" ? "administrators" : `${role}s`}.
+          Your account does not have that role.
         </p>
       </div>
     );

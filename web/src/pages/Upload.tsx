@@ -1,13 +1,14 @@
 import { useRef, useState, type DragEvent, type FormEvent } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { api, uploadFile } from "../api/client";
+import { api, ApiError, uploadFile } from "../api/client";
 import type { Stage, UploadAccepted, UploadView } from "../api/types";
 import { useSession } from "../auth/session";
 import { ErrorMessage, Loading, Notice, PageTitle } from "../components/status";
 import { formatBytes, formatDate, formatDateTime, humanize } from "../format";
 
 const STAGES: { id: Stage; label: string; about: string }[] = [
+  { id: "received", label: "Received", about: "Your file arrived safely." },
   { id: "ingested", label: "Ingested", about: "Your data was checked and stored." },
   { id: "analyzed", label: "Analyzed", about: "Signals and your persona were computed." },
   { id: "recommended", label: "Recommended", about: "Recommendations were written for review." },
@@ -54,12 +55,21 @@ export function StageTracker({ upload, userId }: { upload: UploadView; userId: s
           );
         })}
       </ol>
-      {failed && (
-        <div className="alert alert-error" role="alert">
-          <p>Processing failed{reason ? `: ${reason}` : "."}</p>
-          {upload.error?.message && <p>{String(upload.error.message)}</p>}
-        </div>
-      )}
+      {failed &&
+        (upload.status === "failed" && upload.error?.message ? (
+          // The upload itself was refused once parsed: every problem with its path, as a 422 would list them.
+          <ErrorMessage
+            title="The upload was not accepted"
+            error={
+              new ApiError(422, String(upload.error.code ?? "upload_failed"), String(upload.error.message), upload.error.details)
+            }
+          />
+        ) : (
+          <div className="alert alert-error" role="alert">
+            <p>Processing failed{reason ? `: ${reason}` : "."}</p>
+            {upload.error?.message && <p>{String(upload.error.message)}</p>}
+          </div>
+        ))}
       {!TERMINAL.includes(stage) && <Loading label="Working on it — this page updates by itself." />}
       {stage === "analyzed" && (
         <p>
@@ -232,14 +242,21 @@ export function Upload() {
           )}
         </div>
       </form>
-      {accepted && (
-        <Notice tone="success">
-          Upload accepted: {Object.entries(accepted.counts)
-            .map(([name, count]) => `${count.toLocaleString("en-US")} ${humanize(name).toLowerCase()}`)
-            .join(", ")}
-          .
-        </Notice>
-      )}
+      {accepted &&
+        (Object.keys(accepted.counts).length > 0 ? (
+          <Notice tone="success">
+            Upload accepted:{" "}
+            {Object.entries(accepted.counts)
+              .map(([name, count]) => `${count.toLocaleString("en-US")} ${humanize(name).toLowerCase()}`)
+              .join(", ")}
+            .
+          </Notice>
+        ) : (
+          <Notice tone="success">
+            Upload received{accepted.size_bytes ? ` (${formatBytes(accepted.size_bytes)})` : ""}: it is being checked
+            now, and the progress below updates by itself.
+          </Notice>
+        ))}
       {uploadId && tracked.isPending && <Loading label="Loading the upload's progress…" />}
       {uploadId && tracked.isError && (
         <ErrorMessage error={tracked.error} title="Could not load the upload's progress" onRetry={() => void tracked.refetch()} />

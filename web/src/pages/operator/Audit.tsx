@@ -109,7 +109,14 @@ export function Audit() {
                   <td>
                     {humanize(e.before_status)} → {humanize(e.after_status)}
                   </td>
-                  <td>{e.reason ?? ""}</td>
+                  <td>
+                    {e.reason ?? ""}
+                    {typeof e.after?.title === "string" && (
+                      <span className="muted small">
+                        {e.reason ? " · " : ""}shown instead: “{e.after.title}”
+                      </span>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>

@@ -1,14 +1,20 @@
 import { useEffect, useRef, useState, type FormEvent } from "react";
-import { useSearchParams } from "react-router-dom";
+import { Link, useSearchParams } from "react-router-dom";
 import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/react-query";
 import { api } from "../../api/client";
-import type { DecisionResult, ReviewItem, ReviewPage, ReviewStatus } from "../../api/types";
+import type { DecisionResult, OverrideResult, ReviewItem, ReviewPage, ReviewSort, ReviewStatus } from "../../api/types";
 import { Empty, ErrorMessage, Loading, Notice, PageTitle } from "../../components/status";
 import { formatDateTime, humanize, PERSONAS, personaName } from "../../format";
+import { OverrideEditor } from "./OverrideEditor";
 
 // The statuses every queue has; any other the API counts (e.g. "overridden") is shown after them.
 const STATUSES: ReviewStatus[] = ["pending", "flagged", "approved", "rejected"];
 const PAGE_SIZE = 50;
+const SORTS: { value: ReviewSort; label: string }[] = [
+  { value: "date", label: "Newest first" },
+  { value: "priority", label: "Highest priority first" },
+  { value: "user", label: "By user" },
+];
 
 function Guardrails({ item }: { item: ReviewItem }) {
   const failed = Object.entries(item.guardrails)
@@ -25,14 +31,27 @@ function ReviewRow({
   item,
   selected,
   onToggle,
+  editing,
+  onEdit,
+  onOverridden,
 }: {
   item: ReviewItem;
   selected: boolean;
   onToggle: (on: boolean) => void;
+  editing: boolean;
+  onEdit: (on: boolean) => void;
+  onOverridden: (result: OverrideResult) => void;
 }) {
   const checkboxId = `select-${item.recommendation_id}`;
+  const shown = item.override;
   return (
-    <li className={`card review-item ${selected ? "selected" : ""}`} data-testid="review-item" data-user={item.user_id}>
+    <li
+      className={`card review-item ${selected ? "selected" : ""}`}
+      data-testid="review-item"
+      data-user={item.user_id}
+      data-id={item.recommendation_id}
+      data-status={item.status}
+    >
       <div className="review-head">
         <input
           id={checkboxId}
@@ -50,21 +69,55 @@ function ReviewRow({
         <span className={`badge badge-${item.kind}`}>{item.kind === "offer" ? "Offer" : "Education"}</span>
         <span className="badge">{personaName(item.persona)}</span>
         <Guardrails item={item} />
-        {item.flagged && <span className="badge badge-warn">Flagged</span>}
+        {item.flagged && item.status !== "flagged" && <span className="badge badge-warn">Flagged before</span>}
         {item.fell_back_to_template && <span className="badge">Template fallback</span>}
       </p>
-      <p>
-        <strong>Rationale:</strong> {item.rationale}
-      </p>
+      {shown ? (
+        <div className="override-shown" data-testid="override-shown">
+          <p>
+            <strong>Shown instead</strong>{" "}
+            <span className="muted small">
+              ({shown.source === "catalog_item" ? `catalog item ${shown.catalog_item_id}` : "edited by an operator"})
+            </span>
+            : <span className="override-title">{shown.title}</span>
+          </p>
+          <p>
+            <strong>Rationale:</strong> {shown.rationale}
+          </p>
+        </div>
+      ) : (
+        <p>
+          <strong>Rationale:</strong> {item.rationale}
+        </p>
+      )}
+      <div className="button-row item-actions">
+        <Link to={`/operator/users/${encodeURIComponent(item.user_id)}`} className="button secondary small">
+          User detail<span className="visually-hidden"> for {item.title}</span>
+        </Link>
+        {!editing && (
+          <button type="button" className="button secondary small" onClick={() => onEdit(true)}>
+            Override…<span className="visually-hidden"> {item.title}</span>
+          </button>
+        )}
+      </div>
+      {editing && <OverrideEditor item={item} onCancel={() => onEdit(false)} onDone={onOverridden} />}
       <details>
         <summary>Full text and details</summary>
+        {shown && <p className="muted small">The recommender's original text:</p>}
+        {shown && (
+          <p>
+            <strong>{item.title}</strong>: {item.rationale}
+          </p>
+        )}
         <p>{item.body}</p>
         <p className="disclosure small">{item.disclosure}</p>
         <dl className="facts small">
           <div>
             <dt>User</dt>
             <dd>
-              <code>{item.user_id}</code>
+              <Link to={`/operator/users/${encodeURIComponent(item.user_id)}`}>
+                <code>{item.user_id}</code>
+              </Link>
             </dd>
           </div>
           <div>
@@ -107,14 +160,16 @@ export function Review() {
   const kind = params.get("kind") ?? "";
   const persona = params.get("persona") ?? "";
   const userId = params.get("user_id") ?? "";
+  const sort = (SORTS.find((s) => s.value === params.get("sort"))?.value ?? "date") as ReviewSort;
   const [userDraft, setUserDraft] = useState(userId);
   const [selected, setSelected] = useState<Set<string>>(new Set());
-  const [rejecting, setRejecting] = useState(false);
+  const [acting, setActing] = useState<"reject" | "flag" | null>(null);
   const [reason, setReason] = useState("");
   const [result, setResult] = useState<string | null>(null);
+  const [editing, setEditing] = useState<string | null>(null);
   const reasonRef = useRef<HTMLTextAreaElement>(null);
 
-  const filters = { status: status === "all" ? undefined : status, kind, persona, user_id: userId };
+  const filters = { status: status === "all" ? undefined : status, kind, persona, user_id: userId, sort };
   const queue = useInfiniteQuery({
     queryKey: ["review", filters],
     queryFn: ({ pageParam }) =>
@@ -128,12 +183,12 @@ export function Review() {
 
   useEffect(() => setSelected(new Set()), [status, kind, persona, userId]);
   useEffect(() => {
-    if (rejecting) reasonRef.current?.focus();
-  }, [rejecting]);
+    if (acting) reasonRef.current?.focus();
+  }, [acting]);
 
   function setFilter(name: string, value: string) {
     const next = new URLSearchParams(params);
-    if (value) next.set(name, value);
+    if (value && !(name === "sort" && value === "date")) next.set(name, value);
     else next.delete(name);
     setParams(next);
     setResult(null);
@@ -142,7 +197,7 @@ export function Review() {
   const decided = (verb: string) => (answer: DecisionResult) => {
     setResult(`${verb} ${answer.items.length} item${answer.items.length === 1 ? "" : "s"}.`);
     setSelected(new Set());
-    setRejecting(false);
+    setActing(null);
     setReason("");
     void queryClient.invalidateQueries({ queryKey: ["review"] });
     void queryClient.invalidateQueries({ queryKey: ["audit"] });
@@ -158,10 +213,28 @@ export function Review() {
       api<DecisionResult>("/operator/reject", { method: "POST", body: { recommendation_ids: ids, reason: why } }),
     onSuccess: decided("Rejected"),
   });
+  const flag = useMutation({
+    mutationFn: ({ ids, why }: { ids: string[]; why: string }) =>
+      api<DecisionResult>("/operator/flag", {
+        method: "POST",
+        body: why ? { recommendation_ids: ids, reason: why } : { recommendation_ids: ids },
+      }),
+    onSuccess: decided("Flagged"),
+  });
 
-  const ids = [...selected];
+  function overridden(answer: OverrideResult) {
+    setEditing(null);
+    setResult(`Override saved: the user now sees “${answer.item.override?.title ?? answer.item.title}”.`);
+    void queryClient.invalidateQueries({ queryKey: ["review"] });
+    void queryClient.invalidateQueries({ queryKey: ["audit"] });
+    void queryClient.invalidateQueries({ queryKey: ["operator-user"] });
+  }
+
+  // Only what is shown counts: an item decided elsewhere (or just now) leaves the list and the selection.
+  const shown = new Set(items.map((i) => i.recommendation_id));
+  const ids = [...selected].filter((id) => shown.has(id));
   const allSelected = items.length > 0 && items.every((i) => selected.has(i.recommendation_id));
-  const busy = approve.isPending || reject.isPending;
+  const busy = approve.isPending || reject.isPending || flag.isPending;
 
   function toggle(id: string, on: boolean) {
     setSelected((now) => {
@@ -172,9 +245,10 @@ export function Review() {
     });
   }
 
-  function onReject(event: FormEvent) {
+  function onAct(event: FormEvent) {
     event.preventDefault();
-    if (reason.trim()) reject.mutate({ ids, why: reason.trim() });
+    if (acting === "flag") flag.mutate({ ids, why: reason.trim() });
+    else if (reason.trim()) reject.mutate({ ids, why: reason.trim() });
   }
 
   function onUserFilter(event: FormEvent) {
@@ -218,6 +292,16 @@ export function Review() {
           </select>
         </div>
         <div className="field">
+          <label htmlFor="filter-sort">Sort by</label>
+          <select id="filter-sort" value={sort} onChange={(e) => setFilter("sort", e.target.value)}>
+            {SORTS.map((s) => (
+              <option key={s.value} value={s.value}>
+                {s.label}
+              </option>
+            ))}
+          </select>
+        </div>
+        <div className="field">
           <label htmlFor="filter-user">User id</label>
           <div className="inline">
             <input id="filter-user" value={userDraft} onChange={(e) => setUserDraft(e.target.value)} />
@@ -256,29 +340,42 @@ export function Review() {
           Select all {items.length > 0 ? `${items.length} shown` : ""}
         </label>
         <span className="muted small" aria-live="polite">
-          {selected.size} selected
+          {ids.length} selected
         </span>
         <button
           type="button"
           className="button"
-          disabled={selected.size === 0 || busy}
+          disabled={ids.length === 0 || busy}
           onClick={() => {
             setResult(null);
             approve.mutate(ids);
           }}
         >
-          {approve.isPending ? "Approving…" : `Approve selected (${selected.size})`}
+          {approve.isPending ? "Approving…" : `Approve selected (${ids.length})`}
         </button>
         <button
           type="button"
           className="button danger"
-          disabled={selected.size === 0 || busy}
+          disabled={ids.length === 0 || busy}
           onClick={() => {
             setResult(null);
-            setRejecting(true);
+            setReason("");
+            setActing("reject");
           }}
         >
           Reject selected…
+        </button>
+        <button
+          type="button"
+          className="button secondary"
+          disabled={ids.length === 0 || busy}
+          onClick={() => {
+            setResult(null);
+            setReason("");
+            setActing("flag");
+          }}
+        >
+          Flag selected…
         </button>
         <button type="button" className="button secondary" onClick={() => void queue.refetch()} disabled={queue.isFetching}>
           {queue.isFetching && !queue.isFetchingNextPage ? "Refreshing…" : "Refresh"}
@@ -286,27 +383,39 @@ export function Review() {
       </div>
       {approve.isError && <ErrorMessage error={approve.error} title="Nothing was approved" />}
 
-      {rejecting && (
-        <form className="card form" onSubmit={onReject} aria-labelledby="reject-title">
-          <h2 id="reject-title">Reject {selected.size} item{selected.size === 1 ? "" : "s"}</h2>
+      {acting && (
+        <form className="card form" onSubmit={onAct} aria-labelledby="act-title">
+          <h2 id="act-title">
+            {acting === "flag" ? "Flag" : "Reject"} {ids.length} item{ids.length === 1 ? "" : "s"}
+            {acting === "flag" ? " for a second review" : ""}
+          </h2>
           <div className="field">
-            <label htmlFor="reject-reason">Reason (required; recorded in the audit log)</label>
+            <label htmlFor="act-reason">
+              {acting === "flag" ? "Reason (optional; recorded in the audit log)" : "Reason (required; recorded in the audit log)"}
+            </label>
             <textarea
-              id="reject-reason"
+              id="act-reason"
               ref={reasonRef}
-              required
+              required={acting === "reject"}
               rows={3}
               maxLength={2000}
               value={reason}
               onChange={(e) => setReason(e.target.value)}
             />
           </div>
-          {reject.isError && <ErrorMessage error={reject.error} title="Nothing was rejected" />}
+          {acting === "reject" && reject.isError && <ErrorMessage error={reject.error} title="Nothing was rejected" />}
+          {acting === "flag" && flag.isError && <ErrorMessage error={flag.error} title="Nothing was flagged" />}
           <div className="button-row">
-            <button type="submit" className="button danger" disabled={!reason.trim() || busy || selected.size === 0}>
-              {reject.isPending ? "Rejecting…" : "Confirm rejection"}
-            </button>
-            <button type="button" className="button secondary" onClick={() => setRejecting(false)}>
+            {acting === "flag" ? (
+              <button type="submit" className="button" disabled={busy || ids.length === 0}>
+                {flag.isPending ? "Flagging…" : "Confirm flag"}
+              </button>
+            ) : (
+              <button type="submit" className="button danger" disabled={!reason.trim() || busy || ids.length === 0}>
+                {reject.isPending ? "Rejecting…" : "Confirm rejection"}
+              </button>
+            )}
+            <button type="button" className="button secondary" onClick={() => setActing(null)}>
               Cancel
             </button>
           </div>
@@ -328,6 +437,12 @@ export function Review() {
               item={item}
               selected={selected.has(item.recommendation_id)}
               onToggle={(on) => toggle(item.recommendation_id, on)}
+              editing={editing === item.recommendation_id}
+              onEdit={(on) => {
+                setResult(null);
+                setEditing(on ? item.recommendation_id : null);
+              }}
+              onOverridden={overridden}
             />
           ))}
         </ul>
