@@ -12,8 +12,10 @@ $(UV):
 	$(BIN)/python -m pip install --quiet "uv>=0.5"
 
 # Third-party packages come pinned, with hashes, from requirements.lock; our packages install editable.
+# Their bytecode is compiled at install: with PYTHONDONTWRITEBYTECODE set, every process (14 in the
+# stack, every CLI call) would otherwise recompile pandas, pyarrow and the rest at each start.
 $(VENV)/.installed: $(UV) requirements.lock $(wildcard pyproject.toml libs/*/pyproject.toml services/*/pyproject.toml)
-	$(UV) pip install --python $(BIN)/python --quiet --require-hashes -r requirements.lock
+	$(UV) pip install --python $(BIN)/python --quiet --require-hashes --compile-bytecode -r requirements.lock
 	$(UV) pip install --python $(BIN)/python --quiet --no-deps $(MEMBERS)
 	touch $@
 
@@ -40,7 +42,8 @@ install: $(VENV)/.installed web ## Create .venv and install everything (and buil
 demo: install ## Start the embedded stack and push a smoke flow through it
 	$(BIN)/spendsense demo
 
-test: install ## The whole test suite, against real PostgreSQL, Redis and the AWS emulator
+test: install ## The whole test suite: the web app's component tests (Vitest, 15-25 s), then pytest against real PostgreSQL, Redis and the AWS emulator
+	cd web && $(NODE_PATH_ENV) npm test
 	$(BIN)/python -m pytest -q
 
 lint: install ## ruff (lint and format) and the architecture contracts (import-linter, pyproject.toml)

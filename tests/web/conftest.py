@@ -2,10 +2,15 @@
 ``.ci/run`` installs with apt; no browser download) against a whole embedded stack started with
 ``spendsense up`` on free ports, whose gateway serves the built app (``web/dist``, built by ``make install``).
 
-Without ``/usr/bin/chromium`` every test here is skipped, saying so. When a test fails, a screenshot of each
-page it had open is written under pytest's temporary folder (``web-failures/``, listed at the end of the
-run); every test also writes screenshots of the pages it visits to ``web-screenshots/`` beside it, and
-checks each of those pages with axe-core (no serious or critical violation).
+Without ``/usr/bin/chromium`` every test here is skipped, saying so. Every test writes screenshots of the
+pages it visits, and checks each of those pages with axe-core (no serious or critical violation). They go to
+``build/web-screenshots/`` at the repository's root (``SPENDSENSE_WEB_SCREENSHOTS=<folder>`` puts them
+elsewhere), emptied of the previous run's PNGs when the first browser test starts:
+
+- ``desktop/<page>.png`` at 1280 px and ``phone/<page>.png`` at 375 px (CSS pixels, full page). A page shot
+  at a phone's width is shot at desktop width too (the viewport widened for it, then narrowed back), so each
+  page the phone-width test visits (every page of the app) is there at both widths;
+- ``failures/<test>-<n>.png``: each page a failed test had open, as it was (listed at the end of the run).
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path(os.environ.get("SPENDSENSE_TEST_CHROMIUM", "/usr/bin/chromium"))
 HERE = Path(__file__).parent
 AXE = ROOT / "web" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = Path(
+    os.environ.get("SPENDSENSE_WEB_SCREENSHOTS") or ROOT / "build" / "web-screenshots"
+).resolve()
 
 support = load_beside(str(ROOT / "tests" / "e2e" / "conftest.py"), "e2e_support.py", "spendsense_e2e_support")
 oauth_provider = load_beside(
@@ -38,6 +46,7 @@ oauth_provider = load_beside(
 web_support = load_beside(__file__, "web_support.py", "spendsense_web_support")
 
 _FAILURE_SHOTS: list[Path] = []
+_SHOTS: dict[str, set[str]] = {"desktop": set(), "phone": set()}  # the pages shot this run, per width
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +77,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if _SHOTS["desktop"] or _SHOTS["phone"]:
+        terminalreporter.section("web app: screenshots")
+        terminalreporter.line(
+            f"{SCREENSHOTS}: {len(_SHOTS['desktop'])} pages at desktop width (desktop/), "
+            f"{len(_SHOTS['phone'])} at phone width (phone/)"
+        )
     if _FAILURE_SHOTS:
         terminalreporter.section("web app: screenshots of the failed tests' pages")
         for shot in _FAILURE_SHOTS:
@@ -139,10 +154,15 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.getbasetemp() / "web-screenshots"
-    folder.mkdir(exist_ok=True)
-    return folder
+def screenshot_dir() -> Path:
+    """``build/web-screenshots`` (or ``SPENDSENSE_WEB_SCREENSHOTS``) with its ``desktop/``, ``phone/`` and
+    ``failures/`` folders, the PNGs of a previous run removed (nothing else is touched)."""
+    for width in ("desktop", "phone", "failures"):
+        folder = SCREENSHOTS / width
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.glob("*.png"):
+            old.unlink()
+    return SCREENSHOTS
 
 
 class Pages:
@@ -158,7 +178,12 @@ class Pages:
         self.errors: list[str] = []
         self.inaccessible: list[str] = []
 
-    def open(self, width: int = 1280, height: int = 900, **options: Any) -> Any:
+    def open(
+        self,
+        width: int = web_support.DESKTOP["width"],
+        height: int = web_support.DESKTOP["height"],
+        **options: Any,
+    ) -> Any:
         context = self.browser.new_context(
             base_url=self.base_url, viewport={"width": width, "height": height}, **options
         )
@@ -176,10 +201,30 @@ class Pages:
         return page
 
     def shot(self, page: Any, name: str) -> Path:
-        """A screenshot of the page as it is, and an accessibility check of it (axe-core)."""
-        path = self.screenshots / f"{self.test_name}--{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        """A screenshot of the page as it is (``phone/<name>.png`` or ``desktop/<name>.png``, by the
+        viewport's width), and an accessibility check of it (axe-core). At a phone's width the page is shot
+        at desktop width too, so every page the phone-width test visits exists at both widths."""
+        viewport = page.viewport_size
+        if viewport["width"] > web_support.PHONE["width"]:
+            path = self._screenshot(page, "desktop", name)
+            self.check_accessibility(page, name)
+            return path
+        path = self._screenshot(page, "phone", name)
         self.check_accessibility(page, name)
+        page.set_viewport_size(web_support.DESKTOP)
+        try:
+            self._screenshot(page, "desktop", name)
+        finally:
+            page.set_viewport_size(viewport)
+            _settle(page)
+        return path
+
+    def _screenshot(self, page: Any, width: str, name: str) -> Path:
+        _settle(page)
+        path = self.screenshots / width / f"{name}.png"
+        # CSS pixels: a phone context's device scale factor does not double the PNG.
+        page.screenshot(path=str(path), full_page=True, scale="css")
+        _SHOTS[width].add(name)
         return path
 
     def check_accessibility(self, page: Any, name: str) -> None:
@@ -204,7 +249,7 @@ class Pages:
 
     def close(self, failed: bool, failures: Path) -> None:
         if failed:
-            failures.mkdir(exist_ok=True)
+            failures.mkdir(parents=True, exist_ok=True)
             for n, page in enumerate(self.pages):
                 path = failures / f"{self.test_name}-{n}.png"
                 try:
@@ -216,18 +261,19 @@ class Pages:
             context.close()
 
 
+def _settle(page: Any) -> None:
+    """Two animation frames: the layout has followed a change of the viewport before a screenshot."""
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+
+
 @pytest.fixture
 def pages(
-    request: pytest.FixtureRequest,
-    browser: Any,
-    web_stack: Any,
-    screenshot_dir: Path,
-    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, browser: Any, web_stack: Any, screenshot_dir: Path
 ) -> Iterator[Pages]:
     opened = Pages(browser, web_stack.gateway, screenshot_dir, request.node.name)
     yield opened
     report = getattr(request.node, "rep_call", None)
-    opened.close(bool(report and report.failed), tmp_path_factory.getbasetemp() / "web-failures")
+    opened.close(bool(report and report.failed), screenshot_dir / "failures")
 
 
 def eventually(probe: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 1.0) -> None:

@@ -17,6 +17,7 @@ from spendsense_cli.synthetic import build_user
 PASSWORD = "Correct-Horse-9-Battery"
 PIPELINE_WAIT_MS = 180_000  # readiness waits for a loaded CI machine, not benchmarks
 PHONE = {"width": 375, "height": 740}
+DESKTOP = {"width": 1280, "height": 900}  # a new page's viewport, and the width of the desktop screenshots
 
 
 def upload_body(index: int) -> str:
