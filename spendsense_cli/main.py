@@ -318,6 +318,25 @@ def analyze_file(path: Path, as_of: date | None = None) -> list[dict[str, Any]]:
     return analyze_tables(parsed.tables, load_rule_set(), as_of=as_of)
 
 
+PARALLEL_FROM_BYTES = 16 * 1024 * 1024  # smaller files are analyzed in one process (forking costs more)
+
+
+def analyze_file_json(
+    path: Path, as_of: date | None = None, *, processes: int = 1, pretty: bool = False
+) -> bytes:
+    """:func:`analyze_file` as JSON bytes (``orjson``), the users shared out between ``processes``
+    processes (each analyzes a run of users; the parse is one, its C++ parts on every core)."""
+    from spendsense_features.domain.analysis import analyze_json
+    from spendsense_features.domain.rules import load_rule_set
+    from spendsense_profile.domain.ingest import parse_file
+
+    parsed = parse_file(path)
+    if not parsed.ok:
+        raise ValueError("\n".join(str(p) for p in parsed.problems))
+    processes = processes if path.stat().st_size >= PARALLEL_FROM_BYTES else 1
+    return analyze_json(parsed.tables, load_rule_set(), as_of=as_of, processes=processes, pretty=pretty)
+
+
 @app.command()
 def analyze(
     file: Annotated[
@@ -327,8 +346,16 @@ def analyze(
         str | None, typer.Option("--as-of", help="YYYY-MM-DD; default: each user's latest date")
     ] = None,
     output: Annotated[str, typer.Option("--format", help="json or table")] = "json",
+    pretty: Annotated[bool, typer.Option("--pretty", help="Indent the JSON (default: compact)")] = False,
+    processes: Annotated[
+        int, typer.Option(min=1, help="Processes sharing the users (default: one per core)")
+    ] = os.cpu_count() or 1,
 ) -> None:
     """Compute signals and personas for a file, offline, with the same code the services run."""
+    import sys
+
+    import orjson
+
     from spendsense_features.domain.analysis import render_table
 
     if output not in ("json", "table"):
@@ -338,11 +365,15 @@ def analyze(
     except ValueError as exc:
         raise typer.BadParameter(f"--as-of: {exc}") from exc
     try:
-        reports = analyze_file(file, as_of=anchor)
+        body = analyze_file_json(file, as_of=anchor, processes=processes, pretty=pretty and output == "json")
     except ValueError as exc:  # an invalid file: every problem, with its path
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    typer.echo(json.dumps(reports, indent=2) if output == "json" else render_table(reports))
+    if output == "table":
+        typer.echo(render_table(orjson.loads(body)))
+        return
+    sys.stdout.buffer.write(body + b"\n")
+    sys.stdout.buffer.flush()
 
 
 @app.command()

@@ -190,4 +190,11 @@ def merchant_keys(
         [f"e:{u}" for u in ent_uniques.tolist()] + [f"n:{u}" for u in np.asarray(norm_uniques).tolist()],
         dtype=object,
     )
-    return keys, labels
+    # Number the keys in the order of their text, not of first appearance: a user's streams then come
+    # out in the same order whichever other users are analyzed with them (``spendsense analyze`` splits
+    # the users between processes; the worker analyzes whatever batch arrived).
+    order = np.argsort(labels, kind="stable")
+    rank = np.empty(len(order) + 1, dtype=keys.dtype)
+    rank[order] = np.arange(len(order), dtype=keys.dtype)
+    rank[-1] = -1  # "no key" stays -1
+    return rank[keys], labels[order]

@@ -112,7 +112,7 @@ def build_events(c: StreamCandidates) -> EventTable:
         new_event[1:] = (code[1:] != code[:-1]) | (day[1:] != day[:-1])
     else:
         packed = code * span + (day - low)
-        order = np.argsort(packed)
+        order = np.argsort(packed, kind="stable")  # ties (same day) in row order, whatever the batch
         packed = packed[order]
         new_event = np.ones(order.size, dtype=bool)
         new_event[1:] = packed[1:] != packed[:-1]

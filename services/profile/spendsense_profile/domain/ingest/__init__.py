@@ -69,8 +69,19 @@ Problem paths name the field: ``transactions[17].amount`` (the index within the 
 ``transactions_sync[1].added[4].date`` inside an envelope, ``transactions.csv:line 18.amount`` in CSV
 (line 1 is the header), ``line 4`` for a JSON Lines line that is not JSON, ``$`` for the upload as a whole.
 
-Memory: JSON is streamed with ijson and records are built one at a time; rows go to Arrow in chunks of
-16k, so memory follows the (compact) Arrow tables plus one chunk, not the size of the document.
+Two readers, one result. The fast reader (``fast_json.py``, ``fast_csv.py``, ``columns.py``) decodes the
+plain shapes — user objects, a ``users`` document, JSON Lines, CSV files and zips of them — in C:
+``msgspec`` walks the structure, ``pyarrow.json``/``pyarrow.csv`` build the transaction columns, and every
+rule below is applied per column (once per distinct value where values repeat). It says only *whether*
+an upload is valid: one it rejects (or does not read: Plaid bodies and envelopes, unknown fields) is read
+again by the streaming reader (``json_reader.py``, ``csv_reader.py``, ``records.py``), which names every
+problem as described here. ``parse_upload(reader="slow")`` skips the fast reader; ``reader="fast"`` skips
+the streaming one (a rejection is then one problem at ``$``).
+
+Memory: the fast reader maps the upload (or spools a stream to a temporary file and maps that) and hands
+pyarrow chunks of ~32 MB of users (a larger user, 64k transactions at a time) or CSV blocks; the streaming
+reader builds records one at a time. Rows go to Arrow in chunks either way, so memory follows the
+(compact) Arrow tables plus one chunk, not the size of the document.
 """
 
 from .api import parse_file, parse_upload

@@ -1,20 +1,28 @@
-"""Entry points: detect the format, stream the upload through the right reader, finish the tables."""
+"""Entry points: detect the format, read the upload with the fast reader (or the streaming one when the fast
+reader rejects it, to name every problem), finish the tables."""
 
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Literal
+
+from spendsense_shared.dataset import TABLES
 
 from .collector import Collector
+from .columns import Rejected
 from .csv_reader import read_csv, read_zip
 from .detect import BOM, Upload, declared_format, detect_format
+from .fast_csv import read_csv_fast, read_zip_fast
+from .fast_json import read_json_fast, read_json_lines_fast
 from .finalize import finalize
 from .json_reader import read_json, read_json_lines
-from .model import ParsedUpload
+from .model import ParsedUpload, Problem
 from .problems import DOCUMENT
+
+Reader = Literal["auto", "fast", "slow"]
 
 
 def parse_upload(
@@ -26,6 +34,7 @@ def parse_upload(
     max_errors: int = 1000,
     default_user_id: str | None = None,
     today: date | None = None,
+    reader: Reader = "auto",
 ) -> ParsedUpload:
     """Parse and validate an upload (see the package docstring for formats and rules).
 
@@ -34,15 +43,73 @@ def parse_upload(
     bounds dates ("more than a day in the future"), UTC today by default. Never raises on bad input: every
     problem is in the result, and when ``result.ok`` is false nothing of it may be stored. (A negative or
     non-finite rate in ``fx_rates``, or ``max_errors`` < 1, is a programming error: ValueError.)
+
+    ``reader``: ``"auto"`` reads with the fast reader and, if it rejects the upload, reads it again with
+    the streaming reader, which names every problem (the result is the same either way); ``"slow"`` uses
+    the streaming reader only; ``"fast"`` the fast reader only, and a rejected upload then has a single
+    problem at ``$`` saying what the fast reader did not accept (for tests and benchmarks).
     """
-    col = Collector(
-        fx_rates=fx_rates,
-        today=today or datetime.now(UTC).date(),
-        max_errors=max_errors,
-        default_user_id=default_user_id,
-    )
+    settings = {
+        "fx_rates": fx_rates,
+        "today": today or datetime.now(UTC).date(),
+        "max_errors": max_errors,
+        "default_user_id": default_user_id,
+    }
+    col = Collector(**settings)  # type: ignore[arg-type]  # a bad fx_rates or max_errors raises here
     upload = Upload(source)
     fmt = detect_format(upload.head, declared_format(filename, content_type))
+    if reader == "slow" or not upload.head.removeprefix(BOM).strip():
+        return _slow(upload, fmt, filename, col)
+    if fmt == "zip":
+        file = upload.seekable()
+        start = file.tell()
+        fast = _fast(lambda c: read_zip_fast(file, c), fmt, settings, reader)
+        if fast is not None:
+            return fast
+        file.seek(start)
+        return _slow(Upload(file), fmt, filename, Collector(**settings))  # type: ignore[arg-type]
+    whole = upload.whole()
+    try:
+        if fmt == "csv":
+            fast = _fast(lambda c: read_csv_fast(whole, _csv_name(filename), c), fmt, settings, reader)
+        elif fmt == "jsonl":
+            fast = _fast(lambda c: read_json_lines_fast(whole, c), fmt, settings, reader)
+        else:
+            fast = _fast(lambda c: read_json_fast(whole, c), fmt, settings, reader)
+        if fast is not None:
+            return fast
+        return _slow(Upload(whole.stream()), fmt, filename, Collector(**settings))  # type: ignore[arg-type]
+    finally:
+        whole.close()
+
+
+def _fast(
+    read: Callable[[Collector], None], fmt: str, settings: dict[str, Any], reader: Reader
+) -> ParsedUpload | None:
+    """The fast reader's result; None when it rejected the upload (``reader="auto"``: read it again)."""
+    col = Collector(**settings)
+    try:
+        read(col)
+        result = finalize(col, fmt)
+        if not result.ok:
+            raise Rejected(f"{len(result.problems)} problem(s) across the upload")
+        return result
+    except Rejected as exc:
+        reason = str(exc)
+    except Exception as exc:  # anything unforeseen: the streaming reader is the reference
+        if reader == "fast":
+            raise
+        reason = f"{type(exc).__name__}: {exc}"
+    if reader == "fast":
+        empty = {name: schema.empty_table() for name, schema in TABLES.items()}
+        return ParsedUpload(
+            empty, [], [Problem(DOCUMENT, f"rejected by the fast reader: {reason}")], [], None, fmt
+        )
+    return None
+
+
+def _slow(upload: Upload, fmt: str, filename: str | None, col: Collector) -> ParsedUpload:
+    """The streaming reader (ijson, csv): record by record, every problem with its path."""
     if not upload.head.removeprefix(BOM).strip():
         col.problem(None, DOCUMENT, "the upload is empty")
     elif fmt == "zip":

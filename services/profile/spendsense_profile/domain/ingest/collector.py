@@ -98,6 +98,10 @@ class Collector:
         user_id = ck.string(value, "user_id")
         if user_id is None:
             return None
+        return self.csv_user_index(user_id)
+
+    def csv_user_index(self, user_id: str) -> int:
+        """The position of the CSV user with this (valid) id; a new user on its first appearance."""
         found = self._csv_users.get(user_id)
         if found is None:
             found = self._csv_users[user_id] = self.new_user()

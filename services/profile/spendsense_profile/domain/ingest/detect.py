@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import mmap
 import shutil
 import tempfile
 from pathlib import PurePath
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
 HEAD_BYTES = 64 * 1024
 BOM = b"\xef\xbb\xbf"
@@ -101,6 +103,32 @@ class Upload:
         head = self.head.removeprefix(BOM) if skip_bom else self.head
         return io.BufferedReader(_Replay(head, self._source), buffer_size=HEAD_BYTES)
 
+    def whole(self) -> Whole:
+        """All of the upload as one buffer, for the fast readers (and for the slow path after them):
+        the bytes given, a read-only memory map of the file, or of a temporary copy of a stream with no
+        file behind it (a copy made through the stream's own reads, so a metered stream stays metered)."""
+        source = self._source
+        if isinstance(source, io.BytesIO):
+            return Whole(source.getvalue(), self._start or 0)
+        if self._start is not None:
+            try:
+                fileno = source.fileno()
+            except (OSError, AttributeError, ValueError):
+                fileno = None
+            if fileno is not None:
+                size = source.seek(0, io.SEEK_END)
+                if size > self._start:
+                    return Whole(mmap.mmap(fileno, 0, access=mmap.ACCESS_READ), self._start)
+                return Whole(b"", 0)
+        spool = tempfile.TemporaryFile()  # noqa: SIM115 - kept open by the map; closed with it
+        spool.write(self.head)
+        shutil.copyfileobj(self._source, spool, 1024 * 1024)
+        if spool.tell() == 0:
+            spool.close()
+            return Whole(b"", 0)
+        spool.flush()
+        return Whole(mmap.mmap(spool.fileno(), 0, access=mmap.ACCESS_READ), 0, spool)
+
     def seekable(self) -> IO[bytes]:
         """A seekable file from the start (zip archives keep their directory at the end)."""
         if self._start is not None:
@@ -111,3 +139,67 @@ class Upload:
         shutil.copyfileobj(self._source, spool)
         spool.seek(0)
         return spool
+
+
+class Whole:
+    """An upload's bytes from ``start`` on, addressable without copies (``view``, ``find``) and readable
+    again as a stream from its first byte (``stream``, for the slow path after a fast reader)."""
+
+    def __init__(self, data: bytes | mmap.mmap, start: int = 0, owner: IO[bytes] | None = None) -> None:
+        self.data = data
+        self.start = start
+        self.end = len(data)
+        self._owner = owner
+
+    def __len__(self) -> int:
+        return self.end - self.start
+
+    def view(self, begin: int, end: int) -> memoryview:
+        return memoryview(self.data)[begin:end]
+
+    def find(self, sub: bytes, begin: int, end: int) -> int:
+        return self.data.find(sub, begin, end)
+
+    def stream(self) -> BinaryIO:
+        return io.BufferedReader(_View(memoryview(self.data)[self.start :]), buffer_size=HEAD_BYTES)
+
+    def close(self) -> None:
+        if isinstance(self.data, mmap.mmap):
+            # a view may still be exported (e.g. by a pending exception): the GC closes the map then
+            with contextlib.suppress(BufferError):
+                self.data.close()
+        if self._owner is not None:
+            self._owner.close()
+
+
+class _View(io.RawIOBase):
+    """A seekable read-only stream over a memoryview (no copy of the bytes)."""
+
+    def __init__(self, view: memoryview) -> None:
+        self._view = view
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._pos : self._pos + len(buffer)]
+        n = len(chunk)
+        buffer[:n] = chunk
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._view.release()
+        super().close()

@@ -120,6 +120,8 @@ def _transactions(table: pa.Table, col: Collector) -> pa.Table:
 
 
 def _duplicate_transactions(added: pa.Table, col: Collector) -> None:
+    if pc.count_distinct(added["transaction_id"]).as_py() == added.num_rows:  # the usual case, cheaply
+        return
     counts = pc.value_counts(added["transaction_id"])
     duplicated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
     if len(duplicated) == 0:

@@ -46,6 +46,12 @@ class ChunkedTable:
         if len(self._rows) >= self._chunk_rows:
             self._flush()
 
+    def append_batch(self, batch: pa.RecordBatch) -> None:
+        """Rows already in Arrow (the fast readers), after any appended one at a time."""
+        self._flush()
+        self._batches.append(batch)
+        self.count += batch.num_rows
+
     def _flush(self) -> None:
         if not self._rows:
             return
