@@ -174,6 +174,8 @@ def demo(
     typer.echo("\nWhere to look:")
     gateway_url = str(manifest["urls"]["gateway"])  # type: ignore[index]
     typer.echo(f"  web app         {gateway_url}/  (the review queue: {gateway_url}/operator/review)")
+    admin_email, admin_password = config.admin_credentials()
+    typer.echo(f"                  sign in as the admin: {admin_email} / {admin_password}, or sign up")
     typer.echo("  API docs        http://127.0.0.1:<port>/docs for each service above")
     typer.echo("  event catalog   docs/events.md")
     typer.echo(
