@@ -21,10 +21,7 @@ from spendsense_operator.domain.model import (
 )
 from spendsense_operator.handlers.queue import enqueue_recommendations
 from spendsense_operator.handlers.review import decide, list_audit, list_review
-from spendsense_shared.consent import project_consent
 from spendsense_shared.messaging.catalog import (
-    ConsentGranted,
-    ConsentRevoked,
     RecommendationsGenerated,
     new_event,
     parse_data,
@@ -32,6 +29,7 @@ from spendsense_shared.messaging.catalog import (
 from spendsense_shared.messaging.claim_check import ClaimCheckMismatch, check_in_many
 from spendsense_shared.messaging.contracts import GuardrailResults, ReviewItem, ReviewItems
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.testing.fakes import load_beside
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -56,31 +54,9 @@ def item(rid: str, kind: str = "education", persona: str = "saver", **changes: A
     return ReviewItem(**fields)
 
 
-def generated(user_id: str, reviewed: list[ReviewItem], at: datetime = T0, **data: Any) -> EventEnvelope:
-    event = RecommendationsGenerated(
-        user_id=user_id,
-        upload_id="up1",
-        recommendation_ids=[i.id for i in reviewed],
-        persona=reviewed[0].persona if reviewed else "saver",
-        **({"items": reviewed} | data),
-    )
-    return new_event(event, user_id=user_id).model_copy(update={"occurred_at": at})
-
-
-async def consent(uow: Any, user_id: str, granted: bool = True, hours: int = 0) -> None:
-    at = T0 + timedelta(hours=hours)
-    data: Any = (
-        ConsentGranted(
-            user_id=user_id, consent_id="c", policy_version="1", scopes=["analysis"], granted_at=at
-        )
-        if granted
-        else ConsentRevoked(user_id=user_id, consent_id="c", revoked_at=at)
-    )
-    async with uow:
-        await project_consent(
-            new_event(data, user_id=user_id).model_copy(update={"occurred_at": at}), data, uow
-        )
-        await uow.commit()
+# the event builders the other unit tests use
+support = load_beside(__file__, "support.py", "spendsense_operator_unit_support")
+generated, consent = support.generated, support.consent
 
 
 async def deliver(uow: Any, bucket: Any, event: EventEnvelope) -> None:
