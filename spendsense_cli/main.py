@@ -47,9 +47,20 @@ def up(
     postgres_port: Annotated[int, typer.Option(help="PostgreSQL port")] = 15432,
     redis_port: Annotated[int, typer.Option(help="Redis port")] = 16379,
     aws_port: Annotated[int, typer.Option(help="AWS emulator port")] = 15566,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for readiness")] = 60,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for readiness (generous: a busy machine is slower)")
+    ] = 300,
+    launch: Annotated[
+        str | None,
+        typer.Option(
+            help="fork: import the code once and fork every service (fast; the default on Linux); "
+            "spawn: each service its own interpreter (slower; the default elsewhere)"
+        ),
+    ] = None,
 ) -> None:
     """Start PostgreSQL, Redis, the AWS emulator, the five services, their workers and the gateway."""
+    if launch not in (None, "fork", "spawn"):
+        raise typer.BadParameter("--launch: fork or spawn")
     config = _config(
         state_dir,
         gateway_port=gateway_port,
@@ -58,6 +69,8 @@ def up(
         redis_port=redis_port,
         aws_port=aws_port,
     )
+    if launch:
+        config.launch = launch
     try:
         manifest = stack.up(config, progress=lambda m: typer.echo(f"» {m}", err=True), timeout=timeout)
     except (RuntimeError, TimeoutError) as exc:

@@ -2,13 +2,12 @@
 
 Each user signs up through the auth service (``POST /api/v1/auth/register``: a real account, a real
 token) and consents as themself; the bootstrap admin signs in and uploads everyone in one batch import
-through the gateway,
-and the demo follows the upload's progress (profile → S3 → ``upload.ingested`` → features →
-``persona.assigned`` → profile) until every user is analyzed, then compares the assigned personas with
-the generator's ground truth; then follows recommendations (``persona.assigned`` → recommender →
-``recommendations.generated`` → profile and operator); the admin reviews the queue through the operator
-API by the demo policy (``spendsense_cli.review``), and the demo shows one user's approved items with
-their rationales.
+through the gateway, and the demo follows the upload's progress (received → profile's worker parses it →
+S3 → ``upload.ingested`` → features → ``persona.assigned`` → profile) until every user is analyzed, then
+compares the assigned personas with the generator's ground truth; then follows recommendations
+(``persona.assigned`` → recommender → ``recommendations.generated`` → profile and operator); the admin
+reviews the queue through the operator API by the demo policy (``spendsense_cli.review``), and the demo
+shows one user's approved items with their rationales.
 """
 
 from __future__ import annotations
@@ -81,7 +80,8 @@ def run_pipeline_demo(
             raise RuntimeError(f"upload refused: {response.status_code} {response.text[:500]}")
         upload_id = response.json()["upload_id"]
         progress(
-            f"batch upload {upload_id} accepted in {time.monotonic() - started:.1f} s; following the pipeline"
+            f"batch upload {upload_id} received in {time.monotonic() - started:.1f} s (the profile worker "
+            "parses it); following the pipeline"
         )
         status = _follow(client, upload_id, operator, progress, timeout, until=("analyzed", "recommended"))
         analyzed_after = time.monotonic() - started
@@ -151,6 +151,8 @@ def _follow(
         if line != last:
             progress(line)
             last = line
+        if body["status"] == "failed" and not body["users"]:  # refused as a whole once parsed
+            raise RuntimeError(f"upload {upload_id} failed: {json.dumps(body['error'])[:1000]}")
         if body["status"] in (*until, "failed"):
             return str(body["status"])
         time.sleep(0.5)

@@ -1,39 +1,49 @@
 """The embedded stack: real PostgreSQL, Redis and AWS emulator, the five services, their workers and the
-gateway, each a process of its own with a log under ``.spendsense/logs``. ``stack.json`` records what runs."""
+gateway, each a process of its own with a log under ``.spendsense/logs``. ``stack.json`` records what runs.
+
+Start-up, in order (see README, "The embedded stack"): Redis, the AWS emulator and the launcher start at
+once; PostgreSQL's cluster is created (initdb, first start only) and started while the emulator and the
+launcher import their code. The launcher (``spendsense_shared.embedded.launcher``) imports the code once
+(what every process shares, then each service's own in a process per service, in parallel) while a
+process of its own migrates every schema as soon as PostgreSQL answers and provisions the bus as soon as
+the emulator answers; then the five APIs, their workers and the gateway are forked. Every wait is on an
+event (a line from the launcher, a process exiting) or a check that backs off from a few milliseconds;
+none sleeps a fixed interval."""
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import json
 import os
 import secrets
+import select
 import signal
+import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from spendsense_shared.aws import Aws
+from spendsense_shared.embedded.launcher import ChildSpec, LaunchPlan
 from spendsense_shared.embedded.servers import (
     EMULATOR_CREDENTIALS,
+    AdoptedProcess,
     ManagedProcess,
+    backoff,
     moto_process,
     port_open,
     postgres_process,
+    process_alive,
     redis_process,
-    wait_for_moto,
-    wait_for_postgres,
+    wait_exited,
     wait_for_redis,
     wait_until,
 )
 from spendsense_shared.jwk import SigningKey
 from spendsense_shared.messaging.catalog import SERVICES
-from spendsense_shared.messaging.provision import provision
-from spendsense_shared.messaging.topology import build_topology
-from spendsense_shared.migrations import upgrade
-from spendsense_shared.settings import ServiceSettings
 
 DEFAULT_ADMIN_EMAIL = "admin@spendsense.local"
 
@@ -48,6 +58,10 @@ class StackConfig:
     aws_port: int = 15566
     env: str = "local"
     log_json: bool = True
+    # fork: the launcher imports the code once and forks every service (fast); spawn: each service is an
+    # interpreter of its own (slower to start; to compare, and on macOS, where forking a process that has
+    # loaded system frameworks is unsafe, as Python's multiprocessing also holds).
+    launch: str = field(default_factory=lambda: "fork" if sys.platform.startswith("linux") else "spawn")
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def service_port(self, service: str) -> int:
@@ -117,7 +131,6 @@ class StackConfig:
             "SPENDSENSE_PHONE_SMS_PER_IP_PER_HOUR": "100000",
             "SPENDSENSE_PHONE_VERIFY_PER_IP_PER_HOUR": "100000",
             "SPENDSENSE_OAUTH_REDIRECT_BASE_URL": urls["gateway"],
-            "SPENDSENSE_BUS_WAIT_TIME_S": "2",
             "SPENDSENSE_LOG_JSON": "true" if self.log_json else "false",
             "SPENDSENSE_UPSTREAMS": json.dumps({s: urls[s] for s in SERVICES}),
             **self.extra_env,
@@ -132,17 +145,8 @@ def read_manifest(config: StackConfig) -> dict[str, object] | None:
 
 
 def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped) is not alive
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    """Whether ``pid`` runs (a zombie does not)."""
+    return process_alive(pid)
 
 
 def http_ok(url: str, timeout: float = 2) -> bool:
@@ -154,27 +158,137 @@ def http_ok(url: str, timeout: float = 2) -> bool:
 
 
 Progress = Callable[[str], None]
+INFRASTRUCTURE = ("postgres", "redis", "aws")
 
 
-def _uvicorn(target: str, port: int, *, factory: bool = False) -> list[str]:
-    argv = [
-        sys.executable,
-        "-m",
-        "uvicorn",
-        target,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-access-log",
-        "--timeout-graceful-shutdown",
-        "10",
-    ]
-    return [*argv, "--factory"] if factory else argv
+def children(config: StackConfig) -> list[ChildSpec]:
+    """The processes the launcher starts: each service's API and worker, then the gateway."""
+    specs: list[ChildSpec] = []
+    for service in SERVICES:
+        specs += [
+            ChildSpec(
+                service,
+                "api",
+                f"spendsense_{service}.main:app",
+                str(config.log(service)),
+                port=config.service_port(service),
+                group=service,
+            ),
+            ChildSpec(
+                f"{service}-worker",
+                "worker",
+                f"spendsense_{service}.worker",
+                str(config.log(f"{service}-worker")),
+                group=service,
+            ),
+        ]
+    gateway = "spendsense_shared.gateway.app:create_gateway"
+    specs.append(ChildSpec("gateway", "api", gateway, str(config.log("gateway")), config.gateway_port, True))
+    return specs
 
 
-def up(config: StackConfig, progress: Progress = print, timeout: float = 60) -> dict[str, object]:
-    """Start everything; returns the manifest. Raises if something does not come up (and stops it all)."""
+# What the launcher imports before it forks: first what migrating and provisioning need (a forked process
+# then does both while the launcher imports on), then everything the services, workers and gateway share;
+# then a launcher per service imports that service's own code (its bootstrap imports its routers,
+# handlers and adapters), all five in parallel, and forks the service's API and worker.
+PRELOAD_PREPARE = [
+    "asyncpg",
+    "spendsense_shared.aws",
+    "spendsense_shared.messaging.provision",
+    "spendsense_shared.messaging.topology",
+    "spendsense_shared.migrations",
+    "alembic.command",
+    "alembic.runtime.migration",
+    *(f"spendsense_{service}.adapters.orm" for service in SERVICES),
+]
+PRELOAD = [
+    "uvicorn",
+    "uvloop",
+    "httptools",
+    "uvicorn.loops.auto",
+    "uvicorn.loops.uvloop",
+    "uvicorn.protocols.http.auto",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.websockets.auto",
+    "uvicorn.lifespan.on",
+    "encodings.idna",
+    "spendsense_shared.service",
+    "spendsense_shared.worker",
+    "spendsense_shared.gateway.app",
+]
+GROUPS = {service: [f"spendsense_{service}.bootstrap"] for service in SERVICES}
+
+
+class _Stack:
+    """Every process started so far, for the readiness wait (any exit fails it at once) and cleanup."""
+
+    def __init__(self, processes: list[ManagedProcess | AdoptedProcess]):
+        self.processes = processes
+        self.dead: ManagedProcess | AdoptedProcess | None = None
+
+    def alive(self) -> bool:
+        self.dead = next((p for p in self.processes if not p.alive()), None)
+        return self.dead is None
+
+    def tail(self, lines: int = 30) -> str:
+        return f"{self.dead.name}: {self.dead.tail(lines)}" if self.dead else ""
+
+
+def _launcher_events(
+    launcher: subprocess.Popen[bytes], watched: _Stack, deadline: float
+) -> Iterator[dict[str, Any]]:
+    """The launcher's messages as they come (the wait is on its pipe); when none has come for half a
+    second, whether a process has died."""
+    assert launcher.stdout is not None
+    fd = launcher.stdout.fileno()
+    buffer = b""
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("the launcher did not finish in time (log: launcher.log)")
+        readable, _, _ = select.select([fd], [], [], min(0.5, remaining))
+        if not readable:
+            if not watched.alive():
+                raise RuntimeError(f"{watched.dead.name if watched.dead else '?'} exited:\n{watched.tail()}")
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return
+        buffer += chunk
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            with contextlib.suppress(ValueError):
+                message = json.loads(line)
+                if isinstance(message, dict):
+                    yield message
+
+
+def _start_launcher(config: StackConfig, env: dict[str, str], plan: LaunchPlan) -> subprocess.Popen[bytes]:
+    log = config.log("launcher")
+    with log.open("ab") as stderr:
+        launcher = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "spendsense_shared.embedded.launcher",
+                "--state-dir",
+                str(config.state_dir.resolve()),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+    assert launcher.stdin is not None
+    launcher.stdin.write(plan.to_json().encode() + b"\n")
+    launcher.stdin.close()
+    return launcher
+
+
+def up(config: StackConfig, progress: Progress = print, timeout: float = 300) -> dict[str, object]:
+    """Start everything; returns the manifest. Raises if something does not come up (and stops it all).
+    ``timeout`` is generous: a loaded machine starts slower, and that should make it slow, not fail."""
     manifest = read_manifest(config)
     if manifest and any(pid_alive(int(p["pid"])) for p in manifest["processes"]):  # type: ignore[attr-defined]
         raise RuntimeError(
@@ -191,70 +305,80 @@ def up(config: StackConfig, progress: Progress = print, timeout: float = 60) -> 
             raise RuntimeError(
                 f"port {port} (for {name}) is already in use; choose another with the --*-port options"
             )
-    config.state_dir.mkdir(parents=True, exist_ok=True)
-    started: list[ManagedProcess] = []
+    (config.state_dir / "logs").mkdir(parents=True, exist_ok=True)
     started_at = time.monotonic()
-    try:
-        progress("starting PostgreSQL 16, Redis and the AWS emulator")
-        pg = postgres_process(config.state_dir / "postgres", config.postgres_port, config.log("postgres"))
-        redis = redis_process(config.state_dir / "redis", config.redis_port, config.log("redis"))
-        aws = moto_process(config.aws_port, config.log("aws"))
-        for proc in (pg, redis, aws):
-            started.append(proc.start())
-        wait_for_postgres(pg, config.postgres_port, "spendsense")
-        wait_for_redis(redis, config.redis_port)
-        wait_for_moto(aws, config.aws_port)
+    deadline = started_at + timeout
 
+    def step(message: str) -> None:
+        progress(f"{time.monotonic() - started_at:5.1f} s  {message}")
+
+    servers: list[ManagedProcess] = []
+    forked: list[AdoptedProcess] = []
+    launcher: subprocess.Popen[bytes] | None = None
+    try:
         SigningKey.load_or_create(config.key_file)
         env = config.service_env()
-        progress("provisioning topics, queues, dead-letter queues and buckets")
-        settings = ServiceSettings(
-            **{
-                k.removeprefix("SPENDSENSE_").lower(): v
-                for k, v in env.items()
-                if k.removeprefix("SPENDSENSE_").lower() in ServiceSettings.model_fields
-            }
+        plan = LaunchPlan(
+            postgres_port=config.postgres_port,
+            database="spendsense",
+            aws_port=config.aws_port,
+            env=config.env,
+            migrate=list(SERVICES),
+            children=children(config),
+            preload_prepare=PRELOAD_PREPARE,
+            preload=PRELOAD,
+            groups=GROUPS,
+            fork=config.launch == "fork",
+            timeout=timeout,
         )
-        counts = asyncio.run(provision(Aws(settings), build_topology(config.env)))
-        progress(f"  {counts}")
-        progress("migrating each service's schema")
-        for service in SERVICES:
-            upgrade(f"spendsense_{service}", env["SPENDSENSE_DATABASE_URL"], service)
+        step("starting Redis, the AWS emulator and the launcher")
+        redis = redis_process(config.state_dir / "redis", config.redis_port, config.log("redis"))
+        aws = moto_process(config.aws_port, config.log("aws"))
+        servers += [redis.start(), aws.start()]
+        launcher = _start_launcher(config, env, plan)
+        step(
+            "starting PostgreSQL 16" + ("" if (config.state_dir / "postgres").exists() else " (new cluster)")
+        )
+        pg = postgres_process(config.state_dir / "postgres", config.postgres_port, config.log("postgres"))
+        servers.insert(0, pg.start())
+        wait_for_redis(redis, config.redis_port, timeout=max(5.0, deadline - time.monotonic()))
+        step("Redis is ready")
+        watched = _Stack([*servers])  # and each forked process as it is reported: any exit fails the start
+        done = False
+        for message in _launcher_events(launcher, watched, deadline):
+            if "progress" in message:
+                step(str(message["progress"]))
+            elif "started" in message:
+                forked.append(
+                    AdoptedProcess(str(message["started"]), int(message["pid"]), Path(message["log"]))
+                )
+                watched.processes.append(forked[-1])
+            elif "error" in message:
+                raise RuntimeError(
+                    f"the launcher failed: {message['error']}\n(log: {config.log('launcher')})"
+                )
+            elif message.get("done"):
+                done = True
+                break
+        if not done:
+            raise RuntimeError(f"the launcher exited early:\n{_tail(config.log('launcher'))}")
+        with contextlib.suppress(subprocess.TimeoutExpired):  # it exits once it has said so
+            launcher.wait(10)
+        order = {spec.name: i for i, spec in enumerate(plan.children)}
+        forked.sort(key=lambda proc: order.get(proc.name, len(order)))
 
-        progress("starting the five services, their workers and the gateway")
-        for service in SERVICES:
-            api = ManagedProcess(
-                service,
-                _uvicorn(f"spendsense_{service}.main:app", config.service_port(service)),
-                config.log(service),
-                env=env,
-            )
-            worker = ManagedProcess(
-                f"{service}-worker",
-                [sys.executable, "-m", f"spendsense_{service}.worker"],
-                config.log(f"{service}-worker"),
-                env=env,
-            )
-            started += [api.start(), worker.start()]
-        gateway = ManagedProcess(
-            "gateway",
-            _uvicorn("spendsense_shared.gateway.app:create_gateway", config.gateway_port, factory=True),
-            config.log("gateway"),
-            env=env,
-        )
-        started.append(gateway.start())
-        manifest = _manifest(config, started)
+        manifest = _manifest(config, [*servers, *forked])
         config.manifest.write_text(json.dumps(manifest, indent=2))
         health = f"{config.urls()['gateway']}/api/v1/health"
-        remaining = max(5.0, timeout - (time.monotonic() - started_at))
+        ports = [config.service_port(s) for s in SERVICES] + [config.gateway_port]
         wait_until(
-            lambda: http_ok(health) and all(p.alive() for p in started),
-            remaining,
+            lambda: all(port_open(p) for p in ports) and http_ok(health),
+            max(5.0, deadline - time.monotonic()),
             "the services (gateway /api/v1/health)",
+            _Stack([*servers, *forked]),
+            delays=backoff(first=0.05, cap=0.5),
         )
-        for proc in started:
-            if not proc.alive():
-                raise RuntimeError(f"{proc.name} exited:\n{proc.tail()}")
+        step("every service reports ready through the gateway")
         manifest["ready_after_s"] = round(time.monotonic() - started_at, 1)
         config.manifest.write_text(json.dumps(manifest, indent=2))
         return manifest
@@ -262,16 +386,41 @@ def up(config: StackConfig, progress: Progress = print, timeout: float = 60) -> 
         progress(
             "start-up failed; stopping what was started (logs in " + str(config.state_dir / "logs") + ")"
         )
-        for proc in reversed(started):
-            proc.stop()
+        if launcher is not None and launcher.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(launcher.pid, signal.SIGTERM)  # it stops what it forked
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                launcher.wait(10)
+        _stop_all(forked)
+        _stop_all(servers)
         config.manifest.unlink(missing_ok=True)
         raise
 
 
-def _manifest(config: StackConfig, processes: list[ManagedProcess]) -> dict[str, object]:
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+def _stop_all(processes: Sequence[ManagedProcess | AdoptedProcess], timeout: float = 15) -> None:
+    """Signal every process at once, then wait for each (they shut down in parallel)."""
+    for proc in processes:
+        if isinstance(proc, AdoptedProcess):
+            if proc.alive():
+                proc.signal()
+        elif proc.alive() and proc.process is not None:
+            proc.process.send_signal(proc.stop_signal)
+    for proc in processes:
+        proc.stop(timeout)
+
+
+def _manifest(config: StackConfig, processes: list[ManagedProcess | AdoptedProcess]) -> dict[str, object]:
     return {
         "env": config.service_env(),
         "urls": config.urls(),
+        "launch": config.launch,
         "processes": [
             {"name": p.name, "pid": p.pid, "log": str(p.log_path), "stop_signal": int(p.stop_signal)}
             for p in processes
@@ -280,32 +429,40 @@ def _manifest(config: StackConfig, processes: list[ManagedProcess]) -> dict[str,
 
 
 def down(config: StackConfig, progress: Progress = print, timeout: float = 20) -> int:
-    """Stop every process of the stack (services first, then infrastructure); returns how many stopped."""
+    """Stop every process of the stack: the services, workers and gateway together, then the
+    infrastructure together; returns how many stopped."""
     manifest = read_manifest(config)
     if not manifest:
         return 0
     processes = list(manifest["processes"])  # type: ignore[call-overload]
     stopped = 0
-    for proc in reversed(processes):
-        pid = int(proc["pid"])
-        if not pid_alive(pid):
-            continue
-        try:
-            # Services are process-group leaders (uvicorn may have children); PostgreSQL manages its own.
-            if proc["name"] == "postgres":
-                os.kill(pid, proc["stop_signal"])
-            else:
-                os.killpg(pid, proc["stop_signal"])
-        except ProcessLookupError:
-            continue
+    services = [p for p in processes if p["name"] not in INFRASTRUCTURE]
+    infrastructure = [p for p in processes if p["name"] in INFRASTRUCTURE]
+    for group in (services, infrastructure):
+        signalled = []
+        for proc in group:
+            pid = int(proc["pid"])
+            if not pid_alive(pid):
+                continue
+            try:
+                # Services lead their process groups (uvicorn may have children); PostgreSQL manages its own.
+                if proc["name"] == "postgres":
+                    os.kill(pid, proc["stop_signal"])
+                else:
+                    os.killpg(pid, proc["stop_signal"])
+            except ProcessLookupError:
+                continue
+            signalled.append(proc)
         deadline = time.monotonic() + timeout
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if pid_alive(pid):
-            progress(f"{proc['name']} did not stop in {timeout:.0f}s; killing it")
-            os.killpg(pid, signal.SIGKILL)
-        stopped += 1
-        progress(f"stopped {proc['name']}")
+        for proc in signalled:
+            pid = int(proc["pid"])
+            if not wait_exited(pid, max(0.0, deadline - time.monotonic())):
+                progress(f"{proc['name']} did not stop in {timeout:.0f}s; killing it")
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                wait_exited(pid, 5)
+            stopped += 1
+            progress(f"stopped {proc['name']}")
     config.manifest.unlink(missing_ok=True)
     return stopped
 

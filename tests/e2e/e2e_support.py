@@ -154,15 +154,18 @@ def a_number() -> str:
 
 
 def wait_for(probe: Callable[[], T | None], timeout_s: float, what: str, interval_s: float = 0.5) -> T:
-    """Poll ``probe`` until it returns something other than None: a readiness wait, not a benchmark."""
+    """Poll ``probe`` until it returns something other than None: a readiness wait, not a benchmark.
+    Asks again after 50 ms at first, backing off to ``interval_s``."""
     deadline = time.monotonic() + timeout_s
+    delay = min(0.05, interval_s)
     while True:
         value = probe()
         if value is not None:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout_s:.0f} s")
-        time.sleep(interval_s)
+        time.sleep(delay)
+        delay = min(interval_s, delay * 1.5)
 
 
 def card_user(user_id: str) -> dict:

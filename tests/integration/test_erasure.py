@@ -1,6 +1,7 @@
 """The right to be forgotten, end to end through the real services' handlers on real PostgreSQL and S3.
 
-One user signs up (auth), consents and uploads their data through profile's API; features and the
+One user signs up (auth), consents and uploads their data through profile's API (and profile's worker
+ingests it); features and the
 recommender run their real handlers on the events (as ``test_event_sizes.py`` does), the operator queues
 and approves the recommendations. Every outbox row is then marked published, as the relay would have.
 The user asks to be erased (``DELETE /api/v1/consent/{id}?erase=true``) and ``user.erasure_requested``
@@ -23,6 +24,7 @@ from spendsense_cli.synthetic import build_user
 from spendsense_features.bootstrap import SERVICE as FEATURES
 from spendsense_operator.bootstrap import SERVICE as OPERATOR
 from spendsense_profile.bootstrap import SERVICE as PROFILE
+from spendsense_profile.bootstrap import upload_jobs
 from spendsense_recommender.bootstrap import SERVICE as RECOMMENDER
 from spendsense_shared.messaging.catalog import CONSUMES, parse_data
 from spendsense_shared.messaging.envelope import EventEnvelope
@@ -72,6 +74,11 @@ async def relay_round(services: dict[str, tuple[Platform, Wiring]]) -> int:
     return delivered
 
 
+async def process_uploads(platform: Platform, wiring: Wiring) -> int:
+    """What profile's worker does with received uploads: parse them, then ingest (or fail) them."""
+    return await upload_jobs(platform, wiring).run_pending()
+
+
 async def mentions(platform: Platform, user_id: str) -> list[tuple[str, str, Any]]:
     """(table, column, the row's outbox event type and published_at or None) of every value naming the user."""
     schema = platform.database.schema
@@ -119,6 +126,7 @@ async def test_an_erased_user_is_gone_from_every_schema_and_the_data_bucket(serv
     data = {**build_user(0, seed=7)[0], "user_id": user_id}
     upload = await profile.post("/api/v1/uploads", json=data, headers=me)
     assert upload.status_code == 202, upload.text
+    assert await process_uploads(*services["profile"]) == 1
     for _ in range(4):  # consent and upload → features → recommender → operator (and progress to profile)
         await relay_round(services)
     operator = clients["operator"]
@@ -140,9 +148,15 @@ async def test_an_erased_user_is_gone_from_every_schema_and_the_data_bucket(serv
         "recommender",
     }
 
+    waiting = await profile.post("/api/v1/uploads", json=data, headers=me)  # received, not yet parsed
+    assert waiting.status_code == 202, waiting.text
+    assert await bucket.list(f"profile/uploads/{waiting.json()['upload_id']}/")
+
     erased = await profile.delete(f"/api/v1/consent/{user_id}", params={"erase": "true"}, headers=me)
     assert erased.status_code == 202, erased.text
     assert erased.json()["consent_revoked"] is True
+    assert await bucket.list("profile/uploads/") == []  # the bytes of their upload that waited are gone
+    assert await process_uploads(*services["profile"]) == 0
     in_flight = await unpublished(profile.platform)
     assert [e.type for e in in_flight] == ["consent.revoked", "user.erasure_requested", "profile.user_erased"]
     for name, (_, wiring) in services.items():
@@ -194,6 +208,7 @@ async def test_only_the_user_or_an_admin_erases_and_a_shared_batch_upload_keeps_
     service_client, topology
 ):
     profile = await service_client(PROFILE)
+    wiring = PROFILE.bootstrap(profile.platform)
     users = [{**build_user(i, seed=7)[0], "user_id": f"batch-user-{i}"} for i in range(2)]
     gone, kept = (u["user_id"] for u in users)
     for user_id in (gone, kept):
@@ -206,6 +221,7 @@ async def test_only_the_user_or_an_admin_erases_and_a_shared_batch_upload_keeps_
     )
     assert upload.status_code == 202, upload.text
     upload_id = upload.json()["upload_id"]
+    assert await process_uploads(profile.platform, wiring) == 1
 
     for actor in (profile.as_(kept), profile.as_("op-1", "operator")):
         refused = await profile.delete(f"/api/v1/consent/{gone}", params={"erase": "true"}, headers=actor)

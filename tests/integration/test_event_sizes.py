@@ -2,8 +2,8 @@
 grows with a user's cards and recurring streams) travels by claim check, never inside an event.
 
 The users go through the real services' handlers on real PostgreSQL and S3: consent and a batch upload
-through profile's API, then features' ``upload.ingested`` handler, then the recommender's
-``persona.assigned`` handler; every event each service wrote to its outbox is measured as the relay
+through profile's API and its worker's upload job, then features' ``upload.ingested`` handler, then the
+recommender's ``persona.assigned`` handler; every event each service wrote to its outbox is measured as the relay
 sends it.
 """
 
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from spendsense_cli.synthetic import build_user
 from spendsense_features.bootstrap import SERVICE as FEATURES
 from spendsense_profile.bootstrap import SERVICE as PROFILE
+from spendsense_profile.bootstrap import upload_jobs
 from spendsense_recommender.bootstrap import SERVICE as RECOMMENDER
 from spendsense_shared.messaging.catalog import MAX_EVENT_BYTES, parse_data
 from spendsense_shared.messaging.claim_check import ClaimCheck
@@ -57,6 +58,7 @@ async def test_every_event_stays_under_64_kb_for_the_largest_users(service_clien
         "/api/v1/uploads", json={"users": users}, headers=profile.as_("op-1", "operator")
     )
     assert upload.status_code == 202, upload.text
+    assert await upload_jobs(profile.platform, PROFILE.bootstrap(profile.platform)).run_pending() == 1
 
     services: dict[str, tuple[Platform, Wiring]] = {}
     for definition in (FEATURES, RECOMMENDER):

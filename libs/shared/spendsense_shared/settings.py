@@ -37,7 +37,9 @@ class ServiceSettings(BaseSettings):
     # Event bus. The resource names derive from ``env`` (see messaging.topology).
     bus_max_receives: int = Field(5, ge=1, description="Receives before a message goes to the DLQ")
     bus_visibility_timeout_s: int = 30
-    bus_wait_time_s: int = Field(10, ge=0, le=20, description="SQS long-poll wait")
+    bus_wait_time_s: int = Field(
+        20, ge=0, le=20, description="SQS long-poll wait (the maximum: an idle worker asks once per 20 s)"
+    )
     bus_concurrency: int = Field(8, ge=1)
     bus_retry_base_s: float = 1.0
     bus_retry_max_s: float = 60.0

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import select
 import shutil
 import signal
 import socket
@@ -11,9 +13,10 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 PG_USER = "pgserver"  # PostgreSQL refuses to run as root; as root we run it as this system user.
 
@@ -81,15 +84,39 @@ class ManagedProcess:
             self._log.close()
 
     def tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return _tail(self.log_path, lines)
 
 
-def wait_until(check: object, timeout: float, what: str, proc: ManagedProcess | None = None) -> None:
+class Watched(Protocol):
+    """What a readiness wait watches: a process that may exit before it is ready."""
+
+    def alive(self) -> bool: ...
+
+    def tail(self, lines: int = 30) -> str: ...
+
+
+def backoff(first: float = 0.01, factor: float = 1.5, cap: float = 0.25) -> Iterator[float]:
+    """Delays between readiness checks: small at first (a server is often ready within milliseconds),
+    growing to ``cap`` (a slow one is not asked a hundred times a second)."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(cap, delay * factor)
+
+
+def wait_until(
+    check: object,
+    timeout: float,
+    what: str,
+    proc: Watched | None = None,
+    *,
+    delays: Iterator[float] | None = None,
+) -> None:
+    """Call ``check`` until it returns something true (exceptions count as "not yet"), backing off from
+    10 ms to 250 ms between calls (or by ``delays``); raise if ``proc`` exits first or ``timeout`` seconds
+    pass."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    for delay in delays or backoff():
         if proc is not None and not proc.alive():
             raise RuntimeError(f"{what} exited early:\n{proc.tail()}")
         try:
@@ -97,8 +124,90 @@ def wait_until(check: object, timeout: float, what: str, proc: ManagedProcess | 
                 return
         except Exception:  # noqa: S110 - not ready yet
             pass
-        time.sleep(0.1)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + (f":\n{proc.tail()}" if proc else ""))
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, exited but not yet reaped, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def wait_exited(pid: int, timeout: float) -> bool:
+    """Wait until ``pid`` (not necessarily our child) has exited; False if it still runs after ``timeout``.
+    Sleeps on a pidfd where the kernel has them (woken the moment it exits), else backs off from 10 ms."""
+    deadline = time.monotonic() + timeout
+    pidfd = None
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return True
+        except OSError:  # an old kernel, or a sandbox that forbids it
+            pidfd = None
+    try:
+        delays = backoff()
+        while process_alive(pid):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            if pidfd is not None:
+                # Readable once the process has exited; a zombie then counts as gone (process_alive).
+                select.select([pidfd], [], [], min(remaining, 1.0))
+            else:
+                time.sleep(min(next(delays), remaining))
+        return True
+    finally:
+        if pidfd is not None:
+            os.close(pidfd)
+
+
+@dataclass
+class AdoptedProcess:
+    """A process of the stack that is not our child (the launcher forked it): known by its pid, which
+    leads its own process group, stopped with ``stop_signal`` sent to that group."""
+
+    name: str
+    pid: int
+    log_path: Path
+    stop_signal: int = signal.SIGTERM
+
+    def alive(self) -> bool:
+        return process_alive(self.pid)
+
+    def signal(self, signum: int | None = None) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, self.stop_signal if signum is None else signum)
+
+    def stop(self, timeout: float = 15) -> None:
+        if not self.alive():
+            return
+        self.signal()
+        if not wait_exited(self.pid, timeout):
+            self.signal(signal.SIGKILL)
+            wait_exited(self.pid, 5)
+
+    def tail(self, lines: int = 30) -> str:
+        return _tail(self.log_path, lines)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
 
 
 # PostgreSQL ------------------------------------------------------------------------------------------
@@ -243,6 +352,48 @@ def wait_for_moto(proc: ManagedProcess, port: int, timeout: float = 60) -> str:
             return bool(response.status == 200)
 
     wait_until(up, timeout, "AWS emulator (moto)", proc)
+    return f"http://127.0.0.1:{port}"
+
+
+async def wait_until_async(check: Callable[[], Awaitable[object]], timeout: float, what: str) -> None:
+    """:func:`wait_until` for a coroutine check, inside an event loop (no thread, no fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    for delay in backoff():
+        try:
+            if await check():
+                return
+        except Exception:  # noqa: S110 - not ready yet
+            pass
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s")
+
+
+async def postgres_ready(port: int, database: str, timeout: float = 60) -> str:
+    """Async :func:`wait_for_postgres`: wait until PostgreSQL accepts connections and ``database`` exists."""
+
+    async def ensure() -> bool:
+        await _ensure_database(port, database)
+        return True
+
+    await wait_until_async(ensure, timeout, "PostgreSQL")
+    return f"postgresql+asyncpg://postgres@127.0.0.1:{port}/{database}"
+
+
+async def _http_ok(port: int, path: str) -> bool:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        await writer.drain()
+        return (await asyncio.wait_for(reader.readline(), 5)).split()[1:2] == [b"200"]
+    finally:
+        writer.close()
+
+
+async def moto_ready(port: int, timeout: float = 60) -> str:
+    """Async :func:`wait_for_moto`."""
+    await wait_until_async(lambda: _http_ok(port, "/moto-api/"), timeout, "AWS emulator (moto)")
     return f"http://127.0.0.1:{port}"
 
 

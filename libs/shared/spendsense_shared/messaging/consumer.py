@@ -31,6 +31,11 @@ log = get_logger(__name__)
 Handler: TypeAlias = EventHandler
 __all__ = ["Consumer", "ConsumerConfig", "Handler", "PermanentError", "peek_dead_letters", "redrive"]
 
+RECEIVE_RETRY_FIRST_S = 0.5  # after a failed receive (the emulator or SQS unreachable), doubling up to
+RECEIVE_RETRY_MAX_S = 20.0
+# On stop, a poll that ends within this is let finish (nothing is left polling); a longer one is cancelled.
+STOP_GRACE_S = 2.0
+
 ERROR_ATTRIBUTES = ("error_type", "error_message", "failed_at", "receive_count", "source_queue")
 
 
@@ -63,7 +68,8 @@ class Consumer:
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
-        """Stop receiving; batches in flight are finished and acknowledged."""
+        """Stop receiving (a long poll in progress is cancelled unless about to end); batches in flight
+        are finished and acknowledged."""
         self._stopping.set()
 
     async def run(self) -> None:
@@ -72,27 +78,59 @@ class Consumer:
         await asyncio.gather(*(self._poll(per_poller) for _ in range(pollers)))
 
     async def _poll(self, batch_size: int) -> None:
-        while not self._stopping.is_set():
-            try:
-                response = await self.sqs.receive_message(
-                    QueueUrl=self.queue.url,
-                    MaxNumberOfMessages=batch_size,
-                    WaitTimeSeconds=self.config.wait_time_s,
-                    VisibilityTimeout=self.config.visibility_timeout_s,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
+        """Long-poll (``wait_time_s``, up to SQS's 20 s: an idle consumer asks about once per wait), handle
+        what comes, repeat. On :meth:`stop` a poll about to end anyway (within ``STOP_GRACE_S``) is let
+        finish and what it brought released; a longer one is cancelled, so SIGTERM stops an idle worker at
+        once. The queue may still answer a cancelled poll: a message it hands over then comes back after
+        its visibility timeout (at-least-once, as when a worker dies)."""
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        failures = 0
+        try:
+            while not self._stopping.is_set():
+                polled_at = loop.time()
+                receive = asyncio.ensure_future(
+                    self.sqs.receive_message(
+                        QueueUrl=self.queue.url,
+                        MaxNumberOfMessages=batch_size,
+                        WaitTimeSeconds=self.config.wait_time_s,
+                        VisibilityTimeout=self.config.visibility_timeout_s,
+                        AttributeNames=["All"],
+                        MessageAttributeNames=["All"],
+                    )
                 )
-            except Exception:
-                log.exception("receive_failed", queue=self.queue.url)
-                await asyncio.sleep(1)
-                continue
-            messages = response.get("Messages", [])
-            if not messages:
-                continue
-            if self._stopping.is_set():
-                await self._release(messages)
-                return
-            await self.process_batch(messages)
+                try:
+                    await asyncio.wait({receive, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                    if not receive.done():  # stopping
+                        remaining = self.config.wait_time_s - (loop.time() - polled_at)
+                        if remaining <= STOP_GRACE_S:
+                            await asyncio.wait({receive}, timeout=remaining + STOP_GRACE_S)
+                finally:
+                    if not receive.done():  # a long poll (or we were cancelled): abandon it
+                        receive.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await receive
+                if receive.cancelled():
+                    return
+                try:
+                    response = receive.result()
+                except Exception:
+                    failures += 1
+                    log.exception("receive_failed", queue=self.queue.url, failures=failures)
+                    delay = min(RECEIVE_RETRY_MAX_S, RECEIVE_RETRY_FIRST_S * 2 ** (failures - 1))
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(stopping), delay)
+                    continue
+                failures = 0
+                messages = response.get("Messages", [])
+                if not messages:
+                    continue
+                if self._stopping.is_set():
+                    await self._release(messages)
+                    return
+                await self.process_batch(messages)
+        finally:
+            stopping.cancel()
 
     async def process_batch(self, messages: Sequence[dict[str, Any]]) -> None:
         outcomes = await asyncio.gather(*(self._process(m) for m in messages))

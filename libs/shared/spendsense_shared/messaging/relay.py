@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from typing import Any
 
 import asyncpg
@@ -23,6 +24,31 @@ from spendsense_shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 
 log = get_logger(__name__)
 SNS_BATCH = 10
+# While LISTENing, how often the relay looks at the outbox without being notified (a notification lost
+# while reconnecting, rows a crashed relay had claimed). Without LISTEN it polls every poll_interval_s.
+LISTEN_RECHECK_S = 30.0
+RETRY_MAX_S = 30.0  # a failing publish is retried after poll_interval_s, doubling up to this
+
+
+class Backoff:
+    """When to try again after failures: ``first`` seconds after the first, doubling up to ``cap``."""
+
+    def __init__(self, first: float, cap: float):
+        self.first = first
+        self.cap = cap
+        self.delay = 0.0
+        self.next_at = 0.0
+
+    def due(self) -> bool:
+        return time.monotonic() >= self.next_at
+
+    def failed(self) -> None:
+        self.delay = min(self.cap, self.delay * 2 if self.delay else self.first)
+        self.next_at = time.monotonic() + self.delay
+
+    def reset(self) -> None:
+        self.delay = 0.0
+        self.next_at = 0.0
 
 
 class OutboxRelay:
@@ -38,6 +64,7 @@ class OutboxRelay:
         listen_dsn: str | None = None,
         batch_size: int = 100,
         poll_interval_s: float = 0.5,
+        listen_recheck_s: float = LISTEN_RECHECK_S,
     ):
         self.engine = engine
         self.outbox = tables.outbox
@@ -48,6 +75,8 @@ class OutboxRelay:
         self.listen_dsn = listen_dsn
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
+        self.listen_recheck_s = listen_recheck_s
+        self._listen_failed = False
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -101,23 +130,42 @@ class OutboxRelay:
         return int(count)
 
     async def run(self) -> None:
-        """Relay until :meth:`stop`; wakes on NOTIFY from committing transactions, or every poll interval."""
-        listener = await self._listen()
+        """Relay until :meth:`stop`. With LISTEN (the usual case) it sleeps until a committing transaction
+        NOTIFYs it, looking at the outbox unprompted only every ``listen_recheck_s`` (a notification lost
+        while the listening connection was down, rows a crashed relay had claimed); without LISTEN it
+        polls every ``poll_interval_s``. A failed publish is retried after a growing delay."""
+        listener: asyncpg.Connection | None = None
+        listen_retry = Backoff(first=1.0, cap=60.0)
+        failures = 0
         try:
             while not self._stopping.is_set():
                 self._wake.clear()
+                if self.listen_dsn and (listener is None or listener.is_closed()) and listen_retry.due():
+                    listener = await self._listen()
+                    if listener is None:
+                        listen_retry.failed()
+                    else:
+                        listen_retry.reset()
                 try:
                     published = await self.publish_pending()
+                    failures = 0
                 except Exception:
                     log.exception("outbox_relay_failed")
                     published = 0
-                    await asyncio.sleep(self.poll_interval_s)
+                    failures += 1
                 if published >= self.batch_size:
                     continue  # more may be waiting
+                listening = listener is not None and not listener.is_closed()
+                if failures:
+                    wait = min(RETRY_MAX_S, self.poll_interval_s * 2 ** (failures - 1))
+                elif listening:
+                    wait = max(self.poll_interval_s, self.listen_recheck_s)
+                else:
+                    wait = self.poll_interval_s
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval_s)
+                    await asyncio.wait_for(self._wake.wait(), timeout=wait)
         finally:
-            if listener is not None:
+            if listener is not None and not listener.is_closed():
                 await listener.close()
 
     async def _listen(self) -> asyncpg.Connection | None:
@@ -126,9 +174,16 @@ class OutboxRelay:
         try:
             conn = await asyncpg.connect(self.listen_dsn)
             await conn.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
+            # A lost connection wakes the loop, which reconnects and looks at the outbox at once.
+            conn.add_termination_listener(lambda *_: self._wake.set())
+            if self._listen_failed:
+                log.info("outbox_listen_restored")
+            self._listen_failed = False
             return conn
-        except (OSError, asyncpg.PostgresError):
-            log.warning("outbox_listen_unavailable", fallback="polling")
+        except Exception:  # refused, starting up, timed out…: poll meanwhile, try again later
+            if not self._listen_failed:
+                log.warning("outbox_listen_unavailable", fallback="polling")
+            self._listen_failed = True
             return None
 
     def stop(self) -> None:

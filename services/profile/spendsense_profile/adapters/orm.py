@@ -8,6 +8,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -58,7 +59,22 @@ uploads = Table(
     Column("keys", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    # A received upload's bytes in the data bucket (a name under the profile's prefix), until the worker
+    # has parsed them and deleted them: the worker's queue is the uploads with a source.
+    Column("uploader_is_operator", Boolean, nullable=False, server_default=text("false")),
+    Column("source_key", String(256)),
+    Column("filename", String(256)),
+    Column("content_type", String(256)),
+    Column("correlation_id", String(128)),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Index("ix_uploads_waiting", "created_at", postgresql_where=text("source_key IS NOT NULL")),
 )
+
+
+def uploads_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel on which a committed received upload wakes the schema's workers."""
+    return f"uploads_{schema}"
+
 
 # Each user's progress through the pipeline for one upload; the upload's status is the least advanced.
 upload_users = Table(

@@ -20,7 +20,9 @@ from spendsense_profile.adapters.orm import (
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
 from spendsense_profile.domain.uploads import (
+    FAILED,
     Upload,
+    UploadSource,
     UploadSummary,
     UserProgress,
     erased_from,
@@ -124,6 +126,7 @@ class SqlUploadRepository(UploadRepository):
         self.session = session
 
     async def add(self, upload: Upload) -> None:
+        source = upload.source
         await self.session.execute(
             insert(uploads).values(
                 upload_id=upload.upload_id,
@@ -137,14 +140,67 @@ class SqlUploadRepository(UploadRepository):
                 notes=upload.notes,
                 as_of=upload.as_of,
                 keys=upload.keys,
+                uploader_is_operator=upload.uploader_is_operator,
+                source_key=source.name if source else None,
+                filename=source.filename[:256] if source and source.filename else None,
+                content_type=source.content_type[:256] if source and source.content_type else None,
+                correlation_id=upload.correlation_id,
+                attempts=upload.attempts,
             )
         )
+        await self._insert_users(upload)
+        if upload.waiting:  # delivered when (and only when) the transaction commits
+            await self.session.execute(
+                text("SELECT pg_notify('uploads_' || current_schema(), :upload_id)"),
+                {"upload_id": upload.upload_id},
+            )
+
+    async def _insert_users(self, upload: Upload) -> None:
+        if upload.users:
+            await self.session.execute(
+                insert(upload_users),
+                [
+                    {
+                        "upload_id": upload.upload_id,
+                        "user_id": u.user_id,
+                        "stage": u.stage,
+                        "reason": u.reason,
+                    }
+                    for u in upload.users
+                ],
+            )
+
+    async def save(self, upload: Upload) -> None:
         await self.session.execute(
-            insert(upload_users),
-            [
-                {"upload_id": upload.upload_id, "user_id": u.user_id, "stage": u.stage, "reason": u.reason}
-                for u in upload.users
-            ],
+            update(uploads)
+            .where(uploads.c.upload_id == upload.upload_id)
+            .values(
+                status=upload.status,
+                error=upload.error,
+                format=upload.format,
+                user_ids=upload.user_ids,
+                counts=upload.counts,
+                notes=upload.notes,
+                as_of=upload.as_of,
+                keys=upload.keys,
+                updated_at=func.now(),
+            )
+        )
+        await self.session.execute(delete(upload_users).where(upload_users.c.upload_id == upload.upload_id))
+        await self._insert_users(upload)
+
+    async def count_attempt(self, upload_id: str) -> int:
+        attempts = await self.session.execute(
+            update(uploads)
+            .where(uploads.c.upload_id == upload_id)
+            .values(attempts=uploads.c.attempts + 1)
+            .returning(uploads.c.attempts)
+        )
+        return int(attempts.scalar_one())
+
+    async def source_deleted(self, upload_id: str) -> None:
+        await self.session.execute(
+            update(uploads).where(uploads.c.upload_id == upload_id).values(source_key=None)
         )
 
     async def get(self, upload_id: str, *, for_update: bool = False) -> Upload | None:
@@ -175,21 +231,54 @@ class SqlUploadRepository(UploadRepository):
             users=[UserProgress(u.user_id, u.stage, u.reason) for u in users],
             created_at=row.created_at,
             updated_at=row.updated_at,
+            uploader_is_operator=row.uploader_is_operator,
+            source=UploadSource(row.source_key, row.filename, row.content_type) if row.source_key else None,
+            correlation_id=row.correlation_id,
+            attempts=row.attempts,
         )
 
-    async def save_progress(self, upload: Upload, user_id: str) -> None:
-        progress = upload.progress_of(user_id)
-        if progress is None:
-            raise LookupError(f"{user_id} is not a user of upload {upload.upload_id}")
+    async def stage_of(self, upload_id: str, user_id: str) -> UserProgress | None:
+        locked = await self.session.execute(
+            select(uploads.c.upload_id).where(uploads.c.upload_id == upload_id).with_for_update()
+        )
+        if locked.first() is None:
+            return None
+        row = (
+            await self.session.execute(
+                select(upload_users.c.stage, upload_users.c.reason).where(
+                    upload_users.c.upload_id == upload_id, upload_users.c.user_id == user_id
+                )
+            )
+        ).first()
+        return None if row is None else UserProgress(user_id, row.stage, row.reason)
+
+    async def save_stage(self, upload_id: str, progress: UserProgress) -> list[UserProgress]:
         await self.session.execute(
             update(upload_users)
-            .where(upload_users.c.upload_id == upload.upload_id, upload_users.c.user_id == user_id)
+            .where(upload_users.c.upload_id == upload_id, upload_users.c.user_id == progress.user_id)
             .values(stage=progress.stage, reason=progress.reason, updated_at=func.now())
         )
+        of_upload = upload_users.c.upload_id == upload_id
+        failed = await self.session.execute(
+            select(upload_users.c.user_id, upload_users.c.stage, upload_users.c.reason)
+            .where(of_upload, upload_users.c.stage == FAILED)
+            .order_by(upload_users.c.user_id)
+        )
+        others = await self.session.execute(  # one user at each stage (only a failure has a reason)
+            select(func.min(upload_users.c.user_id).label("user_id"), upload_users.c.stage)
+            .where(of_upload, upload_users.c.stage != FAILED)
+            .group_by(upload_users.c.stage)
+            .order_by(upload_users.c.stage)
+        )
+        return [UserProgress(r.user_id, r.stage, r.reason) for r in failed] + [
+            UserProgress(r.user_id, r.stage) for r in others
+        ]
+
+    async def save_status(self, upload_id: str, status: str, error: dict[str, Any] | None) -> None:
         await self.session.execute(
             update(uploads)
-            .where(uploads.c.upload_id == upload.upload_id)
-            .values(status=upload.status, error=upload.error, updated_at=func.now())
+            .where(uploads.c.upload_id == upload_id)
+            .values(status=status, error=error, updated_at=func.now())
         )
 
     async def count_for_user(self, user_id: str) -> int:
@@ -245,7 +334,7 @@ class SqlUploadRepository(UploadRepository):
                 .values(status=status, error=error, updated_at=func.now())
             )
 
-    async def erase_user(self, user_id: str) -> None:
+    async def erase_user(self, user_id: str) -> list[str]:
         involved = [
             r.upload_id
             for r in await self.session.execute(
@@ -255,14 +344,24 @@ class SqlUploadRepository(UploadRepository):
                 .with_for_update()
             )
         ]
+        sources = []
         for upload_id in involved:
             upload = await self.get(upload_id, for_update=True)
             if upload is None:
                 continue
+            if upload.waiting and upload.uploader_is_operator:  # a batch import still to be parsed
+                await self.session.execute(
+                    update(uploads)
+                    .where(uploads.c.upload_id == upload_id)
+                    .values(uploader_id=pseudonym(user_id), updated_at=func.now())
+                )
+                continue
             others = [u for u in upload.user_ids if u != user_id]
-            if not others:  # only their data: the whole upload goes
+            if not others:  # only their data (or theirs, still to be parsed): the whole upload goes
                 await self.session.execute(delete(upload_users).where(upload_users.c.upload_id == upload_id))
                 await self.session.execute(delete(uploads).where(uploads.c.upload_id == upload_id))
+                if upload.source is not None:
+                    sources.append(upload.source.name)
                 continue
             await self.session.execute(
                 delete(upload_users).where(
@@ -283,6 +382,7 @@ class SqlUploadRepository(UploadRepository):
                     updated_at=func.now(),
                 )
             )
+        return sources
 
 
 class SqlPushDeviceRepository(PushDeviceRepository):

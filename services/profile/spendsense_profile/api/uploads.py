@@ -1,28 +1,52 @@
-"""``/api/v1/uploads``: Plaid-style data as a multipart file or a body (JSON, JSON Lines, CSV, zip)."""
+"""``/api/v1/uploads``: Plaid-style data as a multipart file or a body (JSON, JSON Lines, CSV, zip, or
+any of them gzip-compressed), received at once and parsed by the worker."""
 
 from __future__ import annotations
 
-import tempfile
 from datetime import date, datetime
-from typing import IO, Annotated, Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
-from starlette.datastructures import UploadFile
 
-from spendsense_profile.domain.commands import GetUpload, IngestUpload
+from spendsense_profile.api.upload_body import MultipartFile, RequestBody
+from spendsense_profile.domain.commands import GetUpload, ReceiveUpload, UploadBody
 from spendsense_profile.domain.uploads import UploadRejected
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.security import Principal, Role, current_principal
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
-SPOOL_IN_MEMORY = 8 * 1024 * 1024  # bigger bodies spill to a temporary file while they stream in
+
+# What a body may be declared as (the format itself is told from the content by the worker's parser).
+BODY_TYPES = {
+    "application/json",
+    "text/json",
+    "application/x-ndjson",
+    "application/ndjson",
+    "application/jsonl",
+    "application/x-jsonlines",
+    "application/jsonlines",
+    "application/json-lines",
+    "text/csv",
+    "application/csv",
+    "text/comma-separated-values",
+    "application/zip",
+    "application/x-zip-compressed",
+    "application/x-zip",
+    "application/gzip",
+    "application/x-gzip",
+    "application/octet-stream",
+    "text/plain",
+}
+ENCODINGS = {"", "identity", "gzip", "x-gzip"}  # a gzip-encoded body is stored as sent, inflated when parsed
 
 
 class UploadAccepted(BaseModel):
     upload_id: str
-    status: str
+    status: str  # "received": follow it at GET /api/v1/uploads/{upload_id}
+    size_bytes: int
+    # Known once the worker has ingested it (GET /api/v1/uploads/{upload_id}); empty here.
     user_ids: list[str]
     counts: dict[str, int]
     notes: list[str]
@@ -55,34 +79,39 @@ def upload_max_bytes() -> int:
 UploadLimit = Annotated[int, Depends(upload_max_bytes)]
 
 
-async def _spool(request: Request, limit: int) -> tuple[IO[bytes], int]:
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - closed by the caller
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            spool.close()
-            raise ApiError(413, "payload_too_large", f"upload exceeds {limit} bytes")
-        spool.write(chunk)
-    spool.seek(0)
-    return spool, size
-
-
-async def _source(request: Request, limit: int) -> tuple[IO[bytes], int, str | None, str | None]:
+def _body(request: Request, limit: int) -> UploadBody:
+    """The upload in the request, checked as far as that needs no reading of it."""
+    declared = request.headers.get("content-length", "")
+    if declared == "0":
+        reason = "the upload is empty"
+        raise ApiError(422, "invalid_upload", f"body: {reason}", [{"field": "body", "reason": reason}])
     content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=5, max_part_size=limit)
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ApiError(422, "validation_error", "file: a multipart field named 'file' is required")
-        upload.file.seek(0, 2)
-        size = upload.file.tell()
-        upload.file.seek(0)
-        if size > limit:
-            raise ApiError(413, "payload_too_large", f"upload exceeds {limit} bytes")
-        return upload.file, size, upload.filename, upload.content_type
-    spool, size = await _spool(request, limit)
-    return spool, size, None, content_type or None
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "multipart/form-data":
+        boundary = next(
+            (
+                p.split("=", 1)[1].strip().strip('"')
+                for p in content_type.split(";")[1:]
+                if p.strip().lower().startswith("boundary=")
+            ),
+            "",
+        )
+        if not boundary:
+            raise ApiError(400, "malformed_multipart", "the multipart body declares no boundary")
+        return MultipartFile(request, boundary.encode("latin-1"))
+    if media_type and media_type not in BODY_TYPES:
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"content type {media_type!r} is not an upload format; send JSON, JSON Lines, CSV or zip "
+            "(gzip-compressed or not), or a multipart form with a field 'file'",
+        )
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding not in ENCODINGS:
+        raise ApiError(415, "unsupported_media_type", f"content encoding {encoding!r}: only gzip is accepted")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "payload_too_large", f"upload exceeds {limit} bytes")
+    return RequestBody(request, content_type or None)
 
 
 @router.post(
@@ -91,36 +120,35 @@ async def _source(request: Request, limit: int) -> tuple[IO[bytes], int, str | N
     response_model=UploadAccepted,
     summary="Upload Plaid-style accounts, transactions and liabilities",
     description="Multipart field `file`, or the data as the request body (application/json, "
-    "application/x-ndjson, text/csv, application/zip). Every problem is reported with its path; "
-    "nothing from a rejected upload is stored.",
+    "application/x-ndjson, text/csv, application/zip; any of them gzip-compressed). The upload is "
+    "stored and answered at once with status `received`; the worker parses it and moves it to "
+    "`ingested`, or to `failed` with every problem and its path — follow it at "
+    "`GET /api/v1/uploads/{upload_id}`. Nothing of a failed upload is stored but its status.",
 )
 async def post_upload(
-    request: Request, bus: Bus, limit: UploadLimit, principal: Principal = Depends(current_principal)
+    request: Request,
+    response: Response,
+    bus: Bus,
+    limit: UploadLimit,
+    principal: Principal = Depends(current_principal),
 ) -> UploadAccepted:
-    source, size, filename, content_type = await _source(request, limit)
+    body = _body(request, limit)
     try:
-        if size == 0:
-            raise ApiError(422, "invalid_upload", "body: the upload is empty")
-        result = await bus.handle(
-            IngestUpload(
-                actor_id=principal.user_id,
-                actor_is_operator=principal.has_role(Role.operator),
-                source=source,
-                size_bytes=size,
-                filename=filename,
-                content_type=content_type,
+        upload = await bus.handle(
+            ReceiveUpload(
+                actor_id=principal.user_id, actor_is_operator=principal.has_role(Role.operator), body=body
             )
         )
     except UploadRejected as exc:
         raise ApiError(exc.status, exc.code, str(exc), exc.details) from exc
-    finally:
-        source.close()
+    response.headers["Location"] = f"{router.prefix}/{upload.upload_id}"
     return UploadAccepted(
-        upload_id=result.upload_id,
-        status=result.status,
-        user_ids=result.user_ids,
-        counts=result.counts,
-        notes=result.notes,
+        upload_id=upload.upload_id,
+        status=upload.status,
+        size_bytes=upload.size_bytes,
+        user_ids=upload.user_ids,
+        counts=upload.counts,
+        notes=upload.notes,
     )
 
 

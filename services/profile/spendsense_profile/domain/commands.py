@@ -3,12 +3,13 @@ The type parameter is what the handler returns."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import Protocol
 
 from spendsense_profile.domain.consent import Consent, ErasureRequested
 from spendsense_profile.domain.profile import MobileProfileView, ProfileView, PushPlatform
-from spendsense_profile.domain.uploads import IngestResult, Upload
+from spendsense_profile.domain.uploads import Upload
 from spendsense_shared.messagebus import Command, Query
 
 
@@ -46,16 +47,34 @@ class HasCurrentConsent(Query[bool]):
     user_id: str
 
 
+class UploadBody(Protocol):
+    """An upload's bytes as they arrive (the file of a multipart form, or the request body). ``filename``
+    and ``content_type`` are known once the first chunk has been read (a form part's headers come first)."""
+
+    filename: str | None
+    content_type: str | None
+
+    def chunks(self) -> AsyncIterator[bytes]: ...
+
+
 @dataclass(frozen=True)
-class IngestUpload(Command[IngestResult]):
-    """Validate an upload, merge it into the user's data, snapshot it and announce it: all or nothing."""
+class ReceiveUpload(Command[Upload]):
+    """Store an upload's bytes as they stream in and record it ``received`` for the worker (a claim
+    check); refuse it at once when that needs no parsing (consent of a user uploading their own data,
+    the size limit, a blank body)."""
 
     actor_id: str
     actor_is_operator: bool
-    source: IO[bytes] = field(compare=False)
-    size_bytes: int
-    filename: str | None = None
-    content_type: str | None = None
+    body: UploadBody = field(compare=False)
+
+
+@dataclass(frozen=True)
+class ProcessUpload(Command[Upload | None]):
+    """The worker's job: parse a received upload within its budgets, then ingest it (merge, snapshot,
+    ``upload.ingested``: all or nothing) or fail it with the reason; delete the received bytes either way.
+    Idempotent: an upload that is no longer ``received`` is only tidied up. None: it no longer exists."""
+
+    upload_id: str
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,13 @@
 ``EraseUser`` revokes the user's current consent (publishing ``consent.revoked``, so every projection
 stops work at once), deletes everything the profile holds of them — every consent record, the profile,
 their normalized accounts, transactions and liabilities, their push devices and those devices' Amazon SNS
-endpoints, uploads of only their data and their membership of shared batch uploads, the published outbox
+endpoints, uploads of only their data (and their own uploads still waiting to be parsed) and their
+membership of shared batch uploads, the published outbox
 events naming them — and publishes ``user.erasure_requested``, all in one transaction (the outbox). The
 endpoints are deleted before it commits (an SNS failure fails the erasure, and asking again finds the
 devices again; deleting an endpoint twice is harmless). Once it has committed, their snapshots under
-``profile/users/{user}/`` are deleted from the data bucket (after the commit, so a rolled-back erasure
+``profile/users/{user}/`` and the received bytes of their deleted uploads (``profile/uploads/{upload}/``)
+are deleted from the data bucket (after the commit, so a rolled-back erasure
 loses nothing; asking again deletes what is left). Then, with nothing of the user left here,
 ``profile.user_erased`` is published, naming only the pseudonym (no user id in the envelope either, so no
 later "forget the published events about the user" step deletes it), for auth's erasure progress. Every
@@ -61,7 +63,7 @@ async def erase_user(
                     user_id=user_id,
                 )
             )
-        await uow.uploads.erase_user(user_id)
+        received = await uow.uploads.erase_user(user_id)
         await uow.data.erase_user(user_id)
         endpoints = [d.endpoint_arn for d in await uow.push_devices.for_user(user_id) if d.endpoint_arn]
         for endpoint in endpoints:
@@ -72,6 +74,8 @@ async def erase_user(
         uow.publish(new_event(UserErasureRequested(user_id=user_id, requested_at=now), user_id=user_id))
         await uow.commit()
     objects = await data_bucket.delete_prefix(user_objects(user_id))
+    for name in received:  # their uploads still waiting to be parsed: the bytes as they sent them
+        objects += await data_bucket.delete_prefix(name)
     async with uow:  # everything is gone here: confirm it, naming nobody (no user id in the envelope)
         uow.publish(new_event(ProfileUserErased(subject=pseudonym(user_id), erased_at=datetime.now(UTC))))
         await uow.commit()

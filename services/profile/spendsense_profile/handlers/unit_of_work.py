@@ -4,13 +4,22 @@ of work that holds them (SQL implementations in ``adapters``, in-memory ones in 
 from __future__ import annotations
 
 import abc
+from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
-from spendsense_profile.domain.uploads import Upload, UploadSummary
+from spendsense_profile.domain.uploads import (
+    ParseBudget,
+    ParseOutcome,
+    Upload,
+    UploadSource,
+    UploadSummary,
+    UserProgress,
+)
 from spendsense_shared.unit_of_work import AbstractUnitOfWork
 
 
@@ -60,7 +69,20 @@ class UploadRepository(abc.ABC):
     """Uploads and each of their users' progress."""
 
     @abc.abstractmethod
-    async def add(self, upload: Upload) -> None: ...
+    async def add(self, upload: Upload) -> None:
+        """Store a new upload; a received one wakes the worker once the transaction commits."""
+
+    @abc.abstractmethod
+    async def save(self, upload: Upload) -> None:
+        """Store what the worker decided: the upload's status, error, users and what was ingested."""
+
+    @abc.abstractmethod
+    async def count_attempt(self, upload_id: str) -> int:
+        """One more attempt at parsing the upload; how many there have been."""
+
+    @abc.abstractmethod
+    async def source_deleted(self, upload_id: str) -> None:
+        """The received bytes are gone from the bucket: nothing is left for the worker to do."""
 
     @abc.abstractmethod
     async def get(self, upload_id: str, *, for_update: bool = False) -> Upload | None:
@@ -68,8 +90,18 @@ class UploadRepository(abc.ABC):
         progress events for its users recompute its status one at a time."""
 
     @abc.abstractmethod
-    async def save_progress(self, upload: Upload, user_id: str) -> None:
-        """Store ``user_id``'s stage and the upload's status, as ``upload`` now has them."""
+    async def stage_of(self, upload_id: str, user_id: str) -> UserProgress | None:
+        """The user's progress in the upload (None: no such upload or user), locking the upload until the
+        transaction ends, so concurrent progress events of one upload update its status one at a time.
+        Reads one user's row, whatever the size of the batch."""
+
+    @abc.abstractmethod
+    async def save_stage(self, upload_id: str, progress: UserProgress) -> list[UserProgress]:
+        """Store the user's stage; returns what the upload's status now depends on: the progress of every
+        failed user (by user id) and of one user at each other stage."""
+
+    @abc.abstractmethod
+    async def save_status(self, upload_id: str, status: str, error: dict[str, Any] | None) -> None: ...
 
     @abc.abstractmethod
     async def count_for_user(self, user_id: str) -> int:
@@ -85,11 +117,13 @@ class UploadRepository(abc.ABC):
         the target's progress is kept and the upload's status recomputed without the source's."""
 
     @abc.abstractmethod
-    async def erase_user(self, user_id: str) -> None:
-        """The user is erased: an upload of only theirs is deleted; from an upload shared with others
-        (a batch import) their progress, their place in ``user_ids``, their snapshot keys and the notes
-        naming them are removed and the upload's status recomputed; where they were the uploader, the
-        uploader becomes :func:`spendsense_shared.erasure.pseudonym` of their id."""
+    async def erase_user(self, user_id: str) -> list[str]:
+        """The user is erased: an upload of only theirs is deleted (one they uploaded that is still
+        waiting to be parsed too); from an upload shared with others (a batch import) their progress,
+        their place in ``user_ids``, their snapshot keys and the notes naming them are removed and the
+        upload's status recomputed; where they were the uploader, the uploader becomes
+        :func:`spendsense_shared.erasure.pseudonym` of their id. Returns the received sources of the
+        deleted uploads (names in the data bucket) that are still to be deleted."""
 
 
 class NormalizedData(abc.ABC):
@@ -143,6 +177,33 @@ class PushDeviceRepository(abc.ABC):
     @abc.abstractmethod
     async def erase_user(self, user_id: str) -> None:
         """Delete every device of the user."""
+
+
+class UploadSources(Protocol):
+    """Received uploads' bytes in the data bucket, under the profile's prefix."""
+
+    async def put(self, name: str, chunks: AsyncIterator[bytes], content_type: str | None) -> int:
+        """Store the chunks as they come as one object; its size. When the chunks raise, nothing is kept
+        and the exception propagates."""
+        ...
+
+    async def delete(self, name: str) -> None:
+        """Delete the object (already gone is fine)."""
+        ...
+
+
+class UploadParser(Protocol):
+    """Parses a received upload away from the caller (another process), within a budget."""
+
+    async def parse(self, source: UploadSource, budget: ParseBudget, *, default_user_id: str) -> ParseOutcome:
+        """The parsed upload, or why it could not be parsed. Raises :class:`ParseInterrupted` when the
+        parse was stopped from outside (the worker is shutting down): the upload is left to a later
+        attempt."""
+        ...
+
+
+class ParseInterrupted(Exception):
+    """The parsing process was stopped from outside (not by a budget): try again later."""
 
 
 class ProfileUnitOfWork(AbstractUnitOfWork):

@@ -1,18 +1,43 @@
-"""Use cases: ingest an upload (validate → merge → Parquet snapshot → ``upload.ingested``, all or nothing),
-read its progress, and follow that progress from the events of the services downstream."""
+"""Use cases of uploads.
+
+* :func:`receive_upload` (the API): stream the body to the data bucket and record the upload ``received``
+  — a claim check, answered at once; nothing is parsed on the request path.
+* :func:`process_upload` (the worker's job): parse it within its budgets, then ingest it (merge →
+  Parquet snapshot → ``upload.ingested``, all or nothing) or fail it with the reason; delete the received
+  bytes either way.
+* :func:`get_upload` reads its progress, and :func:`record_progress` follows that progress from the
+  events of the services downstream.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator
 
-from spendsense_profile.domain.commands import GetUpload, IngestUpload
-from spendsense_profile.domain.ingest import ParsedUpload, parse_upload
-from spendsense_profile.domain.uploads import IngestResult, Upload, UploadRejected, ingested_events
+from spendsense_profile.domain.commands import GetUpload, ProcessUpload, ReceiveUpload
+from spendsense_profile.domain.ingest import ParsedUpload
+from spendsense_profile.domain.uploads import (
+    BodyMeter,
+    ParseBudget,
+    Upload,
+    UploadFailure,
+    UploadRejected,
+    UploadSource,
+    UserProgress,
+    advances,
+    consent_missing,
+    ingested_events,
+    judge,
+    source_name,
+    upload_status,
+)
 from spendsense_profile.handlers.snapshots import write_snapshots
-from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork
+from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork, UploadParser, UploadSources
 from spendsense_shared.blobs import BlobStore
+from spendsense_shared.correlation import bind_correlation_id, current_correlation_id
+from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import (
     EventData,
     PersonaAssigned,
@@ -22,62 +47,165 @@ from spendsense_shared.messaging.catalog import (
 )
 from spendsense_shared.messaging.envelope import EventEnvelope
 
+log = get_logger(__name__)
 
-async def ingest_upload(
-    cmd: IngestUpload, uow: ProfileUnitOfWork, data_bucket: BlobStore, fx_rates: Mapping[str, float]
-) -> IngestResult:
-    parsed: ParsedUpload = await asyncio.to_thread(
-        parse_upload,
-        cmd.source,
-        filename=cmd.filename,
-        content_type=cmd.content_type,
-        fx_rates=fx_rates,
-        default_user_id=cmd.actor_id,
-    )
-    if not parsed.ok:
-        details = [{"field": p.path, "reason": p.reason} for p in parsed.problems]
-        message = "; ".join(f"{d['field']}: {d['reason']}" for d in details[:5])
-        raise UploadRejected(422, "invalid_upload", message, details)
-    user_ids = sorted(parsed.user_ids)
-    if not user_ids:
-        raise UploadRejected(422, "invalid_upload", "users: the upload contains no user")
-    if not cmd.actor_is_operator and user_ids != [cmd.actor_id]:
-        raise UploadRejected(403, "forbidden", "user_id: a user may upload only their own data")
+
+# -- the request path ----------------------------------------------------------------------------------------
+
+
+async def receive_upload(
+    cmd: ReceiveUpload, uow: ProfileUnitOfWork, sources: UploadSources, max_bytes: int
+) -> Upload:
+    if not cmd.actor_is_operator:  # their own data: their consent is known now, before a byte is read
+        async with uow:
+            if await uow.consents.current(cmd.actor_id) is None:
+                failure = consent_missing([cmd.actor_id])
+                raise UploadRejected(403, failure.code, failure.message, failure.details)
     upload_id = f"up_{uuid.uuid4().hex}"
+    name = source_name(upload_id)
+    meter = BodyMeter(max_bytes)
+
+    async def metered() -> AsyncIterator[bytes]:
+        async for chunk in cmd.body.chunks():
+            meter.feed(chunk)
+            yield chunk
+        meter.finish()  # raising here, after the last chunk, still stores nothing
+
+    await sources.put(name, metered(), cmd.body.content_type)
+    upload = Upload.received(
+        upload_id,
+        cmd.actor_id,
+        uploader_is_operator=cmd.actor_is_operator,
+        size_bytes=meter.size,
+        source=UploadSource(name, cmd.body.filename, cmd.body.content_type),
+        correlation_id=current_correlation_id(),
+    )
+    try:
+        async with uow:
+            await uow.uploads.add(upload)
+            await uow.commit()
+    except BaseException:
+        await asyncio.shield(sources.delete(name))
+        raise
+    log.info("upload_received", upload=upload_id, size_bytes=meter.size, operator=cmd.actor_is_operator)
+    return upload
+
+
+# -- the worker's job ----------------------------------------------------------------------------------------
+
+
+async def process_upload(
+    cmd: ProcessUpload,
+    uow: ProfileUnitOfWork,
+    parser: UploadParser,
+    sources: UploadSources,
+    data_bucket: BlobStore,
+    budget: ParseBudget,
+    max_attempts: int,
+) -> Upload | None:
     async with uow:
-        await _require_consent(uow, user_ids)
+        upload = await uow.uploads.get(cmd.upload_id)
+        if upload is not None and upload.waiting:
+            upload.attempts = await uow.uploads.count_attempt(cmd.upload_id)
+            await uow.commit()
+    if upload is None:
+        return None  # erased meanwhile (the erasure deleted its bytes)
+    bind_correlation_id(upload.correlation_id)
+    if upload.waiting:
+        assert upload.source is not None  # a received upload has its bytes until it is decided
+        failure = await _ingest_or_failure(upload, uow, parser, data_bucket, budget, max_attempts)
+        if failure is not None:
+            await _fail(upload.upload_id, failure, uow)
+    if upload.source is not None:
+        await sources.delete(upload.source.name)
+        async with uow:
+            await uow.uploads.source_deleted(upload.upload_id)
+            await uow.commit()
+    async with uow:
+        return await uow.uploads.get(cmd.upload_id)
+
+
+async def _ingest_or_failure(
+    upload: Upload,
+    uow: ProfileUnitOfWork,
+    parser: UploadParser,
+    data_bucket: BlobStore,
+    budget: ParseBudget,
+    max_attempts: int,
+) -> UploadFailure | None:
+    if upload.attempts > max_attempts:
+        return UploadFailure(
+            "processing_failed", f"parsing was started {max_attempts} times without finishing"
+        )
+    if not upload.uploader_is_operator:  # revoked since it was received: don't even parse it
+        async with uow:
+            if await uow.consents.current(upload.uploader_id) is None:
+                return consent_missing([upload.uploader_id])
+    assert upload.source is not None
+    log.info("upload_parsing", upload=upload.upload_id, attempt=upload.attempts, size_bytes=upload.size_bytes)
+    outcome = await parser.parse(upload.source, budget, default_user_id=upload.uploader_id)
+    failure = judge(outcome, upload.uploader_id, uploader_is_operator=upload.uploader_is_operator)
+    if failure is not None:
+        return failure
+    assert isinstance(outcome, ParsedUpload)
+    return await _ingest(upload.upload_id, outcome, uow, data_bucket)
+
+
+async def _ingest(
+    upload_id: str, parsed: ParsedUpload, uow: ProfileUnitOfWork, data_bucket: BlobStore
+) -> UploadFailure | None:
+    """Merge, snapshot and announce: all or nothing, and only while the upload is still received."""
+    user_ids = sorted(parsed.user_ids)
+    started = time.monotonic()
+    async with uow:
+        upload = await uow.uploads.get(upload_id, for_update=True)
+        if upload is None or not upload.waiting:
+            return None  # erased, or decided by another attempt meanwhile
+        missing = [u for u in user_ids if await uow.consents.current(u) is None]
+        if missing:
+            return consent_missing([u for u in missing if not await uow.consents.is_erased(u)])
         counts = await uow.data.merge(parsed.tables, upload_id)
         counts["removed_transactions"] = await uow.data.remove_transactions(parsed.removed_transaction_ids)
+        merged = time.monotonic()
         snapshot = await uow.data.snapshot(user_ids)
         keys = await write_snapshots(data_bucket, upload_id, snapshot, user_ids)
-        await uow.uploads.add(
-            Upload.ingested(
-                upload_id,
-                cmd.actor_id,
-                size_bytes=cmd.size_bytes,
-                user_ids=user_ids,
-                counts=counts,
-                notes=list(parsed.notes),
-                keys=keys,
-                format=parsed.format,
-                as_of=parsed.as_of,
-            )
+        snapshotted = time.monotonic()
+        upload.mark_ingested(
+            user_ids=user_ids,
+            counts=counts,
+            notes=list(parsed.notes),
+            keys=keys,
+            format=parsed.format,
+            as_of=parsed.as_of,
         )
+        await uow.uploads.save(upload)
         for event in ingested_events(upload_id, user_ids, data_bucket.bucket, keys, parsed.as_of):
             uow.publish(new_event(event, user_id=user_ids[0] if len(user_ids) == 1 else None))
         await uow.commit()
-    return IngestResult(upload_id, "ingested", user_ids, counts, list(parsed.notes))
+    log.info(
+        "upload_ingested",
+        upload=upload_id,
+        users=len(user_ids),
+        counts=counts,
+        merge_s=round(merged - started, 2),
+        snapshots_s=round(snapshotted - merged, 2),
+        commit_s=round(time.monotonic() - snapshotted, 2),
+    )
+    return None
 
 
-async def _require_consent(uow: ProfileUnitOfWork, user_ids: list[str]) -> None:
-    missing = [u for u in user_ids if await uow.consents.current(u) is None]
-    if missing:
-        raise UploadRejected(
-            403,
-            "consent_required",
-            f"no current consent for {len(missing)} user(s)",
-            {"user_ids": missing[:100]},
-        )
+async def _fail(upload_id: str, failure: UploadFailure, uow: ProfileUnitOfWork) -> None:
+    async with uow:
+        upload = await uow.uploads.get(upload_id, for_update=True)
+        if upload is None or not upload.waiting:
+            return
+        upload.mark_failed(failure)
+        await uow.uploads.save(upload)
+        await uow.commit()
+    log.info("upload_failed", upload=upload_id, reason=failure.code, message=failure.message[:300])
+
+
+# -- reading and following -----------------------------------------------------------------------------------
 
 
 async def get_upload(query: GetUpload, uow: ProfileUnitOfWork) -> Upload | None:
@@ -100,7 +228,9 @@ async def record_progress(envelope: EventEnvelope, data: EventData, uow: Profile
         raise TypeError(envelope.type)
     if upload_id is None:
         return  # e.g. a re-score, not tied to an upload
-    upload = await uow.uploads.get(upload_id, for_update=True)
-    if upload is None or not upload.advance(user_id, stage, reason):
+    current = await uow.uploads.stage_of(upload_id, user_id)  # one row, however large the batch
+    if current is None or not advances(current.stage, stage):
         return
-    await uow.uploads.save_progress(upload, user_id)
+    summary = await uow.uploads.save_stage(upload_id, UserProgress(user_id, stage, reason))
+    status, error = upload_status([(u.user_id, u.stage, u.reason) for u in summary])
+    await uow.uploads.save_status(upload_id, status, error)

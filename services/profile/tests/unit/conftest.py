@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from unit.fakes import FakeProfileUnitOfWork, FakePushNotifier
+from unit.fakes import FakeProfileUnitOfWork, FakePushNotifier, Uploads
 
 from spendsense_shared.testing.fakes import InMemoryBlobStore
 
@@ -21,3 +21,9 @@ def blobs() -> InMemoryBlobStore:
 @pytest.fixture
 def push() -> FakePushNotifier:
     return FakePushNotifier()
+
+
+@pytest.fixture
+def uploads(uow: FakeProfileUnitOfWork, blobs: InMemoryBlobStore) -> Uploads:
+    """The upload use cases on the fakes: receive a body, process it as the worker does."""
+    return Uploads(uow, blobs)

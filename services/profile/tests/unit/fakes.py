@@ -4,15 +4,29 @@ milliseconds. The SQL repositories they stand in for are tested against PostgreS
 from __future__ import annotations
 
 import copy
+import io
+import json
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pyarrow as pa
 
+from spendsense_profile.domain.commands import ProcessUpload, ReceiveUpload
 from spendsense_profile.domain.consent import Consent
+from spendsense_profile.domain.ingest import parse_upload
 from spendsense_profile.domain.profile import Profile, PushDevice, PushNotification, PushPlatform
-from spendsense_profile.domain.uploads import Upload, UploadSummary, erased_from, upload_status
+from spendsense_profile.domain.uploads import (
+    ParseBudget,
+    ParseOutcome,
+    Upload,
+    UploadSource,
+    UploadSummary,
+    UserProgress,
+    erased_from,
+    upload_status,
+)
 from spendsense_profile.handlers.push import PushEndpointGone, PushNotConfigured, PushNotifier
 from spendsense_profile.handlers.unit_of_work import (
     ConsentRepository,
@@ -21,7 +35,10 @@ from spendsense_profile.handlers.unit_of_work import (
     PushDeviceRepository,
     UploadRepository,
 )
+from spendsense_profile.handlers.uploads import process_upload, receive_upload
+from spendsense_shared.blobs import BlobStore
 from spendsense_shared.dataset import TABLES
+from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.testing.fakes import FakeUnitOfWork
 
@@ -90,10 +107,31 @@ class InMemoryUploadRepository(UploadRepository):
     def __init__(self, clock: _Clock) -> None:
         self.clock = clock
         self.uploads: dict[str, Upload] = {}
+        self.notified: list[str] = []  # received uploads announced to the worker (at commit, in SQL)
 
     async def add(self, upload: Upload) -> None:
         now = self.clock.tick()
         self.uploads[upload.upload_id] = replace(copy.deepcopy(upload), created_at=now, updated_at=now)
+        if upload.waiting:
+            self.notified.append(upload.upload_id)
+
+    async def save(self, upload: Upload) -> None:
+        stored = self.uploads[upload.upload_id]
+        self.uploads[upload.upload_id] = replace(
+            copy.deepcopy(upload),
+            source=stored.source,
+            attempts=stored.attempts,
+            created_at=stored.created_at,
+            updated_at=self.clock.tick(),
+        )
+
+    async def count_attempt(self, upload_id: str) -> int:
+        self.uploads[upload_id].attempts += 1
+        return self.uploads[upload_id].attempts
+
+    async def source_deleted(self, upload_id: str) -> None:
+        if upload_id in self.uploads:
+            self.uploads[upload_id].source = None
 
     async def get(self, upload_id: str, *, for_update: bool = False) -> Upload | None:
         upload = self.uploads.get(upload_id)
@@ -103,12 +141,23 @@ class InMemoryUploadRepository(UploadRepository):
         found.users.sort(key=lambda u: u.user_id)
         return found
 
-    async def save_progress(self, upload: Upload, user_id: str) -> None:
-        stored = self.uploads[upload.upload_id]
-        [mine] = [u for u in stored.users if u.user_id == user_id]
-        [new] = [u for u in upload.users if u.user_id == user_id]
-        mine.stage, mine.reason = new.stage, new.reason
-        stored.status, stored.error, stored.updated_at = upload.status, upload.error, self.clock.tick()
+    async def stage_of(self, upload_id: str, user_id: str) -> UserProgress | None:
+        upload = self.uploads.get(upload_id)
+        progress = None if upload is None else upload.progress_of(user_id)
+        return None if progress is None else replace(progress)
+
+    async def save_stage(self, upload_id: str, progress: UserProgress) -> list[UserProgress]:
+        stored = self.uploads[upload_id]
+        [mine] = [u for u in stored.users if u.user_id == progress.user_id]
+        mine.stage, mine.reason = progress.stage, progress.reason
+        users = sorted(stored.users, key=lambda u: u.user_id)
+        failed = [replace(u) for u in users if u.stage == "failed"]
+        others = {u.stage: replace(u) for u in reversed(users) if u.stage != "failed"}
+        return failed + [others[stage] for stage in sorted(others)]
+
+    async def save_status(self, upload_id: str, status: str, error: dict[str, Any] | None) -> None:
+        stored = self.uploads[upload_id]
+        stored.status, stored.error, stored.updated_at = status, error, self.clock.tick()
 
     async def count_for_user(self, user_id: str) -> int:
         return sum(1 for u in self.uploads.values() if user_id in u.user_ids)
@@ -139,14 +188,22 @@ class InMemoryUploadRepository(UploadRepository):
                 )
             upload.updated_at = self.clock.tick()
 
-    async def erase_user(self, user_id: str) -> None:
+    async def erase_user(self, user_id: str) -> list[str]:
+        sources = []
         for upload_id, upload in list(self.uploads.items()):
             if not upload.involves(user_id):
                 continue
-            if not [u for u in upload.user_ids if u != user_id]:
+            if upload.waiting and upload.uploader_is_operator:
+                upload.uploader_id = (
+                    pseudonym(user_id) if upload.uploader_id == user_id else upload.uploader_id
+                )
+            elif not [u for u in upload.user_ids if u != user_id]:
                 del self.uploads[upload_id]
+                if upload.source is not None:
+                    sources.append(upload.source.name)
             else:
                 self.uploads[upload_id] = replace(erased_from(upload, user_id), updated_at=self.clock.tick())
+        return sources
 
 
 class InMemoryNormalizedData(NormalizedData):
@@ -316,3 +373,101 @@ class FakeProfileUnitOfWork(FakeUnitOfWork, ProfileUnitOfWork):
     @staticmethod
     def _state_of(checkpoint: Any) -> Any:
         return copy.deepcopy(checkpoint)
+
+
+# -- uploads: received bytes, the parser, and the whole way from a body to an ingested upload --------------
+
+
+class InMemoryUploadSources:
+    """``UploadSources`` in a dict — the data bucket's, as in production they share the bucket and prefix
+    (what a failing stream leaves: nothing)."""
+
+    def __init__(self, objects: dict[str, bytes] | None = None) -> None:
+        self.objects: dict[str, bytes] = {} if objects is None else objects
+        self.deleted: list[str] = []
+
+    async def put(self, name: str, chunks: AsyncIterator[bytes], content_type: str | None) -> int:
+        body = b"".join([chunk async for chunk in chunks])
+        self.objects[name] = body
+        return len(body)
+
+    async def delete(self, name: str) -> None:
+        self.objects.pop(name, None)
+        self.deleted.append(name)
+
+
+class InProcessParser:
+    """``UploadParser`` without a process or budgets: ``parse_upload`` on the stored bytes — or, when
+    ``outcome`` is set, that outcome (a budget exceeded, a crash)."""
+
+    def __init__(self, sources: InMemoryUploadSources, fx_rates: dict[str, float] | None = None) -> None:
+        self.sources = sources
+        self.fx_rates = fx_rates or {}
+        self.outcome: ParseOutcome | None = None
+        self.calls = 0
+
+    async def parse(self, source: UploadSource, budget: ParseBudget, *, default_user_id: str) -> ParseOutcome:
+        self.calls += 1
+        if self.outcome is not None:
+            return self.outcome
+        return parse_upload(
+            io.BytesIO(self.sources.objects[source.name]),
+            filename=source.filename,
+            content_type=source.content_type,
+            fx_rates=self.fx_rates,
+            default_user_id=default_user_id,
+        )
+
+
+class BytesBody:
+    """An ``UploadBody`` from bytes, in chunks as a request would deliver them."""
+
+    def __init__(self, data: bytes, content_type: str | None = "application/json", chunk: int = 64 * 1024):
+        self.data = data
+        self.filename: str | None = None
+        self.content_type = content_type
+        self.chunk = chunk
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        for start in range(0, len(self.data), self.chunk):
+            yield self.data[start : start + self.chunk]
+
+
+BUDGET = ParseBudget(cpu_seconds=60, wall_seconds=120, decompressed_bytes=1024**3)
+
+
+class Uploads:
+    """The upload use cases wired on the fakes, as bootstrap wires them on the adapters."""
+
+    def __init__(
+        self, uow: FakeProfileUnitOfWork, blobs: BlobStore, fx_rates: dict[str, float] | None = None
+    ) -> None:
+        self.uow = uow
+        self.blobs = blobs
+        self.sources = InMemoryUploadSources(getattr(blobs, "objects", None))
+        self.parser = InProcessParser(self.sources, fx_rates)
+        self.max_bytes = 10 * 1024 * 1024
+        self.max_attempts = 3
+
+    async def receive(self, body: Any, actor: str = "u1", *, operator: bool = False) -> Upload:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        cmd = ReceiveUpload(actor_id=actor, actor_is_operator=operator, body=BytesBody(data))
+        return await receive_upload(cmd, self.uow, self.sources, self.max_bytes)
+
+    async def process(self, upload_id: str) -> Upload | None:
+        return await process_upload(
+            ProcessUpload(upload_id),
+            self.uow,
+            self.parser,
+            self.sources,
+            self.blobs,
+            BUDGET,
+            self.max_attempts,
+        )
+
+    async def ingest(self, body: Any, actor: str = "u1", *, operator: bool = False) -> Upload:
+        """Receive, then process: the upload as the worker leaves it."""
+        received = await self.receive(body, actor, operator=operator)
+        processed = await self.process(received.upload_id)
+        assert processed is not None
+        return processed

@@ -6,40 +6,30 @@ asking again deletes nothing more, asks the other services again and confirms ag
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 import pytest
 from plaid_files import tx, user
-from unit.fakes import FakeProfileUnitOfWork, TransientPushError
+from unit.fakes import FakeProfileUnitOfWork, TransientPushError, Uploads
 
 from spendsense_profile.domain.commands import (
     EraseUser,
     GetConsentHistory,
     GetProfile,
     GrantConsent,
-    IngestUpload,
     RegisterPushDevice,
 )
 from spendsense_profile.handlers.consent import consent_history, grant_consent
 from spendsense_profile.handlers.erasure import erase_user
 from spendsense_profile.handlers.profile import get_profile, register_push_device
-from spendsense_profile.handlers.uploads import ingest_upload
 from spendsense_shared.erasure import pseudonym
 from spendsense_shared.testing.fakes import InMemoryBlobStore
 
 
 async def ingest(uow: FakeProfileUnitOfWork, blobs: InMemoryBlobStore, body: Any, actor: str, operator=False):
-    data = json.dumps(body).encode()
-    cmd = IngestUpload(
-        actor_id=actor,
-        actor_is_operator=operator,
-        source=io.BytesIO(data),
-        size_bytes=len(data),
-        content_type="application/json",
-    )
-    return await ingest_upload(cmd, uow, blobs, {})
+    """Received and processed, as the API and the worker do."""
+    return await Uploads(uow, blobs).ingest(body, actor, operator=operator)
 
 
 def mentions(value: Any, user_id: str) -> bool:
@@ -128,3 +118,23 @@ async def test_an_sns_failure_fails_the_erasure_and_asking_again_finishes_it(uow
     assert push.deleted == [endpoint]
     assert uow.push_devices.devices == {}
     assert uow.published[-1].type == "profile.user_erased"
+
+
+async def test_erasure_deletes_the_users_uploads_still_waiting_to_be_parsed_and_their_bytes(uow, blobs, push):
+    await grant_consent(GrantConsent("u1"), uow)
+    uploads = Uploads(uow, blobs)
+    own = await uploads.receive(user("u1"), "u1")
+    batch = await uploads.receive({"users": [user("u1"), user("u2")]}, "u1-admin", operator=True)
+    mine_as_operator = await uploads.receive({"users": [user("u2")]}, "u1", operator=True)
+    assert own.source is not None
+    assert own.source.name in blobs.objects
+
+    await erase_user(EraseUser("u1"), uow, blobs, push)
+
+    assert own.upload_id not in uow.uploads.uploads
+    assert own.source.name not in blobs.objects
+    # A batch import still to be parsed holds other users' data: it stays, parsed later (and fails for
+    # the erased user's missing consent); where they uploaded it, the uploader is their pseudonym.
+    assert uow.uploads.uploads[batch.upload_id].uploader_id == "u1-admin"
+    assert uow.uploads.uploads[mine_as_operator.upload_id].uploader_id == pseudonym("u1")
+    assert await uploads.process(own.upload_id) is None

@@ -5,22 +5,19 @@ account's — profile, consent history (never two current consents), uploads' me
 from __future__ import annotations
 
 import copy
-import io
-import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from plaid_files import tx, user
-from unit.fakes import FakeProfileUnitOfWork
+from unit.fakes import FakeProfileUnitOfWork, Uploads
 
 from spendsense_profile.domain.commands import (
     GetConsentHistory,
     GetProfile,
     GetUpload,
     GrantConsent,
-    IngestUpload,
     RegisterPushDevice,
     RevokeConsent,
 )
@@ -32,7 +29,7 @@ from spendsense_profile.handlers.profile import (
     merge_profiles,
     register_push_device,
 )
-from spendsense_profile.handlers.uploads import get_upload, ingest_upload, record_progress
+from spendsense_profile.handlers.uploads import get_upload, record_progress
 from spendsense_shared.messaging.catalog import (
     PersonaAssigned,
     UploadFailed,
@@ -59,15 +56,8 @@ async def deliver(uow: FakeProfileUnitOfWork, event: EventEnvelope, handler: Any
 
 
 async def ingest(uow: FakeProfileUnitOfWork, blobs: InMemoryBlobStore, body: Any, actor: str, operator=False):
-    data = json.dumps(body).encode()
-    cmd = IngestUpload(
-        actor_id=actor,
-        actor_is_operator=operator,
-        source=io.BytesIO(data),
-        size_bytes=len(data),
-        content_type="application/json",
-    )
-    return await ingest_upload(cmd, uow, blobs, {})
+    """Received and processed, as the API and the worker do."""
+    return await Uploads(uow, blobs).ingest(body, actor, operator=operator)
 
 
 def state(uow: FakeProfileUnitOfWork) -> Any:

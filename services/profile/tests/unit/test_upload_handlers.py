@@ -1,20 +1,27 @@
-"""Ingesting uploads and following their progress, on the in-memory unit of work and blob store."""
+"""Receiving uploads (a claim check: stored, not parsed), processing them as the worker does (parse →
+ingest, or fail with the reason), and following their progress — on the in-memory unit of work, data
+bucket, received-bytes store and an in-process parser."""
 
 from __future__ import annotations
 
-import io
 import json
 from datetime import date
 from typing import Any
 
 import pytest
 from plaid_files import tx, user
-from unit.fakes import FakeProfileUnitOfWork
+from unit.fakes import FakeProfileUnitOfWork, Uploads
 
-from spendsense_profile.domain.commands import GetUpload, GrantConsent, IngestUpload, RevokeConsent
-from spendsense_profile.domain.uploads import Upload, UploadRejected
+from spendsense_profile.domain.commands import GetUpload, GrantConsent, ReceiveUpload, RevokeConsent
+from spendsense_profile.domain.uploads import (
+    BudgetExceeded,
+    ParserCrashed,
+    Upload,
+    UploadRejected,
+    source_name,
+)
 from spendsense_profile.handlers.consent import grant_consent, revoke_consent
-from spendsense_profile.handlers.uploads import get_upload, ingest_upload, record_progress
+from spendsense_profile.handlers.uploads import get_upload, receive_upload, record_progress
 from spendsense_shared.dataset import TABLES, from_parquet
 from spendsense_shared.messaging.catalog import (
     ConsentRevoked,
@@ -43,43 +50,113 @@ def batch(*user_ids: str) -> dict[str, Any]:
     }
 
 
-async def ingest(
-    uow: FakeProfileUnitOfWork,
-    blobs: InMemoryBlobStore,
-    body: Any,
-    actor: str = "u1",
-    *,
-    operator: bool = False,
-    fx_rates: dict[str, float] | None = None,
-):
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    cmd = IngestUpload(
-        actor_id=actor,
-        actor_is_operator=operator,
-        source=io.BytesIO(data),
-        size_bytes=len(data),
-        content_type="application/json",
-    )
-    return await ingest_upload(cmd, uow, blobs, fx_rates or {})
-
-
-def assert_nothing_stored(uow: FakeProfileUnitOfWork, blobs: InMemoryBlobStore) -> None:
+def assert_only_the_row_is_left(
+    uow: FakeProfileUnitOfWork, blobs: InMemoryBlobStore, uploads: Uploads
+) -> None:
+    """A failed upload: its row and reason, and nothing else anywhere."""
     assert all(rows == {} for rows in uow.data.rows.values())
-    assert uow.uploads.uploads == {}
     assert blobs.objects == {}
+    assert uploads.sources.objects == {}
+    assert uow.published == []
+    for upload in uow.uploads.uploads.values():
+        assert (upload.status, upload.user_ids, upload.users, upload.keys, upload.source) == (
+            "failed",
+            [],
+            [],
+            [],
+            None,
+        )
+
+
+async def failure_of(
+    uploads: Uploads, body: Any, actor: str = "u1", *, operator: bool = False
+) -> dict[str, Any]:
+    upload = await uploads.ingest(body, actor, operator=operator)
+    assert upload.status == "failed", upload
+    assert upload.error is not None
+    return upload.error
+
+
+# -- receiving: stored as it streams in, recorded, nothing parsed --------------------------------------------
+
+
+async def test_an_upload_is_received_stored_and_recorded_without_being_parsed(uow, blobs, uploads):
+    await grant(uow, "u1")
+
+    upload = await uploads.receive(user("u1"))
+
+    assert upload.upload_id.startswith("up_")
+    assert (upload.status, upload.uploader_id, upload.uploader_is_operator) == ("received", "u1", False)
+    assert upload.source is not None
+    assert upload.source.name == source_name(upload.upload_id)
+    assert uploads.sources.objects[upload.source.name] == json.dumps(user("u1")).encode()
+    assert upload.size_bytes == len(uploads.sources.objects[upload.source.name])
+    stored = uow.uploads.uploads[upload.upload_id]
+    assert (stored.status, stored.users, stored.user_ids) == ("received", [], [])
+    assert uow.uploads.notified == [upload.upload_id]  # the worker is woken
+    assert uploads.parser.calls == 0
+    assert all(rows == {} for rows in uow.data.rows.values())
     assert uow.published == []
 
 
-# -- ingesting ------------------------------------------------------------------------------------------
+async def test_a_user_without_consent_is_refused_before_anything_is_stored(uow, uploads):
+    with pytest.raises(UploadRejected) as raised:
+        await uploads.receive(user("u1"))
+    assert (raised.value.status, raised.value.code, raised.value.details) == (
+        403,
+        "consent_required",
+        {"user_ids": ["u1"]},
+    )
+    assert uploads.sources.objects == {}
+    assert uow.uploads.uploads == {}
 
 
-async def test_an_upload_is_merged_snapshotted_recorded_and_announced(uow, blobs):
+async def test_an_operators_batch_import_is_received_whoever_has_consented(uow, uploads):
+    upload = await uploads.receive(batch("u1", "u2"), "ops", operator=True)
+    assert (upload.status, upload.uploader_is_operator) == ("received", True)
+
+
+@pytest.mark.parametrize("body", [b"", b"   \n\r\n\t ", b"\xef\xbb\xbf\n\n"])
+async def test_a_blank_body_is_refused_422_and_nothing_is_stored(uow, uploads, body):
+    await grant(uow, "u1")
+    with pytest.raises(UploadRejected) as raised:
+        await uploads.receive(body)
+    assert (raised.value.status, raised.value.code) == (422, "invalid_upload")
+    assert raised.value.details == [{"field": "body", "reason": "the upload is empty"}]
+    assert uploads.sources.objects == {}
+    assert uow.uploads.uploads == {}
+
+
+async def test_a_body_over_the_limit_is_refused_413_as_it_streams_and_nothing_is_stored(uow, uploads):
+    await grant(uow, "u1")
+    seen = []
+
+    class Endless:
+        filename, content_type = None, "application/json"
+
+        async def chunks(self):
+            while True:
+                seen.append(1)
+                yield b"[" * 1024
+
+    cmd = ReceiveUpload(actor_id="u1", actor_is_operator=False, body=Endless())
+    with pytest.raises(UploadRejected) as raised:
+        await receive_upload(cmd, uow, uploads.sources, 10 * 1024)
+    assert (raised.value.status, raised.value.code) == (413, "payload_too_large")
+    assert len(seen) == 11  # stopped at the chunk that went over, not at the end (there is none)
+    assert uploads.sources.objects == {}
+    assert uow.uploads.uploads == {}
+
+
+# -- processing: ingested, all or nothing ---------------------------------------------------------------------
+
+
+async def test_an_upload_is_merged_snapshotted_recorded_and_announced(uow, blobs, uploads):
     await grant(uow, "u1")
 
-    result = await ingest(uow, blobs, user("u1"))
+    result = await uploads.ingest(user("u1"))
 
     assert result.status == "ingested"
-    assert result.upload_id.startswith("up_")
     assert result.user_ids == ["u1"]
     assert result.counts == {
         "accounts": 2,
@@ -95,22 +172,41 @@ async def test_an_upload_is_merged_snapshotted_recorded_and_announced(uow, blobs
     assert sorted(snapshot["transaction_id"].to_pylist()) == ["t1", "t2"]
 
     upload = uow.uploads.uploads[result.upload_id]
-    assert (upload.uploader_id, upload.status, upload.format) == ("u1", "ingested", "json")
+    assert (upload.uploader_id, upload.status, upload.format, upload.attempts) == (
+        "u1",
+        "ingested",
+        "json",
+        1,
+    )
     assert [(u.user_id, u.stage) for u in upload.users] == [("u1", "ingested")]
     assert sorted(upload.keys) == sorted(blobs.objects)
+    assert upload.source is None  # the received bytes are deleted once ingested
+    assert uploads.sources.deleted == [f"uploads/{result.upload_id}/source"]
     [event] = uow.published
     assert event.type == "upload.ingested"
     assert event.user_id == "u1"
     assert event.data["upload_id"] == result.upload_id
     assert event.data["bucket"] == blobs.bucket
     assert sorted(event.data["keys"]) == sorted(blobs.objects)
-    assert uow.commits == 2  # the grant, the upload
 
 
-async def test_a_second_upload_updates_rows_and_snapshots_the_whole_history(uow, blobs):
+async def test_processing_again_changes_nothing(uow, blobs, uploads):
     await grant(uow, "u1")
-    first = await ingest(uow, blobs, user("u1", transactions=[tx("t1"), tx("t2", amount=20.0)]))
-    second = await ingest(uow, blobs, user("u1", transactions=[tx("t1", amount=99.0), tx("t3")]))
+    result = await uploads.ingest(user("u1"))
+    before = (dict(blobs.objects), list(uow.published), uploads.parser.calls)
+
+    again = await uploads.process(result.upload_id)
+
+    assert again is not None
+    assert again.status == "ingested"
+    assert (dict(blobs.objects), list(uow.published), uploads.parser.calls) == before
+    assert await uploads.process("up_unknown") is None
+
+
+async def test_a_second_upload_updates_rows_and_snapshots_the_whole_history(uow, blobs, uploads):
+    await grant(uow, "u1")
+    first = await uploads.ingest(user("u1", transactions=[tx("t1"), tx("t2", amount=20.0)]))
+    second = await uploads.ingest(user("u1", transactions=[tx("t1", amount=99.0), tx("t3")]))
 
     stored = {t: (r["amount"], r["upload_id"]) for (_, t), r in uow.data.rows["transactions"].items()}
     assert stored == {
@@ -122,10 +218,10 @@ async def test_a_second_upload_updates_rows_and_snapshots_the_whole_history(uow,
     assert sorted(latest["transaction_id"].to_pylist()) == ["t1", "t2", "t3"]
 
 
-async def test_an_operator_imports_a_batch_and_each_user_gets_their_own_snapshot(uow, blobs):
+async def test_an_operator_imports_a_batch_and_each_user_gets_their_own_snapshot(uow, blobs, uploads):
     await grant(uow, "u1", "u2")
 
-    result = await ingest(uow, blobs, batch("u2", "u1"), "ops", operator=True)
+    result = await uploads.ingest(batch("u2", "u1"), "ops", operator=True)
 
     assert result.user_ids == ["u1", "u2"]
     assert len(blobs.objects) == 2 * len(TABLES)
@@ -139,101 +235,169 @@ async def test_an_operator_imports_a_batch_and_each_user_gets_their_own_snapshot
     assert (upload.uploader_id, [u.user_id for u in upload.users]) == ("ops", ["u1", "u2"])
 
 
-async def test_a_bare_plaid_body_belongs_to_the_uploader(uow, blobs):
+async def test_a_bare_plaid_body_belongs_to_the_uploader(uow, uploads):
     await grant(uow, "u1")
-    result = await ingest(uow, blobs, user(None))
+    result = await uploads.ingest(user(None))
     assert result.user_ids == ["u1"]
 
 
-async def test_foreign_currencies_are_converted_with_the_injected_rates(uow, blobs):
+async def test_foreign_currencies_are_converted_with_the_injected_rates(uow, blobs, uploads):
     await grant(uow, "u1")
     body = user("u1", transactions=[tx("t1", amount=10.0, iso_currency_code="EUR")])
-    with pytest.raises(UploadRejected) as raised:
-        await ingest(uow, blobs, body)
-    assert raised.value.code == "invalid_upload"
+    error = await failure_of(uploads, body)
+    assert error["code"] == "invalid_upload"
 
-    await ingest(uow, blobs, body, fx_rates={"EUR": 2.0})
+    uploads.parser.fx_rates = {"EUR": 2.0}
+    await uploads.ingest(body)
     [row] = [r for (_, t), r in uow.data.rows["transactions"].items() if t == "t1"]
     assert row["amount"] == 20.0
 
 
-@pytest.mark.parametrize(
-    ("actor", "operator", "body", "granted", "missing"),
-    [
-        ("u1", False, user("u1"), [], ["u1"]),
-        ("ops", True, batch("u1", "u2", "u3"), ["u1", "u3"], ["u2"]),
-    ],
-)
-async def test_without_consent_an_upload_is_refused_and_nothing_is_stored(
-    uow, blobs, actor, operator, body, granted, missing
-):
-    await grant(uow, *granted)
-    with pytest.raises(UploadRejected) as raised:
-        await ingest(uow, blobs, body, actor, operator=operator)
-    assert (raised.value.status, raised.value.code) == (403, "consent_required")
-    assert raised.value.details == {"user_ids": missing}
-    assert_nothing_stored(uow, blobs)
+# -- processing: failed with the reason, nothing kept but the row --------------------------------------------
 
 
-async def test_a_revoked_consent_is_no_consent(uow, blobs):
+async def test_a_consent_revoked_after_the_upload_was_received_fails_it_unparsed(uow, blobs, uploads):
     await grant(uow, "u1")
+    received = await uploads.receive(user("u1"))
     await revoke_consent(RevokeConsent("u1"), uow)
     uow.published.clear()
-    with pytest.raises(UploadRejected) as raised:
-        await ingest(uow, blobs, user("u1"))
-    assert raised.value.code == "consent_required"
-    assert_nothing_stored(uow, blobs)
+
+    upload = await uploads.process(received.upload_id)
+
+    assert upload is not None
+    assert upload.error == {
+        "code": "consent_required",
+        "message": "no current consent for 1 user(s)",
+        "details": {"user_ids": ["u1"]},
+    }
+    assert uploads.parser.calls == 0
+    assert_only_the_row_is_left(uow, blobs, uploads)
+
+
+async def test_a_batch_with_a_user_without_consent_fails_naming_them(uow, blobs, uploads):
+    await grant(uow, "u1", "u3")
+    error = await failure_of(uploads, batch("u1", "u2", "u3"), "ops", operator=True)
+    assert (error["code"], error["details"]) == ("consent_required", {"user_ids": ["u2"]})
+    assert_only_the_row_is_left(uow, blobs, uploads)
 
 
 @pytest.mark.parametrize("users", [["u2"], ["u1", "u2"]])
-async def test_a_user_cannot_upload_someone_elses_data(uow, blobs, users):
+async def test_a_user_cannot_upload_someone_elses_data(uow, blobs, uploads, users):
     await grant(uow, "u1", "u2")
-    with pytest.raises(UploadRejected) as raised:
-        await ingest(uow, blobs, batch(*users), "u1")
-    assert (raised.value.status, raised.value.code) == (403, "forbidden")
-    assert_nothing_stored(uow, blobs)
+    error = await failure_of(uploads, batch(*users), "u1")
+    assert error["code"] == "forbidden"
+    assert_only_the_row_is_left(uow, blobs, uploads)
 
 
-async def test_an_invalid_upload_names_every_problem_and_stores_nothing(uow, blobs):
+async def test_an_invalid_upload_names_every_problem_and_stores_nothing(uow, blobs, uploads):
     await grant(uow, "u1")
     body = user("u1")
     body["accounts"][1]["type"] = "spaceship"
     body["transactions"][1]["amount"] = "40"
-    with pytest.raises(UploadRejected) as raised:
-        await ingest(uow, blobs, body)
-    assert (raised.value.status, raised.value.code) == (422, "invalid_upload")
-    assert {d["field"] for d in raised.value.details} == {"accounts[1].type", "transactions[1].amount"}
-    assert "accounts[1].type" in str(raised.value)
-    assert_nothing_stored(uow, blobs)
+
+    error = await failure_of(uploads, body)
+
+    assert error["code"] == "invalid_upload"
+    assert {d["field"] for d in error["details"]} == {"accounts[1].type", "transactions[1].amount"}
+    assert all(set(d) == {"field", "reason"} and d["reason"] for d in error["details"])
+    assert "accounts[1].type" in error["message"]
+    assert_only_the_row_is_left(uow, blobs, uploads)
 
 
-@pytest.mark.parametrize("body", [b'{"user_id": "u1", "accounts": [', b"{}", b'{"users": []}'])
-async def test_a_malformed_or_empty_upload_is_invalid(uow, blobs, body):
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b'{"user_id": "u1", "accounts": [', "invalid_upload"),
+        (b"{}", "invalid_upload"),
+        (b'{"users": []}', "empty_upload"),
+        (b'{"user_id": "u1", "accounts": [], "transactions": []}', "empty_upload"),
+    ],
+)
+async def test_a_malformed_or_empty_upload_fails(uow, blobs, uploads, body, code):
     await grant(uow, "u1")
-    with pytest.raises(UploadRejected) as raised:
-        await ingest(uow, blobs, body)
-    assert (raised.value.status, raised.value.code) == (422, "invalid_upload")
-    assert_nothing_stored(uow, blobs)
+    error = await failure_of(uploads, body)
+    assert error["code"] == code
+    assert_only_the_row_is_left(uow, blobs, uploads)
 
 
-async def test_a_failure_after_the_merge_leaves_nothing_behind(uow, blobs):
+@pytest.mark.parametrize(
+    ("outcome", "error"),
+    [
+        (
+            BudgetExceeded("decompressed_bytes", 1024),
+            {
+                "code": "budget_exceeded",
+                "message": "parsing stopped: the upload exceeds its decompressed_bytes budget (1024)",
+                "details": {"budget": "decompressed_bytes", "limit": 1024},
+            },
+        ),
+        (
+            BudgetExceeded("cpu_seconds", 2),
+            {
+                "code": "budget_exceeded",
+                "message": "parsing stopped: the upload exceeds its cpu_seconds budget (2)",
+                "details": {"budget": "cpu_seconds", "limit": 2},
+            },
+        ),
+        (ParserCrashed("boom"), {"code": "parser_crashed", "message": "parsing failed: boom"}),
+    ],
+)
+async def test_a_parse_stopped_by_a_budget_or_a_crash_fails_with_the_reason(
+    uow, blobs, uploads, outcome, error
+):
     await grant(uow, "u1")
+    uploads.parser.outcome = outcome
+    assert await failure_of(uploads, user("u1")) == error
+    assert_only_the_row_is_left(uow, blobs, uploads)
+
+
+async def test_a_failure_after_the_merge_leaves_nothing_behind_and_a_later_attempt_ingests(
+    uow, blobs, uploads
+):
+    await grant(uow, "u1")
+    received = await uploads.receive(user("u1"))
+    put_many = blobs.put_many
 
     async def broken(*args: Any, **kwargs: Any) -> list[str]:
         raise OSError("bucket unavailable")
 
     blobs.put_many = broken  # type: ignore[method-assign]
     with pytest.raises(OSError, match="bucket unavailable"):
-        await ingest(uow, blobs, user("u1"))
-    assert_nothing_stored(uow, blobs)
+        await uploads.process(received.upload_id)
+    assert all(rows == {} for rows in uow.data.rows.values())
+    assert uow.published == []
+    waiting = uow.uploads.uploads[received.upload_id]
+    assert (waiting.status, waiting.attempts, waiting.source) == ("received", 1, received.source)
+
+    blobs.put_many = put_many  # type: ignore[method-assign]
+    upload = await uploads.process(received.upload_id)
+    assert upload is not None
+    assert (upload.status, upload.attempts) == ("ingested", 2)
+
+
+async def test_an_upload_whose_parse_never_finishes_fails_after_the_last_attempt(uow, blobs, uploads):
+    await grant(uow, "u1")
+    received = await uploads.receive(user("u1"))
+    for _ in range(uploads.max_attempts):  # each attempt dies with the worker, mid-parse
+        await uow.uploads.count_attempt(received.upload_id)
+
+    upload = await uploads.process(received.upload_id)
+
+    assert upload is not None
+    assert upload.error == {
+        "code": "processing_failed",
+        "message": "parsing was started 3 times without finishing",
+    }
+    assert uploads.parser.calls == 0
+    assert_only_the_row_is_left(uow, blobs, uploads)
 
 
 # -- reading an upload ----------------------------------------------------------------------------------
 
 
-async def test_the_uploader_involved_users_and_operators_see_an_upload_and_nobody_else(uow, blobs):
+async def test_the_uploader_involved_users_and_operators_see_an_upload_and_nobody_else(uow, uploads):
     await grant(uow, "u1", "u2")
-    upload_id = (await ingest(uow, blobs, batch("u1", "u2"), "ops", operator=True)).upload_id
+    upload_id = (await uploads.ingest(batch("u1", "u2"), "ops", operator=True)).upload_id
     await deliver(uow, failed(upload_id, "u2"))
 
     whole = await get_upload(GetUpload(upload_id, "ops", actor_is_operator=True), uow)
@@ -251,9 +415,15 @@ async def test_the_uploader_involved_users_and_operators_see_an_upload_and_nobod
     assert await get_upload(GetUpload("up_missing", "ops", actor_is_operator=True), uow) is None
 
 
-async def test_the_uploader_sees_their_own_upload(uow, blobs):
+async def test_the_uploader_sees_their_own_upload_from_the_moment_it_is_received(uow, uploads):
     await grant(uow, "u1")
-    upload_id = (await ingest(uow, blobs, user("u1"))).upload_id
+    upload_id = (await uploads.receive(user("u1"))).upload_id
+    seen = await get_upload(GetUpload(upload_id, "u1", actor_is_operator=False), uow)
+    assert seen is not None
+    assert (seen.status, seen.users) == ("received", [])
+    assert await get_upload(GetUpload(upload_id, "u2", actor_is_operator=False), uow) is None
+
+    await uploads.process(upload_id)
     seen = await get_upload(GetUpload(upload_id, "u1", actor_is_operator=False), uow)
     assert seen is not None
     assert [(u.user_id, u.stage, u.reason) for u in seen.users] == [("u1", "ingested", None)]
@@ -298,9 +468,9 @@ def stages(uow: FakeProfileUnitOfWork, upload_id: str) -> tuple[str, list[tuple[
 
 
 @pytest.fixture
-async def single(uow, blobs) -> str:
+async def single(uow, uploads) -> str:
     await grant(uow, "u1")
-    return (await ingest(uow, blobs, user("u1"))).upload_id
+    return (await uploads.ingest(user("u1"))).upload_id
 
 
 async def test_progress_events_move_an_upload_through_its_stages(uow, single):
@@ -334,9 +504,9 @@ async def test_a_failure_is_recorded_with_its_reason_and_is_final(uow, single):
     assert stages(uow, single) == ("failed", [("u1", "failed", "no_transactions")])
 
 
-async def test_a_batch_is_as_far_as_its_slowest_user(uow, blobs):
+async def test_a_batch_is_as_far_as_its_slowest_user(uow, uploads):
     await grant(uow, "u1", "u2")
-    upload_id = (await ingest(uow, blobs, batch("u1", "u2"), "ops", operator=True)).upload_id
+    upload_id = (await uploads.ingest(batch("u1", "u2"), "ops", operator=True)).upload_id
 
     await deliver(uow, assigned(upload_id, "u1"))
     assert stages(uow, upload_id) == ("ingested", [("u1", "analyzed", None), ("u2", "ingested", None)])

@@ -1,0 +1,164 @@
+"""The upload parser port on a child process: the received bytes are fetched to a temporary file, and a
+fresh process (:mod:`spendsense_profile.adapters.parse_child`) parses them under the upload's budgets.
+
+Why a process and not a thread: a thread cannot be stopped, and a zip bomb or a pathological file must
+be. The child limits its own CPU time (``RLIMIT_CPU``: the kernel ends it with SIGXCPU) and meters the
+bytes it inflates; this side enforces the wall-clock budget (a parse that stalls is killed) and tells
+the outcomes apart by how the child ended:
+
+* it sent an outcome → that outcome (parsed, blank, over the decompressed budget, parser bug);
+* killed by SIGXCPU → over the CPU budget;
+* still running at the wall-clock deadline → killed, over the wall-clock budget;
+* killed by SIGTERM, SIGINT or SIGKILL (the worker's shutdown, the OOM killer) → :class:`ParseInterrupted`:
+  the upload stays ``received`` and a later attempt parses it again;
+* any other end → :class:`ParserCrashed`.
+
+Processes come from a ``forkserver`` that has imported the parser (and the worker's main module) once,
+so each parse starts in milliseconds from a clean, single-threaded process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import multiprocessing
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import cast
+
+from spendsense_profile.adapters import parse_child
+from spendsense_profile.adapters.upload_sources import S3UploadSources
+from spendsense_profile.domain.uploads import (
+    BudgetExceeded,
+    ParseBudget,
+    ParseOutcome,
+    ParserCrashed,
+    UploadSource,
+)
+from spendsense_profile.handlers.unit_of_work import ParseInterrupted
+from spendsense_shared.logging import get_logger
+
+log = get_logger(__name__)
+INTERRUPTED = {-signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL}
+POLL_S = 0.25  # how quickly a cancelled parse notices
+
+
+class SandboxedParser:
+    def __init__(
+        self,
+        sources: S3UploadSources,
+        fx_rates: Mapping[str, float],
+        *,
+        parse: parse_child.Parse | None = None,
+        start_method: str = "forkserver",
+    ):
+        """``parse``: the parser (``parse_upload`` by default; a module-level function with its signature,
+        so the child can import it)."""
+        self.sources = sources
+        self.fx_rates = dict(fx_rates)
+        self.parse_function = parse
+        self.context = multiprocessing.get_context(start_method)
+        if start_method == "forkserver":
+            self.context.set_forkserver_preload(_preload())
+
+    async def parse(self, source: UploadSource, budget: ParseBudget, *, default_user_id: str) -> ParseOutcome:
+        with tempfile.TemporaryDirectory(prefix="spendsense-upload-") as workdir:
+            path = Path(workdir) / "source"
+            await self.sources.download(source.name, path)
+            stop = threading.Event()
+            work = asyncio.ensure_future(
+                asyncio.to_thread(self._run, path, source, budget, default_user_id, stop)
+            )
+            try:
+                return await asyncio.shield(work)
+            except asyncio.CancelledError:
+                stop.set()  # the thread kills the child and returns within POLL_S
+                with contextlib.suppress(BaseException):
+                    await work
+                raise
+
+    def _run(
+        self,
+        path: Path,
+        source: UploadSource,
+        budget: ParseBudget,
+        default_user_id: str,
+        stop: threading.Event,
+    ) -> ParseOutcome:
+        receiver, sender = self.context.Pipe(duplex=False)
+        child = self.context.Process(  # type: ignore[attr-defined]
+            target=parse_child.main,
+            args=(
+                sender,
+                str(path),
+                source.filename,
+                source.content_type,
+                self.fx_rates,
+                default_user_id,
+                budget.cpu_seconds,
+                budget.decompressed_bytes,
+                self.parse_function,
+            ),
+            name="spendsense-upload-parse",
+        )
+        started = time.monotonic()
+        child.start()
+        sender.close()
+        try:
+            outcome = self._await_outcome(child, receiver, started + budget.wall_seconds, stop)
+            if outcome is None:  # killed by the deadline
+                log.warning("upload_parse_stopped", budget="wall_seconds", limit=budget.wall_seconds)
+                return BudgetExceeded("wall_seconds", budget.wall_seconds)
+            child.join(timeout=10)  # it exits once it has sent its outcome
+            if outcome is not _NOTHING:
+                return cast(ParseOutcome, outcome)
+            code = child.exitcode
+            if code == -signal.SIGXCPU:
+                log.warning("upload_parse_stopped", budget="cpu_seconds", limit=budget.cpu_seconds)
+                return BudgetExceeded("cpu_seconds", budget.cpu_seconds)
+            if code in INTERRUPTED:
+                raise ParseInterrupted(f"the parsing process was killed (exit code {code})")
+            return ParserCrashed(f"the parsing process ended with exit code {code} and no result")
+        finally:
+            if child.is_alive():
+                child.kill()
+            child.join(timeout=10)
+            receiver.close()
+            log.info(
+                "upload_parse_process_ended", exit_code=child.exitcode, s=round(time.monotonic() - started, 2)
+            )
+
+    @staticmethod
+    def _await_outcome(
+        child: multiprocessing.process.BaseProcess, receiver: object, deadline: float, stop: threading.Event
+    ) -> object:
+        """The child's outcome; ``_NOTHING`` when it ended without one; None when the deadline passed."""
+        while True:
+            if stop.is_set():
+                child.kill()
+                raise ParseInterrupted("the worker is stopping")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                child.kill()
+                return None
+            if receiver.poll(min(remaining, POLL_S)):  # type: ignore[attr-defined]
+                try:
+                    return receiver.recv()  # type: ignore[attr-defined]
+                except EOFError:  # it ended without sending
+                    return _NOTHING
+
+
+_NOTHING = object()
+
+
+def _preload() -> list[str]:
+    """What the fork server imports once: the parser, and the main module when it is one (every child
+    runs the main module again as ``__mp_main__``; with its imports done that costs nothing)."""
+    main = sys.modules.get("__main__")
+    name = getattr(getattr(main, "__spec__", None), "name", None)
+    return [parse_child.__name__, *([name] if name and not name.endswith("__main__") else [])]
