@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 MEMBERS := -e libs/shared -e services/auth -e services/profile -e services/features -e services/recommender -e services/operator -e .
 
-.PHONY: install web demo test lint format typecheck up down status lock bench clean docs infra checkov
+.PHONY: install web demo test lint format typecheck up down status lock bench clean docs infra checkov workflows
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +39,7 @@ web: web/dist/index.html
 
 install: $(VENV)/.installed web ## Create .venv and install everything (and build the web app)
 
-demo: install ## Start the embedded stack and push a smoke flow through it
+demo: install ## Start the embedded stack, push 100 synthetic users through its front door, review, evaluate
 	$(BIN)/spendsense demo
 
 test: install ## The whole test suite: the web app's component tests (Vitest, 15-25 s), then pytest against real PostgreSQL, Redis and the AWS emulator
@@ -82,6 +82,13 @@ infra: install ## Regenerate infra/terraform/generated from the code
 
 checkov: ## Static security checks of infra/terraform
 	bash infra/checkov.sh
+
+# The GitHub workflows: valid against GitHub's workflow schema (vendored in check-jsonschema: no network)
+# and free of zizmor's findings at medium severity and above (offline: no GitHub API calls).
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
+workflows: install ## Check the GitHub workflows (schema, zizmor)
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	$(BIN)/zizmor --offline --min-severity medium $(WORKFLOWS)
 
 clean:
 	rm -rf $(VENV) .spendsense .pytest_cache .mypy_cache .ruff_cache web/node_modules web/dist

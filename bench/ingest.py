@@ -25,10 +25,13 @@ the same signals roughly: the reading a developer would write without SpendSense
 cost (start-up and imports, measured on a one-user file) is reported apart; bytecode is cached (see
 ``_environment``).
 
-The machine is shared (2 cores): wall times move with the load, which is printed; run it twice and take
-the median. Writes bench/results/ingest.json.
+The machine is shared (2 cores): wall times move with the load, which is printed with every figure. Each
+measurement but the streaming reader's (minutes) is repeated ``--repeat`` times (3 by default), the
+competitors in turn (floor, fast; analyze, plain), and the median run is reported with every run's
+seconds beside it. Writes bench/results/ingest.json.
 
     .venv/bin/python bench/ingest.py [--transactions 1000000] [--analyze-transactions 500000] [--skip-slow]
+                                     [--repeat 3]
 """
 
 from __future__ import annotations
@@ -45,12 +48,13 @@ import time
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).parent))
-import ingest_data  # a helper beside this script
+if TYPE_CHECKING:
+    import ingest_data  # a helper beside this script (imported by main: a measuring child needs none of it)
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "ingest.json"
@@ -219,7 +223,20 @@ def _members(files: ingest_data.Files, folder: Path) -> tuple[Path, Path, float]
     return plain, stored, inflate
 
 
-def part1(files: ingest_data.Files, skip_slow: bool) -> dict[str, Any]:
+def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median wall time (its memory figures with it), and every run's seconds and load."""
+    ordered = sorted(runs, key=lambda r: r["seconds"])
+    out = dict(ordered[(len(ordered) - 1) // 2])
+    out["runs_seconds"] = [r["seconds"] for r in runs]
+    out["runs_load_1m"] = [r["load_1m"] for r in runs]
+    return out
+
+
+def _loaded(result: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "load_1m": round(os.getloadavg()[0], 2)}
+
+
+def part1(files: ingest_data.Files, skip_slow: bool, repeat: int) -> dict[str, Any]:
     plain_csv, stored_zip, inflate_s = _members(files, files.csv_zip.parent)
     cases = {
         "json": (files.json, "json", files.json),
@@ -230,10 +247,14 @@ def part1(files: ingest_data.Files, skip_slow: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"inflate_transactions_csv_s": round(inflate_s, 3)}
     for label, (path, fmt, floor_path) in cases.items():
         row: dict[str, Any] = {"file_mb": round(path.stat().st_size / 2**20)}
-        row["floor"] = _child("floor", fmt, floor_path)
-        row["fast"] = _child("fast", fmt, path)
+        runs: dict[str, list[dict[str, Any]]] = {"floor": [], "fast": []}
+        for _ in range(repeat):  # in turn, so that a change of load hits both alike
+            runs["floor"].append(_loaded(_child("floor", fmt, floor_path)))
+            runs["fast"].append(_loaded(_child("fast", fmt, path)))
+        row["floor"] = _median(runs["floor"])
+        row["fast"] = _median(runs["fast"])
         if not skip_slow:
-            row["slow"] = _child("slow", fmt, path)
+            row["slow"] = _median([_loaded(_child("slow", fmt, path))])
         row["fast_vs_floor"] = round(row["fast"]["seconds"] / row["floor"]["seconds"], 2)
         if "slow" in row:
             row["fast_vs_slow_speedup"] = round(row["slow"]["seconds"] / row["fast"]["seconds"], 1)
@@ -251,7 +272,8 @@ def _print_row(label: str, row: dict[str, Any]) -> None:
                 f"  {kind:<6}{r['seconds']:>8.2f} s  cpu {r['cpu_seconds']:>6.2f} s"
                 f"  {r['tx_per_s']:>11,} tx/s"
                 f"  rss {r['peak_rss_mb']:>5} MB (anonymous {r['peak_anonymous_mb']} MB,"
-                f" arrow {r['arrow_pool_peak_mb']} MB){'  ' + r['problems'][0] if r['problems'] else ''}"
+                f" arrow {r['arrow_pool_peak_mb']} MB)  runs {r['runs_seconds']} s, load {r['runs_load_1m']}"
+                f"{'  ' + r['problems'][0] if r['problems'] else ''}"
             )
     extra = f", {row['fast_vs_slow_speedup']}x the streaming reader" if "fast_vs_slow_speedup" in row else ""
     print(f"  fast = {row['fast_vs_floor']}x the floor's time{extra}", flush=True)
@@ -273,7 +295,7 @@ def _timed(command: list[str]) -> dict[str, Any]:
     return {"seconds": round(wall, 3), "cpu_seconds": round(cpu, 3)}
 
 
-def part2(files: ingest_data.Files, processes: int) -> dict[str, Any]:
+def part2(files: ingest_data.Files, processes: int, repeat: int) -> dict[str, Any]:
     n = files.transactions
     one_user = files.jsonl.with_name("one-user.jsonl")
     with files.jsonl.open("rb") as lines:
@@ -290,13 +312,21 @@ def part2(files: ingest_data.Files, processes: int) -> dict[str, Any]:
     }
     out: dict[str, Any] = {"transactions": n, "users": files.users, "processes": processes}
     _timed(runs["analyze start-up (one user)"])  # writes the bytecode cache if it is not there yet
-    for label, command in runs.items():
-        r = _timed(command)
+    measured: dict[str, list[dict[str, Any]]] = {label: [] for label in runs}
+    for _ in range(repeat):  # in turn, so that a change of load hits every command alike
+        for label, command in runs.items():
+            measured[label].append(_loaded(_timed(command)))
+    for label in runs:
+        r = _median(measured[label])
         if "one user" not in label:
             r["tx_per_s"] = round(n / r["seconds"])
         out[label] = r
         rate = f"{r['tx_per_s']:>9,} tx/s" if "tx_per_s" in r else ""
-        print(f"  {label:<38}{r['seconds']:>7.2f} s  cpu {r['cpu_seconds']:>6.2f} s  {rate}", flush=True)
+        print(
+            f"  {label:<38}{r['seconds']:>7.2f} s  cpu {r['cpu_seconds']:>6.2f} s  {rate}"
+            f"  runs {r['runs_seconds']} s, load {r['runs_load_1m']}",
+            flush=True,
+        )
     plain = out["plain per-user reading (JSON Lines)"]["seconds"]
     for label in ("analyze (JSON Lines)", "analyze (JSON)"):
         out[label]["speedup_vs_plain"] = round(plain / out[label]["seconds"], 2)
@@ -312,6 +342,7 @@ def main() -> None:
     parser.add_argument("--analyze-transactions", type=int, default=500_000)
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="for spendsense analyze")
     parser.add_argument("--skip-slow", action="store_true", help="skip the streaming reader (minutes)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (the median is kept)")
     parser.add_argument("--measure", nargs=3, metavar=("KIND", "FORMAT", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -320,16 +351,18 @@ def main() -> None:
         print(json.dumps(measure(kind, fmt, Path(path))))
         return
 
+    import ingest_data
+
     started = time.perf_counter()
     big = ingest_data.ensure(ingest_data.transactions_for(args.transactions))
     small = ingest_data.ensure(ingest_data.transactions_for(args.analyze_transactions))
     print(f"data ready in {time.perf_counter() - started:.1f} s")
     print(f"part 1: parse + validate + Arrow, {big.transactions:,} transactions of {big.users:,} users")
-    parsing = part1(big, args.skip_slow)
+    parsing = part1(big, args.skip_slow, args.repeat)
     print(
         f"part 2: spendsense analyze end to end, {small.transactions:,} transactions of {small.users:,} users"
     )
-    analyzing = part2(small, args.processes)
+    analyzing = part2(small, args.processes, args.repeat)
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
@@ -344,7 +377,8 @@ def main() -> None:
         },
         "parse": parsing,
         "analyze": analyzing,
-        "median_note": "one run; run twice and take the median per figure",
+        "repeat": args.repeat,
+        "median_note": "each figure is the median of `repeat` runs (the streaming reader: one run)",
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -72,6 +72,14 @@ def free_block(size: int = PORTS) -> int:
     raise RuntimeError("no free port block")
 
 
+def port_args(base: int) -> list[str]:
+    """``spendsense up``'s port options for the block of :data:`PORTS` ports starting at ``base``."""
+    return [
+        "--gateway-port", str(base), "--service-base-port", str(base + 1), "--postgres-port", str(base + 6),
+        "--redis-port", str(base + 7), "--aws-port", str(base + 8),
+    ]  # fmt: skip
+
+
 def cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
@@ -127,11 +135,7 @@ def run_variant(name: str, idle_s: float, settle_s: float) -> Result:
     extra_args, extra_env = VARIANTS[name]
     state_dir = Path(tempfile.mkdtemp(prefix=f"spendsense-bench-{name}-"))
     load_before = os.getloadavg()[0]
-    base = free_block()
-    ports = [
-        "--gateway-port", str(base), "--service-base-port", str(base + 1), "--postgres-port", str(base + 6),
-        "--redis-port", str(base + 7), "--aws-port", str(base + 8),
-    ]  # fmt: skip
+    ports = port_args(free_block())
     try:
         started = time.perf_counter()
         up = cli("up", "--state-dir", str(state_dir), *ports, *extra_args, env=extra_env)

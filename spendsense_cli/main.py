@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -118,19 +119,44 @@ def smoke(
     typer.echo("smoke flow passed")
 
 
+UPLOAD_CONCURRENCY = "SPENDSENSE_UPLOAD_JOB_CONCURRENCY"
+
+
 @app.command()
 def demo(
     state_dir: StateDir = Path(".spendsense"),
-    users: Annotated[int, typer.Option(min=6, help="Synthetic users to push through the pipeline")] = 60,
+    users: Annotated[int, typer.Option(min=6, help="Synthetic users to push through the pipeline")] = 100,
     seed: Annotated[int, typer.Option(help="Generator seed")] = 7,
+    out: Annotated[
+        Path | None, typer.Option(help="Evaluation output folder (default: <state-dir>/evaluation)")
+    ] = None,
+    gateway_port: Annotated[int, typer.Option(help="Gateway port (when the demo starts the stack)")] = 8000,
+    service_base_port: Annotated[int, typer.Option(help="First service port (five consecutive)")] = 8001,
+    postgres_port: Annotated[int, typer.Option(help="PostgreSQL port")] = 15432,
+    redis_port: Annotated[int, typer.Option(help="Redis port")] = 16379,
+    aws_port: Annotated[int, typer.Option(help="AWS emulator port")] = 15566,
 ) -> None:
-    """Start the stack (unless it runs), push synthetic users through the pipeline, say where to look."""
-    from spendsense_cli.pipeline_demo import run_pipeline_demo
-    from spendsense_cli.smoke import run_smoke
+    """Start the stack (unless it runs), sign synthetic users up, let each consent and upload their data,
+    follow them through the pipeline, review by the demo policy, evaluate, and say where to look."""
+    from spendsense_cli.evaluation.runner import evaluate_stack, summary_lines
+    from spendsense_cli.pipeline_demo import run_pipeline_demo, sample_items
 
-    config = _config(state_dir)
+    began = time.monotonic()
+    config = _config(
+        state_dir,
+        gateway_port=gateway_port,
+        service_base_port=service_base_port,
+        postgres_port=postgres_port,
+        redis_port=redis_port,
+        aws_port=aws_port,
+    )
+    # A hundred users upload at once: the demo's stack parses three uploads at a time (unless set otherwise).
+    config.extra_env[UPLOAD_CONCURRENCY] = os.environ.get(UPLOAD_CONCURRENCY, "3")
     manifest = stack.read_manifest(config)
-    if not (manifest and stack.status(config) and all(p["alive"] for p in stack.status(config))):
+    processes = stack.status(config) if manifest else []
+    if manifest and processes and all(p["alive"] for p in processes):
+        typer.echo("» the stack is running: reusing it", err=True)
+    else:
         if manifest:
             stack.down(config, progress=lambda m: None)
         try:
@@ -138,19 +164,12 @@ def demo(
         except (RuntimeError, TimeoutError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from exc
-    _print_up(config, manifest)
+    assert manifest is not None
     _load_stack_env(state_dir)
     gateway = str(manifest["urls"]["gateway"])  # type: ignore[index]
     typer.echo(
-        "\n» smoke flow: sign-up and consent through the gateway, events through outbox → SNS → SQS → workers"
-    )
-    try:
-        run_smoke(gateway, config.state_dir, progress=lambda m: typer.echo(f"  {m}"))
-    except (RuntimeError, TimeoutError) as exc:
-        typer.echo(f"smoke flow failed: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(
-        f"\n» pipeline: {users} synthetic users sign up → consent → batch upload → features → recommender"
+        f"\n» pipeline: {users} synthetic users sign up → consent → upload their data → features → "
+        "recommender → operator review"
     )
     try:
         result = run_pipeline_demo(
@@ -161,42 +180,105 @@ def demo(
             seed=seed,
             progress=lambda m: typer.echo(f"  {m}"),
         )
-    except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
-        typer.echo(f"pipeline failed: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(
-        f"  {result.users} users ({result.transactions:,} transactions) analyzed "
-        f"{result.seconds_to_analyzed} s after the upload; "
-        f"persona accuracy vs ground truth (180d): {result.accuracy_180d:.1%}"
-    )
-    typer.echo(f"  personas: {result.personas}")
-    if result.seconds_to_recommended is not None:
         typer.echo(
-            f"  recommendations ready for every user {result.seconds_to_recommended} s after the upload"
+            f"  {result.users} users ({result.transactions:,} transactions): every upload recommended "
+            f"{result.seconds_to_recommended} s after the first was sent; review (demo policy): "
+            f"{result.review.approved} approved, {result.review.rejected} rejected"
         )
+        typer.echo("\n» evaluation: read back through the gateway as the admin")
+        evaluation = evaluate_stack(
+            gateway,
+            config.admin_credentials(),
+            out or config.state_dir / "evaluation",
+            labels=result.labels_path,
+            say=lambda m: typer.echo(f"  {m}"),
+        )
+    except (RuntimeError, TimeoutError, httpx.HTTPError) as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    _print_sample(sample_items(gateway, result))
+    for line in summary_lines(evaluation):
+        typer.echo(line)
+    _print_where(config, manifest)
     typer.echo(
-        f"  operator review (demo policy): {result.review.approved} approved, {result.review.rejected} "
-        f"rejected in {result.review.seconds} s"
+        f"\nDemo done in {time.monotonic() - began:.0f} s. "
+        "The stack keeps running: `spendsense down` stops it."
     )
-    sample_items: list[dict[str, str]] = result.sample["items"]  # type: ignore[assignment]
-    typer.echo(f"\n  {result.sample['user_id']} ({result.sample['persona']}) sees {len(sample_items)} items:")
-    for item in sample_items:
+
+
+def _print_sample(sample: dict[str, object]) -> None:
+    items: list[dict[str, str]] = sample["items"]  # type: ignore[assignment]
+    typer.echo(f"\n  {sample['user_id']} ({sample['persona']}) sees {len(items)} approved items, e.g.:")
+    for item in items[:3]:
         typer.echo(f"   • [{item['kind']}] {item['title']}\n     why: {item['rationale']}")
-    if sample_items:
-        typer.echo(f"     {sample_items[0]['disclosure']}")
-    typer.echo("\nWhere to look:")
-    gateway_url = str(manifest["urls"]["gateway"])  # type: ignore[index]
-    typer.echo(f"  web app         {gateway_url}/  (the review queue: {gateway_url}/operator/review)")
+    if items:
+        typer.echo(f"     {items[0]['disclosure']}")
+
+
+def _print_where(config: stack.StackConfig, manifest: dict[str, object]) -> None:
+    urls: dict[str, str] = manifest["urls"]  # type: ignore[assignment]
+    gateway_url = urls["gateway"]
     admin_email, admin_password = config.admin_credentials()
-    typer.echo(f"                  sign in as the admin: {admin_email} / {admin_password}, or sign up")
-    typer.echo("  API docs        http://127.0.0.1:<port>/docs for each service above")
-    typer.echo("  event catalog   docs/events.md")
-    typer.echo(
-        f"  logs            {config.state_dir / 'logs'}/ (JSON, one line per event, with correlation ids)"
-    )
-    typer.echo("  metrics         http://127.0.0.1:<port>/metrics for each service")
+    typer.echo("\nWhere to look:")
+    typer.echo(f"  web app         {gateway_url}/   (review queue: {gateway_url}/operator/review)")
+    typer.echo(f"                  sign in as the admin: {admin_email} / {admin_password}")
+    for service in SERVICES:
+        typer.echo(f"  API docs        {urls[service]}/docs   ({service})")
+    typer.echo(f"  logs            {config.state_dir / 'logs'}/")
     typer.echo("  dead letters    spendsense dlq list <service>")
-    typer.echo("\nThe stack keeps running; stop it with `spendsense down` (or `make down`).")
+
+
+@app.command("eval")
+def evaluate(
+    offline: Annotated[
+        Path | None,
+        typer.Option(
+            "--offline",
+            exists=True,
+            dir_okay=False,
+            help="Evaluate this data file in-process (JSON Lines or JSON) instead of the running stack",
+        ),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            help='Ground truth, JSON Lines {"user_id", "persona", "age_band"?, "region"?, "income_band"?}',
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="Output folder")] = Path("build/evaluation"),
+    processes: Annotated[
+        int, typer.Option(min=1, help="Offline: processes sharing the users (default: one per core)")
+    ] = os.cpu_count() or 1,
+    state_dir: StateDir = Path(".spendsense"),
+) -> None:
+    """Coverage, explainability, relevance, latency, fairness, auditability and persona accuracy (SPEC §8):
+    metrics.json, metrics.csv, report.html, report.md and traces/ in --out."""
+    from spendsense_cli.evaluation.runner import evaluate_offline, evaluate_stack, summary_lines
+
+    def say(message: str) -> None:
+        typer.echo(f"  {message}", err=True)
+
+    try:
+        if offline is not None:
+            result = evaluate_offline(offline, out, labels=labels, processes=processes, say=say)
+        else:
+            config = _config(state_dir)
+            manifest = stack.read_manifest(config)
+            if not manifest:
+                typer.echo(
+                    "error: the stack is not running (`spendsense up`), and no --offline FILE", err=True
+                )
+                raise typer.Exit(1)
+            _load_stack_env(state_dir)
+            gateway = str(manifest["urls"]["gateway"])  # type: ignore[index]
+            result = evaluate_stack(gateway, config.admin_credentials(), out, labels=labels, say=say)
+    except (ValueError, RuntimeError, httpx.HTTPError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for line in summary_lines(result):
+        typer.echo(line)
 
 
 @app.command()
@@ -215,13 +297,34 @@ def status(state_dir: StateDir = Path(".spendsense")) -> None:
         typer.echo("not running")
         raise typer.Exit(1)
     for proc in processes:
-        typer.echo(f"  {proc['name']:<22} pid {proc['pid']:<8} {'running' if proc['alive'] else 'STOPPED'}")
+        state = "running" if proc["alive"] else "STOPPED"
+        restarts = int(proc.get("restarts", 0))  # type: ignore[call-overload]
+        typer.echo(
+            f"  {proc['name']:<22} pid {proc['pid']:<8} {state:<8}"
+            + (f" restarted {restarts} times" if restarts else "")
+        )
     manifest = stack.read_manifest(config) or {}
     gateway = manifest.get("urls", {}).get("gateway")  # type: ignore[attr-defined]
     ready = bool(gateway) and stack.http_ok(f"{gateway}/api/v1/health")
     typer.echo(f"services ready: {'yes' if ready else 'no'}")
     if not ready or not all(p["alive"] for p in processes):
         raise typer.Exit(1)
+
+
+@app.command()
+def restart(
+    name: Annotated[str, typer.Argument(help="A process of the stack: SERVICE, SERVICE-worker, gateway, …")],
+    state_dir: StateDir = Path(".spendsense"),
+) -> None:
+    """Stop one process of the embedded stack and have its supervisor start it again at once."""
+    try:
+        entry = stack.restart(_config(state_dir), name)
+    except LookupError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except (RuntimeError, TimeoutError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{name} restarted: pid {entry['pid']} (restarts so far: {entry.get('restarts', 0)})")
 
 
 def _load_stack_env(state_dir: Path) -> None:
@@ -280,21 +383,35 @@ def _queue(service: str) -> tuple[object, object]:
 @dlq_app.command("list")
 def dlq_list(
     service: Annotated[str, typer.Argument(help="The consuming service")],
-    limit: int = 10,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Dead letters per page")] = 10,
+    page: Annotated[int, typer.Option(min=1, help="Which page (1: the first)")] = 1,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type")] = None,
     state_dir: StateDir = Path(".spendsense"),
 ) -> None:
-    """Show dead letters with the recorded error (without removing them)."""
-    from spendsense_shared.messaging.consumer import peek_dead_letters
+    """Show dead letters with the recorded error (without removing them), a page at a time, and how many
+    the DLQ holds."""
+    from spendsense_shared.messaging.consumer import dead_letter_count, peek_dead_letters
 
     _load_stack_env(state_dir)
     aws, address = _queue(service)
 
     async def run() -> None:
         async with aws.client("sqs") as sqs:  # type: ignore[attr-defined]
-            letters = await peek_dead_letters(sqs, address.dlq_url, limit)  # type: ignore[attr-defined]
-        for letter in letters:
+            total = await dead_letter_count(sqs, address.dlq_url)  # type: ignore[attr-defined]
+            # Read up to the end of the page (all of them to filter by type), each once; show the page.
+            want = total if event_type else min(total, page * limit)
+            letters = await peek_dead_letters(sqs, address.dlq_url, max(1, want))  # type: ignore[attr-defined]
+        if event_type is not None:
+            letters = [letter for letter in letters if letter.event_type == event_type]
+        shown = letters[(page - 1) * limit : page * limit]
+        for letter in shown:
             typer.echo(json.dumps(letter.__dict__))
-        typer.echo(f"{len(letters)} dead letters shown", err=True)
+        of_type = f" of type {event_type}" if event_type else ""
+        typer.echo(
+            f"page {page}: {len(shown)} dead letters{of_type} shown; the DLQ holds {total}"
+            + (f" (more: --page {page + 1})" if total > page * limit else ""),
+            err=True,
+        )
 
     asyncio.run(run())
 
@@ -302,20 +419,29 @@ def dlq_list(
 @dlq_app.command("redrive")
 def dlq_redrive(
     service: Annotated[str, typer.Argument(help="The consuming service")],
-    max_messages: Annotated[int | None, typer.Option(help="Move at most this many")] = None,
+    max_messages: Annotated[int | None, typer.Option(min=1, help="Move at most this many")] = None,
+    event_type: Annotated[
+        str | None, typer.Option("--type", help="Only dead letters of this event type")
+    ] = None,
     state_dir: StateDir = Path(".spendsense"),
 ) -> None:
-    """Move dead letters back to the service's queue (after the fix is deployed)."""
-    from spendsense_shared.messaging.consumer import redrive
+    """Move dead letters back to the service's queue (after the fix is deployed): each at most once (one
+    that fails again stays in the DLQ for the next re-drive), and say which moved."""
+    from spendsense_shared.messaging.consumer import Redriven, redrive_messages
 
     _load_stack_env(state_dir)
     aws, address = _queue(service)
 
-    async def run() -> int:
+    async def run() -> Redriven:
         async with aws.client("sqs") as sqs:  # type: ignore[attr-defined]
-            return await redrive(sqs, address.dlq_url, address.url, max_messages)  # type: ignore[attr-defined]
+            return await redrive_messages(sqs, address.dlq_url, address.url, max_messages, event_type)  # type: ignore[attr-defined]
 
-    typer.echo(f"re-drove {asyncio.run(run())} messages to {service}")
+    result = asyncio.run(run())
+    for message_id, moved_type in result.moved:
+        typer.echo(json.dumps({"message_id": message_id, "event_type": moved_type}))
+    per_type = ", ".join(f"{n} {t}" for t, n in sorted(result.by_type().items())) or "nothing"
+    left = f"; {result.skipped} of other types left in the DLQ" if result.skipped else ""
+    typer.echo(f"re-drove {len(result.moved)} messages to {service} ({per_type}){left}", err=True)
 
 
 def analyze_file(path: Path, as_of: date | None = None) -> list[dict[str, Any]]:
@@ -405,6 +531,48 @@ def generate(
     summary = run(users=users, seed=seed, out=out)
     typer.echo(f"wrote {summary.users} users, {summary.transactions} transactions to {summary.path}")
     typer.echo(f"labels: {summary.labels_path}; personas: {summary.persona_counts}")
+
+
+@app.command()
+def backup(
+    out: Annotated[
+        Path | None, typer.Option(help="Directory to write (default: STATE_DIR/backups/<UTC time>)")
+    ] = None,
+    state_dir: StateDir = Path(".spendsense"),
+) -> None:
+    """Back up the running stack: every service's schema (one snapshot) and the data and reports buckets,
+    with a manifest of sizes and SHA-256 checksums."""
+    from spendsense_cli import backup as backups
+
+    try:
+        backups.backup(_config(state_dir), out, progress=lambda m: typer.echo(f"» {m}", err=True))
+    except backups.BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def restore(
+    source: Annotated[Path, typer.Argument(help="A directory `spendsense backup` wrote")],
+    republish_window: Annotated[
+        float, typer.Option(help="Seconds before the backup point whose published events are sent again")
+    ] = 900,
+    state_dir: StateDir = Path(".spendsense"),
+) -> None:
+    """Bring the running stack back to a backup (its processes are paused meanwhile, not restarted)."""
+    from spendsense_cli import backup as backups
+
+    try:
+        report = backups.restore(
+            _config(state_dir),
+            source,
+            progress=lambda m: typer.echo(f"» {m}", err=True),
+            republish_window_s=republish_window,
+        )
+    except backups.BackupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(report, indent=2))
 
 
 @traces_app.command("verify")

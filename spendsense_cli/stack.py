@@ -23,7 +23,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -128,10 +128,13 @@ class StackConfig:
             # Per-account and per-number limits stay as in production.
             "SPENDSENSE_RATE_LIMIT_LOGIN_PER_IP": "100000",
             "SPENDSENSE_RATE_LIMIT_REGISTER_PER_IP": "100000",
+            "SPENDSENSE_RATE_LIMIT_PER_IP": "100000",  # requests without a token; per token stays as set
             "SPENDSENSE_PHONE_SMS_PER_IP_PER_HOUR": "100000",
             "SPENDSENSE_PHONE_VERIFY_PER_IP_PER_HOUR": "100000",
             "SPENDSENSE_OAUTH_REDIRECT_BASE_URL": urls["gateway"],
             "SPENDSENSE_LOG_JSON": "true" if self.log_json else "false",
+            # A service whose worker died is not ready (the worker's heartbeat in Redis).
+            "SPENDSENSE_WORKER_HEARTBEAT_REQUIRED": "true",
             "SPENDSENSE_UPSTREAMS": json.dumps({s: urls[s] for s in SERVICES}),
             **self.extra_env,
         }
@@ -381,6 +384,8 @@ def up(config: StackConfig, progress: Progress = print, timeout: float = 300) ->
         step("every service reports ready through the gateway")
         manifest["ready_after_s"] = round(time.monotonic() - started_at, 1)
         config.manifest.write_text(json.dumps(manifest, indent=2))
+        manifest["supervisor"] = {"pid": _start_supervisor(config, env)}  # it records itself too
+        step("the supervisor watches every process (restarted when it exits)")
         return manifest
     except BaseException:
         progress(
@@ -417,15 +422,62 @@ def _stop_all(processes: Sequence[ManagedProcess | AdoptedProcess], timeout: flo
 
 
 def _manifest(config: StackConfig, processes: list[ManagedProcess | AdoptedProcess]) -> dict[str, object]:
+    """``stack.json``: what runs, and how the supervisor starts each process again (its spec, or the
+    server's command line)."""
+    specs = {spec.name: spec for spec in children(config)}
+
+    def entry(p: ManagedProcess | AdoptedProcess) -> dict[str, object]:
+        described: dict[str, object] = {
+            "name": p.name,
+            "pid": p.pid,
+            "log": str(p.log_path),
+            "stop_signal": int(p.stop_signal),
+            "restarts": 0,
+        }
+        if isinstance(p, ManagedProcess):
+            described["server"] = {"argv": p.argv, "env": p.env, "user": p.user}
+        elif p.name in specs:
+            described["spec"] = asdict(specs[p.name])
+        return described
+
     return {
         "env": config.service_env(),
         "urls": config.urls(),
         "launch": config.launch,
-        "processes": [
-            {"name": p.name, "pid": p.pid, "log": str(p.log_path), "stop_signal": int(p.stop_signal)}
-            for p in processes
-        ],
+        "preload": PRELOAD,
+        "processes": [entry(p) for p in processes],
     }
+
+
+def _start_supervisor(config: StackConfig, env: dict[str, str]) -> int:
+    """The supervisor (``spendsense_shared.embedded.supervisor``) restarts whatever exits from now on."""
+    with config.log("supervisor").open("ab") as log:
+        supervisor = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "spendsense_shared.embedded.supervisor",
+                "--state-dir",
+                str(config.state_dir),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+    return supervisor.pid
+
+
+def _stop_supervisor(config: StackConfig, manifest: dict[str, Any], timeout: float = 10) -> None:
+    pid = int(dict(manifest.get("supervisor") or {}).get("pid", 0))
+    if pid and pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if not wait_exited(pid, timeout):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            wait_exited(pid, 5)
 
 
 def down(config: StackConfig, progress: Progress = print, timeout: float = 20) -> int:
@@ -434,6 +486,8 @@ def down(config: StackConfig, progress: Progress = print, timeout: float = 20) -
     manifest = read_manifest(config)
     if not manifest:
         return 0
+    _stop_supervisor(config, manifest)  # first: nothing is restarted while the stack stops
+    manifest = read_manifest(config) or manifest  # the pids it last recorded
     processes = list(manifest["processes"])  # type: ignore[call-overload]
     stopped = 0
     services = [p for p in processes if p["name"] not in INFRASTRUCTURE]
@@ -468,7 +522,67 @@ def down(config: StackConfig, progress: Progress = print, timeout: float = 20) -
 
 
 def status(config: StackConfig) -> list[dict[str, object]]:
+    """Every process with whether it runs and how often the supervisor restarted it; the supervisor last."""
     manifest = read_manifest(config)
     if not manifest:
         return []
-    return [{**p, "alive": pid_alive(int(p["pid"]))} for p in manifest["processes"]]  # type: ignore[attr-defined]
+    processes = [
+        {**p, "alive": pid_alive(int(p["pid"])), "restarts": int(p.get("restarts", 0))}
+        for p in manifest["processes"]  # type: ignore[attr-defined]
+    ]
+    supervisor = dict(manifest.get("supervisor") or {})  # type: ignore[call-overload]
+    if supervisor.get("pid"):
+        pid = int(supervisor["pid"])
+        processes.append({"name": "supervisor", "pid": pid, "alive": pid_alive(pid), "restarts": 0})
+    return processes
+
+
+RESTART_WAIT_S = 120.0
+
+
+def restart(config: StackConfig, name: str, timeout: float = RESTART_WAIT_S) -> dict[str, object]:
+    """Stop ``name`` and have the supervisor start it again at once; returns its new manifest entry.
+    Raises ``LookupError`` (no such process), ``RuntimeError`` (no supervisor), ``TimeoutError``."""
+    manifest = read_manifest(config)
+    if not manifest:
+        raise RuntimeError("the stack is not running (`spendsense up`)")
+    entries = {str(p["name"]): p for p in manifest["processes"]}  # type: ignore[attr-defined]
+    if name not in entries:
+        raise LookupError(f"no process {name!r}; one of {', '.join(entries)}")
+    supervisor = int(dict(manifest.get("supervisor") or {}).get("pid", 0))  # type: ignore[call-overload]
+    if not supervisor or not pid_alive(supervisor):
+        raise RuntimeError(
+            "no supervisor runs for this stack (restart it: `spendsense down`, `spendsense up`)"
+        )
+    old = dict(entries[name])
+    requests = config.state_dir / "supervisor" / "restart"
+    requests.mkdir(parents=True, exist_ok=True)
+    (requests / name).touch()
+    pid = int(old["pid"])
+    if pid_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            if name == "postgres":
+                os.kill(pid, int(old["stop_signal"]))
+            else:
+                os.killpg(pid, int(old["stop_signal"]))
+        if not wait_exited(pid, 30):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+
+    def restarted() -> dict[str, object] | None:
+        current = {str(p["name"]): p for p in (read_manifest(config) or {}).get("processes", [])}  # type: ignore[attr-defined]
+        entry = current.get(name)
+        if entry and int(entry["pid"]) != pid and pid_alive(int(entry["pid"])):
+            return dict(entry)
+        return None
+
+    found: list[dict[str, object]] = []
+
+    def check() -> bool:
+        entry = restarted()
+        if entry:
+            found.append(entry)
+        return entry is not None
+
+    wait_until(check, timeout, f"{name} restart", delays=backoff(first=0.05, cap=0.5))
+    return found[0]

@@ -28,12 +28,11 @@ COMPOSE_INFRA = {
 INIT, GATEWAY = "init", "gateway"
 
 # Only in Compose: the AWS emulator's endpoint and throwaway keys (in AWS: the real endpoints and the
-# task role's credentials) and short SQS long-polls, so local containers stop quickly.
+# task role's credentials). Both use the default 20 s SQS long-polls: SIGTERM cancels a poll in progress.
 COMPOSE_ONLY = {
     "SPENDSENSE_AWS_ENDPOINT_URL",
     "SPENDSENSE_AWS_ACCESS_KEY_ID",
     "SPENDSENSE_AWS_SECRET_ACCESS_KEY",
-    "SPENDSENSE_BUS_WAIT_TIME_S",
 }
 # Only in AWS: embedded-metric-format records, which CloudWatch turns into the dashboards' metrics; and
 # the mobile push credentials and APNs identifiers of the profile worker: against the emulator (Compose)

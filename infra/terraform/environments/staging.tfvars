@@ -33,3 +33,7 @@ redis = {
 log_retention_days = 90
 cors_allow_origins = ["https://staging.spendsense.example.com"]
 api_throttle       = { rate_limit = 500, burst_limit = 1000 }
+
+# GitHub Actions (build.yml pushes images, deploy.yml releases them; modules/github_deploy). Set the
+# repository; the second deployment in one AWS account sets create_oidc_provider = false.
+# github = { repository = "OWNER/REPO", environment = "staging", create_oidc_provider = true }

@@ -20,3 +20,16 @@ class BlobStore(Protocol):
     async def delete_prefix(self, name_prefix: str) -> int:
         """Delete every object whose name starts with ``name_prefix``; how many there were."""
         ...
+
+
+MISSING_OBJECT_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+def object_missing(exc: BaseException) -> bool:
+    """Whether ``exc`` says a named object does not exist (S3's ``NoSuchKey``): derived data gone (an
+    emulator restarted, a snapshot deleted), which its producer can write again. Duck-typed (handlers
+    catch it without importing botocore)."""
+    response = getattr(exc, "response", None)
+    return (
+        isinstance(response, dict) and str(response.get("Error", {}).get("Code", "")) in MISSING_OBJECT_CODES
+    )

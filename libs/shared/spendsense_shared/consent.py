@@ -16,6 +16,8 @@ merged-away account's current consent becomes its; the merged-away account's row
 from __future__ import annotations
 
 import abc
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -23,6 +25,7 @@ from typing import Literal
 
 from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, EventData, UserMerged
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.security import ConsentStanding
 from spendsense_shared.unit_of_work import AbstractUnitOfWork, EventHandler
 
 ConsentStatus = Literal["granted", "revoked"]
@@ -73,6 +76,11 @@ class ConsentProjection(abc.ABC):
     async def is_erased(self, user_id: str) -> bool:
         """The user was erased (their tombstone is here)."""
 
+    async def standing(self, user_id: str) -> ConsentStanding:
+        """Erased, and consent current, at once (the SQL projection reads both in one query)."""
+        erased = await self.is_erased(user_id)
+        return ConsentStanding(erased=erased, current=not erased and await self.is_granted(user_id))
+
     @abc.abstractmethod
     async def merge(self, source_user_id: str, target_user_id: str) -> None:
         """The source account was merged into the target: the target's row becomes
@@ -120,11 +128,58 @@ def consent_handlers() -> dict[str, EventHandler]:
     return {"consent.granted": project_consent, "consent.revoked": project_consent}
 
 
-class ProjectedConsent:
-    """``ConsentLookup`` (what the routes' access checks ask) over a service's own projection."""
+STANDING_TTL_S = 1.0  # how long the access checks may reuse a user's standing (the revocation bound)
+_STANDING_CACHE_MAX = 10_000  # users remembered at most (then the cache starts afresh)
+_LOOKUPS: weakref.WeakSet[ProjectedConsent] = weakref.WeakSet()  # this process's, for forget_standing
 
-    def __init__(self, unit_of_work: Callable[[], ConsentProjectingUnitOfWork]):
+
+def forget_standing(user_id: str) -> None:
+    """The user's projection row changes (consent granted or revoked, merged, erased): every lookup of
+    this process reads it afresh from now on. Called by the SQL projection whenever it writes a row."""
+    for lookup in list(_LOOKUPS):
+        lookup.forget(user_id)
+
+
+class ProjectedConsent:
+    """``ConsentLookup`` (what the routes' access checks ask) over a service's own projection.
+
+    ``standing`` (erased? consent current?) is one query on one connection, and its answer is reused
+    for ``ttl_s`` (1 s) per user: the access checks of a busy user's requests do not each take a
+    connection from the pool. The bound: a revocation (or erasure) the projection has committed is
+    honoured by every request that starts ``ttl_s`` later, and at once when this process applies the
+    event itself (:func:`forget_standing`). ``has_current_consent`` and ``is_erased`` always read afresh.
+    """
+
+    def __init__(
+        self,
+        unit_of_work: Callable[[], ConsentProjectingUnitOfWork],
+        *,
+        ttl_s: float = STANDING_TTL_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.unit_of_work = unit_of_work
+        self.ttl_s = ttl_s
+        self.clock = clock
+        self._known: dict[str, tuple[float, ConsentStanding]] = {}
+        self._changes = 0  # counts forget(): a read that overlapped a change is not remembered
+        _LOOKUPS.add(self)
+
+    async def standing(self, user_id: str) -> ConsentStanding:
+        started, changes = self.clock(), self._changes
+        known = self._known.get(user_id)
+        if known is not None and started - known[0] < self.ttl_s:
+            return known[1]
+        async with self.unit_of_work() as uow:
+            standing = await uow.consent.standing(user_id)
+        if self.ttl_s > 0 and changes == self._changes:
+            if len(self._known) >= _STANDING_CACHE_MAX:
+                self._known.clear()
+            self._known[user_id] = (started, standing)  # aged from before the read: the bound holds
+        return standing
+
+    def forget(self, user_id: str) -> None:
+        self._changes += 1
+        self._known.pop(user_id, None)
 
     async def has_current_consent(self, user_id: str) -> bool:
         async with self.unit_of_work() as uow:

@@ -10,8 +10,15 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from spendsense_shared.consent import ConsentProjection, ConsentStatus, ProjectedConsentRow, merged_consent
+from spendsense_shared.consent import (
+    ConsentProjection,
+    ConsentStatus,
+    ProjectedConsentRow,
+    forget_standing,
+    merged_consent,
+)
 from spendsense_shared.erasure import pseudonym
+from spendsense_shared.security import ConsentStanding
 
 TABLE_NAME = "consent_projection"
 ERASED = "erased"  # the consent id of an erased user's tombstone
@@ -41,6 +48,7 @@ class SqlConsentProjection(ConsentProjection):
         self.table = table
 
     async def apply(self, user_id: str, consent_id: str, status: ConsentStatus, as_of: datetime) -> None:
+        forget_standing(user_id)
         if await self.is_erased(user_id):
             return  # a late or redelivered event of an erased user: never recreate their row
         stmt = insert(self.table).values(user_id=user_id, consent_id=consent_id, status=status, as_of=as_of)
@@ -57,7 +65,19 @@ class SqlConsentProjection(ConsentProjection):
         )
         return found.first() is not None
 
+    async def standing(self, user_id: str) -> ConsentStanding:
+        erased_key = pseudonym(user_id)
+        rows = await self.session.execute(
+            select(self.table.c.user_id, self.table.c.status).where(
+                self.table.c.user_id.in_([user_id, erased_key])
+            )
+        )
+        status = {r.user_id: r.status for r in rows}
+        erased = erased_key in status
+        return ConsentStanding(erased=erased, current=not erased and status.get(user_id) == "granted")
+
     async def erase(self, user_id: str, as_of: datetime) -> None:
+        forget_standing(user_id)
         await self.session.execute(delete(self.table).where(self.table.c.user_id == user_id))
         await self.session.execute(
             insert(self.table)
@@ -74,6 +94,8 @@ class SqlConsentProjection(ConsentProjection):
         return {r.user_id for r in rows}
 
     async def merge(self, source_user_id: str, target_user_id: str) -> None:
+        forget_standing(source_user_id)
+        forget_standing(target_user_id)
         rows = {
             r.user_id: ProjectedConsentRow(r.consent_id, r.status, r.as_of)
             for r in await self.session.execute(

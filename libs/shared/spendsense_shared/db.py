@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Text, cast, delete, func, insert, literal, text
+from sqlalchemy import Text, cast, delete, event, func, insert, literal, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from spendsense_shared.erasure import PSEUDONYM_PREFIX, PSEUDONYM_SALT
@@ -17,6 +19,7 @@ from spendsense_shared.messaging.tables import MessagingTables, notify_channel
 from spendsense_shared.settings import ServiceSettings
 from spendsense_shared.unit_of_work import AbstractUnitOfWork
 
+IDLE_PING_S = 2.0  # a pooled connection idle this long is pinged before use
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -27,17 +30,28 @@ def check_schema_name(schema: str) -> str:
 
 
 def create_engine(
-    settings: ServiceSettings, *, schema: str | None = None, pool_size: int | None = None
+    settings: ServiceSettings,
+    *,
+    schema: str | None = None,
+    pool_size: int | None = None,
+    idle_ping_s: float | None = None,
 ) -> AsyncEngine:
-    """An engine whose every connection works in ``schema`` (the service's own)."""
+    """An engine whose every connection works in ``schema`` (the service's own); a pooled connection
+    idle ``idle_ping_s`` (default :data:`IDLE_PING_S`) or longer is pinged before use."""
     schema = check_schema_name(schema or settings.schema_name)
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url.get_secret_value(),
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout_s,
         pool_recycle=settings.db_pool_recycle_s,
-        pool_pre_ping=True,
+        # Not ``pool_pre_ping``: with asyncpg it is three round trips (BEGIN, ``;``, ROLLBACK) before every
+        # checkout, the cost of a cheap read again. Only a connection idle for a while is pinged
+        # (``ping_when_idle``); a busy one was just used.
+        pool_pre_ping=False,
+        # A failed statement's message (logged, dead-lettered) must not carry the values bound to it:
+        # user free text, ids, amounts.
+        hide_parameters=True,
         connect_args={
             "server_settings": {
                 "search_path": schema,
@@ -45,6 +59,33 @@ def create_engine(
             }
         },
     )
+    ping_when_idle(engine, IDLE_PING_S if idle_ping_s is None else idle_ping_s)
+    return engine
+
+
+def ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:
+    """Pings a pooled connection at checkout when it sat idle ``idle_s`` or longer: PostgreSQL may have
+    ended it meanwhile (a restart, ``spendsense restore`` ending every session). A dead one is replaced
+    (``DisconnectionError``: the pool discards it and checks out another), so no request sees it. A
+    connection killed within ``idle_s`` of its last use fails one statement (503, transient); the pool
+    then replaces every connection older than that failure."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def idle_from(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.pop(_IDLE_SINCE, None)
+        if idle_since is None or time.monotonic() - idle_since < idle_s:
+            return  # new, or just used
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError(f"pooled connection is dead: {type(exc).__name__}") from exc
+
+
+_IDLE_SINCE = "spendsense_idle_since"
 
 
 def asyncpg_dsn(sqlalchemy_url: str) -> str:
@@ -63,6 +104,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         self._session_factory = session_factory
         self.tables = tables
         self.schema = schema
+        self.read_only = False  # set by ``Database.read_uow_factory``: its statements autocommit
 
     def bind(self, session: AsyncSession) -> None:
         """Build the service's repositories on ``session`` (called on entering)."""
@@ -108,6 +150,8 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         return (await self.session.execute(stmt)).first() is not None
 
     async def _commit(self, events: list[EventEnvelope]) -> None:
+        if self.read_only:
+            raise RuntimeError("a read-only unit of work has nothing to commit (its statements autocommit)")
         if events:
             await self.session.execute(
                 insert(self.tables.outbox),
@@ -139,6 +183,10 @@ class Database:
         self.engine = create_engine(settings, schema=self.schema)
         self.tables = tables
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # Same pool; each statement its own transaction: no BEGIN and no ROLLBACK round trips.
+        self.read_sessions = async_sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.sessions, self.tables, self.schema)
@@ -146,6 +194,18 @@ class Database:
     def uow_factory(self, kind: type[SqlUnitOfWorkT]) -> Callable[[], SqlUnitOfWorkT]:
         """Fresh units of work of the service's ``kind`` (one per request or event: never shared)."""
         return lambda: kind(self.sessions, self.tables, self.schema)
+
+    def read_uow_factory(self, kind: type[SqlUnitOfWorkT]) -> Callable[[], SqlUnitOfWorkT]:
+        """Units of work for a read of ONE statement (a page of a list, the consent standing): outside
+        a transaction, so the read is one round trip, not three. Never for writes (``commit`` refuses),
+        nor for reads of several statements that must agree (each sees its own snapshot)."""
+
+        def read_only() -> SqlUnitOfWorkT:
+            uow = kind(self.read_sessions, self.tables, self.schema)
+            uow.read_only = True
+            return uow
+
+        return read_only
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from spendsense_shared.aws import Aws
 from spendsense_shared.cache import Cache
 from spendsense_shared.db import Database
+from spendsense_shared.messaging.heartbeat import check_worker_heartbeat
 from spendsense_shared.messaging.tables import MessagingTables
 from spendsense_shared.messaging.topology import Topology, build_topology
 from spendsense_shared.revocation import RedisRevocationList
@@ -39,6 +40,7 @@ class Platform:
                 jwks_url=settings.jwks_url,
                 cache_ttl_s=settings.jwks_cache_ttl_s,
                 revocation=revocations,
+                max_lifetime_s=settings.access_token_ttl_s,
             )
             if settings.jwks_url
             else None
@@ -69,8 +71,14 @@ class Platform:
                 if self.topology.topics[service] not in names:
                     raise RuntimeError(f"topic {self.topology.topics[service]} missing")
 
+    async def check_worker(self) -> None:
+        await check_worker_heartbeat(self.cache.client, self.settings.env, self.settings.service_name)
+
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        return {"database": self.database.ping, "redis": self.cache.ping, "bus": self.check_bus}
+        checks = {"database": self.database.ping, "redis": self.cache.ping, "bus": self.check_bus}
+        if self.settings.worker_heartbeat_required:  # a dead worker makes the service not ready
+            checks["worker"] = self.check_worker
+        return checks
 
     async def close(self) -> None:
         await asyncio.gather(self.database.dispose(), self.cache.close(), return_exceptions=True)

@@ -8,6 +8,7 @@ import enum
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import httpx
@@ -15,6 +16,7 @@ import jwt
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from spendsense_shared.http.deps import wired, wired_value
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.logging import get_logger
 
@@ -51,6 +53,11 @@ class TokenError(Exception):
     pass
 
 
+DEFAULT_ACCESS_TTL_S = 3600  # the auth service's default access-token lifetime (``access_token_ttl_s``)
+MAX_SUBJECT_CHARS = 128  # user ids are stored in 128-character columns everywhere
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
 class RevocationCheck(Protocol):
     """Access tokens revoked before their expiry (logout, a reused refresh token), by ``jti`` or by
     the session they belong to (``sid``); shared by every service."""
@@ -61,7 +68,13 @@ class RevocationCheck(Protocol):
 class TokenVerifier:
     """Verifies RS256 access tokens: signature by ``kid`` from a JWKS (fetched and cached), issuer,
     audience, expiry and — given a ``revocation`` check — that the token's ``jti`` was not revoked.
-    Give ``jwks_url`` in services, or ``jwks`` (a dict) for a fixed key set."""
+    Give ``jwks_url`` in services, or ``jwks`` (a dict) for a fixed key set.
+
+    Validly signed tokens are checked for shape too: ``exp``, ``iat`` and ``nbf`` must be JSON integers
+    (a numeric string is refused), ``iat`` not in the future, and the token may live no longer than
+    the auth service issues them (``max_lifetime_s``, its access-token TTL, plus ``leeway_s``), both
+    ``exp - iat`` and ``exp - now`` — so a key that signed a token "valid until the year 5000" does not
+    make it so. ``sub`` must be a string of 1 to 128 characters."""
 
     def __init__(
         self,
@@ -73,6 +86,7 @@ class TokenVerifier:
         cache_ttl_s: float = 300,
         leeway_s: float = 30,
         revocation: RevocationCheck | None = None,
+        max_lifetime_s: float = DEFAULT_ACCESS_TTL_S,
     ):
         if not jwks_url and jwks is None:
             raise ValueError("a TokenVerifier needs jwks_url or jwks")
@@ -82,6 +96,7 @@ class TokenVerifier:
         self.cache_ttl_s = cache_ttl_s
         self.leeway_s = leeway_s
         self.revocation = revocation
+        self.max_lifetime_s = max_lifetime_s
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -143,6 +158,7 @@ class TokenVerifier:
             raise TokenError("token expired") from exc
         except jwt.PyJWTError as exc:
             raise TokenError(f"invalid token: {exc}") from exc
+        self._check_shape(claims)
         if claims.get("typ", "access") != "access":
             raise TokenError("not an access token")
         jti, sid = claims.get("jti"), claims.get("sid")
@@ -163,6 +179,23 @@ class TokenVerifier:
             session_id=str(sid) if sid else None,
         )
 
+    def _check_shape(self, claims: dict[str, Any]) -> None:
+        """What the signature cannot vouch for: the claims' types and a lifetime the issuer never gives."""
+        for name in _TIME_CLAIMS:
+            value = claims.get(name)
+            if name in claims and (type(value) is not int):
+                raise TokenError(f"invalid token: {name} must be an integer NumericDate")
+        now = datetime.now(UTC).timestamp()
+        exp, iat = claims["exp"], claims["iat"]
+        if iat > now + self.leeway_s:
+            raise TokenError("invalid token: issued in the future")
+        longest = self.max_lifetime_s + self.leeway_s
+        if exp - iat > longest or exp - now > longest:
+            raise TokenError("invalid token: lifetime exceeds what the issuer grants")
+        subject = claims["sub"]
+        if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_CHARS:
+            raise TokenError(f"invalid token: sub must be a string of 1 to {MAX_SUBJECT_CHARS} characters")
+
 
 def _parse_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
     keys = {}
@@ -173,24 +206,62 @@ def _parse_jwks(jwks: dict[str, Any]) -> dict[str, Any]:
 
 
 class ConsentLookup(Protocol):
-    """A service's own view of whether a user's consent is current (its projection of consent events)."""
+    """A service's own view of whether a user's consent is current (its projection of consent events).
+    A lookup may also offer ``standing(user_id) -> ConsentStanding``: both answers in one read (one
+    connection, one query), which the access checks then use instead of the two calls."""
 
     async def has_current_consent(self, user_id: str) -> bool: ...
 
     async def is_erased(self, user_id: str) -> bool: ...
 
 
+@dataclass(frozen=True)
+class ConsentStanding:
+    """What the access checks need to know about a user, read together."""
+
+    erased: bool  # gone: 404 for everyone
+    current: bool  # their consent is current (never true of an erased user)
+
+
+async def _standing(request: Request, consent: ConsentLookup, user_id: str) -> ConsentStanding | None:
+    """The user's standing from a lookup that reads both answers at once (else None), read once per
+    request: both access checks of a route ask for it."""
+    read_both = getattr(consent, "standing", None)
+    if read_both is None:
+        return None
+    known: tuple[str, ConsentStanding] | None = getattr(request.state, "consent_standing", None)
+    if known is not None and known[0] == user_id:
+        return known[1]
+    standing: ConsentStanding = await read_both(user_id)
+    request.state.consent_standing = (user_id, standing)
+    return standing
+
+
+async def _is_erased(request: Request, consent: ConsentLookup, user_id: str) -> bool:
+    standing = await _standing(request, consent, user_id)
+    return standing.erased if standing is not None else await consent.is_erased(user_id)
+
+
+async def _has_current_consent(request: Request, consent: ConsentLookup, user_id: str) -> bool:
+    standing = await _standing(request, consent, user_id)
+    return standing.current if standing is not None else await consent.has_current_consent(user_id)
+
+
 _bearer = HTTPBearer(auto_error=False)
 
 
-def token_verifier() -> TokenVerifier:
-    """The app's verifier: a FastAPI dependency that ``build_app`` overrides with the wired one."""
-    raise RuntimeError("no token verifier is wired into this app")
+@wired
+async def token_verifier(request: Request) -> TokenVerifier:
+    """The app's verifier: a FastAPI dependency whose value ``build_app`` provides."""
+    verifier: TokenVerifier = wired_value(request, token_verifier)
+    return verifier
 
 
-def consent_lookup() -> ConsentLookup | None:
-    """The service's consent view (overridden by ``build_app``); None: nobody else's data is reachable."""
-    return None
+@wired
+async def consent_lookup(request: Request) -> ConsentLookup | None:
+    """The service's consent view (``build_app`` provides it); None: nobody else's data is reachable."""
+    lookup: ConsentLookup | None = wired_value(request, consent_lookup, None)
+    return lookup
 
 
 async def current_principal(
@@ -222,6 +293,7 @@ def require_role(role: Role) -> Callable[..., Awaitable[Principal]]:
 
 async def require_user_access(
     user_id: str,
+    request: Request,
     principal: Principal = Depends(current_principal),
     consent: ConsentLookup | None = Depends(consent_lookup),
 ) -> Principal:
@@ -230,11 +302,11 @@ async def require_user_access(
     if principal.user_id != user_id and not principal.has_role(Role.operator):
         log.warning("access_denied", reason="not_owner", actor=principal.user_id)
         raise ApiError(403, "forbidden", "you may access only your own data")
-    if consent is not None and await consent.is_erased(user_id):
+    if consent is not None and await _is_erased(request, consent, user_id):
         raise ApiError(404, "not_found", "no such user")
     if principal.user_id == user_id:
         return principal
-    if consent is None or not await consent.has_current_consent(user_id):
+    if consent is None or not await _has_current_consent(request, consent, user_id):
         log.warning(
             "access_denied", reason="consent_required", actor=principal.user_id, role=principal.role.name
         )
@@ -244,11 +316,14 @@ async def require_user_access(
 
 async def require_consented_user_access(
     user_id: str,
+    request: Request,
     principal: Principal = Depends(require_user_access),
     consent: ConsentLookup | None = Depends(consent_lookup),
 ) -> Principal:
     """As :func:`require_user_access`, and the data exists only for a user with current consent —
     so the user themself is refused too once consent is revoked."""
-    if principal.user_id == user_id and (consent is None or not await consent.has_current_consent(user_id)):
+    if principal.user_id == user_id and (
+        consent is None or not await _has_current_consent(request, consent, user_id)
+    ):
         raise ApiError(403, "consent_required", "processing requires your current consent")
     return principal

@@ -19,11 +19,12 @@ from fastapi import APIRouter, FastAPI
 
 from spendsense_shared import security
 from spendsense_shared.http.app import create_service_app
-from spendsense_shared.http.deps import message_bus
+from spendsense_shared.http.deps import is_wired, message_bus, provide
 from spendsense_shared.logging import configure_logging
 from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.messaging.tables import MessagingTables
 from spendsense_shared.platform import Platform
+from spendsense_shared.ratelimit import FixedWindowLimiter
 from spendsense_shared.security import ConsentLookup, TokenVerifier
 from spendsense_shared.settings import ServiceSettings
 from spendsense_shared.unit_of_work import EventHandler, UnitOfWorkFactory
@@ -43,6 +44,8 @@ class Wiring:
     # Run once when the API or the worker starts (idempotent: several processes run them), e.g. the
     # auth service's bootstrap admin.
     startup: Sequence[Callable[[], Awaitable[None]]] = ()
+    # The worker's reconcile steps (``messaging.reconciler``): stuck work found and finished, by name.
+    reconcile: Mapping[str, Callable[[], Awaitable[int]]] = field(default_factory=dict)
 
 
 Bootstrap = Callable[[Platform], Wiring]
@@ -97,6 +100,7 @@ def build_app(
         routers=definition.routers,
         readiness=platform.readiness_checks(),
         lifespan=lifespan,
+        rate_limiter=FixedWindowLimiter(platform.cache),
     )
     verifier = token_verifier or wiring.token_verifier or platform.verifier
     if verifier is not None:  # every service refuses a revoked (logged out) token
@@ -107,15 +111,21 @@ def build_app(
         security.consent_lookup: wiring.consent,
         **wiring.dependencies,
     }
-    for dependency, value in provided.items():
-        if value is not None:
+    provide(app, {d: v for d, v in provided.items() if v is not None and is_wired(d)})
+    for dependency, value in provided.items():  # a dependency not marked ``wired``: the slow way
+        if value is not None and not is_wired(dependency):
             app.dependency_overrides[dependency] = _provider(value)
     app.state.platform = platform  # for operations and tests (closing it, inspecting its database)
     return app
 
 
-def _provider(value: Any) -> Callable[[], Any]:
-    return lambda: value
+def _provider(value: Any) -> Callable[[], Awaitable[Any]]:
+    # async: FastAPI runs a plain function dependency in its thread pool, a hop per dependency and
+    # request that costs more than the value it returns (and queues behind 40 threads under load)
+    async def provide() -> Any:
+        return value
+
+    return provide
 
 
 def run_worker_process(definition: ServiceDefinition) -> None:
@@ -127,6 +137,12 @@ def run_worker_process(definition: ServiceDefinition) -> None:
     async def main() -> None:
         for hook in wiring.startup:
             await hook()
-        await run_worker(settings, platform.database, wiring.event_handlers, wiring.unit_of_work)
+        await run_worker(
+            settings,
+            platform.database,
+            wiring.event_handlers,
+            wiring.unit_of_work,
+            reconcile=wiring.reconcile,
+        )
 
     asyncio.run(main())

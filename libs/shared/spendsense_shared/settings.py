@@ -46,11 +46,23 @@ class ServiceSettings(BaseSettings):
     outbox_poll_interval_s: float = 0.5
     outbox_batch_size: int = 100
 
+    # Faults: the worker's heartbeat (Redis) and the reconciler that finds stuck work and finishes it.
+    worker_heartbeat_required: bool = Field(
+        False, description="The API's /ready also requires a live heartbeat of the service's worker"
+    )
+    worker_heartbeat_ttl_s: int = Field(20, ge=2, description="A worker silent this long counts as dead")
+    reconcile_interval_s: float = Field(60.0, gt=0, description="How often the worker looks for stuck work")
+    reconcile_stuck_after_s: float = Field(
+        300.0, ge=0, description="Work not followed up this long is stuck: its event is published again"
+    )
+
     # Security: tokens are verified with the auth service's JWKS.
     jwks_url: str | None = None
     jwt_issuer: str = "spendsense-auth"
     jwt_audience: str = "spendsense"
     jwks_cache_ttl_s: int = 300
+    # The access-token lifetime the auth service issues: every verifier refuses a longer-lived token.
+    access_token_ttl_s: int = Field(3600, ge=60)
 
     # HTTP conventions.
     cors_origins: list[str] = []
@@ -59,6 +71,18 @@ class ServiceSettings(BaseSettings):
     log_json: bool = True
     metrics_emf: bool = Field(False, description="Also write CloudWatch embedded-metric-format records")
     worker_metrics_port: int | None = None
+    readiness_cache_s: float = Field(
+        2.0, ge=0, description="How long /ready's result is kept (concurrent callers share one check)"
+    )
+
+    # Request rate limits (429 rate_limited with Retry-After): per access token on requests carrying
+    # one, per client address on the others, per window.
+    rate_limit_per_user: int = Field(1200, ge=1)
+    rate_limit_per_ip: int = Field(600, ge=1)
+    rate_limit_window_s: int = Field(60, ge=1)
+    # Behind a trusted proxy (the gateway, a load balancer): the client is the first X-Forwarded-For
+    # entry and https is as X-Forwarded-Proto says.
+    trust_proxy: bool = False
 
     @property
     def schema_name(self) -> str:

@@ -3,8 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Coroutine, Sequence
+from typing import Any, TypeVar
 
 from spendsense_shared.aws import Aws
+
+T = TypeVar("T")
+
+
+async def _all_or_first_error(calls: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run ``calls`` concurrently; the results in order. On the first failure the others are cancelled
+    and awaited before the error is raised: none is left running on a client its caller is closing (an
+    S3 read left running on a closed client opened a session nobody closed, "Unclosed client session")."""
+    tasks = [asyncio.ensure_future(call) for call in calls]
+    try:
+        return list(await asyncio.gather(*tasks))
+    finally:
+        unfinished = [t for t in tasks if not t.done()]
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            with contextlib.suppress(BaseException):
+                await asyncio.gather(*unfinished, return_exceptions=True)
 
 
 class ObjectStore:
@@ -46,7 +67,7 @@ class ObjectStore:
                     )
                 return self.key(name)
 
-            return list(await asyncio.gather(*(put(n, b) for n, b in items)))
+            return await _all_or_first_error([put(n, b) for n, b in items])
 
     async def get_many(self, names: list[str], concurrency: int = 16) -> list[bytes]:
         limit = asyncio.Semaphore(concurrency)
@@ -59,7 +80,7 @@ class ObjectStore:
                         data: bytes = await stream.read()
                 return data
 
-            return list(await asyncio.gather(*(get(n) for n in names)))
+            return await _all_or_first_error([get(n) for n in names])
 
     async def get(self, name: str) -> bytes:
         async with self.aws.client("s3") as s3:

@@ -134,7 +134,10 @@ def bootstrap(platform: Platform) -> Wiring:
         event_handlers=event_handlers(),
         # The auth service verifies its own tokens with its own keys: no HTTP round trip to itself.
         token_verifier=TokenVerifier(
-            issuer=settings.jwt_issuer, audience=settings.jwt_audience, jwks=keys.jwks()
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            jwks=keys.jwks(),
+            max_lifetime_s=settings.access_token_ttl_s,
         ),
         dependencies={signing_key: keys, proxy_trusted: settings.trust_proxy},
         startup=[bootstrap_admin],

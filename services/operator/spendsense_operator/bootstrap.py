@@ -70,7 +70,7 @@ def bootstrap(platform: Platform) -> Wiring:
             "user.erasure_requested": partial(erase_user, store=data),
             "user.erased": forget_erased_user,
         },
-        consent=ProjectedConsent(uow),
+        consent=ProjectedConsent(platform.database.read_uow_factory(SqlOperatorUnitOfWork)),
     )
 
 

@@ -17,7 +17,7 @@ from spendsense_profile.api.uploads import router as uploads_router
 from spendsense_profile.api.uploads import upload_max_bytes
 from spendsense_profile.domain import commands
 from spendsense_profile.domain.uploads import ParseBudget
-from spendsense_profile.handlers import consent, erasure, profile, push, uploads
+from spendsense_profile.handlers import consent, erasure, profile, push, reconcile, uploads
 from spendsense_profile.handlers.push import PushNotifier
 from spendsense_profile.handlers.unit_of_work import UploadParser
 from spendsense_profile.settings import ProfileSettings
@@ -82,6 +82,11 @@ def bootstrap(platform: Platform, *, parser: UploadParser | None = None) -> Wiri
         event_handlers=event_handlers(notifier),
         consent=consent.StoredConsent(uow),
         dependencies={upload_max_bytes: settings.upload_max_bytes},
+        reconcile={
+            "uploads_not_analyzed": partial(
+                reconcile.republish_stuck_uploads, uow, data_bucket, settings.reconcile_stuck_after_s
+            )
+        },
     )
 
 

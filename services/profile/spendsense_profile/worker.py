@@ -9,7 +9,7 @@ import asyncio
 
 from spendsense_profile.bootstrap import SERVICE, upload_jobs
 from spendsense_shared.logging import configure_logging
-from spendsense_shared.worker import run_worker
+from spendsense_shared.worker import Loop, run_worker
 
 
 def main() -> None:
@@ -19,17 +19,18 @@ def main() -> None:
     wiring = SERVICE.bootstrap(platform)
     jobs = upload_jobs(platform, wiring)
 
-    async def relay_and_consumer() -> None:
-        try:
-            await run_worker(settings, platform.database, wiring.event_handlers, wiring.unit_of_work)
-        finally:  # they stop on SIGTERM (their signal handlers): the upload jobs stop with them
-            jobs.stop()
-
     async def run() -> None:
         for hook in wiring.startup:
             await hook()
-        try:
-            await asyncio.gather(relay_and_consumer(), jobs.run())
+        try:  # SIGTERM stops the upload jobs with the consumer, before the relay publishes what they did
+            await run_worker(
+                settings,
+                platform.database,
+                wiring.event_handlers,
+                wiring.unit_of_work,
+                loops=[Loop("upload-jobs", jobs.run, jobs.stop)],
+                reconcile=wiring.reconcile,
+            )
         finally:
             await platform.close()
 

@@ -33,10 +33,11 @@ def bootstrap(platform: Platform) -> Wiring:
     settings = cast(RecommenderSettings, platform.settings)
     data = ObjectStore(platform.aws, platform.topology.buckets["data"], "")
     uow = platform.database.uow_factory(SqlRecommenderUnitOfWork)
+    read = platform.database.read_uow_factory(SqlRecommenderUnitOfWork)  # one-statement reads
     bus = MessageBus(
         {
             RecordFeedback: lambda c: queries.record_feedback(c, uow()),
-            ApprovedRecommendations: lambda q: queries.approved_recommendations(q, uow()),
+            ApprovedRecommendations: lambda q: queries.approved_recommendations(q, read()),
             ListTraces: lambda q: queries.list_traces(q, uow()),
             CheckTrace: lambda q: queries.check_trace(q, uow()),
         }
@@ -53,7 +54,7 @@ def bootstrap(platform: Platform) -> Wiring:
             "user.erasure_requested": partial(erase_user, store=data),
             "user.erased": forget_erased_user,
         },
-        consent=ProjectedConsent(uow),
+        consent=ProjectedConsent(read),
     )
 
 

@@ -84,6 +84,9 @@ resource "aws_db_instance" "this" {
   publicly_accessible    = false
   parameter_group_name   = aws_db_parameter_group.this.name
 
+  # Recovery (docs/runbook-restore.md): daily snapshots kept backup_retention_days (30 in prod) and the
+  # transaction logs, shipped every 5 minutes, give point-in-time recovery to any second of that window
+  # (RPO < 15 min). A final snapshot when the instance is deleted, and its automated backups kept after it.
   backup_retention_period   = var.database.backup_retention_days
   backup_window             = "03:00-04:00"
   maintenance_window        = "sun:04:30-sun:05:30"
@@ -91,6 +94,7 @@ resource "aws_db_instance" "this" {
   deletion_protection       = var.database.deletion_protection
   skip_final_snapshot       = false
   final_snapshot_identifier = "${var.name}-db-final"
+  delete_automated_backups  = false
 
   auto_minor_version_upgrade          = true
   iam_database_authentication_enabled = true
@@ -99,6 +103,17 @@ resource "aws_db_instance" "this" {
   monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
   performance_insights_enabled        = true
   performance_insights_kms_key_id     = var.kms_key_arn
+}
+
+# Optional: the automated backups (snapshots and transaction logs, so point-in-time recovery too) copied
+# to another region, for a regional outage. Created through the replica region's provider.
+resource "aws_db_instance_automated_backups_replication" "this" {
+  count    = var.replication == null ? 0 : 1
+  provider = aws.replica
+
+  source_db_instance_arn = aws_db_instance.this.arn
+  kms_key_id             = var.replication.database_kms_key_arn
+  retention_period       = var.database.backup_retention_days
 }
 
 # --- ElastiCache Redis --------------------------------------------------------------------------------
@@ -198,7 +213,7 @@ locals {
 }
 
 resource "aws_s3_bucket" "this" {
-  #checkov:skip=CKV_AWS_144:Cross-region replication is not required: versioning and RDS backups meet the 15-minute RPO within the region.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is optional (var.replication, the data bucket only: the others hold logs, reports and a rebuildable web app); versioning meets the RPO within the region.
   #checkov:skip=CKV2_AWS_62:No consumer of S3 event notifications; uploads are announced by the profile service's upload.ingested event.
   #checkov:skip=CKV_AWS_18:Access logs of every bucket go to the logs bucket (aws_s3_bucket_logging.this); the logs bucket does not log into itself.
   for_each = var.buckets
@@ -366,4 +381,106 @@ resource "aws_s3_bucket_policy" "this" {
   policy = data.aws_iam_policy_document.bucket[each.key].json
 
   depends_on = [aws_s3_bucket_public_access_block.this]
+}
+
+# --- Optional replication of the data bucket to another region -----------------------------------------
+# Every new object version (and delete marker) of the data bucket is copied to an existing, versioned
+# bucket in the replica region, within 15 minutes (S3 Replication Time Control, with its metrics): the RPO.
+
+data "aws_iam_policy_document" "replication_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["s3.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "replication" {
+  count = var.replication == null ? 0 : 1
+
+  name               = "${var.name}-data-replication"
+  assume_role_policy = data.aws_iam_policy_document.replication_assume.json
+}
+
+data "aws_iam_policy_document" "replication" {
+  count = var.replication == null ? 0 : 1
+
+  statement {
+    sid       = "ReadSourceConfiguration"
+    actions   = ["s3:GetReplicationConfiguration", "s3:ListBucket"]
+    resources = [aws_s3_bucket.this["data"].arn]
+  }
+  statement {
+    sid       = "ReadSourceVersions"
+    actions   = ["s3:GetObjectVersionForReplication", "s3:GetObjectVersionAcl", "s3:GetObjectVersionTagging"]
+    resources = ["${aws_s3_bucket.this["data"].arn}/*"]
+  }
+  statement {
+    sid       = "WriteReplicas"
+    actions   = ["s3:ReplicateObject", "s3:ReplicateDelete", "s3:ReplicateTags"]
+    resources = ["${var.replication.data_bucket_arn}/*"]
+  }
+  statement {
+    sid       = "DecryptSource"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+  }
+  statement {
+    sid       = "EncryptReplica"
+    actions   = ["kms:Encrypt", "kms:GenerateDataKey"]
+    resources = [var.replication.data_kms_key_arn]
+  }
+}
+
+resource "aws_iam_role_policy" "replication" {
+  count = var.replication == null ? 0 : 1
+
+  name   = "replicate-data"
+  role   = aws_iam_role.replication[0].id
+  policy = data.aws_iam_policy_document.replication[0].json
+}
+
+resource "aws_s3_bucket_replication_configuration" "data" {
+  count = var.replication == null ? 0 : 1
+
+  bucket = aws_s3_bucket.this["data"].id
+  role   = aws_iam_role.replication[0].arn
+
+  rule {
+    id     = "data-to-replica-region"
+    status = "Enabled"
+    filter {}
+
+    delete_marker_replication {
+      status = "Enabled"
+    }
+    source_selection_criteria {
+      sse_kms_encrypted_objects {
+        status = "Enabled"
+      }
+    }
+    destination {
+      bucket        = var.replication.data_bucket_arn
+      storage_class = "STANDARD_IA"
+      encryption_configuration {
+        replica_kms_key_id = var.replication.data_kms_key_arn
+      }
+      replication_time {
+        status = "Enabled"
+        time {
+          minutes = 15
+        }
+      }
+      metrics {
+        status = "Enabled"
+        event_threshold {
+          minutes = 15
+        }
+      }
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.this]
 }

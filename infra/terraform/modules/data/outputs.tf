@@ -55,3 +55,8 @@ output "cloudfront_logs_bucket_domain_name" {
   value       = aws_s3_bucket.this["logs"].bucket_domain_name
   depends_on  = [aws_s3_bucket_ownership_controls.this]
 }
+
+output "database_arn" {
+  description = "ARN of the RDS instance (point-in-time restores start from it)."
+  value       = aws_db_instance.this.arn
+}

@@ -58,3 +58,14 @@ variable "log_retention_days" {
   description = "Retention of the Redis slow log."
   type        = number
 }
+
+variable "replication" {
+  description = "Cross-region copies (see the root variable of the same name); null: none."
+  type = object({
+    region               = string
+    database_kms_key_arn = string
+    data_bucket_arn      = string
+    data_kms_key_arn     = string
+  })
+  default = null
+}

@@ -27,3 +27,8 @@ output "task_role_arn" {
   description = "IAM role of the running process."
   value       = aws_iam_role.task.arn
 }
+
+output "execution_role_arn" {
+  description = "IAM role ECS uses to start the process (pull the image, read its secrets)."
+  value       = aws_iam_role.execution.arn
+}

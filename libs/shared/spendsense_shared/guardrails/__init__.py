@@ -1,6 +1,7 @@
 """The checks every text a user may see must pass (SPEC §6): tone, grounding against the user's own
-figures, the disclosure and length limits. Pure, no I/O: the recommender runs them on every generated
-text, the operator on every edited one."""
+figures, no foreign link, e-mail address or phone number, the disclosure and length limits; and the
+one place untrusted names (merchants, cards) are made safe to show (``untrusted``). Pure, no I/O: the
+recommender runs them on every generated text, the operator on every edited one."""
 
 from spendsense_shared.guardrails.checks import (
     DISCLOSURE,
@@ -11,9 +12,11 @@ from spendsense_shared.guardrails.checks import (
     GuardrailReport,
     check_text,
 )
+from spendsense_shared.guardrails.contacts import ContactResult, check_contacts, find_contacts
 from spendsense_shared.guardrails.facts import Fact, FactTable, Unit, citable, from_citable
 from spendsense_shared.guardrails.grounding import GroundingResult, check_grounding
 from spendsense_shared.guardrails.tone import ToneResult, check_tone
+from spendsense_shared.guardrails.untrusted import SafeName, card_display, merchant_display
 
 __all__ = [
     "DISCLOSURE",
@@ -21,15 +24,21 @@ __all__ = [
     "RATIONALE_MIN",
     "TITLE_MAX",
     "TITLE_MIN",
+    "ContactResult",
     "Fact",
     "FactTable",
     "GroundingResult",
     "GuardrailReport",
+    "SafeName",
     "ToneResult",
     "Unit",
+    "card_display",
+    "check_contacts",
     "check_grounding",
     "check_text",
     "check_tone",
     "citable",
+    "find_contacts",
     "from_citable",
+    "merchant_display",
 ]

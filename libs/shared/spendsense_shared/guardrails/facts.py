@@ -28,7 +28,7 @@ class Fact:
         return row
 
     def _prompt_value(self) -> str:
-        # Text goes to the model as the sanitized data, never the neutral stand-in a template may use.
+        # Text goes to the model as the safe name (``guardrails.untrusted``): the same the template shows.
         return str(self.value) if self.unit == "text" else self.display
 
 

@@ -14,8 +14,14 @@ Deterministic, no second model call. The text is scanned left to right for claim
 A claim matches a fact of the same unit when it equals the fact's value or its unrounded figure at the
 precision written ("$3,413" matches 3412.55; "$3,400" does not; "0.4 months" matches 0.43). A unit
 mismatch ("$68" against a 68 % fact) fails. Names from the facts (card, merchant, catalog title) are
-removed before scanning, so digits inside them ("7-Eleven") are not claims. Numbers written as words
-("three") are not detected; the prompt forbids them and the templates never use them.
+removed before scanning, so digits inside them ("7-Eleven") are not claims.
+
+Numbers written as words are claims too ("about fifty thousand dollars" → usd 50,000 ± 500,
+"twelve percent" → percent 12, "twenty-five" → count 25, "50 thousand dollars" → usd 50,000), read
+to the precision written like "$50k". A small number word alone ("one of the inputs", "two of the
+biggest") is ordinary language, not a claim: below ten, a word number is a claim only with a unit, a
+"$" or a scale word. A word-number phrase that the catalog item itself contains (``catalog_text``) is
+the catalog's, not a claim about the user.
 """
 
 from __future__ import annotations
@@ -54,6 +60,22 @@ _MONTHS_RE = "|".join(sorted(_MONTH_NAMES, key=len, reverse=True))
 _NUMBER = r"\d[\d,]*(?:\.\d+)?"
 _MASK_PREFIX = r"ending\s+(?:in\s+)?|last\s+(?:four|4)\s+(?:digits\s+)?(?:of\s+)?|\bx(?=\d)|[*•]+\s*|\.\.\.|…"
 _UNIT = r"%|percent\b|per\s?cent\b|days?\b|months?\b|weeks?\b|years?\b|dollars?\b|usd\b"
+_SMALL_WORDS = [
+    *("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven"),
+    *("twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"),
+]
+_TENS_WORDS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_SCALE = "k|thousand|million|billion"
+_WORD_VALUES = {
+    **{w: i for i, w in enumerate(_SMALL_WORDS)},
+    **{w: 10 * (i + 2) for i, w in enumerate(_TENS_WORDS)},
+}
+_SCALE_WORDS = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
+_NUMBER_WORD = "|".join(sorted([*_WORD_VALUES, *_SCALE_WORDS], key=len, reverse=True))
+_WORDS_RE = (
+    rf"(?:\b(?:a|one)\s+(?=(?:hundred|thousand|million|billion)\b))?\b(?:{_NUMBER_WORD})\b"
+    rf"(?:(?:[\s-]+(?:and[\s-]+)?)(?:{_NUMBER_WORD})\b)*"
+)
 _CLAIM = re.compile(
     rf"""
     (?P<iso>\b\d{{4}}-\d{{2}}-\d{{2}}\b)
@@ -61,8 +83,9 @@ _CLAIM = re.compile(
         (?:,?\s+(?P<year>\d{{4}})\b)?)
   | (?P<slash>\b(?P<sm>\d{{1,2}})/(?P<sd>\d{{1,2}})(?:/(?P<sy>\d{{2,4}}))?\b)
   | (?P<mask>(?:{_MASK_PREFIX})(?P<maskd>\d{{2,4}})\b)
-  | (?P<usd>-?\$\s?(?P<usdn>{_NUMBER})(?:\s?(?P<usdm>k|thousand|million)\b)?)
-  | (?P<num>-?(?P<numv>{_NUMBER}))(?:[\s-]*(?P<unit>{_UNIT}))?
+  | (?P<usd>-?\$\s?(?:(?P<usdn>{_NUMBER})(?:\s?(?P<usdm>{_SCALE})\b)?|(?P<usdw>{_WORDS_RE})))
+  | (?P<num>-?(?P<numv>{_NUMBER}))(?:\s?(?P<numm>{_SCALE})\b)?(?:[\s-]*(?P<unit>{_UNIT}))?
+  | (?P<words>{_WORDS_RE})(?:[\s-]*(?P<wunit>{_UNIT}))?
     """,
     re.IGNORECASE | re.VERBOSE,
 )
@@ -82,7 +105,7 @@ _UNIT_WORDS = {
     "dollars": "usd",
     "usd": "usd",
 }
-_MULTIPLIERS = {"k": 1_000, "thousand": 1_000, "million": 1_000_000}
+_MULTIPLIERS = {"k": 1_000, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 
 
 @dataclass(frozen=True)
@@ -147,13 +170,55 @@ def _claim(m: re.Match[str]) -> Claim | None:
     if m.group("mask"):
         return Claim(m.group(0), "mask", m.group("maskd"))
     if m.group("usd"):
+        if m.group("usdw"):
+            value, tolerance = _words_value(m.group("usdw"))
+            return Claim(m.group(0), "usd", value, tolerance)
         multiplier = _MULTIPLIERS.get((m.group("usdm") or "").lower(), 1)
         raw = m.group("usdn")
         return Claim(m.group(0), "usd", _number(raw) * multiplier, _precision_tolerance(raw, multiplier))
+    if m.group("words"):
+        return _words_claim(m)
     raw = m.group("numv")
+    multiplier = _MULTIPLIERS.get((m.group("numm") or "").lower(), 1)
     unit_word = " ".join((m.group("unit") or "").lower().split())
     unit = _UNIT_WORDS.get(unit_word, "count")
-    return Claim(m.group(0).strip(), unit, _number(raw), _precision_tolerance(raw))
+    return Claim(m.group(0).strip(), unit, _number(raw) * multiplier, _precision_tolerance(raw, multiplier))
+
+
+def _words_value(text: str) -> tuple[float, float]:
+    """The value and the precision it is written to: "fifty thousand" → 50000 ± 500 (half the last
+    scale word, as for "$50k"; half a unit without one)."""
+    total, current, last_scale = 0, 0, 1
+    for word in re.split(r"[\s-]+", text.lower()):
+        if word in ("and", ""):
+            continue
+        if word == "a":
+            current = 1
+        elif word in _WORD_VALUES:
+            current += _WORD_VALUES[word]
+            last_scale = 1
+        elif word == "hundred":
+            current = max(current, 1) * 100
+            last_scale = 100
+        else:
+            total += max(current, 1) * _SCALE_WORDS[word]
+            current, last_scale = 0, _SCALE_WORDS[word]
+    return float(total + current), 0.5 * last_scale + 1e-9
+
+
+def _words_claim(m: re.Match[str]) -> Claim | None:
+    value, tolerance = _words_value(m.group("words"))
+    unit_word = " ".join((m.group("wunit") or "").lower().split())
+    scaled = any(w in _SCALE_WORDS for w in re.split(r"[\s-]+", m.group("words").lower()))
+    if not unit_word and not scaled and value < 10:
+        return None  # "one of the inputs", "two of the biggest": language, not a figure
+    unit = _UNIT_WORDS.get(unit_word, "count")
+    return Claim(m.group(0).strip(), unit, value, tolerance)
+
+
+def _is_catalog_phrase(claim: Claim, catalog_words: set[str]) -> bool:
+    match = re.match(_WORDS_RE, claim.text, re.IGNORECASE)
+    return match is not None and " ".join(match.group(0).lower().split()) in catalog_words
 
 
 def extract_claims(text: str) -> list[Claim]:
@@ -198,13 +263,24 @@ def _without_names(text: str, facts: FactTable) -> str:
     return text
 
 
-def check_grounding(text: str, facts: FactTable, names: tuple[str, ...] = ()) -> GroundingResult:
+def _catalog_words(catalog_text: str) -> set[str]:
+    """The word-number phrases of the catalog item's own text (lowercase, single-spaced)."""
+    return {" ".join(m.group(0).lower().split()) for m in re.finditer(_WORDS_RE, catalog_text, re.IGNORECASE)}
+
+
+def check_grounding(
+    text: str, facts: FactTable, names: tuple[str, ...] = (), catalog_text: str = ""
+) -> GroundingResult:
     """Passes when every claim in ``text`` matches a fact (``names``: extra trusted strings, such as the
-    catalog title, whose digits are not claims)."""
+    catalog title, whose digits are not claims; ``catalog_text``: the catalog item's own text, whose
+    word-number phrases are not claims either)."""
     for name in sorted(names, key=len, reverse=True):
         text = text.replace(name, " ")
+    catalog_words = _catalog_words(catalog_text) if catalog_text else set()
     claims = []
     for claim in extract_claims(_without_names(text, facts)):
+        if catalog_words and _is_catalog_phrase(claim, catalog_words):
+            continue
         matched = next((f.key for f in facts.values() if _matches(claim, f)), None)
         claims.append(Claim(claim.text, claim.unit, claim.value, claim.tolerance, matched))
     return GroundingResult(passed=all(c.matched for c in claims), claims=claims)

@@ -4,7 +4,9 @@ The lexicon is data: each entry is a name and a case-insensitive regular express
 labels ("irresponsible", "reckless", "lazy", "bad with money"), accusations ("you're overspending",
 "wasting", "living beyond your means", "your fault"), shame ("you should be ashamed", "embarrassing"),
 absolutes and commands aimed at the reader ("you always", "you never", "you must", "you need to stop"),
-insults ("stupid", "pathetic", "hopeless") and alarmist framing ("out of control", "drowning in debt").
+insults ("stupid", "pathetic", "hopeless"), alarmist framing ("out of control", "drowning in debt"),
+labels and scare lines ("you are broke", "your account is frozen", "URGENT", "call 555-0100 now",
+"legal action").
 Neutral descriptions of the same facts pass: "spending was $200 more than income",
 "a card at 68 % utilization", "three recurring charges". Every catalog text and every generated text
 goes through this check; tests exercise each entry.
@@ -48,6 +50,33 @@ TONE_LEXICON: tuple[tuple[str, str], ...] = (
     ("cannot_manage", r"\byou\s+(?:can'?t|cannot|can\s+not)\s+(?:manage|handle|control|afford)\b"),
     ("lecture", r"\b(?:should\s+know\s+better|no\s+excuse|wake-?up\s+call|get\s+your\s+act\s+together)\b"),
     ("alarmist", r"\bdrowning\s+in\s+debt\b|\bfinancial\s+(?:mess|disaster|ruin)\b"),
+    # Labels and scare lines seen in hostile merchant names and model answers ("You are broke",
+    # "Your account is frozen", "URGENT call 555-0100"): never what this app says to anyone.
+    (
+        "broke",
+        r"\byou(?:'?re|\s+are)\s+(?:\w+\s+)?(?:broke|poor|bankrupt|insolvent)\b|\b(?:flat|going|gone)\s+broke\b",
+    ),
+    (
+        "account_threat",
+        r"\byour\s+(?:\w+\s+)?(?:account|card|credit|score|profile|benefits?|funds|money)\s+"
+        r"(?:is|are|has\s+been|have\s+been|will\s+be|was|were)\s+(?:\w+\s+)?(?:frozen|suspended|locked|"
+        r"closed|blocked|terminated|seized|restricted|cancell?ed|flagged|garnished|compromised)\b",
+    ),
+    (
+        "urgency",
+        r"\burgent(?:ly)?\b|\bact\s+(?:now|immediately|fast)\b|\bfinal\s+(?:notice|warning)\b|"
+        r"\blast\s+chance\b|\bbefore\s+it'?s\s+too\s+late\b|\btime\s+is\s+running\s+out\b|\basap\b",
+    ),
+    (
+        "contact_lure",
+        r"\b(?:call|text|dial|phone|contact|e-?mail|visit|click|write\s+to)\b[^.!?\n]{0,24}?"
+        r"(?:\+?\d[\d\s().\-]{5,}\d|https?://|www\.|@)",
+    ),
+    (
+        "threat",
+        r"\b(?:arrest(?:ed)?|lawsuit|legal\s+action|warrant|debt\s+collectors?|garnish(?:ed|ment)?|"
+        r"repossess(?:ed|ion)?)\b",
+    ),
 )
 _COMPILED = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in TONE_LEXICON)
 # Typographic apostrophes and hyphens must not let "you\u2019re overspending" slip through.

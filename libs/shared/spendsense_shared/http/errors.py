@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from spendsense_shared.db_errors import db_error_fields
 from spendsense_shared.logging import get_logger
+from spendsense_shared.messaging.transient import is_transient
 
 log = get_logger(__name__)
 
@@ -65,7 +69,38 @@ def field_path(loc: tuple[Any, ...] | list[Any]) -> str:
     return path
 
 
+class UnhandledErrorMiddleware:
+    """Answers 500 ``internal_error`` for an exception a route let through, and swallows it.
+
+    Starlette's own last-resort handler re-raises after answering, and uvicorn then closes the
+    connection: a client that keeps connections alive (the gateway) finds it dead on its next request.
+    Added first, so it sits inside the other middleware (they see and count the 500)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:  # half an answer is out: only closing the connection tells the client
+                raise
+            await unexpected_response(exc)(scope, receive, send)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_middleware(UnhandledErrorMiddleware)
+
     @app.exception_handler(ApiError)
     async def api_error(_: Request, exc: ApiError) -> JSONResponse:
         return JSONResponse(error_body(exc.code, exc.message, exc.details), exc.status, headers=exc.headers)
@@ -84,5 +119,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+        return unexpected_response(exc)
+
+
+UNAVAILABLE_RETRY_AFTER_S = 5
+
+
+def unexpected_response(exc: BaseException) -> JSONResponse:
+    """The answer to an exception no route handled: 503 ``unavailable`` (with ``Retry-After``) when a
+    dependency is down or slow (PostgreSQL, Redis, the AWS endpoint: ``messaging.transient``), logged as
+    one line; else 500 ``internal_error``, a bug, logged with where it was raised."""
+    if is_transient(exc):
+        log.warning("dependency_unavailable", error_type=type(exc).__name__, **(db_error_fields(exc) or {}))
+        body = error_body("unavailable", "a service this request needs is unavailable; try again shortly")
+        return JSONResponse(body, 503, headers={"Retry-After": str(UNAVAILABLE_RETRY_AFTER_S)})
+    log_unexpected(exc)
+    return JSONResponse(error_body("internal_error", "internal error"), 500)
+
+
+def log_unexpected(exc: BaseException) -> None:
+    """Logs an unexpected error. A database error's message quotes the values of the failed statement
+    (user free text, ids): of it only the type, the SQL state and where it was raised are logged."""
+    db_fields = db_error_fields(exc)
+    if db_fields is None:
         log.exception("unhandled_error", error_type=type(exc).__name__)
-        return JSONResponse(error_body("internal_error", "internal error"), 500)
+        return
+    every = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in every if "site-packages" not in f.filename]  # our code: where it went wrong
+    frames = traceback.format_list(ours[-8:] + every[-2:])
+    log.error("unhandled_error", error_type=type(exc).__name__, **db_fields, stack="".join(frames))

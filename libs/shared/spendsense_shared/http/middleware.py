@@ -1,4 +1,5 @@
-"""Pure-ASGI middleware: correlation/request ids, request size limit, metrics (and EMF)."""
+"""Pure-ASGI middleware: correlation/request ids, request size limit, metrics (and EMF), security headers,
+and the refusal of NUL characters in the URL."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import contextlib
 import json
 import time
 import uuid
+from typing import Any
+from urllib.parse import parse_qsl
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -144,3 +147,92 @@ class BodySizeLimitMiddleware:
 
 class _TooLarge(Exception):
     pass
+
+
+def _json_response(status: int, body: dict[str, Any]) -> list[Message]:
+    encoded = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(encoded)).encode())]
+    return [
+        {"type": "http.response.start", "status": status, "headers": headers},
+        {"type": "http.response.body", "body": encoded},
+    ]
+
+
+class NulGuardMiddleware:
+    """A NUL character (``%00``) in the path answers 400, in a query parameter 422 naming it: PostgreSQL
+    cannot store or compare it, and an upstream URL cannot carry it (the gateway's client refuses it)."""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            answer = self._refusal(scope)
+            if answer is not None:
+                for message in answer:
+                    await send(message)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _refusal(scope: Scope) -> list[Message] | None:
+        if "\x00" in scope["path"]:
+            return _json_response(400, error_body("bad_request", "path: must not contain a NUL character"))
+        query = scope.get("query_string", b"")
+        if b"%00" not in query and b"\x00" not in query:
+            return None
+        bad = [
+            name
+            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True)
+            if "\x00" in name or "\x00" in value
+        ]
+        if not bad:
+            return None
+        reason = "must not contain a NUL character"
+        details = [{"field": name.replace("\x00", "\\0"), "reason": reason} for name in bad]
+        message = "; ".join(f"{d['field']}: {d['reason']}" for d in details[:5])
+        return _json_response(422, error_body("validation_error", message, details))
+
+
+class SecurityHeadersMiddleware:
+    """Headers every answer carries unless the route set its own: no MIME sniffing, no framing, no
+    referrer; JSON is never cached by the browser or a proxy (``no-store``) and may load nothing
+    (``default-src 'none'``); HSTS when the request came over https (behind a trusted proxy: as the
+    proxy says in ``X-Forwarded-Proto``)."""
+
+    def __init__(self, app: ASGIApp, trust_proxy: bool = False):
+        self.app = app
+        self.trust_proxy = trust_proxy
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        https = scope.get("scheme") == "https" or (
+            self.trust_proxy and (_header(scope, "x-forwarded-proto") or "").lower() == "https"
+        )
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": _secured(list(message.get("headers", [])), https)}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _secured(headers: list[tuple[bytes, bytes]], https: bool) -> list[tuple[bytes, bytes]]:
+    present = {k.lower(): v for k, v in headers}
+    json_body = present.get(b"content-type", b"").split(b";")[0].strip().endswith(b"json")
+    wanted = {
+        b"x-content-type-options": b"nosniff",
+        b"x-frame-options": b"DENY",
+        b"referrer-policy": b"no-referrer",
+        b"content-security-policy": (
+            b"default-src 'none'; frame-ancestors 'none'" if json_body else b"frame-ancestors 'none'"
+        ),
+    }
+    if json_body:
+        wanted[b"cache-control"] = b"no-store"
+    if https:
+        wanted[b"strict-transport-security"] = b"max-age=31536000; includeSubDomains"
+    return headers + [(k, v) for k, v in wanted.items() if k not in present]

@@ -1,4 +1,5 @@
-"""Cursor pagination for every list: ``{"items": [...], "next_cursor": ...}``."""
+"""Cursor pagination for every list: ``{"items": [...], "next_cursor": ...}``. A cursor that does not
+decode, or is not what the list issues (:mod:`.cursor`), answers 422 ``invalid_cursor``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 from fastapi import Query
 from pydantic import BaseModel
 
-from spendsense_shared.http.errors import ApiError
+from spendsense_shared.http.cursor import invalid_cursor
 
 
 class PageParams(BaseModel):
@@ -26,13 +27,13 @@ def decode_cursor(cursor: str) -> dict[str, Any]:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued") from None
+        raise invalid_cursor() from None
     if not isinstance(value, dict):
-        raise ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued")
+        raise invalid_cursor()
     return value
 
 
-def page_params(
+async def page_params(  # async: a plain function would run in the thread pool
     limit: int = Query(50, ge=1, le=200, description="Items per page"),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
 ) -> PageParams:

@@ -1,6 +1,13 @@
 """The SQS consumer runtime: long polling, bounded concurrency, batch receive and delete, visibility
 extension, retries with backoff, idempotency through the inbox, dead-lettering with the error recorded,
 and graceful shutdown (finish in-flight work, stop receiving, release what was not started).
+
+Two kinds of failure are told apart (``messaging.transient``). An error of the message itself (bad data,
+a bug its content triggers) is retried by redelivery with backoff and dead-lettered after
+``max_receives`` deliveries. An error of the infrastructure (PostgreSQL, Redis or the AWS endpoint
+refusing, timing out, throttling) is not the message's fault: the consumer keeps the message invisible
+and retries it in place with capped backoff, so no delivery is spent and nothing is dead-lettered
+because a dependency blinked; and no such error ever ends the consumer's loop.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from spendsense_shared.correlation import bind_correlation_id
@@ -23,18 +31,34 @@ from spendsense_shared.messaging.catalog import EventData, UnknownEventType, par
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.errors import PermanentError
 from spendsense_shared.messaging.provision import QueueAddress
+from spendsense_shared.messaging.transient import is_transient
 from spendsense_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_FAILED, QUEUE_LAG
 from spendsense_shared.unit_of_work import EventHandler, UnitOfWorkFactory
 
 log = get_logger(__name__)
 
 Handler: TypeAlias = EventHandler
-__all__ = ["Consumer", "ConsumerConfig", "Handler", "PermanentError", "peek_dead_letters", "redrive"]
+__all__ = [
+    "Consumer",
+    "ConsumerConfig",
+    "Handler",
+    "PermanentError",
+    "dead_letter_count",
+    "peek_dead_letters",
+    "redrive",
+    "redrive_messages",
+]
 
 RECEIVE_RETRY_FIRST_S = 0.5  # after a failed receive (the emulator or SQS unreachable), doubling up to
 RECEIVE_RETRY_MAX_S = 20.0
 # On stop, a poll that ends within this is let finish (nothing is left polling); a longer one is cancelled.
 STOP_GRACE_S = 2.0
+
+EVENTS_RETRIED = Counter(
+    "events_retried_total",
+    "Handling attempts retried in place after an infrastructure error",
+    ["service", "type"],
+)
 
 ERROR_ATTRIBUTES = ("error_type", "error_message", "failed_at", "receive_count", "source_queue")
 
@@ -48,6 +72,11 @@ class ConsumerConfig:
     concurrency: int = 8
     retry_base_s: float = 1.0
     retry_max_s: float = 60.0
+    # Infrastructure errors: retried in place after transient_first_s, doubling up to transient_max_s, for
+    # at most transient_budget_s (then the message is let go back to the queue: one delivery spent).
+    transient_first_s: float = 0.5
+    transient_max_s: float = 10.0
+    transient_budget_s: float = 900.0
 
 
 class Consumer:
@@ -66,6 +95,7 @@ class Consumer:
         self.handlers = handlers
         self.config = config
         self._stopping = asyncio.Event()
+        self.last_poll_at = time.monotonic()  # the worker's heartbeat reports a consumer that stopped polling
 
     def stop(self) -> None:
         """Stop receiving (a long poll in progress is cancelled unless about to end); batches in flight
@@ -89,6 +119,7 @@ class Consumer:
         try:
             while not self._stopping.is_set():
                 polled_at = loop.time()
+                self.last_poll_at = time.monotonic()
                 receive = asyncio.ensure_future(
                     self.sqs.receive_message(
                         QueueUrl=self.queue.url,
@@ -114,9 +145,17 @@ class Consumer:
                     return
                 try:
                     response = receive.result()
-                except Exception:
+                except Exception as exc:
                     failures += 1
-                    log.exception("receive_failed", queue=self.queue.url, failures=failures)
+                    if is_transient(exc):  # the endpoint is down or slow: one line, no traceback
+                        log.warning(
+                            "receive_failed",
+                            queue=self.queue.url,
+                            failures=failures,
+                            error=f"{type(exc).__name__}: {exc}"[:300],
+                        )
+                    else:
+                        log.exception("receive_failed", queue=self.queue.url, failures=failures)
                     delay = min(RECEIVE_RETRY_MAX_S, RECEIVE_RETRY_FIRST_S * 2 ** (failures - 1))
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(asyncio.shield(stopping), delay)
@@ -126,20 +165,44 @@ class Consumer:
                 if not messages:
                     continue
                 if self._stopping.is_set():
-                    await self._release(messages)
+                    with contextlib.suppress(Exception):  # else they come back after their timeout
+                        await self._release(messages)
                     return
-                await self.process_batch(messages)
+                try:
+                    await self.process_batch(messages)
+                except Exception:  # never the loop's end: what was not deleted comes back (the inbox dedups)
+                    log.exception("batch_failed", queue=self.queue.url, messages=len(messages))
         finally:
             stopping.cancel()
 
     async def process_batch(self, messages: Sequence[dict[str, Any]]) -> None:
-        outcomes = await asyncio.gather(*(self._process(m) for m in messages))
-        finished = [m for m, done in zip(messages, outcomes, strict=True) if done]
+        outcomes = await asyncio.gather(*(self._process(m) for m in messages), return_exceptions=True)
+        finished = []
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if isinstance(outcome, BaseException):  # e.g. the DLQ unreachable: the message comes back
+                log.warning("message_not_settled", error=f"{type(outcome).__name__}: {outcome}"[:300])
+            elif outcome:
+                finished.append(message)
         if finished:
-            await self.sqs.delete_message_batch(
-                QueueUrl=self.queue.url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(finished)],
-            )
+            await self._delete(finished)
+
+    async def _delete(self, messages: Sequence[dict[str, Any]]) -> None:
+        """Delete handled messages, retrying an unreachable endpoint a few times; a message left undeleted
+        is delivered again and discarded by the inbox as a duplicate."""
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
+        delay = self.config.transient_first_s
+        for attempt in range(1, 5):
+            try:
+                await self.sqs.delete_message_batch(QueueUrl=self.queue.url, Entries=entries)
+                return
+            except Exception as exc:
+                if not is_transient(exc) or attempt == 4 or self._stopping.is_set():
+                    log.warning(
+                        "delete_failed", messages=len(entries), error=f"{type(exc).__name__}: {exc}"[:300]
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(self.config.transient_max_s, delay * 2)
 
     async def _process(self, message: dict[str, Any]) -> bool:
         """Handle one message; True when it is finished (done, duplicate, dead-lettered): delete it."""
@@ -162,7 +225,13 @@ class Consumer:
             return True
         heartbeat = asyncio.create_task(self._keep_invisible(message["ReceiptHandle"]))
         try:
-            outcome = await self._handle(envelope, data, handler)
+            outcome = await self._handle_retrying_transient(envelope, data, handler)
+        except _GaveUp:  # stopping, or retried too long: visible again at once, for the next delivery
+            with contextlib.suppress(Exception):
+                await self.sqs.change_message_visibility(
+                    QueueUrl=self.queue.url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                )
+            return False
         except Exception as exc:
             return await self._failed(message, envelope, exc, receive_count)
         finally:
@@ -172,6 +241,41 @@ class Consumer:
         EVENTS_CONSUMED.labels(self.config.service, envelope.type, outcome).inc()
         log.info("event_handled", event_type=envelope.type, event_id=str(envelope.id), outcome=outcome)
         return True
+
+    async def _handle_retrying_transient(
+        self, envelope: EventEnvelope, data: EventData, handler: Handler
+    ) -> str:
+        """:meth:`_handle`, retried in place while it fails with an infrastructure error (the message stays
+        invisible meanwhile: its visibility keeps being extended). Raises :class:`_GaveUp` on stop or
+        after ``transient_budget_s``; any other error is the message's, raised as is."""
+        delay = self.config.transient_first_s
+        deadline = time.monotonic() + self.config.transient_budget_s
+        attempt = 0
+        while True:
+            try:
+                return await self._handle(envelope, data, handler)
+            except PermanentError:
+                raise
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                attempt += 1
+                EVENTS_RETRIED.labels(self.config.service, envelope.type).inc()
+                log.warning(
+                    "event_retry_transient",
+                    event_type=envelope.type,
+                    event_id=str(envelope.id),
+                    attempt=attempt,
+                    retry_in_s=delay,
+                    error=f"{type(exc).__name__}: {exc}"[:300],
+                )
+                if self._stopping.is_set() or time.monotonic() + delay > deadline:
+                    raise _GaveUp from exc
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if self._stopping.is_set():
+                    raise _GaveUp from exc
+                delay = min(self.config.transient_max_s, delay * 2)
 
     async def _handle(self, envelope: EventEnvelope, data: EventData, handler: Handler) -> str:
         async with self.unit_of_work() as uow:
@@ -245,6 +349,10 @@ class Consumer:
                 for i, m in enumerate(messages)
             ],
         )
+
+
+class _GaveUp(Exception):
+    """In-place retries of an infrastructure error ended (stopping, or too long): leave the message."""
 
 
 @dataclass(frozen=True)
@@ -330,42 +438,99 @@ async def peek_dead_letters(sqs: Any, dlq_url: str, limit: int = 10) -> list[Dea
     ]
 
 
+@dataclass(frozen=True)
+class Redriven:
+    """What one re-drive moved (each message once) and what it left in the DLQ (another event type)."""
+
+    moved: list[tuple[str, str]]  # (message id, event type), in the order moved
+    skipped: int = 0  # messages of another event type, left in the DLQ
+
+    def by_type(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for _, event_type in self.moved:
+            counts[event_type] = counts.get(event_type, 0) + 1
+        return counts
+
+
 async def redrive(sqs: Any, dlq_url: str, queue_url: str, max_messages: int | None = None) -> int:
-    """Move dead letters back to the work queue (after a fix); returns how many moved.
+    """Move dead letters back to the work queue (after a fix); returns how many moved
+    (:func:`redrive_messages` tells which)."""
+    return len((await redrive_messages(sqs, dlq_url, queue_url, max_messages)).moved)
+
+
+async def redrive_messages(
+    sqs: Any,
+    dlq_url: str,
+    queue_url: str,
+    max_messages: int | None = None,
+    event_type: str | None = None,
+) -> Redriven:
+    """Move dead letters (only those of ``event_type``, when given) back to the work queue.
 
     One call moves each message at most once: should a moved message come back to the DLQ while the call
     runs (a worker still failing on it), the call stops there and leaves it in the DLQ. Messages are told
-    apart by their body, so a duplicate of one already moved also ends the call (the next call moves it)."""
-    moved = 0
+    apart by their body, so a duplicate of one already moved also ends the call (the next call moves it).
+    Messages of another type are held invisible while the call reads on, then released at once."""
+    moved: list[tuple[str, str]] = []
     moved_bodies: set[str] = set()
-    while max_messages is None or moved < max_messages:
-        want = 10 if max_messages is None else min(10, max_messages - moved)
-        response = await sqs.receive_message(
-            QueueUrl=dlq_url, MaxNumberOfMessages=want, WaitTimeSeconds=1, MessageAttributeNames=["All"]
-        )
-        messages = response.get("Messages", [])
-        if not messages:
-            break
-        fresh: list[dict[str, Any]] = []
-        again: list[dict[str, Any]] = []
-        for message in messages:
-            digest = hashlib.sha256(message["Body"].encode()).hexdigest()
-            (again if digest in moved_bodies else fresh).append(message)
-            moved_bodies.add(digest)
-        for message in fresh:
-            attributes = {
-                k: v for k, v in message.get("MessageAttributes", {}).items() if k not in ERROR_ATTRIBUTES
-            }
-            await sqs.send_message(
-                QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes
-            )
-        if fresh:
-            await sqs.delete_message_batch(
+    held: dict[str, dict[str, Any]] = {}  # other types, by message id: released at the end
+    try:
+        while max_messages is None or len(moved) < max_messages:
+            want = 10 if max_messages is None else min(10, max_messages - len(moved))
+            response = await sqs.receive_message(
                 QueueUrl=dlq_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(fresh)],
+                MaxNumberOfMessages=want,
+                WaitTimeSeconds=1,
+                VisibilityTimeout=PEEK_HOLD_S,
+                MessageAttributeNames=["All"],
             )
-        moved += len(fresh)
-        if again:
-            await _make_visible(sqs, dlq_url, again)
-            break
-    return moved
+            messages = response.get("Messages", [])
+            if not messages:
+                break
+            fresh: list[dict[str, Any]] = []
+            again: list[dict[str, Any]] = []
+            other = 0
+            for message in messages:
+                if event_type is not None and _attr(message, "type") != event_type:
+                    other += message["MessageId"] not in held
+                    held[message["MessageId"]] = message
+                    continue
+                digest = hashlib.sha256(message["Body"].encode()).hexdigest()
+                (again if digest in moved_bodies else fresh).append(message)
+                moved_bodies.add(digest)
+            for message in fresh:
+                attributes = {
+                    k: v for k, v in message.get("MessageAttributes", {}).items() if k not in ERROR_ATTRIBUTES
+                }
+                await sqs.send_message(
+                    QueueUrl=queue_url, MessageBody=message["Body"], MessageAttributes=attributes
+                )
+            if fresh:
+                await sqs.delete_message_batch(
+                    QueueUrl=dlq_url,
+                    Entries=[
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(fresh)
+                    ],
+                )
+            moved += [(m["MessageId"], _attr(m, "type") or "unknown") for m in fresh]
+            if again:
+                await _make_visible(sqs, dlq_url, again)
+                break
+            if not fresh and not other:  # only messages of another type seen before: all read
+                break
+    finally:
+        if held:
+            try:
+                await _make_visible(sqs, dlq_url, list(held.values()))
+            except Exception:  # they become visible again by themselves after PEEK_HOLD_S
+                log.warning("dead_letters_release_failed", queue=dlq_url, messages=len(held))
+    return Redriven(moved=moved, skipped=len(held))
+
+
+async def dead_letter_count(sqs: Any, dlq_url: str) -> int:
+    """How many messages the DLQ holds (SQS's approximate count: visible and in flight)."""
+    attributes = await sqs.get_queue_attributes(
+        QueueUrl=dlq_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )
+    return sum(int(v) for v in attributes.get("Attributes", {}).values())

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.tables import MessagingTables, notify_channel
+from spendsense_shared.messaging.transient import is_transient
 from spendsense_shared.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 
 log = get_logger(__name__)
@@ -28,6 +29,9 @@ SNS_BATCH = 10
 # while reconnecting, rows a crashed relay had claimed). Without LISTEN it polls every poll_interval_s.
 LISTEN_RECHECK_S = 30.0
 RETRY_MAX_S = 30.0  # a failing publish is retried after poll_interval_s, doubling up to this
+LISTEN_RETRY_MAX_S = 10.0  # a lost LISTEN connection is re-opened after 1 s, doubling up to this
+LISTEN_PROBE_TIMEOUT_S = 5.0
+DRAIN_ON_STOP_S = 10.0  # on stop, what is committed is published for up to this long before exiting
 
 
 class Backoff:
@@ -77,6 +81,7 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.listen_recheck_s = listen_recheck_s
         self._listen_failed = False
+        self._listened = False  # once listening, a new LISTEN connection is a re-LISTEN (logged)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -133,13 +138,20 @@ class OutboxRelay:
         """Relay until :meth:`stop`. With LISTEN (the usual case) it sleeps until a committing transaction
         NOTIFYs it, looking at the outbox unprompted only every ``listen_recheck_s`` (a notification lost
         while the listening connection was down, rows a crashed relay had claimed); without LISTEN it
-        polls every ``poll_interval_s``. A failed publish is retried after a growing delay."""
+        polls every ``poll_interval_s``. A failed publish is retried after a growing delay.
+
+        A LISTEN connection that PostgreSQL dropped (a restart, an outage) is opened again as soon as the
+        database answers, and its liveness is checked at every unprompted look. On :meth:`stop`, what is
+        committed by then is published before returning (the worker stops its consumer first)."""
         listener: asyncpg.Connection | None = None
-        listen_retry = Backoff(first=1.0, cap=60.0)
+        listen_retry = Backoff(first=1.0, cap=LISTEN_RETRY_MAX_S)
         failures = 0
         try:
             while not self._stopping.is_set():
+                woken = self._wake.is_set()
                 self._wake.clear()
+                if listener is not None and not woken and not await self._alive(listener):
+                    listener = None
                 if self.listen_dsn and (listener is None or listener.is_closed()) and listen_retry.due():
                     listener = await self._listen()
                     if listener is None:
@@ -149,8 +161,11 @@ class OutboxRelay:
                 try:
                     published = await self.publish_pending()
                     failures = 0
-                except Exception:
-                    log.exception("outbox_relay_failed")
+                except Exception as exc:
+                    if is_transient(exc):  # PostgreSQL or the endpoint down: one line, retried
+                        log.warning("outbox_relay_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+                    else:
+                        log.exception("outbox_relay_failed")
                     published = 0
                     failures += 1
                 if published >= self.batch_size:
@@ -164,9 +179,40 @@ class OutboxRelay:
                     wait = self.poll_interval_s
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            await self._drain()
         finally:
             if listener is not None and not listener.is_closed():
-                await listener.close()
+                with contextlib.suppress(Exception):
+                    await listener.close()
+
+    async def _alive(self, listener: asyncpg.Connection) -> bool:
+        """Whether the LISTEN connection still answers (a dropped one may not know it yet)."""
+        if listener.is_closed():
+            log.warning("outbox_listen_lost")
+            return False
+        try:
+            await asyncio.wait_for(listener.fetchval("SELECT 1"), LISTEN_PROBE_TIMEOUT_S)
+            return True
+        except Exception:
+            log.warning("outbox_listen_lost")
+            with contextlib.suppress(Exception):
+                listener.terminate()
+            return False
+
+    async def _drain(self) -> None:
+        """Publish every committed event before the process exits (bounded by ``DRAIN_ON_STOP_S``)."""
+        deadline = time.monotonic() + DRAIN_ON_STOP_S
+        published = 0
+        while time.monotonic() < deadline:
+            try:
+                batch = await asyncio.wait_for(self.publish_pending(), max(0.1, deadline - time.monotonic()))
+            except Exception as exc:
+                log.warning("outbox_drain_failed", error=f"{type(exc).__name__}: {exc}"[:300])
+                break
+            published += batch
+            if batch < self.batch_size:
+                break
+        log.info("outbox_drained_on_stop", published=published)
 
     async def _listen(self) -> asyncpg.Connection | None:
         if not self.listen_dsn:
@@ -176,9 +222,10 @@ class OutboxRelay:
             await conn.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
             # A lost connection wakes the loop, which reconnects and looks at the outbox at once.
             conn.add_termination_listener(lambda *_: self._wake.set())
-            if self._listen_failed:
-                log.info("outbox_listen_restored")
+            if self._listen_failed or self._listened:
+                log.info("outbox_listen_restored", channel=notify_channel(self.schema))
             self._listen_failed = False
+            self._listened = True
             return conn
         except Exception:  # refused, starting up, timed out…: poll meanwhile, try again later
             if not self._listen_failed:

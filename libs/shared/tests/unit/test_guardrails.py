@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from spendsense_shared.guardrails.checks import DISCLOSURE, check_text
+from spendsense_shared.guardrails.contacts import find_contacts
 from spendsense_shared.guardrails.facts import Fact, FactTable, citable, from_citable
 from spendsense_shared.guardrails.grounding import check_grounding, extract_claims
 from spendsense_shared.guardrails.tone import TONE_LEXICON, check_tone
@@ -32,6 +33,11 @@ SHAMING = {
     "cannot_manage": "You can't manage a budget.",
     "lecture": "This should be a wake-up call.",
     "alarmist": "You are drowning in debt.",
+    "broke": "You are broke.",
+    "account_threat": "Your account is frozen.",
+    "urgency": "URGENT: read this.",
+    "contact_lure": "Call 555-0100 about your refund.",
+    "threat": "Pay now or face legal action.",
 }
 SUPPORTIVE = [
     "Your Visa ending in 4523 is at 68 % utilization ($3,400 of a $5,000 limit).",
@@ -202,3 +208,40 @@ def test_a_fact_table_checks_the_same_after_travelling_as_citable_facts() -> Non
     rationale = "Your Visa 7-Eleven Rewards ending in 4523 is at 68 % utilization ($3,400 of a $5,000 limit)."
     assert check_text("Utilization", rationale, DISCLOSURE, received).passed
     assert not check_text("Utilization", rationale.replace("$3,400", "$3,900"), DISCLOSURE, received).passed
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "value"),
+    [
+        ("about fifty thousand dollars", "usd", 50_000.0),
+        ("$fifty", "usd", 50.0),
+        ("50 thousand dollars", "usd", 50_000.0),
+        ("twelve percent", "percent", 12.0),
+        ("twenty-five", "count", 25.0),
+        ("three hundred and twelve days", "days", 312.0),
+        ("one month", "months", 1.0),
+    ],
+)
+def test_numbers_written_in_words_are_claims(text: str, unit: str, value: float) -> None:
+    [claim] = extract_claims(text)
+    assert (claim.unit, claim.value) == (unit, value)
+    assert not check_grounding(text, facts()).passed
+
+
+def test_small_number_words_are_language_and_catalog_phrases_are_the_catalogs() -> None:
+    assert extract_claims("one of the inputs, two of the biggest") == []
+    text = "Build twelve months of savings."
+    assert not check_grounding(text, facts()).passed
+    assert check_grounding(text, facts(), catalog_text="An article on twelve months of savings.").passed
+
+
+def test_links_addresses_and_phone_numbers_only_when_the_catalog_item_has_them() -> None:
+    rationale = "Your Visa ending in 4523 is at 68 % utilization; see annualcreditreport.com for reports."
+    assert check_text("Utilization", rationale, DISCLOSURE, facts()).reasons == ["contacts"]
+    own = "Free reports at AnnualCreditReport.com."
+    assert check_text("Utilization", rationale, DISCLOSURE, facts(), catalog_text=own).passed
+    for lure in ("help@fix.com", "(800) 555-0199", "http://fix.example/now", "fix (dot) com"):
+        report = check_text("Utilization", f"{rationale} Or {lure}.", DISCLOSURE, facts(), catalog_text=own)
+        assert "contacts" in report.reasons, lure
+        assert report.to_dict()["contacts"]["found"], lure
+    assert find_contacts("On 2026-10-28 you paid $3,400,000; it is free. Co-pays vary.") == []

@@ -1,4 +1,4 @@
-"""Cursor pagination: opaque cursors round-trip, and anything else is 400 invalid_cursor."""
+"""Cursor pagination: opaque cursors round-trip, and anything else is 422 invalid_cursor."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def decode_outcome(cursor: str) -> dict[str, object] | tuple[int, str]:
 def test_any_string_decodes_to_an_object_or_raises_invalid_cursor(cursor):
     outcome = decode_outcome(cursor)
 
-    assert isinstance(outcome, dict) or outcome == (400, "invalid_cursor")
+    assert isinstance(outcome, dict) or outcome == (422, "invalid_cursor")
 
 
 @pytest.mark.parametrize(
@@ -66,7 +66,7 @@ def test_invalid_cursors_raise_invalid_cursor(cursor):
     with pytest.raises(ApiError) as raised:
         decode_cursor(cursor)
 
-    assert (raised.value.status, raised.value.code) == (400, "invalid_cursor")
+    assert (raised.value.status, raised.value.code) == (422, "invalid_cursor")
 
 
 @pytest.fixture(scope="module")
@@ -100,10 +100,10 @@ async def test_first_page_has_no_position_and_the_default_limit(app):
     assert response.json() == {"limit": 50, "after": None}
 
 
-async def test_invalid_cursor_is_400_invalid_cursor(app):
+async def test_invalid_cursor_is_422_invalid_cursor(app):
     response = await get(app, {"cursor": "definitely-not-ours"})
 
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_cursor"
 
 

@@ -6,10 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from spendsense_shared.http.deps import wired, wired_value
 
-def proxy_trusted() -> bool:
+
+@wired
+async def proxy_trusted(request: Request) -> bool:
     """Whether a trusted proxy (the gateway) stands in front (``SPENDSENSE_TRUST_PROXY``; bootstrap)."""
-    return False
+    return bool(wired_value(request, proxy_trusted, False))
 
 
 def client_ip(request: Request, trusted: Annotated[bool, Depends(proxy_trusted)]) -> str:

@@ -2,7 +2,9 @@
 
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
+
+from spendsense_shared.http.deps import wired, wired_value
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
@@ -11,9 +13,11 @@ class PublishesKeys(Protocol):
     def jwks(self) -> dict[str, Any]: ...
 
 
-def signing_key() -> PublishesKeys:
+@wired
+async def signing_key(request: Request) -> PublishesKeys:
     """The auth service's signing key (``bootstrap`` provides it)."""
-    raise RuntimeError("no signing key is wired into this app")
+    key: PublishesKeys = wired_value(request, signing_key)
+    return key
 
 
 @router.get("/.well-known/jwks.json", summary="JSON Web Key Set used to verify access tokens")

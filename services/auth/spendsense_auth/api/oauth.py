@@ -40,6 +40,7 @@ from spendsense_auth.domain.oauth import (
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.messagebus import Message, MessageBus
 from spendsense_shared.security import Principal, current_principal
+from spendsense_shared.text import StoredText
 
 router = APIRouter(prefix="/api/v1/auth/oauth", tags=["auth: oauth"])
 
@@ -73,15 +74,17 @@ Provider = Annotated[OAuthProvider, Depends(_provider)]
 class OAuthTokenRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    code: str | None = Field(None, min_length=1, max_length=2048, description="The provider's code")
-    state: str | None = Field(None, min_length=1, max_length=MAX_STATE, description="Our state of that code")
-    id_token: str | None = Field(
+    code: StoredText | None = Field(None, min_length=1, max_length=2048, description="The provider's code")
+    state: StoredText | None = Field(
+        None, min_length=1, max_length=MAX_STATE, description="Our state of that code"
+    )
+    id_token: StoredText | None = Field(
         None, min_length=1, max_length=16384, description="An identity token (Apple)"
     )
-    nonce: str | None = Field(
+    nonce: StoredText | None = Field(
         None, max_length=256, description="The nonce the app put into the identity token"
     )
-    login_code: str | None = Field(
+    login_code: StoredText | None = Field(
         None, min_length=1, max_length=256, description="From the callback's redirect"
     )
 
@@ -101,10 +104,10 @@ class LinkRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     provider: OAuthProvider
-    code: str | None = Field(None, min_length=1, max_length=2048)
-    state: str | None = Field(None, min_length=1, max_length=MAX_STATE)
-    id_token: str | None = Field(None, min_length=1, max_length=16384)
-    nonce: str | None = Field(None, max_length=256)
+    code: StoredText | None = Field(None, min_length=1, max_length=2048)
+    state: StoredText | None = Field(None, min_length=1, max_length=MAX_STATE)
+    id_token: StoredText | None = Field(None, min_length=1, max_length=16384)
+    nonce: StoredText | None = Field(None, max_length=256)
 
     @model_validator(mode="after")
     def _one_way(self) -> LinkRequest:

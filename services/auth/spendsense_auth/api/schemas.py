@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spendsense_auth.domain.accounts import Identity, SignInResult, User
+from spendsense_shared.text import StoredText
 
 
 class TokenUser(BaseModel):
@@ -70,15 +71,15 @@ class _Body(BaseModel):
 
 
 class RegisterRequest(_Body):
-    email: str = Field(min_length=3, max_length=320)
-    password: str = Field(max_length=1024)
-    username: str | None = Field(None, max_length=64)
+    email: StoredText = Field(min_length=3, max_length=320)
+    password: StoredText = Field(max_length=1024)
+    username: StoredText | None = Field(None, max_length=64)
 
 
 class LoginRequest(_Body):
-    email: str | None = Field(None, max_length=320)
-    username: str | None = Field(None, max_length=64)
-    password: str = Field(max_length=1024)
+    email: StoredText | None = Field(None, max_length=320)
+    username: StoredText | None = Field(None, max_length=64)
+    password: StoredText = Field(max_length=1024)
 
     @model_validator(mode="after")
     def _one_login(self) -> LoginRequest:

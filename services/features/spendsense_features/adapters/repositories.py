@@ -56,6 +56,19 @@ class SqlAnalysisRepository(AnalysisRepository):
     def __init__(self, session: AsyncSession):
         self.session = session
 
+    async def analyzed(self, upload_id: str, user_ids: list[str]) -> set[str]:
+        # The upload's lock until the transaction ends: two announcements of one upload (the profile's
+        # reconciler announcing again while the first is still being analyzed) are analyzed in turn.
+        await self.session.execute(
+            select(func.pg_advisory_xact_lock(func.hashtextextended(f"features:upload:{upload_id}", 0)))
+        )
+        rows = await self.session.execute(
+            select(persona_history.c.user_id)
+            .where(persona_history.c.upload_id == upload_id, persona_history.c.user_id.in_(user_ids))
+            .distinct()
+        )
+        return {row.user_id for row in rows}
+
     async def save(self, report: dict[str, Any], upload_id: str | None, rule_set_version: str) -> None:
         user_id, as_of = report["user_id"], date.fromisoformat(str(report["as_of"]))
         previous = {
@@ -111,6 +124,48 @@ class SqlAnalysisRepository(AnalysisRepository):
                     upload_id=upload_id,
                 )
             )
+
+    async def reports_of_upload(
+        self, upload_id: str, user_ids: list[str]
+    ) -> list[tuple[dict[str, Any], str]]:
+        rows = await self.session.execute(
+            select(
+                signals.c.user_id,
+                signals.c.window,
+                signals.c.as_of,
+                signals.c["values"],
+                persona_assignments.c.primary_persona,
+                persona_assignments.c.matched,
+                persona_assignments.c.rule_set_version,
+            )
+            .join(
+                persona_assignments,
+                and_(
+                    persona_assignments.c.user_id == signals.c.user_id,
+                    persona_assignments.c.window == signals.c.window,
+                ),
+            )
+            .where(
+                signals.c.user_id.in_(user_ids),
+                signals.c.upload_id == upload_id,
+                persona_assignments.c.upload_id == upload_id,
+            )
+            .order_by(signals.c.user_id, signals.c.window)
+        )
+        reports: dict[str, tuple[dict[str, Any], str]] = {}
+        for row in rows:
+            report, _ = reports.setdefault(
+                row.user_id,
+                (
+                    {"user_id": row.user_id, "as_of": row.as_of.isoformat(), "windows": {}},
+                    row.rule_set_version,
+                ),
+            )
+            report["windows"][row.window] = {
+                "persona": {"primary": row.primary_persona, "matched": row.matched},
+                "signals": row.values,
+            }
+        return list(reports.values())
 
     async def signals(self, user_id: str, window: str) -> StoredSignals | None:
         row = (

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from spendsense_features.domain.commands import GetPersona, GetSignals
 from spendsense_features.domain.model import HistoryPosition
+from spendsense_shared.http.cursor import CursorModel, CursorText, CursorTime, read_cursor
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
@@ -72,13 +73,14 @@ async def get_signals(
     )
 
 
+class HistoryCursor(CursorModel):
+    t: CursorTime
+    w: CursorText
+
+
 def _position(after: dict[str, Any] | None) -> HistoryPosition | None:
-    if after is None:
-        return None
-    try:
-        return HistoryPosition(datetime.fromisoformat(after["t"]), str(after["w"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued") from exc
+    cursor = read_cursor(after, HistoryCursor)
+    return HistoryPosition(cursor.t, cursor.w) if cursor else None
 
 
 @router.get(

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from spendsense_shared.guardrails.untrusted import merchant_display
+
 from . import classify as cls
 from .classify import merchant_keys
 from .context import Context
@@ -100,6 +102,13 @@ def _merchant_entry(stream: dict[str, Any], cadence: str, per_month: float) -> d
     }
 
 
+def _shown(name: Any) -> Any:
+    """A merchant name as users may see it (the web app charts these): a known merchant's own name, the
+    cleaned name, or a neutral label when it reads like a lure or an instruction (shared sanitizer)."""
+    safe = merchant_display(name) if isinstance(name, str) else None
+    return name if safe is None else safe.text
+
+
 def _iso(day_numbers: np.ndarray) -> list[str]:
     return np.asarray(day_numbers, dtype=np.int64).astype("datetime64[D]").astype(str).tolist()
 
@@ -134,6 +143,7 @@ def _stream_dicts(ctx: Context, data: Dataset, streams: Streams) -> list[dict[st
     last_pos = member_pos[streams.member_start[1:] - 1]
     display = tx["merchant_name"].iloc[last_pos].astype(object)
     display = display.where(display.notna(), tx["name"].iloc[last_pos].astype(object)).tolist()
+    display = [_shown(name) for name in display]
     inflow = t["inflow"].to_numpy(bool)
     change_day = t["change_day"].to_numpy(np.int64)
     bounds = streams.member_start.tolist()

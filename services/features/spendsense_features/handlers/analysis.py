@@ -7,6 +7,7 @@ the data bucket, all of a batch stored in one call, the event carrying only the 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any, Literal
 
@@ -16,7 +17,7 @@ from spendsense_features.domain.analysis import analyze
 from spendsense_features.domain.rules import RuleSet
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
-from spendsense_shared.blobs import BlobStore
+from spendsense_shared.blobs import BlobStore, object_missing
 from spendsense_shared.dataset import from_parquet, table_of_key
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import (
@@ -54,12 +55,26 @@ async def analyze_upload(
             upload_id=data.upload_id, user_id=user_id, stage="analysis", reason="consent_required"
         )
         uow.publish(new_event(failure, user_id=user_id, causation_id=envelope.id))
+    done = await uow.analyses.analyzed(data.upload_id, sorted(allowed))
+    if done:  # announced again (the profile's reconciler): analyzed once per upload, never twice
+        log.info("analysis_already_done", upload_id=data.upload_id, users=len(done))
+        await publish_again(uow, store, data, done, causation_id=envelope.id)
+        allowed -= done
     if not allowed:
         return
     for user_id in sorted(allowed):
         keys = [k for k in data.keys if f"/users/{user_id}/" in f"/{k}"]
         await uow.snapshots.remember(user_id, data.upload_id, keys, data.as_of)
-    tables = await read_tables(store, list(data.keys))
+    try:
+        tables = await read_tables(store, list(data.keys))
+    except Exception as exc:
+        if not object_missing(exc):
+            raise
+        # The snapshots are gone (the emulator restarted): not this event's fault, and no retry brings
+        # them back. The users stay ingested; the profile's reconciler writes them again and announces
+        # the upload again.
+        log.warning("snapshots_missing", upload_id=data.upload_id, users=len(allowed))
+        return
     rule_set = await rule_sets.active(uow.rule_sets)
     scored = await score(
         uow, store, tables, allowed, rule_set, upload_id=data.upload_id, causation_id=envelope.id
@@ -73,6 +88,44 @@ async def analyze_upload(
             detail="no posted transactions to analyze",
         )
         uow.publish(new_event(failure, user_id=user_id, causation_id=envelope.id))
+
+
+async def publish_again(
+    uow: FeaturesUnitOfWork,
+    store: BlobStore,
+    data: UploadIngested,
+    user_ids: set[str],
+    *,
+    causation_id: uuid.UUID,
+) -> None:
+    """Users analyzed for this upload already, announced again because no recommendation followed (the
+    ``persona.assigned`` or what came after it was lost): ``persona.assigned`` is published again from
+    the stored analysis. Its details are checked in again (same content, same key: the emulator may have
+    lost the object); the accounts they carry come from the snapshots the profile has just rewritten.
+    The recommender derives the same recommendations for the same upload and user."""
+    stored = await uow.analyses.reports_of_upload(data.upload_id, sorted(user_ids))
+    if not stored:
+        return
+    users = {report["user_id"] for report, _ in stored}
+    keys = [
+        k
+        for k in data.keys
+        if table_of_key(k) == "accounts" and any(f"/users/{u}/" in f"/{k}" for u in users)
+    ]
+    try:
+        tables = await read_tables(store, keys)
+    except Exception as exc:
+        if not object_missing(exc):
+            raise
+        # The snapshots are gone too: the profile's reconciler writes them again and announces again.
+        log.warning("snapshots_missing", upload_id=data.upload_id, users=len(users))
+        return
+    typed = [AnalysisReport.model_validate(report) for report, _ in stored]
+    claims = await check_in_details(store, typed, accounts_by_user(tables.get("accounts")))
+    for (_, version), report, claim in zip(stored, typed, claims, strict=True):
+        event = persona_event(report, data.upload_id, version, claim)
+        uow.publish(new_event(event, user_id=report.user_id, causation_id=causation_id))
+    log.info("analysis_published_again", upload_id=data.upload_id, users=len(stored))
 
 
 async def read_tables(store: BlobStore, keys: list[str]) -> dict[str, pa.Table]:
@@ -138,7 +191,11 @@ async def check_in_details(
     items: list[tuple[str, bytes]] = []
     for report in reports:
         details = PersonaDetails(report=report, accounts=accounts.get(report.user_id, []))
-        body = details.model_dump_json(by_alias=True).encode()
+        # Canonical JSON (sorted keys): the same details give the same bytes, hence the same claim, when
+        # published again from the stored analysis (PostgreSQL's JSONB does not keep key order).
+        body = json.dumps(
+            details.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+        ).encode()
         items.append((details_key(report.user_id, body), body))
     return await check_in_many(store, items)
 

@@ -27,6 +27,19 @@ class AnalysisRepository(abc.ABC):
         (recording the persona it replaces)."""
 
     @abc.abstractmethod
+    async def analyzed(self, upload_id: str, user_ids: list[str]) -> set[str]:
+        """Which of ``user_ids`` were analyzed for ``upload_id`` already (an upload announced again).
+        Holds the upload's lock until the transaction ends: announcements of one upload are analyzed in
+        turn, never at once (each would find the users not analyzed yet)."""
+
+    @abc.abstractmethod
+    async def reports_of_upload(
+        self, upload_id: str, user_ids: list[str]
+    ) -> list[tuple[dict[str, Any], str]]:
+        """The stored analysis report and rule set version of each of ``user_ids`` whose current signals
+        and personas are of ``upload_id`` (a user analyzed since for a newer upload is left out)."""
+
+    @abc.abstractmethod
     async def signals(self, user_id: str, window: str) -> StoredSignals | None: ...
 
     @abc.abstractmethod

@@ -242,7 +242,7 @@ async def test_persona_history_is_paged_newest_first_with_a_cursor(features):
     assert seen == transitions
 
     bad = await features.get("/api/v1/profile/u1/persona", "u1", cursor="not-a-cursor")
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "invalid_cursor"
     too_many = await features.get("/api/v1/profile/u1/persona", "u1", limit=500)
     assert too_many.status_code == 422

@@ -41,10 +41,13 @@ class InMemoryAnalysisRepository(AnalysisRepository):
         self.signal_rows: dict[tuple[str, str], StoredSignals] = {}
         self.assignments: dict[tuple[str, str], PersonaAssignment] = {}
         self.history: dict[str, list[PersonaTransition]] = {}
+        self.uploads_analyzed: dict[str, set[str]] = {}
 
     async def save(self, report: dict[str, Any], upload_id: str | None, rule_set_version: str) -> None:
         user_id, as_of = report["user_id"], date.fromisoformat(str(report["as_of"]))
         now = self.clock.tick()
+        if upload_id is not None:
+            self.uploads_analyzed.setdefault(upload_id, set()).add(user_id)
         for window, result in report["windows"].items():
             persona = result["persona"]
             previous = self.assignments.get((user_id, window))
@@ -64,6 +67,30 @@ class InMemoryAnalysisRepository(AnalysisRepository):
                     now,
                 )
             )
+
+    async def reports_of_upload(
+        self, upload_id: str, user_ids: list[str]
+    ) -> list[tuple[dict[str, Any], str]]:
+        reports: dict[str, tuple[dict[str, Any], str]] = {}
+        for (user_id, window), row in sorted(self.signal_rows.items()):
+            if user_id not in user_ids or row.upload_id != upload_id:
+                continue
+            assigned = self.assignments[(user_id, window)]
+            report, _ = reports.setdefault(
+                user_id,
+                (
+                    {"user_id": user_id, "as_of": row.as_of.isoformat(), "windows": {}},
+                    assigned.rule_set_version,
+                ),
+            )
+            report["windows"][window] = {
+                "persona": {"primary": assigned.primary, "matched": assigned.matched},
+                "signals": row.values,
+            }
+        return list(reports.values())
+
+    async def analyzed(self, upload_id: str, user_ids: list[str]) -> set[str]:
+        return {u for u in user_ids if u in self.uploads_analyzed.get(upload_id, set())}
 
     async def signals(self, user_id: str, window: str) -> StoredSignals | None:
         return self.signal_rows.get((user_id, window))

@@ -42,6 +42,7 @@ from spendsense_operator.domain.model import (
     csv_safe,
 )
 from spendsense_operator.domain.override import EditedText, GuardrailsFailed, NotAnAlternative
+from spendsense_shared.http.cursor import CursorInt, CursorModel, CursorText, CursorTime, read_cursor
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
@@ -49,6 +50,7 @@ from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import OverrideText
 from spendsense_shared.messaging.contracts import Alternative, CitableFact
 from spendsense_shared.security import Principal, Role, require_role
+from spendsense_shared.text import StoredText
 
 router = APIRouter(prefix="/api/v1/operator", tags=["operator"])
 log = get_logger(__name__)
@@ -148,7 +150,7 @@ def _exactly_one(body: BaseModel, *names: str) -> str:
 class MatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    persona: str | None = Field(None, min_length=1, description="The items' persona")
+    persona: StoredText | None = Field(None, min_length=1, description="The items' persona")
     kind: Literal["education", "offer"] | None = Field(None, description="The items' kind")
 
 
@@ -157,8 +159,8 @@ class ApproveIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recommendation_ids: list[str] | None = Field(None, min_length=1, max_length=MAX_IDS)
-    user_id: str | None = Field(
+    recommendation_ids: list[StoredText] | None = Field(None, min_length=1, max_length=MAX_IDS)
+    user_id: StoredText | None = Field(
         None, min_length=1, description="Every open (pending or flagged) item of this user"
     )
     filter: MatchIn | None = Field(
@@ -172,9 +174,9 @@ class ApproveIn(BaseModel):
 class EditedTextIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    title: str = Field(max_length=TEXT_MAX)
-    body: str = Field(max_length=TEXT_MAX)
-    rationale: str = Field(max_length=TEXT_MAX)
+    title: StoredText = Field(max_length=TEXT_MAX)
+    body: StoredText = Field(max_length=TEXT_MAX)
+    rationale: StoredText = Field(max_length=TEXT_MAX)
 
 
 class OverrideCheckIn(BaseModel):
@@ -183,14 +185,14 @@ class OverrideCheckIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    recommendation_id: str = Field(min_length=1)
+    recommendation_id: StoredText = Field(min_length=1)
     text: EditedTextIn | None = None
-    catalog_item_id: str | None = Field(None, min_length=1)
-    reason: str | None = Field(None, max_length=2000)
+    catalog_item_id: StoredText | None = Field(None, min_length=1)
+    reason: StoredText | None = Field(None, max_length=2000)
 
 
 class OverrideIn(OverrideCheckIn):
-    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="Why (required)")
+    reason: StoredText = Field(min_length=1, max_length=2000, pattern=r"\S", description="Why (required)")
 
 
 class OverrideOut(BaseModel):
@@ -211,15 +213,15 @@ class OverrideCheckOut(BaseModel):
 class RejectIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recommendation_ids: list[str] = Field(min_length=1, max_length=MAX_IDS)
-    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="Why (required)")
+    recommendation_ids: list[StoredText] = Field(min_length=1, max_length=MAX_IDS)
+    reason: StoredText = Field(min_length=1, max_length=2000, pattern=r"\S", description="Why (required)")
 
 
 class FlagIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recommendation_ids: list[str] = Field(min_length=1, max_length=MAX_IDS)
-    reason: str | None = Field(None, max_length=2000)
+    recommendation_ids: list[StoredText] = Field(min_length=1, max_length=MAX_IDS)
+    reason: StoredText | None = Field(None, max_length=2000)
 
 
 class DecisionOut(BaseModel):
@@ -273,24 +275,29 @@ class AuditPageOut(BaseModel):
     next_cursor: str | None
 
 
-_CURSOR_KEYS: dict[str, dict[str, type]] = {
-    "date": {"t": str, "id": str},
-    "priority": {"p": int, "t": str, "id": str},
-    "user": {"u": str, "t": str, "id": str},
+class _DateCursor(CursorModel):
+    t: CursorTime
+    id: CursorText
+
+
+class _PriorityCursor(_DateCursor):
+    p: CursorInt
+
+
+class _UserCursor(_DateCursor):
+    u: CursorText
+
+
+_CURSORS: dict[str, type[CursorModel]] = {
+    "date": _DateCursor,
+    "priority": _PriorityCursor,
+    "user": _UserCursor,
 }
 
 
 def _review_position(after: dict[str, Any] | None, sort: SortKey) -> dict[str, Any] | None:
-    if after is None:
-        return None
-    keys = _CURSOR_KEYS[sort]
-    try:
-        if set(after) != set(keys) or not all(isinstance(after[k], t) for k, t in keys.items()):
-            raise ValueError("not this sort's cursor")
-        datetime.fromisoformat(after["t"])
-    except (TypeError, ValueError) as exc:
-        raise ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued for this sort") from exc
-    return after
+    """The cursor as issued (its keys depend on the sort), once it checks out as this sort's."""
+    return after if read_cursor(after, _CURSORS[sort]) else None
 
 
 @router.get("/review", response_model=ReviewPageOut, summary="The review queue, filtered and sorted")
@@ -429,13 +436,13 @@ def _audit_filter(
     return AuditFilter(operator_id=operator_id, user_id=user_id, recommendation_id=recommendation_id)
 
 
+class _AuditCursor(CursorModel):
+    s: CursorInt
+
+
 def _audit_position(after: dict[str, Any] | None) -> int | None:
-    if after is None:
-        return None
-    seq = after.get("s")
-    if set(after) != {"s"} or not isinstance(seq, int) or isinstance(seq, bool):
-        raise ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued")
-    return seq
+    cursor = read_cursor(after, _AuditCursor)
+    return cursor.s if cursor else None
 
 
 @router.get("/audit", response_model=AuditPageOut, summary="Every operator action, newest first")

@@ -128,7 +128,7 @@ async def test_the_queue_is_filtered_sorted_paged_and_counted(operator):
     wrong_sort = await client.get(
         "/api/v1/operator/review", params={"sort": "user", "cursor": first["next_cursor"]}, headers=me
     )
-    assert wrong_sort.status_code == 400
+    assert wrong_sort.status_code == 422
     assert wrong_sort.json()["error"]["code"] == "invalid_cursor"
     bad_status = await client.get("/api/v1/operator/review", params={"status": "lost"}, headers=me)
     assert bad_status.status_code == 422

@@ -20,13 +20,13 @@ from spendsense_profile.adapters.orm import (
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
 from spendsense_profile.domain.uploads import (
-    FAILED,
     Upload,
     UploadSource,
     UploadSummary,
     UserProgress,
     erased_from,
     upload_status,
+    with_users_status,
 )
 from spendsense_profile.handlers.unit_of_work import (
     ConsentRepository,
@@ -61,6 +61,9 @@ class SqlConsentRepository(ConsentRepository):
 
     async def ensure_profile(self, user_id: str) -> None:
         await self.session.execute(insert(profiles).values(user_id=user_id).on_conflict_do_nothing())
+        await self.session.execute(
+            select(profiles.c.user_id).where(profiles.c.user_id == user_id).with_for_update()
+        )
 
     async def get_profile(self, user_id: str) -> Profile | None:
         row = (await self.session.execute(select(profiles).where(profiles.c.user_id == user_id))).first()
@@ -72,6 +75,15 @@ class SqlConsentRepository(ConsentRepository):
             query = query.with_for_update()
         row = (await self.session.execute(query)).first()
         return None if row is None else _consent(row)
+
+    async def without_current_consent(self, user_ids: list[str]) -> set[str]:
+        if not user_ids:
+            return set()
+        query = select(consents.c.user_id).where(
+            consents.c.user_id.in_(user_ids), consents.c.revoked_at.is_(None)
+        )
+        consented = {row.user_id for row in await self.session.execute(query)}
+        return set(user_ids) - consented
 
     async def history(self, user_id: str) -> list[Consent]:
         rows = await self.session.execute(
@@ -216,7 +228,7 @@ class SqlUploadRepository(UploadRepository):
         if for_update:
             users_query = users_query.with_for_update()
         users = (await self.session.execute(users_query)).all()
-        return Upload(
+        upload = Upload(
             upload_id=row.upload_id,
             uploader_id=row.uploader_id,
             status=row.status,
@@ -236,49 +248,48 @@ class SqlUploadRepository(UploadRepository):
             correlation_id=row.correlation_id,
             attempts=row.attempts,
         )
+        return with_users_status(upload)
 
     async def stage_of(self, upload_id: str, user_id: str) -> UserProgress | None:
-        locked = await self.session.execute(
-            select(uploads.c.upload_id).where(uploads.c.upload_id == upload_id).with_for_update()
-        )
-        if locked.first() is None:
-            return None
         row = (
             await self.session.execute(
-                select(upload_users.c.stage, upload_users.c.reason).where(
-                    upload_users.c.upload_id == upload_id, upload_users.c.user_id == user_id
-                )
+                select(upload_users.c.stage, upload_users.c.reason)
+                .where(upload_users.c.upload_id == upload_id, upload_users.c.user_id == user_id)
+                .with_for_update()
             )
         ).first()
         return None if row is None else UserProgress(user_id, row.stage, row.reason)
 
-    async def save_stage(self, upload_id: str, progress: UserProgress) -> list[UserProgress]:
+    async def save_stage(self, upload_id: str, progress: UserProgress) -> None:
         await self.session.execute(
             update(upload_users)
             .where(upload_users.c.upload_id == upload_id, upload_users.c.user_id == progress.user_id)
             .values(stage=progress.stage, reason=progress.reason, updated_at=func.now())
         )
-        of_upload = upload_users.c.upload_id == upload_id
-        failed = await self.session.execute(
-            select(upload_users.c.user_id, upload_users.c.stage, upload_users.c.reason)
-            .where(of_upload, upload_users.c.stage == FAILED)
-            .order_by(upload_users.c.user_id)
-        )
-        others = await self.session.execute(  # one user at each stage (only a failure has a reason)
-            select(func.min(upload_users.c.user_id).label("user_id"), upload_users.c.stage)
-            .where(of_upload, upload_users.c.stage != FAILED)
-            .group_by(upload_users.c.stage)
-            .order_by(upload_users.c.stage)
-        )
-        return [UserProgress(r.user_id, r.stage, r.reason) for r in failed] + [
-            UserProgress(r.user_id, r.stage) for r in others
-        ]
 
-    async def save_status(self, upload_id: str, status: str, error: dict[str, Any] | None) -> None:
+    async def stuck(self, stage: str, older_than_s: float, limit: int) -> dict[str, list[str]]:
+        rows = (
+            await self.session.execute(
+                select(upload_users.c.upload_id, upload_users.c.user_id)
+                .where(
+                    upload_users.c.stage == stage,
+                    upload_users.c.updated_at
+                    < func.now() - func.make_interval(0, 0, 0, 0, 0, 0, older_than_s),
+                )
+                .order_by(upload_users.c.upload_id, upload_users.c.user_id)
+                .limit(limit)
+            )
+        ).all()
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row.upload_id, []).append(row.user_id)
+        return found
+
+    async def touch_stage(self, upload_id: str, user_ids: list[str]) -> None:
         await self.session.execute(
-            update(uploads)
-            .where(uploads.c.upload_id == upload_id)
-            .values(status=status, error=error, updated_at=func.now())
+            update(upload_users)
+            .where(upload_users.c.upload_id == upload_id, upload_users.c.user_id.in_(user_ids))
+            .values(updated_at=func.now())
         )
 
     async def count_for_user(self, user_id: str) -> int:
@@ -294,7 +305,18 @@ class SqlUploadRepository(UploadRepository):
                 .limit(1)
             )
         ).first()
-        return None if row is None else UploadSummary(row.upload_id, row.status, row.created_at)
+        if row is None:
+            return None
+        stages = await self.session.execute(  # one user per stage and reason: all the status needs
+            select(
+                func.min(upload_users.c.user_id).label("user_id"), upload_users.c.stage, upload_users.c.reason
+            )
+            .where(upload_users.c.upload_id == row.upload_id)
+            .group_by(upload_users.c.stage, upload_users.c.reason)
+        )
+        users = [(u.user_id, u.stage, u.reason) for u in stages]
+        status = upload_status(users)[0] if users else row.status
+        return UploadSummary(row.upload_id, status, row.created_at)
 
     async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
         both = select(upload_users.c.upload_id).where(upload_users.c.user_id == target_user_id)
@@ -323,16 +345,7 @@ class SqlUploadRepository(UploadRepository):
             .where(uploads.c.uploader_id == source_user_id)
             .values(uploader_id=target_user_id, updated_at=func.now())
         )
-        for upload_id in shared:  # its status no longer counts the source's progress
-            upload = await self.get(upload_id, for_update=True)
-            if upload is None:
-                continue
-            status, error = upload_status([(u.user_id, u.stage, u.reason) for u in upload.users])
-            await self.session.execute(
-                update(uploads)
-                .where(uploads.c.upload_id == upload_id)
-                .values(status=status, error=error, updated_at=func.now())
-            )
+        # A shared upload's status no longer counts the source's progress: it is derived when read.
 
     async def erase_user(self, user_id: str) -> list[str]:
         involved = [
@@ -389,10 +402,18 @@ class SqlPushDeviceRepository(PushDeviceRepository):
     def __init__(self, session: AsyncSession):
         self.session = session
 
+    async def holder(self, token: str) -> PushDevice | None:
+        query = select(push_devices).where(push_devices.c.token == token).with_for_update()
+        row = (await self.session.execute(query)).first()
+        if row is None:
+            return None
+        return PushDevice(row.token, row.user_id, row.platform, row.endpoint_arn, row.disabled_at)
+
     async def register(self, device: PushDevice) -> None:
-        # A token moves with its device: re-registering it under another user re-assigns it. Registering
-        # again re-enables a disabled device: it drops the endpoint (as does a change of platform), so its
-        # next push creates, and re-enables, one. In ON CONFLICT, push_devices.c.* is the existing row.
+        # A token moves to another user only once its device was found unreachable (the handler checks;
+        # the WHERE below keeps a concurrent registration from moving a reachable one). Registering again
+        # re-enables a disabled device: it drops the endpoint (as does a change of platform), so its next
+        # push creates, and re-enables, one. In ON CONFLICT, push_devices.c.* is the existing row.
         stmt = insert(push_devices).values(
             token=device.token, user_id=device.user_id, platform=device.platform
         )
@@ -409,6 +430,9 @@ class SqlPushDeviceRepository(PushDeviceRepository):
                     "endpoint_arn": case((new_endpoint, null()), else_=push_devices.c.endpoint_arn),
                     "disabled_at": null(),
                 },
+                where=or_(
+                    push_devices.c.user_id == stmt.excluded.user_id, push_devices.c.disabled_at.is_not(None)
+                ),
             )
         )
 

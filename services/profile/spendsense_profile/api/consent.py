@@ -19,6 +19,7 @@ from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.logging import get_logger
 from spendsense_shared.security import Principal, Role, current_principal
+from spendsense_shared.text import StoredText
 
 router = APIRouter(prefix="/api/v1/consent", tags=["consent"])
 log = get_logger(__name__)
@@ -27,9 +28,9 @@ log = get_logger(__name__)
 class ConsentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    user_id: str = Field(min_length=1, max_length=128)
-    policy_version: str | None = Field(None, min_length=1, max_length=32)
-    scopes: list[str] | None = Field(None, max_length=10)
+    user_id: StoredText = Field(min_length=1, max_length=128)
+    policy_version: StoredText | None = Field(None, min_length=1, max_length=32)
+    scopes: list[StoredText] | None = Field(None, max_length=10)
 
 
 class ConsentOut(BaseModel):

@@ -10,11 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from spendsense_profile.api.consent import ConsentOut, ConsentRequest, post_consent
 from spendsense_profile.domain.commands import GetMobileProfile, GetProfile, RegisterPushDevice
-from spendsense_profile.domain.profile import ProfileView
+from spendsense_profile.domain.profile import DeviceTokenInUse, ProfileView
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.etag import conditional
 from spendsense_shared.security import Principal, current_principal, require_user_access
+from spendsense_shared.text import StoredText
 
 router = APIRouter(tags=["profile"])
 
@@ -101,8 +102,8 @@ async def get_mobile_profile(
 class MobileConsent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    policy_version: str | None = Field(None, min_length=1, max_length=32)
-    scopes: list[str] | None = Field(None, max_length=10)
+    policy_version: StoredText | None = Field(None, min_length=1, max_length=32)
+    scopes: list[StoredText] | None = Field(None, max_length=10)
 
 
 @router.post(
@@ -127,5 +128,13 @@ async def post_mobile_consent(
 async def register_push(
     body: PushRegistration, bus: Bus, principal: Principal = Depends(current_principal)
 ) -> dict[str, str]:
-    await bus.handle(RegisterPushDevice(principal.user_id, body.token, body.platform))
+    try:
+        await bus.handle(RegisterPushDevice(principal.user_id, body.token, body.platform))
+    except DeviceTokenInUse as exc:
+        raise ApiError(
+            409,
+            "device_token_in_use",
+            "token: this device token is registered to another account",
+            [{"field": "token", "reason": "registered to another account"}],
+        ) from exc
     return {"status": "registered"}

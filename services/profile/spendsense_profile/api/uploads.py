@@ -11,8 +11,8 @@ from pydantic import BaseModel
 
 from spendsense_profile.api.upload_body import MultipartFile, RequestBody
 from spendsense_profile.domain.commands import GetUpload, ReceiveUpload, UploadBody
-from spendsense_profile.domain.uploads import UploadRejected
-from spendsense_shared.http.deps import Bus
+from spendsense_profile.domain.uploads import UploadConsentRequired, UploadRejected
+from spendsense_shared.http.deps import Bus, wired, wired_value
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.security import Principal, Role, current_principal
 
@@ -59,6 +59,10 @@ class UserProgress(BaseModel):
 
 
 class UploadOut(BaseModel):
+    """An upload as the reader may see it. A user in an operator's batch import sees only their own
+    progress (``status`` is their own stage; no other user, counts, notes, error or size: 0); an
+    operator sees only users whose consent is current, and a user's own upload only while it is."""
+
     upload_id: str
     status: str
     error: dict[str, Any] | None
@@ -71,9 +75,10 @@ class UploadOut(BaseModel):
     updated_at: datetime
 
 
-def upload_max_bytes() -> int:
+@wired
+async def upload_max_bytes(request: Request) -> int:
     """The size limit of one upload (``bootstrap`` provides it from the settings)."""
-    raise RuntimeError("no upload size limit is wired into this app")
+    return int(wired_value(request, upload_max_bytes))
 
 
 UploadLimit = Annotated[int, Depends(upload_max_bytes)]
@@ -156,9 +161,12 @@ async def post_upload(
 async def get_upload(
     upload_id: str, bus: Bus, principal: Principal = Depends(current_principal)
 ) -> UploadOut:
-    upload = await bus.handle(
-        GetUpload(upload_id, principal.user_id, actor_is_operator=principal.has_role(Role.operator))
-    )
+    try:
+        upload = await bus.handle(
+            GetUpload(upload_id, principal.user_id, actor_is_operator=principal.has_role(Role.operator))
+        )
+    except UploadConsentRequired as exc:
+        raise ApiError(403, "consent_required", "the user has not given current consent") from exc
     if upload is None:  # also when it exists but is not theirs: don't reveal that it exists
         raise ApiError(404, "not_found", f"upload {upload_id} not found")
     assert upload.created_at is not None  # a stored upload has both

@@ -43,7 +43,9 @@ class MobileProfileView:
 
 @dataclass(frozen=True)
 class PushDevice:
-    """A device registered for push notifications; a token moves with its device to its latest user.
+    """A device registered for push notifications. A token stays with the user who registered it: another
+    user may take it over only once it is found unreachable (``disabled_at``), so nobody can redirect
+    someone else's notifications by replaying their device token (no proof of possession otherwise).
 
     ``endpoint_arn`` is its Amazon SNS platform endpoint, created at its first push; ``disabled_at`` is
     when a push found the endpoint disabled or deleted (the app uninstalled, the token expired): no push
@@ -58,6 +60,14 @@ class PushDevice:
     @property
     def reachable(self) -> bool:
         return self.disabled_at is None
+
+    def may_move_to(self, user_id: str) -> bool:
+        """Whether ``user_id`` may register this device's token: theirs already, or found unreachable."""
+        return self.user_id == user_id or not self.reachable
+
+
+class DeviceTokenInUse(Exception):
+    """The device token is registered to another user and still reachable."""
 
 
 @dataclass(frozen=True)

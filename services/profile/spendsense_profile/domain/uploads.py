@@ -40,6 +40,14 @@ def upload_status(users: list[tuple[str, str, str | None]]) -> tuple[str, dict[s
     return status, error
 
 
+def with_users_status(upload: Upload) -> Upload:
+    """The upload with the status its users make: once ingested, an upload is as far as its slowest user
+    (derived when read, so progress events of one batch's users never contend for the upload's row)."""
+    if upload.users:
+        upload.status, upload.error = upload_status([(u.user_id, u.stage, u.reason) for u in upload.users])
+    return upload
+
+
 class UploadRejected(Exception):
     """The upload is refused as a whole at the door (HTTP ``status``); nothing of it is stored."""
 
@@ -326,13 +334,44 @@ class Upload:
 
     def seen_by(self, user_id: str, *, operator: bool) -> Upload | None:
         """What ``user_id`` may see of this upload: None when they are not involved (not even its
-        existence); a user in someone else's batch import sees only their own progress and no error."""
+        existence); a user in someone else's batch import sees only their own progress: their own
+        stage as the status, and nothing batch-wide (no other user, counts, notes, error or size)."""
         if not self.involves(user_id) and not operator:
             return None
         if user_id == self.uploader_id or operator:
             return self
         users = [u for u in self.users if u.user_id == user_id]
-        return replace(self, users=users, error=None)
+        status = upload_status([(u.user_id, u.stage, u.reason) for u in users])[0] if users else self.status
+        return replace(
+            self,
+            status=status,
+            users=users,
+            user_ids=[user_id],
+            counts={},
+            notes=[],
+            error=None,
+            size_bytes=0,
+        )
+
+    def without_users(self, hidden: set[str]) -> Upload:
+        """This upload with ``hidden`` users' progress left out (operators: users whose consent is not
+        current), in its users, ids and error alike."""
+        if not hidden:
+            return self
+        error = self.error
+        if error is not None and isinstance(error.get("failed_users"), list):
+            kept = [f for f in error["failed_users"] if f.get("user_id") not in hidden]
+            error = {**error, "failed_users": kept}
+        return replace(
+            self,
+            users=[u for u in self.users if u.user_id not in hidden],
+            user_ids=[u for u in self.user_ids if u not in hidden],
+            error=error,
+        )
+
+
+class UploadConsentRequired(Exception):
+    """An operator asked for a user's own upload while that user's consent is not current."""
 
 
 @dataclass(frozen=True)

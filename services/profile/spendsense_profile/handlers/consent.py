@@ -15,6 +15,7 @@ from spendsense_profile.domain.commands import (
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork
 from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, new_event
+from spendsense_shared.security import ConsentStanding
 
 
 async def grant_consent(cmd: GrantConsent, uow: ProfileUnitOfWork) -> Consent:
@@ -45,6 +46,7 @@ async def grant_consent(cmd: GrantConsent, uow: ProfileUnitOfWork) -> Consent:
 async def revoke_consent(cmd: RevokeConsent, uow: ProfileUnitOfWork) -> Consent:
     now = datetime.now(UTC)
     async with uow:
+        await uow.consents.ensure_profile(cmd.user_id)  # one consent change at a time per user
         revoked = rules.revoke(await uow.consents.current(cmd.user_id, for_update=True), now)
         await uow.consents.mark_revoked(revoked)
         uow.publish(
@@ -79,3 +81,10 @@ class StoredConsent:
     async def is_erased(self, user_id: str) -> bool:
         async with self.unit_of_work() as uow:
             return await uow.consents.is_erased(user_id)
+
+    async def standing(self, user_id: str) -> ConsentStanding:
+        """Both answers on one connection (the access checks of a request ask for both)."""
+        async with self.unit_of_work() as uow:
+            if await uow.consents.is_erased(user_id):
+                return ConsentStanding(erased=True, current=False)
+            return ConsentStanding(erased=False, current=await uow.consents.current(user_id) is not None)

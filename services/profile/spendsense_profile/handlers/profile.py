@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from spendsense_profile.domain.commands import GetMobileProfile, GetProfile, RegisterPushDevice
 from spendsense_profile.domain.consent import superseded_by_merge
-from spendsense_profile.domain.profile import MobileProfileView, ProfileView, PushDevice
+from spendsense_profile.domain.profile import DeviceTokenInUse, MobileProfileView, ProfileView, PushDevice
 from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork
+from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import EventData, UserMerged, UserRegistered
 from spendsense_shared.messaging.envelope import EventEnvelope
+
+log = get_logger(__name__)
 
 
 async def _view(uow: ProfileUnitOfWork, user_id: str) -> ProfileView | None:
@@ -34,7 +37,12 @@ async def get_mobile_profile(query: GetMobileProfile, uow: ProfileUnitOfWork) ->
 
 
 async def register_push_device(cmd: RegisterPushDevice, uow: ProfileUnitOfWork) -> None:
+    """Raises :class:`DeviceTokenInUse` when another user holds the token and it is still reachable."""
     async with uow:
+        held = await uow.push_devices.holder(cmd.token)
+        if held is not None and not held.may_move_to(cmd.user_id):
+            log.warning("push_token_in_use", user=cmd.user_id)
+            raise DeviceTokenInUse
         await uow.consents.ensure_profile(cmd.user_id)
         await uow.push_devices.register(PushDevice(cmd.token, cmd.user_id, cmd.platform))
         await uow.commit()

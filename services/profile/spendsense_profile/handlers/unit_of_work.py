@@ -6,7 +6,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -28,7 +28,9 @@ class ConsentRepository(abc.ABC):
 
     @abc.abstractmethod
     async def ensure_profile(self, user_id: str) -> None:
-        """Create the user's profile unless it exists."""
+        """Create the user's profile unless it exists, and lock it until the transaction ends: changes to
+        one user's consent apply one after the other (two grants at once would both find no current
+        consent and both insert one)."""
 
     @abc.abstractmethod
     async def get_profile(self, user_id: str) -> Profile | None: ...
@@ -40,6 +42,10 @@ class ConsentRepository(abc.ABC):
     @abc.abstractmethod
     async def history(self, user_id: str) -> list[Consent]:
         """Every consent of the user, newest first."""
+
+    async def without_current_consent(self, user_ids: list[str]) -> set[str]:
+        """Those of ``user_ids`` without a current consent (the store may answer in one query)."""
+        return {u for u in user_ids if await self.current(u) is None}
 
     @abc.abstractmethod
     async def add(self, consent: Consent) -> None: ...
@@ -86,22 +92,27 @@ class UploadRepository(abc.ABC):
 
     @abc.abstractmethod
     async def get(self, upload_id: str, *, for_update: bool = False) -> Upload | None:
-        """The upload with its users (ordered by user id); ``for_update`` locks it, so concurrent
-        progress events for its users recompute its status one at a time."""
+        """The upload with its users (ordered by user id) and its status as they make it
+        (:func:`~spendsense_profile.domain.uploads.with_users_status`); ``for_update`` locks it."""
 
     @abc.abstractmethod
     async def stage_of(self, upload_id: str, user_id: str) -> UserProgress | None:
-        """The user's progress in the upload (None: no such upload or user), locking the upload until the
-        transaction ends, so concurrent progress events of one upload update its status one at a time.
-        Reads one user's row, whatever the size of the batch."""
+        """The user's progress in the upload (None: no such upload or user), locking that user's row only
+        until the transaction ends: progress events of different users of one batch never wait on each
+        other (the upload's status is derived from its users when it is read, not stored per event)."""
 
     @abc.abstractmethod
-    async def save_stage(self, upload_id: str, progress: UserProgress) -> list[UserProgress]:
-        """Store the user's stage; returns what the upload's status now depends on: the progress of every
-        failed user (by user id) and of one user at each other stage."""
+    async def save_stage(self, upload_id: str, progress: UserProgress) -> None:
+        """Store the user's stage."""
 
     @abc.abstractmethod
-    async def save_status(self, upload_id: str, status: str, error: dict[str, Any] | None) -> None: ...
+    async def stuck(self, stage: str, older_than_s: float, limit: int) -> dict[str, list[str]]:
+        """The users (at most ``limit``) whose stage in an upload is ``stage`` and has not changed for
+        ``older_than_s`` seconds, by upload: work that should have moved on (the reconciler's)."""
+
+    @abc.abstractmethod
+    async def touch_stage(self, upload_id: str, user_ids: list[str]) -> None:
+        """Start the users' wait again (stage unchanged): their work was published again just now."""
 
     @abc.abstractmethod
     async def count_for_user(self, user_id: str) -> int:
@@ -153,10 +164,15 @@ class NormalizedData(abc.ABC):
 
 class PushDeviceRepository(abc.ABC):
     @abc.abstractmethod
+    async def holder(self, token: str) -> PushDevice | None:
+        """The device registered under ``token``, locked until the transaction ends; None if none is."""
+
+    @abc.abstractmethod
     async def register(self, device: PushDevice) -> None:
-        """Store the device, re-assigning its token when another user had it. Registering again makes a
-        disabled device reachable: it loses its endpoint (and so does one whose platform changed), so its
-        next push creates, and re-enables, the endpoint of its token."""
+        """Store the device, re-assigning its token when another user had it (the handler allows that
+        only for an unreachable device; the store never moves a reachable one). Registering again makes
+        a disabled device reachable: it loses its endpoint (and so does one whose platform changed), so
+        its next push creates, and re-enables, the endpoint of its token."""
 
     @abc.abstractmethod
     async def for_user(self, user_id: str) -> list[PushDevice]:

@@ -22,6 +22,7 @@ from spendsense_profile.domain.uploads import (
     BodyMeter,
     ParseBudget,
     Upload,
+    UploadConsentRequired,
     UploadFailure,
     UploadRejected,
     UploadSource,
@@ -31,7 +32,6 @@ from spendsense_profile.domain.uploads import (
     ingested_events,
     judge,
     source_name,
-    upload_status,
 )
 from spendsense_profile.handlers.snapshots import write_snapshots
 from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork, UploadParser, UploadSources
@@ -209,11 +209,24 @@ async def _fail(upload_id: str, failure: UploadFailure, uow: ProfileUnitOfWork) 
 
 
 async def get_upload(query: GetUpload, uow: ProfileUnitOfWork) -> Upload | None:
+    """Raises :class:`UploadConsentRequired` when an operator asks for a user's own upload and that
+    user's consent is not current; of a batch import, an operator sees only the users whose consent is."""
     async with uow:
         upload = await uow.uploads.get(query.upload_id)
-    if upload is None:
-        return None
-    return upload.seen_by(query.actor_id, operator=query.actor_is_operator)
+        if upload is None:
+            return None
+        seen = upload.seen_by(query.actor_id, operator=query.actor_is_operator)
+        if seen is None or not query.actor_is_operator:
+            return seen
+        if not upload.uploader_is_operator:  # a user's own upload: like any of their data
+            others = query.actor_id != upload.uploader_id
+            if others and await uow.consents.current(upload.uploader_id) is None:
+                log.warning("access_denied", reason="consent_required", actor=query.actor_id)
+                raise UploadConsentRequired(upload.uploader_id)
+            return seen
+        ids = sorted({*upload.user_ids, *(u.user_id for u in upload.users)})
+        hidden = await uow.consents.without_current_consent(ids)
+    return seen.without_users(hidden)
 
 
 async def record_progress(envelope: EventEnvelope, data: EventData, uow: ProfileUnitOfWork) -> None:
@@ -231,6 +244,4 @@ async def record_progress(envelope: EventEnvelope, data: EventData, uow: Profile
     current = await uow.uploads.stage_of(upload_id, user_id)  # one row, however large the batch
     if current is None or not advances(current.stage, stage):
         return
-    summary = await uow.uploads.save_stage(upload_id, UserProgress(user_id, stage, reason))
-    status, error = upload_status([(u.user_id, u.stage, u.reason) for u in summary])
-    await uow.uploads.save_status(upload_id, status, error)
+    await uow.uploads.save_stage(upload_id, UserProgress(user_id, stage, reason))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import select
 
@@ -35,6 +37,19 @@ async def test_a_user_grants_consent_and_the_event_is_in_the_outbox_with_the_cor
     assert body["policy_version"] == "2026-01"
     assert set(body["scopes"]) == {"analysis", "recommendations", "operator_review"}
     assert await outbox_types(profile) == [("consent.granted", "corr-1")]
+
+
+async def test_grants_and_revocations_at_once_leave_one_current_consent_and_no_500(profile):
+    """Found under load: two grants at once both found no current consent and both inserted one (500)."""
+    headers = profile.as_("u1")
+    requests = [profile.post("/api/v1/consent", json={"user_id": "u1"}, headers=headers) for _ in range(8)]
+    requests += [profile.delete("/api/v1/consent/u1", headers=headers) for _ in range(4)]
+    answers = await asyncio.gather(*requests)
+    assert all(a.status_code < 500 for a in answers), [a.text for a in answers if a.status_code >= 500]
+    async with profile.platform.database.engine.connect() as conn:
+        current = (await conn.execute(select(consents).where(consents.c.revoked_at.is_(None)))).all()
+    assert len(current) <= 1
+    assert sum(a.status_code == 201 for a in answers) == 8
 
 
 async def test_nobody_grants_consent_for_someone_else(profile):

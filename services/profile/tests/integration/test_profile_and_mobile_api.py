@@ -113,14 +113,15 @@ async def test_push_registration_stores_the_token_and_validates_it(profile):
         "/api/v1/mobile/push/register", json={"token": token, "platform": "ios"}, headers=profile.as_("u1")
     )
     assert ok.status_code == 201
-    moved = await profile.post(
+    taken = await profile.post(
         "/api/v1/mobile/push/register", json={"token": token, "platform": "ios"}, headers=profile.as_("u2")
     )
-    assert moved.status_code == 201
+    assert taken.status_code == 409  # another account's reachable device: not moved without proof
+    assert taken.json()["error"]["code"] == "device_token_in_use"
     async with profile.platform.database.engine.connect() as conn:
         rows = (await conn.execute(select(push_devices.c.user_id))).all()
-    assert [r.user_id for r in rows] == ["u2"]
-    assert sorted(await stored_profiles(profile)) == ["u1", "u2"]  # registering a device ensures a profile
+    assert [r.user_id for r in rows] == ["u1"]
+    assert sorted(await stored_profiles(profile)) == ["u1"]  # registering a device ensures a profile
     bad = await profile.post(
         "/api/v1/mobile/push/register",
         json={"token": "short", "platform": "blackberry"},

@@ -310,8 +310,9 @@ async def test_through_the_real_bus_the_recommenders_event_reaches_the_device(st
 
 
 async def test_registering_again_keeps_an_enabled_devices_endpoint_on_postgresql(stack):
-    """The upsert: same platform and enabled, the endpoint stays (also when the token moves to another
-    user); disabled, or on another platform, it is dropped, and the device is enabled again."""
+    """The upsert: same platform and enabled, the endpoint stays; another user cannot take the token of a
+    reachable device (409, nothing changes); disabled, or on another platform, the endpoint is dropped,
+    and the device is enabled again."""
     token = a_token()
     await stack.register("u1", token, "ios")
     async with stack.platform.database.uow_factory(SqlProfileUnitOfWork)() as uow:
@@ -319,21 +320,27 @@ async def test_registering_again_keeps_an_enabled_devices_endpoint_on_postgresql
         await uow.commit()
 
     await stack.register("u1", token, "ios")
-    await stack.register("u2", token, "ios")  # the phone changed hands
+    taken = await stack.client.post(
+        "/api/v1/mobile/push/register",
+        json={"token": token, "platform": "ios"},
+        headers=stack.client.as_("u2"),
+    )
+    assert taken.status_code == 409  # no proof of possession: the token stays u1's
     device = (await stack.devices())[token]
-    assert (device.user_id, device.endpoint_arn) == ("u2", "arn:aws:sns:us-east-1:1:endpoint/APNS/app/e1")
+    assert (device.user_id, device.endpoint_arn) == ("u1", "arn:aws:sns:us-east-1:1:endpoint/APNS/app/e1")
 
-    await stack.register("u2", token, "android")
+    await stack.register("u1", token, "android")
     assert (await stack.devices())[token].endpoint_arn is None
 
     async with stack.platform.database.uow_factory(SqlProfileUnitOfWork)() as uow:
         await uow.push_devices.set_endpoint(token, "arn:aws:sns:us-east-1:1:endpoint/GCM/app/e2")
         await uow.push_devices.disable(token, datetime.now(UTC))
-        [found] = await uow.push_devices.for_user("u2")
+        [found] = await uow.push_devices.for_user("u1")
         await uow.commit()
     assert not found.reachable
     assert found.endpoint_arn == "arn:aws:sns:us-east-1:1:endpoint/GCM/app/e2"
 
-    await stack.register("u2", token, "android")
+    await stack.register("u2", token, "android")  # unreachable now (uninstalled): it may move
     device = (await stack.devices())[token]
+    assert device.user_id == "u2"
     assert (device.endpoint_arn, device.disabled_at) == (None, None)

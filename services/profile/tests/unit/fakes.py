@@ -25,7 +25,7 @@ from spendsense_profile.domain.uploads import (
     UploadSummary,
     UserProgress,
     erased_from,
-    upload_status,
+    with_users_status,
 )
 from spendsense_profile.handlers.push import PushEndpointGone, PushNotConfigured, PushNotifier
 from spendsense_profile.handlers.unit_of_work import (
@@ -125,6 +125,19 @@ class InMemoryUploadRepository(UploadRepository):
             updated_at=self.clock.tick(),
         )
 
+    async def stuck(self, stage: str, older_than_s: float, limit: int) -> dict[str, list[str]]:
+        found: dict[str, list[str]] = {}
+        for upload in self.uploads.values():  # a stage's age is its upload's (no per-user clock here)
+            assert upload.updated_at is not None
+            if (self.clock.now - upload.updated_at).total_seconds() >= older_than_s:
+                users = [u.user_id for u in upload.users if u.stage == stage]
+                if users:
+                    found[upload.upload_id] = users
+        return dict(list(found.items())[:limit])
+
+    async def touch_stage(self, upload_id: str, user_ids: list[str]) -> None:
+        self.uploads[upload_id].updated_at = self.clock.tick()
+
     async def count_attempt(self, upload_id: str) -> int:
         self.uploads[upload_id].attempts += 1
         return self.uploads[upload_id].attempts
@@ -139,25 +152,19 @@ class InMemoryUploadRepository(UploadRepository):
             return None
         found = copy.deepcopy(upload)
         found.users.sort(key=lambda u: u.user_id)
-        return found
+        return with_users_status(found)
 
     async def stage_of(self, upload_id: str, user_id: str) -> UserProgress | None:
         upload = self.uploads.get(upload_id)
         progress = None if upload is None else upload.progress_of(user_id)
         return None if progress is None else replace(progress)
 
-    async def save_stage(self, upload_id: str, progress: UserProgress) -> list[UserProgress]:
+    async def save_stage(self, upload_id: str, progress: UserProgress) -> None:
         stored = self.uploads[upload_id]
         [mine] = [u for u in stored.users if u.user_id == progress.user_id]
         mine.stage, mine.reason = progress.stage, progress.reason
-        users = sorted(stored.users, key=lambda u: u.user_id)
-        failed = [replace(u) for u in users if u.stage == "failed"]
-        others = {u.stage: replace(u) for u in reversed(users) if u.stage != "failed"}
-        return failed + [others[stage] for stage in sorted(others)]
-
-    async def save_status(self, upload_id: str, status: str, error: dict[str, Any] | None) -> None:
-        stored = self.uploads[upload_id]
-        stored.status, stored.error, stored.updated_at = status, error, self.clock.tick()
+        stored.updated_at = self.clock.tick()
+        with_users_status(stored)  # what SQL derives when read, kept here so tests may read it stored
 
     async def count_for_user(self, user_id: str) -> int:
         return sum(1 for u in self.uploads.values() if user_id in u.user_ids)
@@ -168,7 +175,9 @@ class InMemoryUploadRepository(UploadRepository):
             return None
         latest = max(mine, key=lambda u: u.created_at or datetime.min.replace(tzinfo=UTC))
         assert latest.created_at is not None
-        return UploadSummary(latest.upload_id, latest.status, latest.created_at)
+        return UploadSummary(
+            latest.upload_id, with_users_status(copy.deepcopy(latest)).status, latest.created_at
+        )
 
     async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
         for upload in self.uploads.values():
@@ -182,10 +191,7 @@ class InMemoryUploadRepository(UploadRepository):
             upload.user_ids = sorted({target_user_id if u == source_user_id else u for u in upload.user_ids})
             if upload.uploader_id == source_user_id:
                 upload.uploader_id = target_user_id
-            if shared:
-                upload.status, upload.error = upload_status(
-                    [(u.user_id, u.stage, u.reason) for u in upload.users]
-                )
+            with_users_status(upload)
             upload.updated_at = self.clock.tick()
 
     async def erase_user(self, user_id: str) -> list[str]:
@@ -252,6 +258,9 @@ class InMemoryNormalizedData(NormalizedData):
 class InMemoryPushDeviceRepository(PushDeviceRepository):
     def __init__(self) -> None:
         self.devices: dict[str, PushDevice] = {}
+
+    async def holder(self, token: str) -> PushDevice | None:
+        return self.devices.get(token)
 
     async def register(self, device: PushDevice) -> None:
         known = self.devices.get(device.token)

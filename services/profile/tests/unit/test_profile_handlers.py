@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from unit.fakes import FakeProfileUnitOfWork
@@ -13,7 +13,7 @@ from spendsense_profile.domain.commands import (
     GrantConsent,
     RegisterPushDevice,
 )
-from spendsense_profile.domain.profile import MobileProfileView, PushDevice
+from spendsense_profile.domain.profile import DeviceTokenInUse, MobileProfileView, PushDevice
 from spendsense_profile.domain.uploads import Upload
 from spendsense_profile.handlers.consent import grant_consent
 from spendsense_profile.handlers.profile import (
@@ -110,14 +110,20 @@ async def test_the_mobile_profile_of_a_user_without_consent_or_uploads(uow):
     assert mobile == MobileProfileView(user_id="u1", consent="none", latest_upload_status=None)
 
 
-async def test_push_registration_ensures_the_profile_and_moves_a_token_to_its_latest_user(uow):
+async def test_push_registration_ensures_the_profile_and_moves_a_token_only_once_it_is_unreachable(uow):
     token = "a1b2c3d4e5f6a7b8c9d0" * 3
     await register_push_device(RegisterPushDevice("u1", token, "ios"), uow)
     assert await uow.consents.get_profile("u1") is not None
     assert uow.push_devices.devices == {token: PushDevice(token, "u1", "ios")}
+    await register_push_device(RegisterPushDevice("u1", token, "ios"), uow)  # again: fine
 
+    with pytest.raises(DeviceTokenInUse):  # another user replaying u1's token takes nothing over
+        await register_push_device(RegisterPushDevice("u2", token, "android"), uow)
+    assert uow.push_devices.devices == {token: PushDevice(token, "u1", "ios")}
+
+    await uow.push_devices.disable(token, datetime(2026, 1, 2, tzinfo=UTC))  # found uninstalled
     await register_push_device(RegisterPushDevice("u2", token, "android"), uow)
     assert uow.push_devices.devices == {token: PushDevice(token, "u2", "android")}
     assert await uow.consents.get_profile("u2") is not None
-    assert uow.commits == 2
+    assert uow.commits == 3
     assert uow.published == []

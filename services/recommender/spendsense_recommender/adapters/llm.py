@@ -9,9 +9,14 @@ answers are cached through an injected async cache (the service's Redis ``Cache`
 item, template, model and prompt version.
 
 Nothing is accepted before it passes the same guardrails as template text (tone, grounding,
-disclosure, length). Any failure — timeout, HTTP error after retries, refusal, truncation, malformed
-JSON, a guardrail — returns the template text instead, and the trace says what happened: generator,
-attempts, failure reason, latency, tokens, prompt hash, and the guardrail results of the rejected text.
+disclosure, length). When the primary model fails — timeout, HTTP error after retries, refusal,
+truncation, malformed JSON, a guardrail — the fallback model (``fallback_model``) gets one try, without
+retries, inside the same total deadline: the primary gets the deadline minus ``fallback_reserve_s``, so
+a hung primary still leaves the fallback its time. When both fail (or no fallback is configured) the
+template text is used. The trace says what happened: which model wrote the text (``model``), every
+model tried (``tries``: outcome, attempts, latency, tokens), temperature and max tokens, failure reason,
+prompt hash, and the guardrail results of the rejected text. Only the primary's answers are cached, so
+a recovered primary is used again at once.
 
 Create one writer per process (it owns the semaphore, the budget and the HTTP connection pool):
 ``make_writer(settings, cache)`` returns it, or the template writer when no API key is configured.
@@ -68,6 +73,8 @@ class LlmConfig(BaseModel):
 
     api_key: SecretStr
     model: str = "gpt-4o-mini"
+    fallback_model: str | None = Field(None, description="one try when the primary fails; None: no fallback")
+    fallback_reserve_s: float = Field(2.0, gt=0, description="of total_timeout_s kept for the fallback's try")
     base_url: str | None = None
     timeout_s: float = Field(4.0, gt=0, description="per HTTP attempt")
     total_timeout_s: float = Field(5.0, gt=0, description="per text, including retries, backoff and queueing")
@@ -91,6 +98,8 @@ class LlmConfig(BaseModel):
             setting = getattr(settings, f"openai_{name}", None)
             if name != "api_key" and setting is not None:
                 values[name] = setting
+        if not values.get("fallback_model"):  # an empty SPENDSENSE_OPENAI_FALLBACK_MODEL means none
+            values.pop("fallback_model", None)
         if hasattr(settings, "openai_temperature"):
             # None is meaningful here: omit the parameter (some models accept no temperature).
             values["temperature"] = settings.openai_temperature
@@ -149,6 +158,40 @@ class _Call:
     attempts: int = 0
     cached: bool = False
     tokens: dict[str, int] = field(default_factory=dict)
+
+
+# A failure the fallback model cannot help with: the process has no tokens left for any model.
+_NO_FALLBACK = frozenset({"token_budget_exhausted"})
+# Below this, a fallback try could not even get an answer back: the template is used at once.
+_MIN_FALLBACK_S = 0.05
+
+
+@dataclass
+class _Try:
+    """One model's try at a text: its answer (once the guardrails passed) or why it failed."""
+
+    model: str
+    call: _Call
+    answer: _Answer | None = None
+    failure: LlmFailure | None = None
+    guardrails: dict[str, Any] | None = None
+    latency_ms: float = 0.0
+
+    @property
+    def accepted(self) -> bool:
+        return self.answer is not None
+
+    def record(self) -> dict[str, Any]:
+        """This try in the trace: which model, what came of it, what it cost."""
+        return {
+            "model": self.model,
+            "outcome": "accepted" if self.failure is None else self.failure.reason,
+            "detail": "" if self.failure is None else self.failure.detail,
+            "attempts": self.call.attempts,
+            "cached": self.call.cached,
+            "tokens": self.call.tokens,
+            "latency_ms": self.latency_ms,
+        }
 
 
 def _parse(response: Any) -> _Answer:
@@ -212,79 +255,120 @@ class OpenAIWriter:
     async def write(self, request: WriteRequest) -> WrittenText:
         started = time.perf_counter()
         messages = build_messages(request)
-        about = {
-            "model": self.config.model,
-            "prompt_version": PROMPT_VERSION,
-            "prompt_hash": prompt_hash(messages, self.config.model),
-        }
-        call = _Call()
-        try:
-            async with asyncio.timeout(self.config.total_timeout_s):
-                answer = await self._answer(request, messages, call)
-        except TimeoutError:
-            return self._fallback(
-                request,
-                about,
-                call,
-                started,
-                LlmFailure("timeout", f"no answer within {self.config.total_timeout_s:g} s"),
-            )
-        except LlmFailure as error:
-            return self._fallback(request, about, call, started, error)
-        report = check_text(
-            answer.title, answer.rationale, answer.disclosure, request.facts, (request.title,)
-        )
-        if not report.passed:
-            rejected = LlmFailure("guardrails", ", ".join(report.reasons))
-            return self._fallback(request, about, call, started, rejected, report.to_dict())
-        if not call.cached:
-            await self._store(request, answer)
-        generator = {
-            "used": "llm",
-            **about,
-            **self._call_record(call, started),
-            "template_index": request.template_index,
-        }
-        return WrittenText(answer.title, answer.rationale, answer.disclosure, report.to_dict(), generator)
+        tries: list[_Try] = []
+        fallback = self.config.fallback_model
+        total = self.config.total_timeout_s
+        # With a fallback model, the primary must leave it time: a hung primary would otherwise spend it all.
+        primary_budget = total - min(self.config.fallback_reserve_s, total / 2) if fallback else total
+        first = await self._try(self.config.model, request, messages, primary_budget, primary=True)
+        tries.append(first)
+        if first.accepted or not fallback or (first.failure and first.failure.reason in _NO_FALLBACK):
+            return await self._result(request, tries, started)
+        remaining = total - (time.perf_counter() - started)
+        if remaining < _MIN_FALLBACK_S:
+            return await self._result(request, tries, started)
+        tries.append(await self._try(fallback, request, messages, remaining, primary=False))
+        return await self._result(request, tries, started)
 
-    def _call_record(self, call: _Call, started: float) -> dict[str, Any]:
+    async def _try(
+        self,
+        model: str,
+        request: WriteRequest,
+        messages: list[dict[str, str]],
+        budget_s: float,
+        *,
+        primary: bool,
+    ) -> _Try:
+        """One model's try: the primary with the SDK's retries and the cache, the fallback once."""
+        started = time.perf_counter()
+        attempt = _Try(model=model, call=_Call())
+        try:
+            async with asyncio.timeout(budget_s):
+                attempt.answer = await self._answer(request, messages, model, attempt.call, primary, budget_s)
+        except TimeoutError:
+            attempt.failure = LlmFailure("timeout", f"no answer within {round(budget_s, 2):g} s")
+        except LlmFailure as error:
+            attempt.failure = error
+        if attempt.answer is not None:
+            answer = attempt.answer
+            report = check_text(
+                answer.title,
+                answer.rationale,
+                answer.disclosure,
+                request.facts,
+                (request.title,),
+                request.catalog_text,
+            )
+            attempt.guardrails = report.to_dict()
+            if not report.passed:
+                attempt.answer = None
+                attempt.failure = LlmFailure("guardrails", ", ".join(report.reasons))
+        attempt.latency_ms = round((time.perf_counter() - started) * 1000, 3)
+        if attempt.failure is not None:
+            log.info("llm_try_failed", item_id=request.item_id, model=model, reason=attempt.failure.reason)
+        return attempt
+
+    async def _result(self, request: WriteRequest, tries: list[_Try], started: float) -> WrittenText:
+        last = tries[-1]
+        about = {
+            "model": last.model,
+            "prompt_version": PROMPT_VERSION,
+            "prompt_hash": prompt_hash(build_messages(request), last.model),
+            "temperature": self.config.temperature,
+            "max_tokens": self.config.max_tokens,
+        }
+        record = {**about, **self._call_record(tries, started), "tries": [t.record() for t in tries]}
+        if last.answer is not None and last.guardrails is not None:
+            if last.model == self.config.model and not last.call.cached:
+                await self._store(request, last.answer)
+            answer = last.answer
+            generator = {"used": "llm", **record, "template_index": request.template_index}
+            return WrittenText(answer.title, answer.rationale, answer.disclosure, last.guardrails, generator)
+        assert last.failure is not None
+        fallback = {"from": "llm", **record, "reason": last.failure.reason, "detail": last.failure.detail}
+        if last.guardrails is not None:
+            fallback["guardrails"] = last.guardrails
+        log.info(
+            "llm_fallback",
+            item_id=request.item_id,
+            reason=last.failure.reason,
+            models=[t.model for t in tries],
+        )
+        return template_text(request, fallback=fallback, started=started)
+
+    @staticmethod
+    def _call_record(tries: list[_Try], started: float) -> dict[str, Any]:
+        tokens: dict[str, int] = {}
+        for attempt in tries:
+            for name, count in attempt.call.tokens.items():
+                tokens[name] = tokens.get(name, 0) + count
         return {
-            "attempts": call.attempts,
-            "cached": call.cached,
-            "tokens": call.tokens,
+            "attempts": sum(t.call.attempts for t in tries),
+            "cached": tries[-1].call.cached,
+            "tokens": tokens,
             "latency_ms": round((time.perf_counter() - started) * 1000, 3),
         }
 
-    def _fallback(
+    async def _answer(
         self,
         request: WriteRequest,
-        about: dict[str, Any],
+        messages: list[dict[str, str]],
+        model: str,
         call: _Call,
-        started: float,
-        failure: LlmFailure,
-        guardrails: dict[str, Any] | None = None,
-    ) -> WrittenText:
-        record = {
-            "from": "llm",
-            **about,
-            "reason": failure.reason,
-            "detail": failure.detail,
-            **self._call_record(call, started),
-        }
-        if guardrails is not None:
-            record["guardrails"] = guardrails
-        log.info("llm_fallback", item_id=request.item_id, reason=failure.reason, attempts=call.attempts)
-        return template_text(request, fallback=record, started=started)
-
-    async def _answer(self, request: WriteRequest, messages: list[dict[str, str]], call: _Call) -> _Answer:
-        cached = await self._cached(request)
-        if cached is not None:
-            call.cached = True
-            return cached
+        primary: bool,
+        budget_s: float,
+    ) -> _Answer:
+        if primary:
+            cached = await self._cached(request)
+            if cached is not None:
+                call.cached = True
+                return cached
         async with self._slots:
-            return await self._complete(messages, call)
+            return await self._complete(messages, model, call, primary, budget_s)
 
-    async def _complete(self, messages: list[dict[str, str]], call: _Call) -> _Answer:
+    async def _complete(
+        self, messages: list[dict[str, str]], model: str, call: _Call, primary: bool, budget_s: float
+    ) -> _Answer:
         # Worst case before the call: ~4 characters a token for the prompt, plus the completion cap.
         reserved = sum(len(m["content"]) for m in messages) // 4 + self.config.max_tokens
         if not self.budget.reserve(reserved):
@@ -292,8 +376,14 @@ class OpenAIWriter:
         attempts: list[float] = []
         _ATTEMPTS.set(attempts)
         used = reserved  # a timed-out request may still have been billed: keep the reservation
+        # The fallback gets exactly one attempt, bounded by what is left of the deadline.
+        client = (
+            self._client
+            if primary
+            else self._client.with_options(max_retries=0, timeout=min(self.config.timeout_s, budget_s))
+        )
         try:
-            response = await self._client.chat.completions.create(**self._arguments(messages))
+            response = await client.chat.completions.create(**self._arguments(messages, model))
             used = self._record_usage(response, call)
             return _parse(response)
         except openai.OpenAIError as error:
@@ -304,9 +394,9 @@ class OpenAIWriter:
             call.attempts = len(attempts)
             self.budget.settle(reserved, used)
 
-    def _arguments(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def _arguments(self, messages: list[dict[str, str]], model: str | None = None) -> dict[str, Any]:
         arguments: dict[str, Any] = {
-            "model": self.config.model,
+            "model": model or self.config.model,
             "messages": messages,
             "response_format": {"type": "json_schema", "json_schema": RESPONSE_SCHEMA},
             "max_completion_tokens": self.config.max_tokens,

@@ -18,11 +18,13 @@ from spendsense_recommender.domain.commands import (
     RecordFeedback,
 )
 from spendsense_recommender.domain.model import ApprovedPage, ApprovedPosition, RecommendationNotFound
+from spendsense_shared.http.cursor import CursorInt, CursorModel, CursorText, CursorTime, read_cursor
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.etag import conditional
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
 from spendsense_shared.security import Principal, Role, require_consented_user_access
+from spendsense_shared.text import StoredText
 
 router = APIRouter(tags=["recommendations"])
 
@@ -60,9 +62,9 @@ class MobilePage(BaseModel):
 class FeedbackIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    recommendation_id: str = Field(min_length=1, max_length=64)
+    recommendation_id: StoredText = Field(min_length=1, max_length=64)
     kind: Literal["helpful", "not_helpful", "dismissed", "saved"]
-    comment: str | None = Field(None, max_length=2000)
+    comment: StoredText | None = Field(None, max_length=2000)
 
 
 class TracePage(BaseModel):
@@ -71,26 +73,24 @@ class TracePage(BaseModel):
     next_cursor: str | None = None
 
 
-def _invalid_cursor(exc: Exception) -> ApiError:
-    return ApiError(400, "invalid_cursor", "cursor: not a cursor this API issued")
+class ApprovedCursor(CursorModel):
+    t: CursorTime
+    r: CursorInt
+    i: CursorText
+
+
+class SeqCursor(CursorModel):
+    s: CursorInt
 
 
 def _approved_position(after: dict[str, Any] | None) -> ApprovedPosition | None:
-    if after is None:
-        return None
-    try:
-        return ApprovedPosition(datetime.fromisoformat(after["t"]), int(after["r"]), str(after["i"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _invalid_cursor(exc) from exc
+    cursor = read_cursor(after, ApprovedCursor)
+    return ApprovedPosition(cursor.t, cursor.r, cursor.i) if cursor else None
 
 
 def _seq(after: dict[str, Any] | None) -> int | None:
-    if after is None:
-        return None
-    try:
-        return int(after["s"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise _invalid_cursor(exc) from exc
+    cursor = read_cursor(after, SeqCursor)
+    return cursor.s if cursor else None
 
 
 async def approved_page(bus: Bus, user_id: str, page: PageParams) -> tuple[ApprovedPage, str | None]:

@@ -8,20 +8,28 @@ number only when it matches one of them, unit-aware. Facts are named by a fixed 
 Units: ``usd`` (dollars; whole dollars from $100, cents below), ``percent`` (percent points, 68 for
 0.68), ``days``, ``months``, ``count``, ``date`` (ISO value, "October 28, 2026" display), ``mask``
 (last four digits) and ``text`` (names). Text from bank records (card and merchant names) is untrusted:
-it is sanitized and length-capped here, marked ``untrusted`` for the prompt, and never cited by a
-template when it looks like an instruction or fails the tone check.
+it goes through the shared sanitizer (``spendsense_shared.guardrails.untrusted``) before it becomes a
+fact, so the template and the model see the same safe name — a known merchant's own name ("Netflix"),
+the cleaned name, or a neutral label ("a merchant ending in KXTR"; a card: "card") when it looks like
+an instruction, a phone number, a link, an e-mail address or a sentence, or fails the tone check. The
+raw name stays in the decision trace only; a name that is not a known merchant is marked ``untrusted``
+for the prompt.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import unicodedata
 from collections.abc import Mapping
 from datetime import date
 
 from spendsense_shared.guardrails.facts import Fact, FactTable, Unit
-from spendsense_shared.guardrails.tone import check_tone
+from spendsense_shared.guardrails.untrusted import (
+    MAX_NAME_CHARS,
+    card_display,
+    clean_untrusted,
+    merchant_display,
+)
 
 from .snapshot import Card, Merchant, UserSnapshot
 
@@ -37,12 +45,9 @@ __all__ = [
     "sanitize_untrusted",
 ]
 
-MAX_DATA_CHARS = 40
+MAX_DATA_CHARS = MAX_NAME_CHARS
 UTILIZATION_TARGET = 0.30
 EMERGENCY_TARGET_MONTHS = 3
-# What a template shows instead of a name that looks like an instruction or fails the tone check; worded
-# to fit where templates put names ("Your card ending in 4523", "including one of your subscriptions").
-NEUTRAL_NAMES = {"card": "card", "merchant": "one of your subscriptions"}
 
 _MERCHANT_SLOTS = ("top1", "top2", "top3")
 FACT_UNITS: dict[str, Unit] = {
@@ -99,10 +104,6 @@ FACT_UNITS: dict[str, Unit] = {
 OFFER_TERM_FACTS = {"apr", "intro_apr", "intro_months", "apy", "annual_fee", "monthly_fee"}
 
 _PLACEHOLDER = re.compile(r"\{([a-z0-9_.]+)\}")
-_INSTRUCTION_LIKE = re.compile(
-    r"ignore|instruction|disregard|system\s*:|assistant\s*:|prompt|[{}<>`]|\bjson\b|\boutput\b",
-    re.IGNORECASE,
-)
 
 
 # -- formatting ---------------------------------------------------------------------------------------
@@ -174,26 +175,15 @@ def _date(key: str, value: date | None) -> Fact | None:
 
 
 def sanitize_untrusted(text: str, cap: int = MAX_DATA_CHARS) -> str:
-    """Printable, single-line, length-capped text: control and format characters (zero-width, bidi
-    overrides) removed, whitespace collapsed, compatibility forms folded (NFKC)."""
-    folded = unicodedata.normalize("NFKC", text)
-    kept = "".join(
-        " " if ch.isspace() else ch for ch in folded if unicodedata.category(ch)[0] != "C" or ch.isspace()
-    )
-    collapsed = " ".join(kept.split())
-    return collapsed if len(collapsed) <= cap else collapsed[: cap - 1].rstrip() + "…"
-
-
-def _looks_unsafe(text: str) -> bool:
-    return bool(_INSTRUCTION_LIKE.search(text)) or not check_tone(text).passed
+    """Printable, single-line, length-capped text (the shared cleaner; kept here for its callers)."""
+    return clean_untrusted(text, cap)
 
 
 def _name(key: str, raw: str | None, kind: str) -> Fact | None:
-    if not raw or not raw.strip():
+    safe = merchant_display(raw) if kind == "merchant" else card_display(raw)
+    if safe is None:
         return None
-    value = sanitize_untrusted(raw)
-    display = NEUTRAL_NAMES[kind] if _looks_unsafe(value) else value
-    return Fact(key, "text", value, display, raw=raw, untrusted=True)
+    return Fact(key, "text", safe.text, safe.text, raw=raw, untrusted=safe.source != "known")
 
 
 def _mask(key: str, raw: str | None) -> Fact | None:

@@ -2,8 +2,9 @@
 
 Spotlighting: the facts travel as one JSON document between ``<data>`` and ``</data>`` in the user
 message, and the system message says that everything there is data, never instructions. Untrusted
-strings (card and merchant names from bank records) are already sanitized and capped at
-``MAX_DATA_CHARS`` by ``domain.facts``; here they are JSON-escaped (quotes, backslashes, control
+strings (card and merchant names from bank records) arrive already made safe by ``domain.facts`` (a
+known merchant's name, the cleaned name capped at ``MAX_DATA_CHARS``, or a neutral label when the name
+looks like an instruction, a link or a sentence); here they are JSON-escaped (quotes, backslashes, control
 characters) and ``<``, ``>``, ``&`` become ``\\u003c`` etc., so no data string can close the block or
 imitate markup, and each is flagged ``"untrusted": true``. The model sees no user id, name, email,
 account id or transaction: only the fact table, the catalog item and the persona id.

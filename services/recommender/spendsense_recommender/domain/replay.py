@@ -23,6 +23,7 @@ from .catalog import Catalog, load_catalog
 from .facts import build_facts, placeholders, render_template
 from .selection import SelectionDecision, SelectionInput, decide, item_facts
 from .vocabulary import SELECTION_VERSION
+from .writer import catalog_text
 
 __all__ = ["ReplayResult", "replay"]
 
@@ -65,7 +66,10 @@ def _text_differences(trace: Mapping[str, Any], inputs: SelectionInput, catalog:
     if trace["generator"].get("used") == "template":
         expected = render_template(template, facts)
         return [] if expected == output["rationale"] else ["template rationale differs from the stored text"]
-    report = check_text(output["title"], output["rationale"], output["disclosure"], facts, (item.title,))
+    own_text = catalog_text(item.title, item.body, template)
+    report = check_text(
+        output["title"], output["rationale"], output["disclosure"], facts, (item.title,), own_text
+    )
     return [] if report.passed else [f"stored model text now fails: {', '.join(report.reasons)}"]
 
 

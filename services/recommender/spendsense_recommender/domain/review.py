@@ -172,7 +172,8 @@ def check_override(
         return {"passed": False, "reasons": ["citable: no facts recorded to check the text against"]}, None
     facts = from_citable(CitableFact.model_validate(f) for f in recorded["facts"])
     trusted = tuple(recorded["trusted_names"])
-    text = check_text(override.title, override.rationale, override.disclosure, facts, trusted)
+    own_text = "\n".join((*trusted, body or ""))  # links and number words the item itself has
+    text = check_text(override.title, override.rationale, override.disclosure, facts, trusted, own_text)
     report = {**text.to_dict(), "checked_against": override.catalog_item_id}
     reasons = list(text.reasons)
     if override.body != body:  # an edited body: tone-checked (the rationale carries the user's figures)

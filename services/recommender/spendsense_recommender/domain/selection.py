@@ -35,6 +35,7 @@ from .facts import FactTable, build_facts, offer_facts, placeholders, render_tem
 from .signals import Evidence, derive_signal_tags
 from .snapshot import UserSnapshot
 from .vocabulary import DISCLOSURE, GENERAL_WELLNESS, SELECTION_VERSION
+from .writer import catalog_text
 
 __all__ = ["Pick", "SelectionDecision", "SelectionInput", "decide", "item_facts"]
 
@@ -126,7 +127,8 @@ def _usable_template(item: EducationItem | Offer, facts: FactTable, tags: dict[s
         if text is None:
             continue
         used = available.subset(placeholders(rationale.text))
-        if check_text(item.title, text, DISCLOSURE, used, (item.title,)).passed:
+        own_text = catalog_text(item.title, item.body, rationale.text)
+        if check_text(item.title, text, DISCLOSURE, used, (item.title,), own_text).passed:
             return index
     return None
 

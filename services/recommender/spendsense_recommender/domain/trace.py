@@ -18,8 +18,11 @@ Operator actions come later (review, override, …) and must not break the seal 
 they live in their own slot, each action chained to the trace's hash and to the action before it
 (``append_operator_action``); the verifier checks that sub-chain too.
 
-Canonical JSON: keys sorted, no whitespace, UTF-8, no NaN; it survives a round trip through
-PostgreSQL JSONB (which reorders keys) because the order is re-imposed when hashing.
+Canonical JSON: keys sorted, no whitespace, UTF-8, no NaN, and numbers as PostgreSQL JSONB gives them
+back: JSONB stores numbers as ``numeric``, so ``-0.0`` comes back ``0.0`` and a float Python writes with a
+positive exponent (``5.2e+16``, from 1e16 up) comes back as the integer of its decimal digits. Both
+are written that way before hashing, so a trace hashes the same before and after a round trip through
+JSONB (which also reorders keys: the order is re-imposed when hashing).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from .catalog import Catalog, EducationItem, Offer
@@ -57,8 +61,25 @@ _UNSEALED = ("chain", "operator_actions")
 
 def canonical_json(value: Any) -> bytes:
     return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        _as_jsonb_returns(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode()
+
+
+_EXPONENT_FROM = 1e16  # from here on Python writes every float with a positive exponent ("5.2e+16")
+
+
+def _as_jsonb_returns(value: Any) -> Any:
+    if isinstance(value, float):
+        if value == 0.0:
+            return 0.0  # -0.0 too
+        if abs(value) >= _EXPONENT_FROM:  # JSONB writes its decimal digits out: an integer
+            return int(Decimal(repr(value)))
+        return value
+    if isinstance(value, Mapping):
+        return {key: _as_jsonb_returns(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_as_jsonb_returns(item) for item in value]
+    return value
 
 
 def _sha256(data: bytes) -> str:

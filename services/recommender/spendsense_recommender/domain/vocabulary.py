@@ -14,7 +14,8 @@ DISCLOSURE: Final = STANDARD_DISCLOSURE  # one text, checked by the shared guard
 
 # Bumped whenever the signal-tag thresholds or scoring weights in selection change, so that replaying an
 # old trace with new code is reported as a version mismatch instead of a silent difference.
-SELECTION_VERSION: Final = "selection-v1"
+# v2: untrusted names shown through the shared sanitizer; grounding reads number words; contacts check.
+SELECTION_VERSION: Final = "selection-v2"
 TRACE_SCHEMA: Final = "trace-v2"  # v2: "citable" and "alternatives"
 
 GENERAL_WELLNESS: Final = "general_wellness"

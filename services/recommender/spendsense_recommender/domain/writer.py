@@ -17,7 +17,13 @@ from spendsense_shared.guardrails.checks import check_text
 from .facts import FactTable
 from .vocabulary import DISCLOSURE
 
-__all__ = ["TemplateWriter", "WriteRequest", "Writer", "WrittenText", "template_text"]
+__all__ = ["TemplateWriter", "WriteRequest", "Writer", "WrittenText", "catalog_text", "template_text"]
+
+
+def catalog_text(title: str, body: str, template: str) -> str:
+    """The catalog item's own text: what a checked text may repeat of links, addresses, phone numbers
+    and numbers in words (``check_text``'s ``catalog_text``)."""
+    return f"{title}\n{body}\n{template}"
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,10 @@ class WriteRequest:
     template_index: int
     facts: FactTable  # exactly the facts the template cites
     rendered: str  # the template rendered with the facts (guardrail-checked during selection)
+
+    @property
+    def catalog_text(self) -> str:
+        return catalog_text(self.title, self.body, self.template)
 
 
 @dataclass(frozen=True)
@@ -56,7 +66,9 @@ def template_text(
 ) -> WrittenText:
     """The template's text, checked; ``fallback`` records why a model's text was not used."""
     began = time.perf_counter() if started is None else started
-    report = check_text(request.title, request.rendered, DISCLOSURE, request.facts, (request.title,))
+    report = check_text(
+        request.title, request.rendered, DISCLOSURE, request.facts, (request.title,), request.catalog_text
+    )
     generator: dict[str, Any] = {"used": "template", "template_index": request.template_index}
     if fallback is not None:
         generator["fallback"] = fallback

@@ -67,8 +67,19 @@ async def generate_recommendations(
         previous_hash=await repo.last_trace_hash(data.user_id),
     )
     added = await repo.add(result.items, upload_id=data.upload_id, status="pending_review")
-    if not added:
-        return  # a redelivery or a re-run of the same input: nothing new
+    if not added:  # a re-run of the same input: nothing new
+        if data.upload_id is not None and data.reason == "upload" and result.items:
+            # persona.assigned published again for an upload (the profile's reconciler: no
+            # recommendations.generated reached it): announce the progress again, without review items
+            # (the operator queued them already; both consumers are idempotent).
+            again = RecommendationsGenerated(
+                user_id=data.user_id,
+                upload_id=data.upload_id,
+                recommendation_ids=[r.id for r in result.items],
+                persona=data.personas["180d"],
+            )
+            uow.publish(new_event(again, user_id=data.user_id, causation_id=envelope.id))
+        return
     new = set(added)
     generated = RecommendationsGenerated(
         user_id=data.user_id,

@@ -22,10 +22,10 @@ import pytest
 
 from spendsense_recommender.adapters.llm import LlmConfig, OpenAIWriter
 from spendsense_recommender.domain import DISCLOSURE, UserFacts, build_recommendations, plan
-from spendsense_recommender.domain.facts import sanitize_untrusted
 from spendsense_recommender.domain.prompt import DATA_CLOSE, DATA_OPEN, prompt_hash
 from spendsense_recommender.domain.writer import WriteRequest, WrittenText
 from spendsense_shared.cache import Cache
+from spendsense_shared.guardrails.untrusted import merchant_display
 from spendsense_shared.testing.plugin import Infra
 
 
@@ -342,26 +342,22 @@ async def test_an_injected_instruction_in_a_merchant_name_cannot_steer_the_text(
     finally:
         await writer.aclose()
     assert fresh.received, "the model was asked"
-    capped = sanitize_untrusted(INJECTION)
-    escaped = json.dumps(capped, ensure_ascii=True)  # how the data block spells it
+    safe = merchant_display(INJECTION)
+    assert safe is not None
+    label = safe.text  # the neutral label: the instruction never reaches the model, even as data
     cited = 0
     for received in fresh.received:
         user_message = received.user_message
-        before, block = user_message.split(DATA_OPEN)
+        _, block = user_message.split(DATA_OPEN)
         block, after = block.split(DATA_CLOSE)
         assert after.strip() == ""
         for text in (received.prompt, json.dumps(received.body)):
             for secret in ("Jane Q. Doe", "jane.doe@example.com", "acct-9f8e7d6c5b4a", "u-42"):
                 assert secret not in text
-        assert INJECTION not in json.dumps(received.body)  # never whole, never raw
-        assert "IGNORE PREVIOUS" not in before
-        assert "IGNORE PREVIOUS" not in received.system_message
-        if "IGNORE PREVIOUS" in block:
+            assert "IGNORE PREVIOUS" not in text
+        rows = [r for r in json.loads(block)["facts"] if r["value"] == label]
+        if rows:
             cited += 1
-            assert escaped in block
-            assert len(capped) == 40
-            rows = [r for r in json.loads(block)["facts"] if r["value"] == capped]
-            assert rows
             assert all(r["untrusted"] is True and r["unit"] == "text" for r in rows)
     assert cited >= 1
     for item in result.items:
@@ -374,7 +370,7 @@ async def test_an_injected_instruction_in_a_merchant_name_cannot_steer_the_text(
         assert "tone" in fallback["detail"]
         assert any(h["match"].lower() == "irresponsible" for h in fallback["guardrails"]["tone"]["hits"])
     audit = next(i for i in result.items if i.item_id == "edu-subscription-audit")
-    assert "including one of your subscriptions at $44.00 a month" in audit.rationale
+    assert f"including {label} at $44.00 a month" in audit.rationale
 
 
 async def test_accepted_answers_are_cached_in_redis(fresh: Any, infra: Infra, isolation_id: str) -> None:

@@ -191,6 +191,38 @@ async def test_generation_is_stored_for_review_announced_and_idempotent(service)
     assert await count(db, traces, user_id=user_id) == stored
 
 
+async def test_persona_assigned_published_again_for_the_same_upload_adds_nothing_and_keeps_the_chain(
+    service,
+):
+    # The features service publishes persona.assigned again from its stored analysis (the profile's
+    # reconciler: no recommendations followed): a new event, the same data.
+    event = await persona_assigned(service.store, 2)
+    user_id = event.user_id
+    await grant(service, user_id)
+    await handle(service, generator(service), event)
+    stored = await count(service.db, recommendations, user_id=user_id)
+    await approve_all(service, user_id)  # the chain has moved on since the generation
+
+    again = new_event(parse_data(event), user_id=user_id)
+    assert again.id != event.id
+    await handle(service, generator(service), again)
+
+    assert await count(service.db, recommendations, user_id=user_id) == stored
+    assert await count(service.db, traces, user_id=user_id) == stored
+    # The progress is announced again (the first announcement may be what was lost), items not again.
+    first, progress = await outbox_of(service, "recommendations.generated")
+    first_data, progress_data = parse_data(first), parse_data(progress)
+    assert isinstance(first_data, RecommendationsGenerated)
+    assert isinstance(progress_data, RecommendationsGenerated)
+    assert sorted(progress_data.recommendation_ids) == sorted(first_data.recommendation_ids)
+    assert (progress_data.upload_id, progress_data.items, progress_data.items_claim) == ("up1", None, None)
+    assert progress.causation_id == again.id
+    operator = service.as_("op-1", "operator")
+    body = (await service.get(f"/api/v1/recommendations/{user_id}/traces", headers=operator)).json()
+    assert body["chain"]["ok"] is True
+    assert len(body["items"]) == stored
+
+
 async def test_users_see_only_approved_items_with_etag_and_operators_see_verifiable_traces(service):
     db = service.db
     event = await persona_assigned(service.store, 1)

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from spendsense_shared.dataset import TABLES
 
+from . import stored_text
 from .collector import ADDED, MODIFIED, Collector
 from .model import ParsedUpload
 from .records import CREDIT_AMOUNT_FIELDS
@@ -30,6 +31,15 @@ def finalize(col: Collector, fmt: str) -> ParsedUpload:
     accounts = _dedupe(_numbered(col.accounts.table()), col, "account_id", "account")
     transactions = _transactions(_numbered(col.transactions.table()), col)
     credit = _dedupe(_numbered(col.credit.table()), col, "account_id", "credit liability for account")
+    stored_text.check_stored_text(
+        col,
+        user_ids,
+        [
+            (accounts, stored_text.ACCOUNT_TEXT),
+            (transactions, stored_text.TRANSACTION_TEXT),
+            (credit, stored_text.CREDIT_TEXT),
+        ],
+    )
     known = _known_accounts(accounts, col)
     _unknown_accounts(transactions, known, col)
     _unknown_accounts(credit, known, col)
@@ -120,7 +130,7 @@ def _transactions(table: pa.Table, col: Collector) -> pa.Table:
 
 
 def _duplicate_transactions(added: pa.Table, col: Collector) -> None:
-    if pc.count_distinct(added["transaction_id"]).as_py() == added.num_rows:  # the usual case, cheaply
+    if _all_distinct(added["transaction_id"]):  # the usual case, cheaply
         return
     counts = pc.value_counts(added["transaction_id"])
     duplicated = counts.field("values").filter(pc.greater(counts.field("counts"), 1))
@@ -135,6 +145,11 @@ def _duplicate_transactions(added: pa.Table, col: Collector) -> None:
             also = col.full_path(first[0], col.sources[first[1]].path(first[2]))
             reason = f"duplicate transaction {tid!r} (also at {also})"
             col.problem(user, col.sources[list_id].path(loc, "transaction_id"), reason)
+
+
+def _all_distinct(values: pa.ChunkedArray) -> bool:
+    """No value twice (``unique`` costs about two thirds of ``count_distinct`` over many chunks)."""
+    return len(pc.unique(values)) == len(values)
 
 
 def _apply_removals(table: pa.Table, col: Collector) -> pa.Table:

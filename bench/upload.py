@@ -1,0 +1,232 @@
+"""An upload through the front door: ~500,000 transactions (1,502 synthetic users) posted to the gateway
+of a real embedded stack (``spendsense up`` on free ports, a fresh state directory), against the plain
+per-user reading of the same file offline, in the same run.
+
+What a user of the product sees, measured from the client:
+
+  * accepted  - ``POST /api/v1/uploads`` (operator batch import, JSON Lines, gzip-compressed as a client
+                sends a large file — 230 MB plain, over the 200 MiB limit — streamed from disk) until its
+                202 ``received`` answer: the request path only stores the bytes;
+  * analyzed  - from the POST until every user of the upload is ``analyzed`` (or further) at
+                ``GET /api/v1/uploads/{id}`` (the profile worker parses and merges it, writes the Parquet
+                snapshots, features analyzes every chunk and profile records each ``persona.assigned``);
+  * recommended - until every user is ``recommended``.
+
+The baseline is ``bench/ingest_plain.py`` on the same JSON Lines: one ``json.loads`` per user and plain
+loops computing the same signals roughly (the reading a developer would write without SpendSense),
+as a command, in the same run. The stages of the pipeline are read from the workers' logs
+(``upload_ingested``: merge, snapshots and commit seconds).
+
+Not timed: generating the users (cached in bench/results/ingest-data/ by bench/ingest_data.py) and their
+consent (each user's token is minted with the stack's own signing key, as if they had signed in, and
+``POST /api/v1/consent`` is called for each through the gateway). The machine is shared: its load is
+printed; run it twice and take the median. Writes bench/results/upload.json.
+
+    .venv/bin/python bench/upload.py [--transactions 500000] [--runs 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parent))
+import ingest_data  # helpers beside this script
+from stack_start import cli, free_block, port_args
+
+from spendsense_shared.jwk import SigningKey
+
+RESULTS = Path(__file__).parent / "results"
+ISSUER, AUDIENCE = "spendsense-auth", "spendsense"  # the stack's defaults (SPENDSENSE_JWT_ISSUER/AUDIENCE)
+RANK = {"received": 0, "ingested": 1, "analyzed": 2, "recommended": 3}
+
+
+@dataclass
+class Run:
+    users: int
+    transactions: int
+    file_mb: float
+    accepted_s: float
+    analyzed_s: float
+    recommended_s: float | None
+    plain_s: float
+    load_before: float
+    stages: dict[str, Any] = field(default_factory=dict)
+
+
+def _gzipped(path: Path) -> Path:
+    """The JSON Lines gzip-compressed, as a client sends a large file (cached beside it)."""
+    target = path.with_suffix(".jsonl.gz")
+    if not target.exists() or target.stat().st_mtime < path.stat().st_mtime:
+        with path.open("rb") as source, gzip.open(target, "wb", compresslevel=6) as out:
+            shutil.copyfileobj(source, out, 1 << 20)
+    return target
+
+
+def _plain_seconds(path: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(Path(__file__).parent / "ingest_plain.py"), str(path)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - started
+
+
+def _user_ids(path: Path) -> list[str]:
+    with path.open("rb") as lines:
+        return [json.loads(line)["user_id"] for line in lines if line.strip()]
+
+
+def _grant_consent(gateway: str, key: SigningKey, user_ids: list[str]) -> None:
+    def grant(user_id: str) -> None:
+        token = key.sign(user_id, roles=["user"], issuer=ISSUER, audience=AUDIENCE)
+        with httpx.Client(base_url=gateway, timeout=60) as client:
+            response = client.post(
+                "/api/v1/consent", json={"user_id": user_id}, headers={"Authorization": f"Bearer {token}"}
+            )
+            response.raise_for_status()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(grant, user_ids))
+
+
+def _follow(
+    client: httpx.Client, upload_id: str, headers: dict[str, str], started: float
+) -> tuple[float, float]:
+    """Seconds from ``started`` until every user is analyzed, and until every user is recommended."""
+    analyzed_at: float | None = None
+    deadline = time.monotonic() + 900
+    last = ""
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/v1/uploads/{upload_id}", headers=headers).json()
+        if body["status"] == "failed":
+            raise RuntimeError(f"upload failed: {json.dumps(body.get('error'))[:800]}")
+        users = body.get("users") or []
+        least = min((RANK.get(u["stage"], -1) for u in users), default=0)
+        now = time.perf_counter()
+        if users and least >= RANK["analyzed"] and analyzed_at is None:
+            analyzed_at = now - started
+        if users and least >= RANK["recommended"]:
+            return analyzed_at or now - started, now - started
+        line = f"{body['status']}: " + ", ".join(
+            f"{sum(1 for u in users if u['stage'] == s)} {s}"
+            for s in RANK
+            if any(u["stage"] == s for u in users)
+        )
+        if line != last:
+            print(f"  {now - started:6.1f} s  {line}", flush=True)
+            last = line
+        time.sleep(0.1)
+    raise TimeoutError(f"upload {upload_id} not recommended within 900 s")
+
+
+def _stage_log(state_dir: Path) -> dict[str, Any]:
+    """The profile worker's own account of the ingest (merge, snapshots, commit seconds)."""
+    log = state_dir / "logs" / "profile-worker.log"
+    found: dict[str, Any] = {}
+    if not log.exists():
+        return found
+    for line in log.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") == "upload_ingested":
+            found = {k: record[k] for k in ("merge_s", "snapshots_s", "commit_s") if k in record}
+    return found
+
+
+def run_once(files: ingest_data.Files) -> Run:
+    state_dir = Path(tempfile.mkdtemp(prefix="spendsense-bench-upload-"))
+    base = free_block()
+    gateway = f"http://127.0.0.1:{base}"
+    try:
+        up = cli("up", "--state-dir", str(state_dir), *port_args(base))
+        if up.returncode != 0:
+            raise RuntimeError(f"spendsense up failed:\n{up.stderr[-3000:]}")
+        key = SigningKey.from_pem((state_dir / "keys" / "jwt.pem").read_bytes())
+        user_ids = _user_ids(files.jsonl)
+        print(f"stack ready; granting consent for {len(user_ids):,} users (not timed)", flush=True)
+        _grant_consent(gateway, key, user_ids)
+        admin = key.sign("bench-admin", roles=["user", "operator", "admin"], issuer=ISSUER, audience=AUDIENCE)
+        headers = {"Authorization": f"Bearer {admin}"}
+        time.sleep(2)  # let the consent events reach every service's projection before the clock starts
+        load_before = os.getloadavg()[0]
+        upload = _gzipped(files.jsonl)
+        with httpx.Client(base_url=gateway, timeout=600) as client, upload.open("rb") as body:
+            started = time.perf_counter()
+            response = client.post(
+                "/api/v1/uploads",
+                files={"file": ("users.jsonl.gz", body, "application/gzip")},
+                headers=headers,
+            )
+            accepted_s = time.perf_counter() - started
+            if response.status_code != 202:
+                raise RuntimeError(f"upload refused: {response.status_code} {response.text[:500]}")
+            print(f"  accepted in {accepted_s:.2f} s: {response.json()}", flush=True)
+            analyzed_s, recommended_s = _follow(client, response.json()["upload_id"], headers, started)
+        stages = _stage_log(state_dir)
+    finally:
+        cli("down", "--state-dir", str(state_dir))
+        shutil.rmtree(state_dir, ignore_errors=True)
+    plain_s = _plain_seconds(files.jsonl)
+    return Run(
+        users=files.users,
+        transactions=files.transactions,
+        file_mb=round(_gzipped(files.jsonl).stat().st_size / 1e6, 1),
+        accepted_s=round(accepted_s, 2),
+        analyzed_s=round(analyzed_s, 1),
+        recommended_s=round(recommended_s, 1),
+        plain_s=round(plain_s, 1),
+        load_before=round(load_before, 1),
+        stages=stages,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--transactions", type=int, default=500_000, help="about this many (~333 per user)")
+    parser.add_argument("--runs", type=int, default=1)
+    args = parser.parse_args()
+    files = ingest_data.ensure(ingest_data.transactions_for(args.transactions))
+    print(
+        f"{files.users:,} users, {files.transactions:,} transactions, "
+        f"{files.jsonl.stat().st_size / 1e6:.0f} MB of JSON Lines ({files.jsonl})",
+        flush=True,
+    )
+    runs = [run_once(files) for _ in range(args.runs)]
+    print(
+        f"\n{'run':>3} {'accepted':>9} {'analyzed':>9} {'recommended':>12} {'plain reading':>14} {'load':>5}"
+    )
+    for i, run in enumerate(runs, start=1):
+        print(
+            f"{i:>3} {run.accepted_s:>8.2f}s {run.analyzed_s:>8.1f}s {run.recommended_s or 0:>11.1f}s "
+            f"{run.plain_s:>13.1f}s {run.load_before:>5.1f}   worker: {run.stages}"
+        )
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / "upload.json"
+    out.write_text(
+        json.dumps(
+            {"measured_at": datetime.now(UTC).isoformat(), "runs": [asdict(r) for r in runs]}, indent=2
+        )
+    )
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()

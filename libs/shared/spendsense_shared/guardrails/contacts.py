@@ -1,0 +1,83 @@
+"""Contact check: no link, e-mail address or phone number in a text unless the catalog item has it.
+
+A generated text that sends the reader somewhere ("Visit http://… to repair your score", "write to
+help@…", "call 1-800-…") is the classic lure; the model may only rephrase from facts and catalog
+content, so any link, address or number it carries must already be in the catalog item it writes
+about (``catalog_text``: the item's title, content and rationale template). Obfuscated forms count
+("example[.]com", "name (at) host", fullwidth characters fold to ASCII first).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["ContactResult", "check_contacts", "find_contacts"]
+
+_TLDS = (
+    "com|net|org|info|biz|io|co|us|uk|ca|de|ru|cn|ly|me|app|xyz|online|site|top|link|click|shop|store"
+    "|tk|gg|tv|cc|gov|edu|pay|money|finance|loan|loans|credit"
+)
+# A dot, plainly or obfuscated ("[.]", "(dot)", " dot "); plain dots take no spaces, so prose does not
+# read as a domain ("… is free. Co-pays …").
+_DOT = r"(?:\.|\s*(?:\[\.\]|\(\.\)|\(dot\)|\[dot\])\s*|\s+dot\s+)"
+_AT = r"(?:\s*@\s*|\s*(?:\(at\)|\[at\])\s*|\s+at\s+(?=[\w\-]+(?:\s*(?:\[\.\]|\(dot\)|\[dot\])\s*|\s+dot\s+)))"
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("email", re.compile(rf"[\w.+\-]+{_AT}[\w\-]+(?:{_DOT}[\w\-]+)+", re.IGNORECASE)),
+    (
+        "link",
+        re.compile(
+            rf"\b[a-z][a-z0-9+.\-]*://\S+|\bwww{_DOT}\S+"
+            rf"|\b[a-z0-9\-]+(?:{_DOT}[a-z0-9\-]+)*{_DOT}(?:{_TLDS})\b(?:/\S*)?",
+            re.IGNORECASE,
+        ),
+    ),
+    # Seven or more digits in phone shape: "555-0100", "(800) 555-0199", "+1 800 555 0199", "5550100".
+    ("phone", re.compile(r"(?<![\w$.,])\+?\(?\d(?:[\s().\-/]{0,2}\d){6,}(?![\w%])")),
+)
+_DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}")
+
+
+@dataclass(frozen=True)
+class ContactResult:
+    passed: bool
+    found: list[dict[str, str]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"passed": self.passed, "found": self.found}
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def _canonical(kind: str, text: str) -> str:
+    if kind == "phone":
+        return "".join(ch for ch in text if ch.isdigit())
+    return re.sub(r"\s+|\[|\]|\(|\)", "", text.lower()).rstrip(".,;:")
+
+
+def find_contacts(text: str) -> list[dict[str, str]]:
+    """Every link, e-mail address and phone number in ``text`` (an address is not also a link)."""
+    folded = _folded(text)
+    found: list[dict[str, str]] = []
+    taken: list[tuple[int, int]] = []
+    for kind, pattern in _PATTERNS:
+        for match in pattern.finditer(folded):
+            start, end = match.span()
+            if any(start < t_end and t_start < end for t_start, t_end in taken):
+                continue
+            if kind == "phone" and _DATE.fullmatch(match.group(0).strip()):
+                continue  # "2026-10-28", "10/28/2026": a date, which grounding checks
+            taken.append((start, end))
+            found.append({"kind": kind, "text": match.group(0)})
+    return found
+
+
+def check_contacts(text: str, catalog_text: str = "") -> ContactResult:
+    """Passes when every contact in ``text`` also appears in ``catalog_text``."""
+    allowed = {(c["kind"], _canonical(c["kind"], c["text"])) for c in find_contacts(catalog_text)}
+    foreign = [c for c in find_contacts(text) if (c["kind"], _canonical(c["kind"], c["text"])) not in allowed]
+    return ContactResult(passed=not foreign, found=foreign)
