@@ -46,7 +46,11 @@ async function configured(provider: Provider): Promise<boolean> {
       headers: { "Content-Type": "application/json", Accept: "application/json" },
       body: JSON.stringify(PROBE),
     });
-    if (response.status !== 400) return false;
+    if (response.status !== 400) {
+      // Drain what is not read: an unread body keeps the browser's connection (six per host) busy.
+      await response.body?.cancel().catch(() => undefined);
+      return false;
+    }
     const body = (await response.json().catch(() => null)) as { error?: { code?: string } } | null;
     return body?.error?.code === "invalid_state";
   } catch {
