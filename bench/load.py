@@ -28,6 +28,7 @@ from locust import FastHttpUser, between, task  # isort: skip
 from locust.env import Environment  # isort: skip
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -42,6 +43,7 @@ from typing import Any
 
 import gevent
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from stack_start import cli, free_block, port_args
@@ -75,6 +77,7 @@ class Setup:
     """What the simulated clients share (set before a stage starts)."""
 
     gateway = ""
+    state_dir: Path | None = None
     services: dict[str, str] = {}
     accounts: list[Account] = []
     counter = 0
@@ -211,6 +214,79 @@ def prepare(gateway: str, admin: tuple[str, str], users: int, timeout_s: float) 
     return accounts, users - len(waiting)
 
 
+# -- CPU per request, per process ---------------------------------------------------------------------------
+
+
+def cpu_seconds(process: psutil.Process, with_children: bool) -> float:
+    """User + system CPU seconds of ``process`` (with ``with_children``: and of its descendants, live or
+    ended: PostgreSQL's backends)."""
+    own = process.cpu_times()
+    total = own.user + own.system
+    if not with_children:
+        return total
+    total += own.children_user + own.children_system
+    for child in process.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+# The service that answers each endpoint (by name, without ``direct ``): its CPU per request it served.
+SERVED_BY = {
+    "GET recommendations": "recommender",
+    "GET mobile recommendations": "recommender",
+    "GET persona": "features",
+    "GET profile": "profile",
+    "GET consent": "profile",
+    "GET upload status": "profile",
+    "POST consent": "profile",
+    "POST upload": "profile",
+}
+
+
+def served(rows: list[Row]) -> dict[str, int]:
+    """Requests each process answered: the gateway every request not labelled ``direct``."""
+    out: dict[str, int] = {"gateway": sum(r.requests for r in rows if not r.endpoint.startswith("direct "))}
+    for r in rows:
+        service = SERVED_BY.get(r.endpoint.removeprefix("direct "))
+        if service:
+            out[service] = out.get(service, 0) + r.requests
+    return out
+
+
+def stack_cpu() -> dict[str, float]:
+    """CPU seconds so far of each of the stack's processes (from its manifest), and of this one (the load
+    generator). Wall-clock figures on a shared machine depend on what else runs; CPU per request does not."""
+    out = {"locust (this process)": cpu_seconds(psutil.Process(), with_children=False)}
+    if Setup.state_dir is None:
+        return out
+    manifest = json.loads((Setup.state_dir / "stack.json").read_text())
+    for entry in manifest.get("processes", []):
+        with contextlib.suppress(psutil.Error):
+            process = psutil.Process(int(entry["pid"]))
+            out[str(entry["name"])] = cpu_seconds(process, with_children=entry["name"] == "postgres")
+    return out
+
+
+def print_cpu(before: dict[str, float], after: dict[str, float], rows: list[Row], elapsed: float) -> None:
+    used = {name: after[name] - before.get(name, 0.0) for name in after}
+    total = sum(used.values())
+    requests = sum(r.requests for r in rows)
+    answered = served(rows)
+    print(
+        f"  CPU over {elapsed:.0f} s: {total:.1f} s ({total / elapsed * 100:.0f} % of one core) for "
+        f"{requests} requests = {total / max(requests, 1) * 1000:.2f} ms per request; by process "
+        "(ms per request of the stage; ms per request the process answered):"
+    )
+    for name, seconds in sorted(used.items(), key=lambda kv: -kv[1]):
+        if seconds < 0.05:
+            continue
+        mine = answered.get(name)
+        own = f"{seconds / mine * 1000:6.2f} per own ({mine})" if mine else ""
+        print(f"    {name:<22} {seconds / max(requests, 1) * 1000:6.2f}  {own:<24} ({seconds:.1f} s)")
+
+
 # -- running the stages -------------------------------------------------------------------------------------
 
 
@@ -220,9 +296,11 @@ def run_stage(clients: int, duration_s: float) -> list[Row]:
     runner.start(clients, spawn_rate=max(clients / 5, 1))
     gevent.sleep(min(10.0, clients / max(clients / 5, 1)) + 2)  # every client started, first requests out
     env.stats.reset_all()
+    cpu_before = stack_cpu()
     started = time.monotonic()
     gevent.sleep(duration_s)
     elapsed = time.monotonic() - started
+    cpu_after = stack_cpu()
     rows = [
         Row(
             clients,
@@ -240,6 +318,7 @@ def run_stage(clients: int, duration_s: float) -> list[Row]:
     runner.quit()
     if errors:
         print(f"  errors at {clients} clients: " + "; ".join(f"{k} x{v}" for k, v in errors.items()))
+    print_cpu(cpu_before, cpu_after, rows, elapsed)
     return rows
 
 
@@ -312,6 +391,12 @@ def main() -> None:
     parser.add_argument("--gateway", help="a running stack's gateway (else one is started)")
     parser.add_argument("--state-dir", type=Path, help="the running stack's state directory")
     parser.add_argument("--json", type=Path)
+    parser.add_argument(
+        "--accounts",
+        type=Path,
+        help="a file of prepared accounts: read when it exists (a running stack's, tokens valid 1 h), else "
+        "written after preparing them",
+    )
     args = parser.parse_args()
 
     started_here = args.gateway is None
@@ -319,14 +404,21 @@ def main() -> None:
     try:
         manifest = json.loads((state_dir / "stack.json").read_text())
         Setup.gateway = gateway
+        Setup.state_dir = state_dir
         Setup.services = {s: str(manifest["urls"][s]) for s in ("profile", "features", "recommender")}
         admin = StackConfig(state_dir=state_dir).admin_credentials()
         t0 = time.monotonic()
-        Setup.accounts, approved = prepare(gateway, admin, args.users, args.prepare_timeout)
-        print(
-            f"{len(Setup.accounts)} accounts ready in {time.monotonic() - t0:.0f} s "
-            f"({approved} with recommendations approved); {os.cpu_count()} CPUs"
-        )
+        if args.accounts and args.accounts.exists():
+            Setup.accounts = [Account(**a) for a in json.loads(args.accounts.read_text())]
+            print(f"{len(Setup.accounts)} accounts read from {args.accounts}; {os.cpu_count()} CPUs")
+        else:
+            Setup.accounts, approved = prepare(gateway, admin, args.users, args.prepare_timeout)
+            print(
+                f"{len(Setup.accounts)} accounts ready in {time.monotonic() - t0:.0f} s "
+                f"({approved} with recommendations approved); {os.cpu_count()} CPUs"
+            )
+            if args.accounts:
+                args.accounts.write_text(json.dumps([asdict(a) for a in Setup.accounts]))
         rows: list[Row] = []
         for clients in (int(c) for c in args.clients.split(",")):
             print(

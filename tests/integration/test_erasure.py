@@ -26,6 +26,7 @@ from spendsense_operator.bootstrap import SERVICE as OPERATOR
 from spendsense_profile.bootstrap import SERVICE as PROFILE
 from spendsense_profile.bootstrap import upload_jobs
 from spendsense_recommender.bootstrap import SERVICE as RECOMMENDER
+from spendsense_shared.dataset import from_parquet
 from spendsense_shared.messaging.catalog import CONSUMES, parse_data
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.platform import Platform
@@ -77,6 +78,15 @@ async def relay_round(services: dict[str, tuple[Platform, Wiring]]) -> int:
 async def process_uploads(platform: Platform, wiring: Wiring) -> int:
     """What profile's worker does with received uploads: parse them, then ingest (or fail) them."""
     return await upload_jobs(platform, wiring).run_pending()
+
+
+async def snapshots_holding(bucket: ObjectStore, user_id: str) -> list[str]:
+    """The profile's Parquet snapshots holding a row of the user (their keys name no user)."""
+    holding = []
+    for key in sorted(k for k in await bucket.list("profile/") if k.endswith(".parquet")):
+        if user_id in from_parquet(await bucket.get(key))["user_id"].to_pylist():
+            holding.append(key)
+    return holding
 
 
 async def mentions(platform: Platform, user_id: str) -> list[tuple[str, str, Any]]:
@@ -142,11 +152,8 @@ async def test_an_erased_user_is_gone_from_every_schema_and_the_data_bucket(serv
     bucket = ObjectStore(profile.platform.aws, topology.buckets["data"], "")
     # the recommender checks review items in only when they are large: put one as it would
     await bucket.put(f"recommender/users/{user_id}/review/large.json", b"{}", "application/json")
-    assert {k.split("/", 1)[0] for k in await bucket.list() if user_id in k} == {
-        "profile",
-        "features",
-        "recommender",
-    }
+    assert {k.split("/", 1)[0] for k in await bucket.list() if user_id in k} == {"features", "recommender"}
+    assert await snapshots_holding(bucket, user_id)  # the profile's snapshots name no user: their rows
 
     waiting = await profile.post("/api/v1/uploads", json=data, headers=me)  # received, not yet parsed
     assert waiting.status_code == 202, waiting.text
@@ -175,6 +182,7 @@ async def test_an_erased_user_is_gone_from_every_schema_and_the_data_bucket(serv
     for name, (platform, _) in services.items():
         assert await mentions(platform, user_id) == [], name
     assert not [k for k in await bucket.list() if user_id in k]
+    assert await snapshots_holding(bucket, user_id) == []
 
     # Every read of the user answers 404, for the user and for operators.
     staff = operator.as_("op-1", "operator")
@@ -238,6 +246,7 @@ async def test_only_the_user_or_an_admin_erases_and_a_shared_batch_upload_keeps_
     assert [m for m in await mentions(profile.platform, gone) if m[0] != "outbox"] == []
     assert [m for m in await mentions(profile.platform, kept) if m[0] != "outbox"] != []
     bucket = ObjectStore(profile.platform.aws, topology.buckets["data"], "")
-    keys = await bucket.list("profile/users/")
-    assert not [k for k in keys if f"/{gone}/" in k]
-    assert [k for k in keys if f"/{kept}/" in k]
+    assert not [k for k in await bucket.list() if gone in k]
+    # The batch's chunk of users shares its snapshots: rewritten without the erased user's rows.
+    assert await snapshots_holding(bucket, gone) == []
+    assert await snapshots_holding(bucket, kept) == sorted(await bucket.list(f"profile/uploads/{upload_id}/"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from alembic import op
-from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, select
+from sqlalchemy import Column, DateTime, MetaData, String, Table, delete, or_, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -68,8 +68,10 @@ class SqlConsentProjection(ConsentProjection):
     async def standing(self, user_id: str) -> ConsentStanding:
         erased_key = pseudonym(user_id)
         rows = await self.session.execute(
+            # Two plain parameters, not IN (a list is an "expanding" parameter: SQLAlchemy rewrites the
+            # statement on every execution, on every access check of every service)
             select(self.table.c.user_id, self.table.c.status).where(
-                self.table.c.user_id.in_([user_id, erased_key])
+                or_(self.table.c.user_id == user_id, self.table.c.user_id == erased_key)
             )
         )
         status = {r.user_id: r.status for r in rows}

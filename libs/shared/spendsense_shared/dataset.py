@@ -88,6 +88,26 @@ def snapshot_key(user_id: str, upload_id: str, table: str) -> str:
     return f"users/{user_id}/uploads/{upload_id}/{table}.parquet"
 
 
+def chunk_snapshot_key(upload_id: str, chunk: str, table: str) -> str:
+    """Where the normalized datasets of a chunk of an upload's users live (under a prefix): one object per
+    table for the whole chunk (one PUT per table and chunk, not per user and table), named after no user:
+    a user's rows are found by their ``user_id`` column."""
+    return f"uploads/{upload_id}/snapshots/{chunk}/{table}.parquet"
+
+
+def user_of_key(key: str) -> str | None:
+    """The user a per-user snapshot key names (:func:`snapshot_key`, as written before chunks), or None for
+    a chunk's key (:func:`chunk_snapshot_key`), which holds rows of several users."""
+    _, found, rest = f"/{key}".partition("/users/")
+    return rest.split("/", 1)[0] if found else None
+
+
+def keys_of_user(user_id: str, keys: list[str]) -> list[str]:
+    """Of a set of snapshot keys, those that may hold ``user_id``'s rows: chunk keys, and per-user keys
+    naming them."""
+    return [k for k in keys if user_of_key(k) in (None, user_id)]
+
+
 def table_of_key(key: str) -> str:
     name = key.rsplit("/", 1)[-1].removesuffix(".parquet")
     if name not in TABLES:

@@ -167,6 +167,8 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         await self.session.commit()
 
     async def _rollback(self) -> None:
+        if self.read_only:
+            return  # each statement committed by itself; closing the session returns the connection
         await self.session.rollback()
 
 

@@ -54,6 +54,8 @@ class TokenError(Exception):
 
 
 DEFAULT_ACCESS_TTL_S = 3600  # the auth service's default access-token lifetime (``access_token_ttl_s``)
+VERIFIED_REUSE_S = 60.0  # how long a token's checked signature and shape are reused (not its expiry)
+_VERIFIED_MAX = 20_000  # tokens remembered at most (then the memory starts afresh)
 MAX_SUBJECT_CHARS = 128  # user ids are stored in 128-character columns everywhere
 _TIME_CLAIMS = ("exp", "iat", "nbf")
 
@@ -74,7 +76,12 @@ class TokenVerifier:
     (a numeric string is refused), ``iat`` not in the future, and the token may live no longer than
     the auth service issues them (``max_lifetime_s``, its access-token TTL, plus ``leeway_s``), both
     ``exp - iat`` and ``exp - now`` — so a key that signed a token "valid until the year 5000" does not
-    make it so. ``sub`` must be a string of 1 to 128 characters."""
+    make it so. ``sub`` must be a string of 1 to 128 characters.
+
+    A token that passed these checks is remembered (by its whole text, signature included) for
+    ``reuse_s``: the same token presented again within that time skips parsing it and checking its
+    signature (PyJWT's parsing was most of a cached read's CPU), but its expiry is judged again every
+    time, and so is its revocation. A new key set forgets them all."""
 
     def __init__(
         self,
@@ -87,6 +94,8 @@ class TokenVerifier:
         leeway_s: float = 30,
         revocation: RevocationCheck | None = None,
         max_lifetime_s: float = DEFAULT_ACCESS_TTL_S,
+        reuse_s: float = VERIFIED_REUSE_S,
+        clock: Callable[[], float] = time.time,
     ):
         if not jwks_url and jwks is None:
             raise ValueError("a TokenVerifier needs jwks_url or jwks")
@@ -97,6 +106,9 @@ class TokenVerifier:
         self.leeway_s = leeway_s
         self.revocation = revocation
         self.max_lifetime_s = max_lifetime_s
+        self.reuse_s = reuse_s
+        self.clock = clock
+        self._verified: dict[str, tuple[float, dict[str, Any]]] = {}  # token → (checked at, claims)
         self._keys: dict[str, Any] = {}
         self._fetched_at = 0.0
         self._lock = asyncio.Lock()
@@ -116,8 +128,11 @@ class TokenVerifier:
             return self._keys[kid]
         if self.jwks_url:
             async with self._lock:
-                # Refetch when stale, or when a new kid appears (key rotation) at most every 10 s.
-                if not fresh or (kid not in self._keys and time.monotonic() - self._fetched_at > 10):
+                # Refetch when stale, or when a new kid appears (key rotation) at most every 10 s. Judged
+                # again under the lock: the requests that queued behind a refetch use its keys rather
+                # than each fetching them once more.
+                age = time.monotonic() - self._fetched_at
+                if age >= self.cache_ttl_s or (kid not in self._keys and age > 10):
                     await self._refresh()
         if kid not in self._keys:
             raise TokenError("unknown signing key")
@@ -131,12 +146,59 @@ class TokenVerifier:
                 response.raise_for_status()
             self._keys = _parse_jwks(response.json())
             self._fetched_at = time.monotonic()
+            self._verified.clear()  # a key may be gone: its tokens are checked afresh
         except (httpx.HTTPError, ValueError) as exc:
             log.warning("jwks_fetch_failed", error=str(exc))
             if not self._keys:
                 raise TokenError("signing keys unavailable") from exc
 
     async def verify(self, token: str) -> Principal:
+        claims = self._recently_verified(token)
+        if claims is None:
+            claims = await self._checked_claims(token)
+            self._remember(token, claims)
+        jti, sid = claims.get("jti"), claims.get("sid")
+        if self.revocation is not None and jti:
+            try:
+                revoked = await self.revocation.is_revoked(str(jti), str(sid) if sid else None)
+            except Exception as exc:  # fail closed: a token we cannot check is not trusted
+                log.warning("revocation_check_failed", error=str(exc))
+                raise TokenError("token revocation cannot be checked") from exc
+            if revoked:
+                raise TokenError("token revoked")
+        roles = claims.get("roles") or ["user"]
+        return Principal(
+            user_id=str(claims["sub"]),
+            roles=frozenset(str(r) for r in roles),
+            token_id=str(jti) if jti else None,
+            expires_at=int(claims["exp"]),
+            session_id=str(sid) if sid else None,
+        )
+
+    def _recently_verified(self, token: str) -> dict[str, Any] | None:
+        """The claims of ``token`` if it passed every check within ``reuse_s``; its expiry is judged now
+        (as PyJWT does: expired once ``exp`` is ``leeway_s`` in the past)."""
+        known = self._verified.get(token)
+        if known is None:
+            return None
+        now = self.clock()
+        checked_at, claims = known
+        if now - checked_at >= self.reuse_s:
+            del self._verified[token]
+            return None
+        if claims["exp"] <= now - self.leeway_s:
+            raise TokenError("token expired")
+        return claims
+
+    def _remember(self, token: str, claims: dict[str, Any]) -> None:
+        if self.reuse_s <= 0:
+            return
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = (self.clock(), claims)
+
+    async def _checked_claims(self, token: str) -> dict[str, Any]:
+        """The claims of ``token`` once its signature, issuer, audience, times and shape are checked."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -161,23 +223,7 @@ class TokenVerifier:
         self._check_shape(claims)
         if claims.get("typ", "access") != "access":
             raise TokenError("not an access token")
-        jti, sid = claims.get("jti"), claims.get("sid")
-        if self.revocation is not None and jti:
-            try:
-                revoked = await self.revocation.is_revoked(str(jti), str(sid) if sid else None)
-            except Exception as exc:  # fail closed: a token we cannot check is not trusted
-                log.warning("revocation_check_failed", error=str(exc))
-                raise TokenError("token revocation cannot be checked") from exc
-            if revoked:
-                raise TokenError("token revoked")
-        roles = claims.get("roles") or ["user"]
-        return Principal(
-            user_id=str(claims["sub"]),
-            roles=frozenset(str(r) for r in roles),
-            token_id=str(jti) if jti else None,
-            expires_at=int(claims["exp"]),
-            session_id=str(sid) if sid else None,
-        )
+        return dict(claims)
 
     def _check_shape(self, claims: dict[str, Any]) -> None:
         """What the signature cannot vouch for: the claims' types and a lifetime the issuer never gives."""

@@ -1,26 +1,26 @@
-"""Conditional GETs: a strong ETag over the response's JSON, and 304 when the client already has it."""
+"""Conditional GETs: a strong ETag over the response's JSON, and 304 when the client already has it.
+
+The payload is serialized once and the tag is the hash of those very bytes, which are sent as they are
+(:mod:`spendsense_shared.http.responses`)."""
 
 from __future__ import annotations
 
 import hashlib
-import json
 
 from fastapi import Request, Response
 from pydantic import BaseModel
 
+from spendsense_shared.http.responses import model_json
 
-def etag_of(payload: BaseModel) -> str:
-    body = json.dumps(payload.model_dump(mode="json"), sort_keys=True).encode()
+
+def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def conditional(
-    request: Request, response: Response, payload: BaseModel, cache_control: str
-) -> BaseModel | Response:
-    """``payload`` with its ETag, or an empty 304 when ``If-None-Match`` names that tag."""
-    tag = etag_of(payload)
-    headers = {"ETag": tag, "Cache-Control": cache_control}
-    if tag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+def conditional(request: Request, payload: BaseModel, cache_control: str) -> Response:
+    """``payload`` as JSON with its ETag, or an empty 304 when ``If-None-Match`` names that tag."""
+    body = model_json(payload)
+    headers = {"ETag": etag_of(body), "Cache-Control": cache_control}
+    if headers["ETag"] in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    response.headers.update(headers)
-    return payload
+    return Response(body, media_type="application/json", headers=headers)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -256,3 +257,113 @@ async def test_an_unreachable_revocation_list_fails_closed(token_verifier, mint)
 
     with pytest.raises(TokenError, match="revocation"):
         await token_verifier.with_revocation(Broken()).verify(mint("u1"))
+
+
+async def test_requests_waiting_on_a_stale_key_set_share_one_refetch(signing_key, mint):
+    """When the cached JWKS goes stale under load, the requests queued behind the refetch use its keys:
+    one fetch, not one per waiting request (each fetch built a TLS-capable client: a CPU spike every
+    ``cache_ttl_s`` on every service)."""
+    body = json.dumps(signing_key.jwks()).encode()
+    fetches = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        fetches.append(1)
+        await asyncio.sleep(0.05)  # a fetch takes a while: the other requests queue meanwhile
+        head = f"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\n"
+        writer.write(head.encode() + b"connection: close\r\n\r\n" + body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    verifier = TokenVerifier(
+        issuer=ISSUER,
+        audience=AUDIENCE,
+        jwks_url=f"http://127.0.0.1:{port}/jwks",
+        cache_ttl_s=300,
+        reuse_s=0,  # every request checks the signature (so needs the keys)
+    )
+    try:
+        token = mint("u1")
+        await verifier.verify(token)  # the first fetch
+        verifier._fetched_at -= 301  # the key set goes stale
+        principals = await asyncio.gather(*(verifier.verify(token) for _ in range(20)))
+    finally:
+        server.close()
+        await server.wait_closed()
+
+    assert {p.user_id for p in principals} == {"u1"}
+    assert len(fetches) == 2
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def remembering_verifier(signing_key, clock: _Clock, **kwargs: object) -> TokenVerifier:
+    return TokenVerifier(issuer=ISSUER, audience=AUDIENCE, jwks=signing_key.jwks(), clock=clock, **kwargs)
+
+
+async def test_a_token_verified_before_still_expires(signing_key):
+    clock = _Clock()
+    verifier = remembering_verifier(signing_key, clock)
+    now = int(clock.now)
+    token = jwt.encode(
+        claims(iat=now, nbf=now, exp=now + 40),
+        signing_key.private_key,
+        "RS256",
+        headers={"kid": signing_key.kid},
+    )
+    assert (await verifier.verify(token)).user_id == "u1"  # checked, then remembered
+
+    clock.now = now + 40 + verifier.leeway_s - 1  # within the leeway: still accepted, from memory
+    assert (await verifier.verify(token)).user_id == "u1"
+    clock.now = now + 40 + verifier.leeway_s  # as PyJWT judges it: expired
+    with pytest.raises(TokenError, match="expired"):
+        await verifier.verify(token)
+
+
+async def test_a_token_verified_before_is_refused_once_revoked(signing_key):
+    clock = _Clock()
+    check = _Revoked()
+    verifier = remembering_verifier(signing_key, clock, revocation=check)
+    token = jwt.encode(claims(jti="t1"), signing_key.private_key, "RS256", headers={"kid": signing_key.kid})
+    assert (await verifier.verify(token)).token_id == "t1"
+
+    check.jtis.add("t1")  # logged out meanwhile
+    with pytest.raises(TokenError, match="revoked"):
+        await verifier.verify(token)
+    assert check.asked == ["t1", "t1"]  # asked on every request, remembered or not
+
+
+async def test_only_the_very_same_token_is_remembered(signing_key, other_key):
+    clock = _Clock()
+    verifier = remembering_verifier(signing_key, clock)
+    token = jwt.encode(claims(), signing_key.private_key, "RS256", headers={"kid": signing_key.kid})
+    await verifier.verify(token)
+    header, payload, signature = token.split(".")
+    forged_payload = base64.urlsafe_b64encode(json.dumps(claims(sub="admin")).encode()).rstrip(b"=").decode()
+    forged_signature = jwt.encode(
+        claims(), other_key.private_key, "RS256", headers={"kid": signing_key.kid}
+    ).split(".")[2]
+
+    for forged in (f"{header}.{forged_payload}.{signature}", f"{header}.{payload}.{forged_signature}"):
+        with pytest.raises(TokenError):
+            await verifier.verify(forged)
+
+
+async def test_a_remembered_token_is_checked_afresh_after_reuse_s(signing_key):
+    clock = _Clock()
+    verifier = remembering_verifier(signing_key, clock, reuse_s=60)
+    token = jwt.encode(claims(), signing_key.private_key, "RS256", headers={"kid": signing_key.kid})
+    await verifier.verify(token)
+    assert token in verifier._verified
+
+    clock.now += 61
+    await verifier.verify(token)  # checked again (and remembered again, from now)
+    assert verifier._verified[token][0] == clock.now

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel
 
 from spendsense_features.domain.commands import GetPersona, GetSignals
@@ -14,6 +14,7 @@ from spendsense_shared.http.cursor import CursorModel, CursorText, CursorTime, r
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
+from spendsense_shared.http.responses import model_response
 from spendsense_shared.security import Principal, require_consented_user_access
 
 router = APIRouter(prefix="/api/v1/profile", tags=["profile"])
@@ -91,11 +92,11 @@ async def get_persona(
     bus: Bus,
     _: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
-) -> PersonaOut:
+) -> Response:
     found = await bus.handle(GetPersona(user_id=user_id, limit=page.limit, after=_position(page.after)))
     if found is None:
         raise ApiError(404, "not_analyzed", f"no persona yet for {user_id}: upload data first")
-    return PersonaOut(
+    payload = PersonaOut(
         user_id=user_id,
         current={
             w: Assignment(
@@ -124,3 +125,4 @@ async def get_persona(
         if found.next_after
         else None,
     )
+    return model_response(payload)

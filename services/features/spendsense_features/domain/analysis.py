@@ -8,7 +8,7 @@ import itertools
 import math
 import multiprocessing
 import warnings
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 from typing import Any
@@ -94,12 +94,33 @@ def _encoded(tables: Mapping[str, pa.Table], rule_set: RuleSet, as_of: Any) -> b
     return reports_json(*_signals(tables, rule_set, None, as_of))
 
 
+def encoded_reports(
+    tables: Mapping[str, pa.Table], rule_set: RuleSet, *, as_of: date | Mapping[str, date] | None = None
+) -> list[tuple[str, bytes]]:
+    """:func:`analyze`'s reports, each encoded apart as ``(user_id, JSON bytes)``, in its order (by user
+    id): what a process that analyzed part of an upload hands back to be merged (:func:`joined_reports`)."""
+    return report_items(*_signals(tables, rule_set, None, as_of))
+
+
+def joined_reports(items: Iterable[tuple[str, bytes]], *, pretty: bool = False) -> bytes:
+    """Reports encoded apart (:func:`encoded_reports`) as the one JSON array :func:`analyze_json` writes:
+    orjson's compact array is its items joined by commas, so the bytes are those of one ``dumps``."""
+    body = b"[" + b",".join(encoded for _, encoded in items) + b"]"
+    return orjson.dumps(orjson.loads(body), option=orjson.OPT_INDENT_2) if pretty else body
+
+
 def reports_json(signals: pd.DataFrame, personas: pd.DataFrame) -> bytes:
-    """``orjson.dumps(analysis_report(signals, personas))``, the same bytes, without the per-value walk:
-    numbers and flags go to Python a column at a time, and orjson serializes the rest as it is, handing
-    back (``default``) only what ``json_safe`` has to turn into plain JSON (numpy scalars, dates,
-    timestamps, NaT). orjson writes a non-finite float as null, as ``json_safe`` makes it. A value orjson
-    cannot take even so (a dict with keys that are not strings) sends the whole through the walk."""
+    """``orjson.dumps(analysis_report(signals, personas))``, the same bytes (see :func:`report_items`)."""
+    return joined_reports(report_items(signals, personas))
+
+
+def report_items(signals: pd.DataFrame, personas: pd.DataFrame) -> list[tuple[str, bytes]]:
+    """Each report of ``analysis_report(signals, personas)`` as ``(user_id, orjson.dumps(report))``, the
+    same bytes, without the per-value walk: numbers and flags go to Python a column at a time, and orjson
+    serializes the rest as it is, handing back (``default``) only what ``json_safe`` has to turn into
+    plain JSON (numpy scalars, dates, timestamps, NaT). orjson writes a non-finite float as null, as
+    ``json_safe`` makes it. A value orjson cannot take even so (a dict with keys that are not strings)
+    sends the whole through the walk."""
     keys = [str(k) for k in signals.columns]
     grouped = [(k, g, name) for k in keys for g, _, name in [k.partition(".")] if name]
     extra = [g for g in dict.fromkeys(g for _, g, _ in grouped) if g not in REQUIRED_SIGNALS]
@@ -132,9 +153,12 @@ def reports_json(signals: pd.DataFrame, personas: pd.DataFrame) -> bytes:
             out[group][name] = column[row]
         report["windows"][window] = {"persona": {"primary": primary, "matched": matched}, "signals": out}
     try:
-        return orjson.dumps(list(reports.values()), default=json_safe, option=orjson.OPT_PASSTHROUGH_DATETIME)
+        return [
+            (user_id, orjson.dumps(report, default=json_safe, option=orjson.OPT_PASSTHROUGH_DATETIME))
+            for user_id, report in reports.items()
+        ]
     except TypeError:
-        return orjson.dumps(analysis_report(signals, personas))
+        return [(report["user_id"], orjson.dumps(report)) for report in analysis_report(signals, personas)]
 
 
 def _column(series: pd.Series, count: bool) -> list[Any]:

@@ -22,6 +22,7 @@ from spendsense_shared.dataset import SAVINGS_SUBTYPES
 from . import classify as cls
 from .classify import CategoryFlags, codes, payroll_name_flags
 from .dataset import Dataset
+from .recurring import group_sum
 
 __all__ = ["NO_DATE", "Accounts", "Context", "Rows", "day_number", "days", "prepare"]
 
@@ -47,7 +48,7 @@ class Rows:
         if count:
             return np.bincount(user, minlength=n_users).astype(float)
         amount = self.amount if mask is None else self.amount[mask]
-        return np.bincount(user, weights=amount, minlength=n_users)
+        return group_sum(user, amount, n_users)
 
 
 @dataclass

@@ -10,6 +10,7 @@ import pandas as pd
 
 from . import classify as cls
 from .context import NO_DATE, Context, Rows, days
+from .recurring import group_sum
 
 __all__ = ["UTILIZATION_FLAGS", "Cards", "cards", "credit_signals"]
 
@@ -84,13 +85,11 @@ def credit_signals(ctx: Context, c: Cards, window: int) -> dict[str, Any]:
     n, n_cards = ctx.n_users, len(c.user)
     charged = c.interest.within(window)
     on_card = charged & (c.interest_card >= 0)
-    card_tx_interest = np.bincount(c.interest_card[on_card], c.interest.amount[on_card], minlength=n_cards)
+    card_tx_interest = group_sum(c.interest_card[on_card], c.interest.amount[on_card], n_cards)
     # Interest from the card's transactions when it has any in the window, else the liabilities' APR
     # interest (the last statement) - never both, so a charge is not counted twice.
     card_interest = np.where(card_tx_interest > 0, card_tx_interest, c.liability_interest)
-    interest = np.bincount(c.user, card_interest, minlength=n) + c.interest.total(
-        n, charged & (c.interest_card < 0)
-    )
+    interest = group_sum(c.user, card_interest, n) + c.interest.total(n, charged & (c.interest_card < 0))
     min_only = _minimum_payment_only(ctx, c, window)
     known = ~np.isnan(c.utilization)
     max_util = np.full(n, -np.inf)

@@ -41,6 +41,7 @@ __all__ = [
     "build_events",
     "detect_streams",
     "group_median",
+    "group_sum",
 ]
 
 AMOUNT_TOLERANCE = 0.20
@@ -56,6 +57,13 @@ NOMINAL_DAYS = (7.0, 14.0, 30.4375 / 2, 30.4375)
 # A bi-weekly schedule is exactly 14 days apart; semi-monthly (1st/15th) averages 15.2.
 BIWEEKLY_MAX_MEAN_GAP = 14.6
 _EPS = 1e-9
+
+
+def group_sum(group: np.ndarray, weights: np.ndarray, n_groups: int) -> np.ndarray:
+    """``weights`` summed per group code, as floats: ``np.bincount`` gives integer zeros when no code is
+    given at all, and a user's figures must not depend on which other users share the frame (``0`` for
+    one split of the users, ``0.0`` for another)."""
+    return np.bincount(group, weights, minlength=n_groups).astype(np.float64, copy=False)
 
 
 @dataclass(frozen=True)
@@ -313,8 +321,8 @@ def _price_change(ev: _Events, candidate: np.ndarray) -> _PriceChange:
     first = np.flatnonzero(pos == 0)
     left = cum - np.repeat(cum[first], ev.count[sid[first]])
     left_sq = cum_sq - np.repeat(cum_sq[first], ev.count[sid[first]])
-    total = np.bincount(sid, weights=amount, minlength=n_streams)[sid]
-    total_sq = np.bincount(sid, weights=amount * amount, minlength=n_streams)[sid]
+    total = group_sum(sid, amount, n_streams)[sid]
+    total_sq = group_sum(sid, amount * amount, n_streams)[sid]
     with np.errstate(divide="ignore", invalid="ignore"):
         sse = (left_sq - left * left / pos) + (
             (total_sq - left_sq) - (total - left) ** 2 / np.maximum(n - pos, 1)
@@ -440,8 +448,8 @@ def _stream_sums(ev: _Events, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     members = _member_events(ev, ids)
     amount = ev.amount[members]
     local = np.repeat(np.arange(ids.size), ev.count[ids])
-    sums = np.bincount(local, weights=amount, minlength=ids.size)
-    sq = np.bincount(local, weights=amount * amount, minlength=ids.size)
+    sums = group_sum(local, amount, ids.size)
+    sq = group_sum(local, amount * amount, ids.size)
     return sums, sq
 
 
@@ -464,5 +472,5 @@ def _add_activity(
     members = _member_events(ev, ids)
     local = np.repeat(np.arange(ids.size), ev.count[ids])
     in_window = ev.day[members] > as_of[users[local]] - window
-    table["window_amount"] = np.bincount(local[in_window], ev.amount[members][in_window], minlength=ids.size)
+    table["window_amount"] = group_sum(local[in_window], ev.amount[members][in_window], ids.size)
     return table

@@ -23,7 +23,7 @@ from . import classify as cls
 from .context import Context, Rows, prepare
 from .credit import cards, credit_signals
 from .dataset import Dataset
-from .recurring import BANDS, BIWEEKLY_MAX_MEAN_GAP, EventTable, group_median
+from .recurring import BANDS, BIWEEKLY_MAX_MEAN_GAP, EventTable, group_median, group_sum
 from .subscriptions import DAYS_PER_MONTH, stream_events, subscription_signals
 
 __all__ = [
@@ -147,10 +147,8 @@ def _top_categories(ctx: Context, c: _Classes, in_window: np.ndarray) -> list[li
     n_cat = len(names)
     category = c.spend_category[in_window]
     category = np.where(category >= 0, category, n_cat - 1)
-    totals = np.bincount(
-        c.spend.user[in_window] * n_cat + category,
-        weights=c.spend.amount[in_window],
-        minlength=ctx.n_users * n_cat,
+    totals = group_sum(
+        c.spend.user[in_window] * n_cat + category, c.spend.amount[in_window], ctx.n_users * n_cat
     ).reshape(ctx.n_users, n_cat)
     top = np.argsort(-totals, axis=1, kind="stable")[:, :TOP_CATEGORIES]
     values = np.round(np.take_along_axis(totals, top, axis=1), 2).tolist()
@@ -166,7 +164,7 @@ def _savings(ctx: Context, c: _Classes, window: int, monthly_spending: np.ndarra
     # Plaid sign: money into the account is negative, so net inflow is minus the sum.
     net = -s.total(n, s.within(window))
     since_start = -s.total(n, s.rel < window)  # everything since the window start, after as-of too
-    balance = np.bincount(acc.user[acc.is_savings], acc.balance[acc.is_savings], minlength=n)
+    balance = group_sum(acc.user[acc.is_savings], acc.balance[acc.is_savings], n)
     has_savings = np.bincount(acc.user[acc.is_savings], minlength=n) > 0
     start = balance - since_start  # the current balance already includes everything since the start
     growth = np.where(has_savings & (start > _EPS), net / np.where(start > _EPS, start, 1.0), np.nan)
@@ -183,7 +181,7 @@ def _income(ctx: Context, c: _Classes, window: int, monthly_spending: np.ndarray
     n, acc, pay = ctx.n_users, ctx.accounts, c.payroll
     # pay gaps need history: the 30-day window looks at (at least) the trailing 90 days
     stats = _pay_stats(ctx, pay, pay.within(max(window, PAY_GAP_MIN_LOOKBACK)))
-    checking = np.bincount(acc.user[acc.is_checking], acc.balance[acc.is_checking], minlength=n)
+    checking = group_sum(acc.user[acc.is_checking], acc.balance[acc.is_checking], n)
     return {
         "income.pay_frequency": stats["frequency"],
         "income.pay_count": stats["count"],

@@ -22,6 +22,7 @@ from .recurring import (
     Streams,
     build_events,
     detect_streams,
+    group_sum,
 )
 
 __all__ = ["stream_events", "subscription_signals"]
@@ -65,7 +66,7 @@ def subscription_signals(
     cadence = table["cadence"].to_numpy(np.int64)
     monthly = table["typical_amount"].to_numpy(float) * _MONTHLY_FACTOR[cadence]
     rec_user = user[recurring_out]
-    in_window = np.bincount(rec_user, table["window_amount"].to_numpy(float)[recurring_out], minlength=n)
+    in_window = group_sum(rec_user, table["window_amount"].to_numpy(float)[recurring_out], n)
     merchants: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     all_streams: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     for u, stream, rec, cad, per_month in zip(
@@ -77,9 +78,7 @@ def subscription_signals(
     safe = np.where(spending > 0, spending, 1.0)
     return {
         "subscriptions.recurring_merchant_count": np.bincount(rec_user, minlength=n).astype(float),
-        "subscriptions.monthly_recurring_spend": np.round(
-            np.bincount(rec_user, monthly[recurring_out], minlength=n), 2
-        ),
+        "subscriptions.monthly_recurring_spend": np.round(group_sum(rec_user, monthly[recurring_out], n), 2),
         # the recurring charges inside the window, as a fraction of all spending in it
         "subscriptions.subscription_share": np.where(spending > 0, in_window / safe, np.nan),
         "subscriptions.recurring_merchants": merchants,

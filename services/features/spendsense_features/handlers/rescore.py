@@ -1,8 +1,12 @@
 """Use case: a rule set was activated → re-score every consented user from their latest snapshot,
-in vectorized batches, keeping history (each assignment records its rule-set version)."""
+in vectorized batches, keeping history (each assignment records its rule-set version).
+
+A snapshot object holds a chunk of an upload's users: it is read once per batch, and only the rows of
+the users whose latest snapshot it is are analyzed (another user of the chunk may have a later one)."""
 
 from __future__ import annotations
 
+from spendsense_features.domain.model import UserSnapshotKeys
 from spendsense_features.handlers.analysis import read_tables, score
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
@@ -31,7 +35,7 @@ async def rescore_all(
     snapshots = await uow.snapshots.of_consented_users()
     for start in range(0, len(snapshots), batch_users):
         batch = snapshots[start : start + batch_users]
-        tables = await read_tables(store, [k for s in batch for k in s.object_keys])
+        tables = await read_tables(store, [k for s in batch for k in s.object_keys], users_of(batch))
         await score(
             uow,
             store,
@@ -42,3 +46,12 @@ async def rescore_all(
             causation_id=envelope.id,
             reason="rescore",
         )
+
+
+def users_of(snapshots: list[UserSnapshotKeys]) -> dict[str, set[str]]:
+    """Object key → the users whose latest snapshot includes it."""
+    found: dict[str, set[str]] = {}
+    for snapshot in snapshots:
+        for key in snapshot.object_keys:
+            found.setdefault(key, set()).add(snapshot.user_id)
+    return found

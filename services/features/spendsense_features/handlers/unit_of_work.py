@@ -26,11 +26,19 @@ class AnalysisRepository(abc.ABC):
         """Store an analysis report: signals and current persona per window, plus a history entry
         (recording the persona it replaces)."""
 
+    async def save_many(
+        self, reports: list[dict[str, Any]], upload_id: str | None, rule_set_version: str
+    ) -> None:
+        """:meth:`save` for each report (of distinct users); an adapter may store them in bulk."""
+        for report in reports:
+            await self.save(report, upload_id, rule_set_version)
+
     @abc.abstractmethod
     async def analyzed(self, upload_id: str, user_ids: list[str]) -> set[str]:
         """Which of ``user_ids`` were analyzed for ``upload_id`` already (an upload announced again).
-        Holds the upload's lock until the transaction ends: announcements of one upload are analyzed in
-        turn, never at once (each would find the users not analyzed yet)."""
+        Holds the lock of each of these users' analysis of the upload until the transaction ends:
+        announcements of one upload naming the same users are analyzed in turn, never at once (each
+        would find the users not analyzed yet); its other chunks of users are analyzed meanwhile."""
 
     @abc.abstractmethod
     async def reports_of_upload(
@@ -70,6 +78,13 @@ class SnapshotRepository(abc.ABC):
     async def remember(
         self, user_id: str, upload_id: str, object_keys: list[str], as_of: date | None
     ) -> None: ...
+
+    async def remember_many(
+        self, object_keys: dict[str, list[str]], upload_id: str, as_of: date | None
+    ) -> None:
+        """:meth:`remember` for each user (user id → their keys); an adapter may store them in bulk."""
+        for user_id, keys in object_keys.items():
+            await self.remember(user_id, upload_id, keys, as_of)
 
     @abc.abstractmethod
     async def of_consented_users(self) -> list[UserSnapshotKeys]:

@@ -26,7 +26,7 @@ from spendsense_features.domain.rules import load_rule_set
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_shared.aws import Aws
 from spendsense_shared.consent import apply_consent_event
-from spendsense_shared.dataset import TABLES, snapshot_key, to_parquet
+from spendsense_shared.dataset import TABLES, chunk_snapshot_key, to_parquet
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     ConsentRevoked,
@@ -90,13 +90,14 @@ class Features:
     async def ingested(
         self, upload_id: str, tables: dict[str, pa.Table], user_ids: list[str]
     ) -> EventEnvelope:
-        """Write each user's snapshots where the profile service writes them; the event announcing them."""
+        """Write the users' snapshots where the profile service writes them (one object per table for the
+        chunk of users); the event announcing them."""
         keys = []
-        for user_id in user_ids:
-            for name in TABLES:
-                table = tables[name].filter(pc.equal(tables[name]["user_id"], user_id))
-                key = f"profile/{snapshot_key(user_id, upload_id, name)}"
-                keys.append(await self.store.put(key, to_parquet(table)))
+        wanted = pa.array(user_ids, type=pa.string())
+        for name in TABLES:
+            table = tables[name].filter(pc.is_in(tables[name]["user_id"], value_set=wanted))
+            key = f"profile/{chunk_snapshot_key(upload_id, '0000', name)}"
+            keys.append(await self.store.put(key, to_parquet(table)))
         data = UploadIngested(upload_id=upload_id, user_ids=user_ids, bucket=self.store.bucket, keys=keys)
         return new_event(data, user_id=user_ids[0] if len(user_ids) == 1 else None)
 

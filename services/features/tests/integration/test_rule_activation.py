@@ -18,7 +18,7 @@ from spendsense_features.bootstrap import SERVICE
 from spendsense_features.domain.rules import load_rule_set
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_shared.consent import apply_consent_event
-from spendsense_shared.dataset import snapshot_key, to_parquet
+from spendsense_shared.dataset import chunk_snapshot_key, to_parquet
 from spendsense_shared.messaging.catalog import ConsentGranted, UploadIngested, new_event, parse_data
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.storage import ObjectStore
@@ -60,11 +60,10 @@ async def ingest(features, users: list[dict]) -> None:
     parsed = parse_upload(io.BytesIO(body), filename="u.jsonl")
     assert parsed.ok, parsed.problems[:3]
     store = ObjectStore(platform.aws, platform.topology.buckets["data"], "profile")
-    keys = []
-    for user in users:
-        for name, table in parsed.tables.items():
-            part = table.filter([v == user["user_id"] for v in table["user_id"].to_pylist()])
-            keys.append(await store.put(snapshot_key(user["user_id"], "up1", name), to_parquet(part)))
+    keys = [  # as the profile writes them: one object per table for a chunk of users
+        await store.put(chunk_snapshot_key("up1", "0000", name), to_parquet(table))
+        for name, table in parsed.tables.items()
+    ]
     for user in users:
         granted = new_event(
             ConsentGranted(

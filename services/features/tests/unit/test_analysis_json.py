@@ -1,4 +1,5 @@
-"""``analyze_json``'s report encoder writes exactly the bytes of ``orjson.dumps(analysis_report(...))``."""
+"""``analyze_json``'s report encoder writes exactly the bytes of ``orjson.dumps(analysis_report(...))``, and
+a user's report is the same whoever else is analyzed with them (what analyzing an upload in pieces needs)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from spendsense_features.domain.analysis import reports_json
+from spendsense_features.domain.analysis import joined_reports, report_items, reports_json
 from spendsense_features.domain.dataset import Dataset
 from spendsense_features.domain.report import analysis_report
 from spendsense_features.domain.rules import assign_personas, load_rule_set
@@ -64,3 +65,31 @@ def test_frames_that_are_not_signals_are_refused():
     personas = pd.DataFrame({"user_id": ["u"], "window": ["30d"], "primary": ["x"], "matched": [[]]})
     with pytest.raises(ValueError, match=r"signals lack credit\.cards"):
         reports_json(frame, personas)
+
+
+def _items(*builders) -> dict[str, bytes]:
+    signals = compute_signals(Dataset.concat([b.dataset() for b in builders]))
+    return dict(report_items(signals, assign_personas(signals, load_rule_set())))
+
+
+def test_a_users_report_does_not_depend_on_who_else_is_analyzed(builder):
+    """A figure none of the users analyzed together has (no recurring spend, no savings, no card) is still
+    written as the others' are (0.0, not 0): the report of a user alone is the bytes of the same user's
+    report beside others, so pieces of an upload analyzed apart merge into the report of the whole."""
+    rich = builder().card(2500, 5000, name="Visa", mask="4523").checking(300)
+    rich.account("sav", subtype="savings", balance=1200)
+    rich.payroll(range(-168, 1, 14), 1800)
+    rich.series("cc", range(-150, 1, 30), 15.49, name="NETFLIX.COM", primary="ENTERTAINMENT")
+    quiet = builder("u2").checking(40).tx("chk", -3, 12.5).tx("chk", -40, 30.0, name="GROCER")
+    together = _items(rich, quiet)
+    assert _items(quiet)["u2"] == together["u2"]
+    assert _items(rich)["u1"] == together["u1"]
+
+
+def test_reports_encoded_apart_join_into_the_bytes_of_one_array(builder):
+    signals, personas = _frames(builder)
+    items = report_items(signals, personas)
+    assert [user for user, _ in items] == ["u1", "u2"]
+    assert joined_reports(items) == reports_json(signals, personas)
+    pretty = orjson.dumps(analysis_report(signals, personas), option=orjson.OPT_INDENT_2)
+    assert joined_reports(items, pretty=True) == pretty

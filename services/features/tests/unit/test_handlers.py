@@ -32,7 +32,7 @@ from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.rules import activate_rule_set, add_rule_set, list_rule_sets
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_shared.consent import project_consent
-from spendsense_shared.dataset import TABLES, snapshot_key, to_parquet
+from spendsense_shared.dataset import TABLES, chunk_snapshot_key, snapshot_key, to_parquet
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     ConsentRevoked,
@@ -65,16 +65,29 @@ def report(index: int, user_id: str, as_of: date = AS_OF) -> dict[str, Any]:
     return result
 
 
-async def ingested(bucket: Any, upload_id: str, users: dict[str, int], as_of: date = AS_OF) -> EventEnvelope:
-    """Snapshots of synthetic users (user id → index) in the bucket, as the profile service writes them."""
-    keys = []
+async def ingested(
+    bucket: Any, upload_id: str, users: dict[str, int], as_of: date = AS_OF, *, chunked: bool = False
+) -> EventEnvelope:
+    """Snapshots of synthetic users (user id → index) in the bucket, as the profile service writes them:
+    one object per table for the chunk of users (``chunked``), or one per user and table (as it did)."""
+    parts: dict[str, list[pa.Table]] = {}
     for user_id, index in users.items():
         tables = _tables(index, user_id, as_of)
         for name in TABLES:
-            table = tables[name].filter(pc.equal(tables[name]["user_id"], user_id))
-            key = f"profile/{snapshot_key(user_id, upload_id, name)}"
-            await bucket.put_many([(key, to_parquet(table))], "application/octet-stream")
-            keys.append(key)
+            parts.setdefault(name, []).append(tables[name].filter(pc.equal(tables[name]["user_id"], user_id)))
+    if chunked:
+        items = [
+            (f"profile/{chunk_snapshot_key(upload_id, '0000', name)}", to_parquet(pa.concat_tables(tables)))
+            for name, tables in parts.items()
+        ]
+    else:
+        items = [
+            (f"profile/{snapshot_key(user_id, upload_id, name)}", to_parquet(table))
+            for name, tables in parts.items()
+            for user_id, table in zip(users, tables, strict=True)
+        ]
+    await bucket.put_many(items, "application/octet-stream")
+    keys = [key for key, _ in items]
     data = UploadIngested(upload_id=upload_id, user_ids=sorted(users), bucket=bucket.bucket, keys=keys)
     return new_event(data)
 
@@ -114,6 +127,7 @@ class CountingBucket:
         return await self.store.put_many(items, content_type)
 
     async def get_many(self, names: list[str]) -> list[bytes]:
+        self.reads = [*getattr(self, "reads", []), *names]
         return await self.store.get_many(names)
 
     async def get(self, name: str) -> bytes:
@@ -171,6 +185,23 @@ async def test_consented_users_are_analyzed_stored_and_announced_with_a_claim_ch
     assert await uow.analyses.signals("u3", "30d") is None
     assert set(uow.snapshots.rows) == {"u1", "u2"}
     assert all(k.startswith("profile/users/u1/") for k in uow.snapshots.rows["u1"][1])
+
+
+async def test_a_chunk_of_users_shares_one_snapshot_per_table_and_each_user_is_analyzed_from_its_rows(
+    uow, data_bucket
+):
+    await consent(uow, "u1")
+    await consent(uow, "u2")
+    event = await ingested(data_bucket, "up1", {"u1": HU, "u2": SB}, chunked=True)
+    bucket = CountingBucket(data_bucket)
+
+    await handle(analyze_upload, event, uow, store=bucket, rule_sets=RuleSetStore())
+
+    assert sorted(bucket.reads) == sorted(event.data["keys"])  # the chunk's three objects, once each
+    for user_id, index in (("u1", HU), ("u2", SB)):
+        stored = await uow.analyses.signals(user_id, "180d")
+        assert stored.values == report(index, user_id)["windows"]["180d"]["signals"]
+        assert uow.snapshots.rows[user_id][1] == event.data["keys"]  # a re-score reads the chunk
 
 
 async def test_a_tampered_details_object_is_refused_by_its_claim(uow, data_bucket):
@@ -289,6 +320,32 @@ async def test_a_rescore_rescores_every_consented_user_from_the_latest_snapshot_
         if t.rule_set_version == "personas-test-v2" and t.window == "180d"
     ]
     assert moved.previous == "subscription_heavy"
+
+
+async def test_a_rescore_reads_each_chunk_once_and_only_the_rows_of_users_whose_latest_snapshot_it_is(
+    uow, data_bucket
+):
+    rule_sets = RuleSetStore()
+    for user_id in ("u1", "u2"):
+        await consent(uow, user_id)
+    first = await ingested(data_bucket, "up1", {"u1": SH, "u2": HU}, chunked=True)
+    await handle(analyze_upload, first, uow, store=data_bucket, rule_sets=rule_sets)
+    later = await ingested(data_bucket, "up2", {"u1": SB}, chunked=True)  # u1's later, different data
+    await handle(analyze_upload, later, uow, store=data_bucket, rule_sets=rule_sets)
+    await add_rule_set(AddRuleSet(subscription_free_rule_set(), "root"), uow, rule_sets)
+    await activate_rule_set(ActivateRuleSet("personas-test-v2", "root"), uow, rule_sets)
+    [request] = events(uow, "personas.rescore_requested")
+    uow.published.clear()
+    bucket = CountingBucket(data_bucket)
+
+    await handle(rescore_all, request, uow, store=bucket, rule_sets=rule_sets)
+
+    assert sorted(e.user_id for e in events(uow, "persona.assigned")) == ["u1", "u2"]
+    assert sorted(bucket.reads) == sorted({*first.data["keys"], *later.data["keys"]})
+    # u1's rows of the first chunk are not theirs any more: only the later snapshot's are analyzed.
+    for user_id, index in (("u1", SB), ("u2", HU)):
+        stored = await uow.analyses.signals(user_id, "180d")
+        assert stored.values == report(index, user_id)["windows"]["180d"]["signals"]
 
 
 async def test_a_rescore_for_an_unknown_rule_set_is_a_permanent_error(uow, data_bucket):

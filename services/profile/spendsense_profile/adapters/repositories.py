@@ -20,11 +20,13 @@ from spendsense_profile.adapters.orm import (
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
 from spendsense_profile.domain.uploads import (
+    ErasedUploads,
     Upload,
     UploadSource,
     UploadSummary,
     UserProgress,
     erased_from,
+    upload_objects,
     upload_status,
     with_users_status,
 )
@@ -33,6 +35,7 @@ from spendsense_profile.handlers.unit_of_work import (
     PushDeviceRepository,
     UploadRepository,
 )
+from spendsense_shared.dataset import user_of_key
 from spendsense_shared.erasure import pseudonym
 
 # The source's place in each upload's user ids becomes the target's (once; the ids stay sorted).
@@ -347,7 +350,7 @@ class SqlUploadRepository(UploadRepository):
         )
         # A shared upload's status no longer counts the source's progress: it is derived when read.
 
-    async def erase_user(self, user_id: str) -> list[str]:
+    async def erase_user(self, user_id: str) -> ErasedUploads:
         involved = [
             r.upload_id
             for r in await self.session.execute(
@@ -357,7 +360,7 @@ class SqlUploadRepository(UploadRepository):
                 .with_for_update()
             )
         ]
-        sources = []
+        erased = ErasedUploads()
         for upload_id in involved:
             upload = await self.get(upload_id, for_update=True)
             if upload is None:
@@ -373,8 +376,7 @@ class SqlUploadRepository(UploadRepository):
             if not others:  # only their data (or theirs, still to be parsed): the whole upload goes
                 await self.session.execute(delete(upload_users).where(upload_users.c.upload_id == upload_id))
                 await self.session.execute(delete(uploads).where(uploads.c.upload_id == upload_id))
-                if upload.source is not None:
-                    sources.append(upload.source.name)
+                erased.prefixes.append(upload_objects(upload_id))  # its received bytes, its snapshots
                 continue
             await self.session.execute(
                 delete(upload_users).where(
@@ -382,6 +384,7 @@ class SqlUploadRepository(UploadRepository):
                 )
             )
             kept = erased_from(upload, user_id)
+            erased.shared_keys.extend(k for k in kept.keys if user_of_key(k) is None)
             await self.session.execute(
                 update(uploads)
                 .where(uploads.c.upload_id == upload_id)
@@ -395,7 +398,7 @@ class SqlUploadRepository(UploadRepository):
                     updated_at=func.now(),
                 )
             )
-        return sources
+        return erased
 
 
 class SqlPushDeviceRepository(PushDeviceRepository):

@@ -14,6 +14,7 @@ from spendsense_profile.domain.profile import DeviceTokenInUse, ProfileView
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.etag import conditional
+from spendsense_shared.http.responses import model_response
 from spendsense_shared.security import Principal, current_principal, require_user_access
 from spendsense_shared.text import StoredText
 
@@ -73,11 +74,11 @@ def _no_profile(user_id: str) -> ApiError:
 @router.get("/api/v1/profile/{user_id}", response_model=ProfileOut, summary="The user's profile and consent")
 async def get_profile(
     user_id: str, bus: Bus, principal: Principal = Depends(require_user_access)
-) -> ProfileOut:
+) -> Response:
     view = await bus.handle(GetProfile(user_id))
     if view is None:
         raise _no_profile(user_id)
-    return ProfileOut.of(view)
+    return model_response(ProfileOut.of(view))
 
 
 @router.get(
@@ -86,7 +87,6 @@ async def get_profile(
 async def get_mobile_profile(
     user_id: str,
     request: Request,
-    response: Response,
     bus: Bus,
     principal: Principal = Depends(require_user_access),
 ) -> Any:
@@ -96,7 +96,7 @@ async def get_mobile_profile(
     payload = MobileProfile(
         user_id=view.user_id, consent=view.consent, latest_upload_status=view.latest_upload_status
     )
-    return conditional(request, response, payload, "private, max-age=30")
+    return conditional(request, payload, "private, max-age=30")
 
 
 class MobileConsent(BaseModel):

@@ -384,22 +384,40 @@ class UploadSummary:
 USERS_PER_EVENT = 100  # an upload.ingested event names at most this many users: it stays far below 64 KB
 
 
+def user_chunks(user_ids: list[str]) -> list[list[str]]:
+    """The upload's users in chunks of at most :data:`USERS_PER_EVENT`: one ``upload.ingested`` event and
+    one snapshot object per table for each (features analyzes chunk by chunk)."""
+    return [user_ids[i : i + USERS_PER_EVENT] for i in range(0, len(user_ids), USERS_PER_EVENT)]
+
+
+def chunk_names(count: int, attempt: str | None = None) -> list[str]:
+    """Names of the chunks' snapshots in their keys: ``0000``, ``0001``… for the ingest; a snapshot
+    written again for stuck users (``attempt``) gets names of its own, so that it never overwrites a
+    chunk other users' analyses still point at."""
+    return [f"{attempt}-{i:04d}" if attempt else f"{i:04d}" for i in range(count)]
+
+
 def ingested_events(
-    upload_id: str, user_ids: list[str], bucket: str, keys: list[str], as_of: date | None
+    upload_id: str, chunks: list[list[str]], bucket: str, keys: list[list[str]], as_of: date | None
 ) -> list[UploadIngested]:
-    """``upload.ingested`` for an upload, one event per chunk of users with those users' snapshot keys,
-    so a batch import of any size makes events of bounded size (and features analyzes chunk by chunk)."""
-    keys_of: dict[str, list[str]] = {}
-    for key in keys:  # profile/users/{user_id}/uploads/{upload_id}/{table}.parquet
-        keys_of.setdefault(f"/{key}".split("/users/", 1)[1].split("/", 1)[0], []).append(key)
-    chunks = [user_ids[i : i + USERS_PER_EVENT] for i in range(0, len(user_ids), USERS_PER_EVENT)]
+    """``upload.ingested`` for an upload, one event per chunk of users with that chunk's snapshot keys, so
+    a batch import of any size makes events of bounded size (and features analyzes chunk by chunk)."""
     return [
-        UploadIngested(
-            upload_id=upload_id,
-            user_ids=chunk,
-            bucket=bucket,
-            keys=[k for u in chunk for k in keys_of.get(u, [])],
-            as_of=as_of,
-        )
-        for chunk in chunks
+        UploadIngested(upload_id=upload_id, user_ids=users, bucket=bucket, keys=chunk_keys, as_of=as_of)
+        for users, chunk_keys in zip(chunks, keys, strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class ErasedUploads:
+    """What erasing a user from the uploads leaves to do in the data bucket: ``prefixes`` to delete (the
+    objects of uploads that were only theirs: received bytes and snapshots), and the snapshot ``keys`` of
+    uploads shared with others, to rewrite without the user's rows."""
+
+    prefixes: list[str] = field(default_factory=list)
+    shared_keys: list[str] = field(default_factory=list)
+
+
+def upload_objects(upload_id: str) -> str:
+    """Everything of an upload in the data bucket (under the profile's prefix): received bytes, snapshots."""
+    return f"uploads/{upload_id}/"

@@ -7,12 +7,15 @@ endpoints, uploads of only their data (and their own uploads still waiting to be
 membership of shared batch uploads, the published outbox
 events naming them — and publishes ``user.erasure_requested``, all in one transaction (the outbox). The
 endpoints are deleted before it commits (an SNS failure fails the erasure, and asking again finds the
-devices again; deleting an endpoint twice is harmless). Once it has committed, their snapshots under
-``profile/users/{user}/`` and the received bytes of their deleted uploads (``profile/uploads/{upload}/``)
-are deleted from the data bucket (after the commit, so a rolled-back erasure
-loses nothing; asking again deletes what is left). Then, with nothing of the user left here,
-``profile.user_erased`` is published, naming only the pseudonym (no user id in the envelope either, so no
-later "forget the published events about the user" step deletes it), for auth's erasure progress. Every
+devices again; deleting an endpoint twice is harmless). The snapshots of batch uploads shared with
+others (one object per table for a chunk of users) are rewritten without their rows before it commits (a
+failure rolls the erasure back; asking again finds those uploads again). Once it has committed, the
+objects of their deleted uploads (``profile/uploads/{upload}/``: received bytes and snapshots) and any
+snapshot written per user (``profile/users/{user}/``, as before chunks) are deleted from the data bucket
+(after the commit, so a rolled-back erasure loses nothing; asking again deletes what is left). Then,
+with nothing of the user left here, ``profile.user_erased`` is published, naming only the pseudonym (no
+user id in the envelope either, so no later "forget the published events about the user" step deletes
+it), for auth's erasure progress. Every
 consumer then erases what it keeps: auth the account, features, recommender and operator their rows and
 objects (see their ``handlers/erasure.py``), each confirming with its own ``<service>.user_erased``.
 
@@ -28,6 +31,7 @@ from spendsense_profile.domain import consent as rules
 from spendsense_profile.domain.commands import EraseUser
 from spendsense_profile.domain.consent import ErasureRequested
 from spendsense_profile.handlers.push import PushNotifier
+from spendsense_profile.handlers.snapshots import remove_user
 from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.erasure import pseudonym
@@ -63,7 +67,7 @@ async def erase_user(
                     user_id=user_id,
                 )
             )
-        received = await uow.uploads.erase_user(user_id)
+        erased = await uow.uploads.erase_user(user_id)
         await uow.data.erase_user(user_id)
         endpoints = [d.endpoint_arn for d in await uow.push_devices.for_user(user_id) if d.endpoint_arn]
         for endpoint in endpoints:
@@ -71,11 +75,13 @@ async def erase_user(
         await uow.push_devices.erase_user(user_id)
         await uow.consents.erase_user(user_id)
         events = await uow.forget_published(user_id)
+        # Before the commit: a failure rolls the erasure back, and asking again finds these uploads again.
+        rewritten = await remove_user(data_bucket, erased.shared_keys, user_id)
         uow.publish(new_event(UserErasureRequested(user_id=user_id, requested_at=now), user_id=user_id))
         await uow.commit()
-    objects = await data_bucket.delete_prefix(user_objects(user_id))
-    for name in received:  # their uploads still waiting to be parsed: the bytes as they sent them
-        objects += await data_bucket.delete_prefix(name)
+    objects = await data_bucket.delete_prefix(user_objects(user_id))  # snapshots written per user before
+    for prefix in erased.prefixes:  # uploads of only theirs: the bytes as they sent them, the snapshots
+        objects += await data_bucket.delete_prefix(prefix)
     async with uow:  # everything is gone here: confirm it, naming nobody (no user id in the envelope)
         uow.publish(new_event(ProfileUserErased(subject=pseudonym(user_id), erased_at=datetime.now(UTC))))
         await uow.commit()
@@ -84,6 +90,7 @@ async def erase_user(
         user=user_id,
         consent_revoked=current is not None,
         objects=objects,
+        snapshots_rewritten=rewritten,
         events=events,
         push_endpoints=len(endpoints),
     )

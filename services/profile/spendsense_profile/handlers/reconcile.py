@@ -4,18 +4,21 @@ are announced again.
 The profile follows every user of an upload through the pipeline (``upload_users``): a user still
 ``ingested`` long after the upload was (its ``upload.ingested`` lost with a restarted emulator, or its
 snapshots gone with the emulator's bucket), or still ``analyzed`` (its ``persona.assigned`` or the
-recommender's ``recommendations.generated`` lost), is stuck. The user's snapshots are written again from
-the profile's own tables (the source of truth; the Parquet files are derived data) and ``upload.ingested``
-is published again for those users. The features service analyzes a user once per upload: for a user it
-analyzed already it publishes ``persona.assigned`` again from its stored analysis, and the recommender
-derives the same recommendations again, so announcing again never analyzes or recommends twice.
+recommender's ``recommendations.generated`` lost), is stuck. The stuck users' snapshots are written
+again from the profile's own tables (the source of truth; the Parquet files are derived data), as chunks
+of their own (never over a chunk other users' analyses point at; their keys are added to the upload's,
+for an erasure to find), and ``upload.ingested`` is published again for those users. The features
+service analyzes a user once per upload: for a user it analyzed already it publishes ``persona.assigned``
+again from its stored analysis, and the recommender derives the same recommendations again, so
+announcing again never analyzes or recommends twice.
 """
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 
-from spendsense_profile.domain.uploads import ingested_events
+from spendsense_profile.domain.uploads import chunk_names, ingested_events, user_chunks
 from spendsense_profile.handlers.snapshots import write_snapshots
 from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork
 from spendsense_shared.blobs import BlobStore
@@ -54,8 +57,12 @@ async def _announce_again(
         if not still:
             return 0
         snapshot = await unit.data.snapshot(still)
-        keys = await write_snapshots(data_bucket, upload_id, snapshot, still)
-        for event in ingested_events(upload_id, still, data_bucket.bucket, keys, upload.as_of):
+        chunks = user_chunks(still)
+        names = chunk_names(len(chunks), attempt=f"again-{uuid.uuid4().hex[:12]}")
+        keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, names)
+        upload.keys = [*upload.keys, *(k for chunk in keys for k in chunk)]  # for an erasure to find them
+        await unit.uploads.save(upload)
+        for event in ingested_events(upload_id, chunks, data_bucket.bucket, keys, upload.as_of):
             unit.publish(new_event(event, user_id=still[0] if len(still) == 1 else None))
         await unit.uploads.touch_stage(upload_id, still)
         await unit.commit()

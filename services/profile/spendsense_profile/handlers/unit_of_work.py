@@ -13,6 +13,7 @@ import pyarrow as pa
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.profile import Profile, PushDevice
 from spendsense_profile.domain.uploads import (
+    ErasedUploads,
     ParseBudget,
     ParseOutcome,
     Upload,
@@ -128,13 +129,13 @@ class UploadRepository(abc.ABC):
         the target's progress is kept and the upload's status recomputed without the source's."""
 
     @abc.abstractmethod
-    async def erase_user(self, user_id: str) -> list[str]:
+    async def erase_user(self, user_id: str) -> ErasedUploads:
         """The user is erased: an upload of only theirs is deleted (one they uploaded that is still
         waiting to be parsed too); from an upload shared with others (a batch import) their progress,
         their place in ``user_ids``, their snapshot keys and the notes naming them are removed and the
         upload's status recomputed; where they were the uploader, the uploader becomes
-        :func:`spendsense_shared.erasure.pseudonym` of their id. Returns the received sources of the
-        deleted uploads (names in the data bucket) that are still to be deleted."""
+        :func:`spendsense_shared.erasure.pseudonym` of their id. Returns what is left to do in the data
+        bucket: the deleted uploads' objects, and the shared uploads' snapshots holding the user's rows."""
 
 
 class NormalizedData(abc.ABC):

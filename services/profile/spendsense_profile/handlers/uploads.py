@@ -28,10 +28,12 @@ from spendsense_profile.domain.uploads import (
     UploadSource,
     UserProgress,
     advances,
+    chunk_names,
     consent_missing,
     ingested_events,
     judge,
     source_name,
+    user_chunks,
 )
 from spendsense_profile.handlers.snapshots import write_snapshots
 from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork, UploadParser, UploadSources
@@ -143,16 +145,18 @@ async def _ingest_or_failure(
                 return consent_missing([upload.uploader_id])
     assert upload.source is not None
     log.info("upload_parsing", upload=upload.upload_id, attempt=upload.attempts, size_bytes=upload.size_bytes)
+    started = time.monotonic()
     outcome = await parser.parse(upload.source, budget, default_user_id=upload.uploader_id)
+    parse_s = time.monotonic() - started
     failure = judge(outcome, upload.uploader_id, uploader_is_operator=upload.uploader_is_operator)
     if failure is not None:
         return failure
     assert isinstance(outcome, ParsedUpload)
-    return await _ingest(upload.upload_id, outcome, uow, data_bucket)
+    return await _ingest(upload.upload_id, outcome, uow, data_bucket, parse_s)
 
 
 async def _ingest(
-    upload_id: str, parsed: ParsedUpload, uow: ProfileUnitOfWork, data_bucket: BlobStore
+    upload_id: str, parsed: ParsedUpload, uow: ProfileUnitOfWork, data_bucket: BlobStore, parse_s: float
 ) -> UploadFailure | None:
     """Merge, snapshot and announce: all or nothing, and only while the upload is still received."""
     user_ids = sorted(parsed.user_ids)
@@ -168,18 +172,20 @@ async def _ingest(
         counts["removed_transactions"] = await uow.data.remove_transactions(parsed.removed_transaction_ids)
         merged = time.monotonic()
         snapshot = await uow.data.snapshot(user_ids)
-        keys = await write_snapshots(data_bucket, upload_id, snapshot, user_ids)
+        read = time.monotonic()
+        chunks = user_chunks(user_ids)
+        keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, chunk_names(len(chunks)))
         snapshotted = time.monotonic()
         upload.mark_ingested(
             user_ids=user_ids,
             counts=counts,
             notes=list(parsed.notes),
-            keys=keys,
+            keys=[k for chunk in keys for k in chunk],
             format=parsed.format,
             as_of=parsed.as_of,
         )
         await uow.uploads.save(upload)
-        for event in ingested_events(upload_id, user_ids, data_bucket.bucket, keys, parsed.as_of):
+        for event in ingested_events(upload_id, chunks, data_bucket.bucket, keys, parsed.as_of):
             uow.publish(new_event(event, user_id=user_ids[0] if len(user_ids) == 1 else None))
         await uow.commit()
     log.info(
@@ -187,8 +193,10 @@ async def _ingest(
         upload=upload_id,
         users=len(user_ids),
         counts=counts,
+        parse_s=round(parse_s, 2),
         merge_s=round(merged - started, 2),
-        snapshots_s=round(snapshotted - merged, 2),
+        snapshot_read_s=round(read - merged, 2),
+        snapshots_s=round(snapshotted - read, 2),
         commit_s=round(time.monotonic() - snapshotted, 2),
     )
     return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
 from spendsense_profile.handlers.reconcile import republish_stuck_uploads
-from spendsense_shared.dataset import TABLES
+from spendsense_shared.dataset import TABLES, from_parquet, table_of_key
 from spendsense_shared.messaging.catalog import PersonaAssigned, RecommendationsGenerated
 from spendsense_shared.storage import ObjectStore
 from spendsense_shared.testing.fakes import load_beside
@@ -16,6 +16,12 @@ from spendsense_shared.testing.fakes import load_beside
 uploads_api = load_beside(__file__, "test_uploads_api.py", "spendsense_profile_tests_uploads_api")
 data_bucket = uploads_api.data_bucket  # the fixtures, shared
 profile = uploads_api.profile
+
+
+def keys_name(keys: list[str], table: str) -> str:
+    """The object of ``table`` among ``keys``, by its name under the profile's prefix."""
+    [key] = [k for k in keys if table_of_key(k) == table]
+    return key.removeprefix("profile/")
 
 
 async def test_users_stuck_ingested_are_announced_again_with_their_snapshots_rebuilt(profile, data_bucket):
@@ -38,9 +44,18 @@ async def test_users_stuck_ingested_are_announced_again_with_their_snapshots_reb
     assert again["id"] != first["id"]  # a new event: the features inbox takes it
     assert again["data"]["upload_id"] == upload_id
     assert again["data"]["user_ids"] == ["u1"]
-    expected = sorted(f"profile/users/u1/uploads/{upload_id}/{name}.parquet" for name in TABLES)
-    assert sorted(again["data"]["keys"]) == expected
-    assert await profile.objects() == expected  # rebuilt from the profile's tables
+    keys = sorted(again["data"]["keys"])
+    # A chunk of its own (never over the first chunk, which u2's analysis still points at)…
+    assert [table_of_key(k) for k in keys] == sorted(TABLES)
+    assert not set(keys) & set(first["data"]["keys"])
+    assert all(k.startswith(f"profile/uploads/{upload_id}/snapshots/again-") for k in keys)
+    assert await profile.objects() == keys  # …rebuilt from the profile's tables, with u1's rows only
+    snapshot = from_parquet(await store.get(keys_name(keys, "transactions")))
+    assert set(snapshot["user_id"].to_pylist()) == {"u1"}
+    async with uow() as unit:  # kept with the upload's keys, for an erasure to find
+        upload = await unit.uploads.get(upload_id)
+    assert upload is not None
+    assert set(keys) <= set(upload.keys)
     # Just announced: not stuck again until the wait has passed once more.
     assert await republish_stuck_uploads(uow, store, stuck_after_s=60) == 0
     assert len(await profile.upload_events()) == 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+from collections import Counter
 from datetime import date
 from typing import Any
 
@@ -36,7 +37,7 @@ from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
 from spendsense_profile.bootstrap import SERVICE, upload_jobs
 from spendsense_profile.domain.profile import PushDevice
 from spendsense_shared.aws import Aws
-from spendsense_shared.dataset import TABLES, from_parquet
+from spendsense_shared.dataset import TABLES, chunk_snapshot_key, from_parquet
 from spendsense_shared.messaging.catalog import (
     EventData,
     PersonaAssigned,
@@ -165,6 +166,11 @@ EXPECTED_ACCOUNTS = [
     ("acc_chk", "depository", "checking", 950.0, 1000.0, None),
 ]
 EXPECTED_COUNTS = {"accounts": 2, "transactions": 3, "credit_liabilities": 1}
+
+
+def snapshot_object(upload_id: str, table: str) -> str:
+    """The key of an upload's (one-chunk) snapshot of ``table`` in the data bucket."""
+    return f"profile/{chunk_snapshot_key(upload_id, '0000', table)}"
 
 
 def table_counts(counts: dict[str, int]) -> dict[str, int]:
@@ -374,12 +380,12 @@ async def test_an_accepted_upload_is_stored_snapshotted_and_announced(profile, d
     )
     assert liability.next_payment_due_date == date(2026, 12, 25)
 
-    # One Parquet snapshot per table, holding exactly the stored rows in the normalized schema.
-    prefix = f"profile/users/u1/uploads/{upload_id}"
-    expected_keys = sorted(f"{prefix}/{name}.parquet" for name in TABLES)
+    # One Parquet snapshot per table (the upload's one chunk of users), holding exactly the stored rows in
+    # the normalized schema (nulls, empty strings, dates, booleans and floats as stored).
+    expected_keys = sorted(snapshot_object(upload_id, name) for name in TABLES)
     assert await profile.objects() == expected_keys
     for name, schema in TABLES.items():
-        snapshot = from_parquet(await profile.bucket.get(f"{prefix}/{name}.parquet"))
+        snapshot = from_parquet(await profile.bucket.get(snapshot_object(upload_id, name)))
         assert snapshot.schema.remove_metadata().equals(schema), name
         stored = [
             {c: getattr(r, c) for c in schema.names}
@@ -426,18 +432,15 @@ async def test_an_operator_imports_a_batch_of_users_in_one_upload(profile):
     per_user = {u: sum(1 for r in stored if r.user_id == u) for u in ids}
     assert per_user == {u["user_id"]: len(u["transactions"]) for u in users}
 
-    # Each user's snapshot holds that user's rows only.
-    assert len(await profile.objects()) == 3 * len(TABLES)
-    for user_id in ids:
-        key = f"profile/users/{user_id}/uploads/{upload_id}/transactions.parquet"
-        snapshot = from_parquet(await profile.bucket.get(key))
-        assert set(snapshot["user_id"].to_pylist()) == {user_id}
-        assert snapshot.num_rows == per_user[user_id]
+    # The chunk of users shares one snapshot per table, holding each user's rows, named after no user.
+    assert await profile.objects() == sorted(snapshot_object(upload_id, name) for name in TABLES)
+    snapshot = from_parquet(await profile.bucket.get(snapshot_object(upload_id, "transactions")))
+    assert Counter(snapshot["user_id"].to_pylist()) == per_user
 
     [event] = await profile.upload_events()
     assert event["user_id"] is None  # several users: the envelope names none of them
     assert event["data"]["user_ids"] == ids
-    assert len(event["data"]["keys"]) == 3 * len(TABLES)
+    assert sorted(event["data"]["keys"]) == await profile.objects()
     record = await profile.status(upload_id, "ops", "operator")
     assert [u["user_id"] for u in record["users"]] == ids
     assert {u["stage"] for u in record["users"]} == {"ingested"}
@@ -461,18 +464,14 @@ async def test_re_uploading_overlapping_data_updates_rows_instead_of_duplicating
     assert [(r.balance_current, r.upload_id) for r in checking] == [(1234.0, second_id)]
 
     # The new snapshot is the user's whole history after the merge, each transaction once.
-    latest = from_parquet(
-        await profile.bucket.get(f"profile/users/u1/uploads/{second_id}/transactions.parquet")
-    )
+    latest = from_parquet(await profile.bucket.get(snapshot_object(second_id, "transactions")))
     assert sorted(zip(latest["transaction_id"].to_pylist(), latest["amount"].to_pylist(), strict=True)) == [
         ("t1", 99.0),
         ("t2", 20.0),
         ("t3", 7.0),
     ]
     # The first snapshot is what was true then.
-    earlier = from_parquet(
-        await profile.bucket.get(f"profile/users/u1/uploads/{first_id}/transactions.parquet")
-    )
+    earlier = from_parquet(await profile.bucket.get(snapshot_object(first_id, "transactions")))
     assert sorted(zip(earlier["transaction_id"].to_pylist(), earlier["amount"].to_pylist(), strict=True)) == [
         ("t1", 12.5),
         ("t2", 20.0),

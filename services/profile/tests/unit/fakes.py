@@ -18,6 +18,7 @@ from spendsense_profile.domain.consent import Consent
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_profile.domain.profile import Profile, PushDevice, PushNotification, PushPlatform
 from spendsense_profile.domain.uploads import (
+    ErasedUploads,
     ParseBudget,
     ParseOutcome,
     Upload,
@@ -25,6 +26,7 @@ from spendsense_profile.domain.uploads import (
     UploadSummary,
     UserProgress,
     erased_from,
+    upload_objects,
     with_users_status,
 )
 from spendsense_profile.handlers.push import PushEndpointGone, PushNotConfigured, PushNotifier
@@ -37,7 +39,7 @@ from spendsense_profile.handlers.unit_of_work import (
 )
 from spendsense_profile.handlers.uploads import process_upload, receive_upload
 from spendsense_shared.blobs import BlobStore
-from spendsense_shared.dataset import TABLES
+from spendsense_shared.dataset import TABLES, user_of_key
 from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.testing.fakes import FakeUnitOfWork
@@ -194,8 +196,8 @@ class InMemoryUploadRepository(UploadRepository):
             with_users_status(upload)
             upload.updated_at = self.clock.tick()
 
-    async def erase_user(self, user_id: str) -> list[str]:
-        sources = []
+    async def erase_user(self, user_id: str) -> ErasedUploads:
+        erased = ErasedUploads()
         for upload_id, upload in list(self.uploads.items()):
             if not upload.involves(user_id):
                 continue
@@ -205,11 +207,12 @@ class InMemoryUploadRepository(UploadRepository):
                 )
             elif not [u for u in upload.user_ids if u != user_id]:
                 del self.uploads[upload_id]
-                if upload.source is not None:
-                    sources.append(upload.source.name)
+                erased.prefixes.append(upload_objects(upload_id))
             else:
-                self.uploads[upload_id] = replace(erased_from(upload, user_id), updated_at=self.clock.tick())
-        return sources
+                kept = erased_from(upload, user_id)
+                erased.shared_keys.extend(k for k in kept.keys if user_of_key(k) is None)
+                self.uploads[upload_id] = replace(kept, updated_at=self.clock.tick())
+        return erased
 
 
 class InMemoryNormalizedData(NormalizedData):

@@ -23,8 +23,18 @@ from spendsense_profile.domain.commands import (
 from spendsense_profile.handlers.consent import consent_history, grant_consent
 from spendsense_profile.handlers.erasure import erase_user
 from spendsense_profile.handlers.profile import get_profile, register_push_device
+from spendsense_shared.dataset import from_parquet
 from spendsense_shared.erasure import pseudonym
 from spendsense_shared.testing.fakes import InMemoryBlobStore
+
+
+def holding(blobs: InMemoryBlobStore, user_id: str) -> list[str]:
+    """The snapshot objects holding a row of the user."""
+    return sorted(
+        name
+        for name, body in blobs.objects.items()
+        if name.endswith(".parquet") and user_id in from_parquet(body)["user_id"].to_pylist()
+    )
 
 
 async def ingest(uow: FakeProfileUnitOfWork, blobs: InMemoryBlobStore, body: Any, actor: str, operator=False):
@@ -56,7 +66,8 @@ async def test_erasure_deletes_everything_of_the_user_and_keeps_the_others_part_
         device = uow.push_devices.devices[token]
         await uow.push_devices.set_endpoint(token, await push.create_endpoint(device.platform, token))
     mine, theirs = push.arn_of("tok-1"), push.arn_of("tok-2")
-    assert any(k.startswith("users/u1/") for k in blobs.objects)
+    assert holding(blobs, "u1")  # their own upload's chunk and the batch's…
+    assert holding(blobs, "u2")  # …which holds u2 too
     before = len(uow.published)
 
     outcome = await erase_user(EraseUser("u1"), uow, blobs, push)
@@ -85,8 +96,9 @@ async def test_erasure_deletes_everything_of_the_user_and_keeps_the_others_part_
     assert all(user_id != "u1" for rows in uow.data.rows.values() for user_id, _ in rows)
     assert any(user_id == "u2" for user_id, _ in uow.data.rows["transactions"])
     assert [d.user_id for d in uow.push_devices.devices.values()] == ["u2"]
-    assert not [k for k in blobs.objects if k.startswith("users/u1/")]
-    assert [k for k in blobs.objects if k.startswith("users/u2/")]
+    assert not [k for k in blobs.objects if "u1" in k]
+    assert holding(blobs, "u1") == []  # the batch's chunk was rewritten without their rows…
+    assert holding(blobs, "u2") == sorted(shared.keys)  # …and keeps u2's
     assert "'u1'" not in repr(uow._state())
 
     state = uow._state()

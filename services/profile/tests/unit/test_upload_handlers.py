@@ -22,7 +22,7 @@ from spendsense_profile.domain.uploads import (
 )
 from spendsense_profile.handlers.consent import grant_consent, revoke_consent
 from spendsense_profile.handlers.uploads import get_upload, receive_upload, record_progress
-from spendsense_shared.dataset import TABLES, from_parquet
+from spendsense_shared.dataset import TABLES, chunk_snapshot_key, from_parquet
 from spendsense_shared.messaging.catalog import (
     ConsentRevoked,
     EventData,
@@ -165,10 +165,9 @@ async def test_an_upload_is_merged_snapshotted_recorded_and_announced(uow, blobs
         "removed_transactions": 0,
     }
     assert sorted(t for _, t in uow.data.rows["transactions"]) == ["t1", "t2"]
-    # One Parquet snapshot per table, holding the user's stored rows.
-    prefix = f"users/u1/uploads/{result.upload_id}"
-    assert sorted(blobs.objects) == sorted(f"{prefix}/{name}.parquet" for name in TABLES)
-    snapshot = from_parquet(blobs.objects[f"{prefix}/transactions.parquet"])
+    # One Parquet snapshot per table (for the upload's one chunk of users), holding the user's stored rows.
+    assert sorted(blobs.objects) == sorted(chunk_snapshot_key(result.upload_id, "0000", t) for t in TABLES)
+    snapshot = from_parquet(blobs.objects[chunk_snapshot_key(result.upload_id, "0000", "transactions")])
     assert sorted(snapshot["transaction_id"].to_pylist()) == ["t1", "t2"]
 
     upload = uow.uploads.uploads[result.upload_id]
@@ -214,20 +213,22 @@ async def test_a_second_upload_updates_rows_and_snapshots_the_whole_history(uow,
         "t2": (20.0, first.upload_id),
         "t3": (12.5, second.upload_id),
     }
-    latest = from_parquet(blobs.objects[f"users/u1/uploads/{second.upload_id}/transactions.parquet"])
+    latest = from_parquet(blobs.objects[chunk_snapshot_key(second.upload_id, "0000", "transactions")])
     assert sorted(latest["transaction_id"].to_pylist()) == ["t1", "t2", "t3"]
 
 
-async def test_an_operator_imports_a_batch_and_each_user_gets_their_own_snapshot(uow, blobs, uploads):
+async def test_an_operator_imports_a_batch_and_its_chunk_of_users_shares_one_snapshot_per_table(
+    uow, blobs, uploads
+):
     await grant(uow, "u1", "u2")
 
     result = await uploads.ingest(batch("u2", "u1"), "ops", operator=True)
 
     assert result.user_ids == ["u1", "u2"]
-    assert len(blobs.objects) == 2 * len(TABLES)
-    for user_id in ("u1", "u2"):
-        key = f"users/{user_id}/uploads/{result.upload_id}/transactions.parquet"
-        assert set(from_parquet(blobs.objects[key])["user_id"].to_pylist()) == {user_id}
+    assert len(blobs.objects) == len(TABLES)  # one object per table for the chunk, none per user
+    key = chunk_snapshot_key(result.upload_id, "0000", "transactions")
+    assert set(from_parquet(blobs.objects[key])["user_id"].to_pylist()) == {"u1", "u2"}
+    assert not [k for k in blobs.objects if "u1" in k or "u2" in k]
     [event] = uow.published
     assert event.user_id is None  # several users: the envelope names none of them
     assert event.data["user_ids"] == ["u1", "u2"]

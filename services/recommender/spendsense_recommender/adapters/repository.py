@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, any_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_recommender.adapters.orm import feedback, recommendations, traces
@@ -21,6 +21,10 @@ from spendsense_recommender.domain.model import (
 from spendsense_recommender.domain.recommend import Recommendation
 from spendsense_recommender.domain.review import VISIBLE
 from spendsense_recommender.handlers.unit_of_work import RecommendationRepository
+
+# ``status = ANY(ARRAY[...])`` rather than ``IN (...)``: a list is an "expanding" parameter, which
+# SQLAlchemy rewrites into the statement on every execution (the hot read of every user's list).
+_IS_VISIBLE = recommendations.c.status == any_(array(sorted(VISIBLE)))
 
 
 def _date(value: str | None) -> date | None:
@@ -165,9 +169,7 @@ class SqlRecommendationRepository(RecommendationRepository):
     async def visible(
         self, user_id: str, limit: int, after: ApprovedPosition | None = None
     ) -> list[StoredRecommendation]:
-        query = select(recommendations).where(
-            recommendations.c.user_id == user_id, recommendations.c.status.in_(sorted(VISIBLE))
-        )
+        query = select(recommendations).where(recommendations.c.user_id == user_id, _IS_VISIBLE)
         if after is not None:
             query = query.where(
                 or_(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from spendsense_recommender.domain.commands import (
@@ -110,7 +110,6 @@ async def approved_page(bus: Bus, user_id: str, page: PageParams) -> tuple[Appro
 async def list_recommendations(
     user_id: str,
     request: Request,
-    response: Response,
     bus: Bus,
     _: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
@@ -134,14 +133,13 @@ async def list_recommendations(
         ],
         next_cursor=cursor,
     )
-    return conditional(request, response, payload, "private, no-cache")
+    return conditional(request, payload, "private, no-cache")
 
 
 @router.get("/api/v1/mobile/recommendations/{user_id}", response_model=MobilePage, summary="Compact, for iOS")
 async def mobile_recommendations(
     user_id: str,
     request: Request,
-    response: Response,
     bus: Bus,
     _: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
@@ -151,7 +149,7 @@ async def mobile_recommendations(
         items=[MobileItem(id=r.id, kind=r.kind, title=r.title, rationale=r.rationale) for r in found.items],
         next_cursor=cursor,
     )
-    return conditional(request, response, payload, "private, max-age=60")
+    return conditional(request, payload, "private, max-age=60")
 
 
 @router.post(

@@ -1,0 +1,159 @@
+"""``spendsense analyze`` in pieces (one process each) writes the very bytes of the whole file parsed and
+analyzed in one process, and names the same problems when the file is invalid, whichever the cut."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from spendsense_cli import analyze as cli_analyze
+from spendsense_cli.analyze import analyze_file_json, cut, cut_bytes
+from spendsense_cli.main import app
+from spendsense_cli.synthetic import build_user
+from spendsense_features.domain.analysis import analyze_json
+from spendsense_features.domain.rules import load_rule_set
+from spendsense_profile.domain.ingest import parse_file
+
+USERS = [build_user(i, seed=11)[0] for i in range(9)]
+
+
+@pytest.fixture(autouse=True)
+def _small_files_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli_analyze, "PARALLEL_FROM_BYTES", 0)
+
+
+def _document(users: list[dict[str, Any]], path: Path, *, indent: int | None = None) -> Path:
+    path.write_text(json.dumps({"users": users}, indent=indent))
+    return path
+
+
+def _lines(users: list[dict[str, Any]], path: Path) -> Path:
+    path.write_text("".join(json.dumps(u) + "\n" for u in users))
+    return path
+
+
+def _whole(path: Path, *, pretty: bool = False) -> bytes:
+    """The reference: the file parsed whole and analyzed in one process."""
+    parsed = parse_file(path)
+    assert parsed.ok, parsed.problems
+    return analyze_json(parsed.tables, load_rule_set(), pretty=pretty)
+
+
+def _problems(path: Path, processes: int) -> str:
+    with pytest.raises(ValueError, match=r"\S") as raised:
+        analyze_file_json(path, processes=processes)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize("processes", [2, 3, 4])
+@pytest.mark.parametrize("shape", ["document", "pretty document", "lines"])
+def test_the_pieces_write_the_bytes_of_the_whole(tmp_path: Path, shape: str, processes: int) -> None:
+    users = list(reversed(USERS))  # pieces whose user ids interleave: the merge orders them
+    if shape == "lines":
+        path = _lines(users, tmp_path / "users.jsonl")
+    else:
+        path = _document(users, tmp_path / "users.json", indent=2 if shape == "pretty document" else None)
+    pieces = cut(path, processes)
+    assert pieces is not None
+    assert len(pieces) == processes
+    assert analyze_file_json(path, processes=processes) == _whole(path)
+    assert analyze_file_json(path, processes=processes, pretty=True) == _whole(path, pretty=True)
+
+
+def test_a_cut_that_is_no_user_boundary_falls_back_to_the_whole(tmp_path: Path) -> None:
+    """Objects inside a user that begin as a user does (an unknown field the slow reader notes), at the
+    middle of the file: the piece cut there is rejected, and the file parsed whole gives the reports."""
+    users = json.loads(json.dumps(USERS[:2]))
+    users[0]["accounts"][0]["extra"] = [{"transactions": k} for k in range(40_000)]
+    path = _document(users, tmp_path / "nested.json")
+    pieces = cut(path, 2)
+    assert pieces is not None
+    assert b'{"transactions": ' in path.read_bytes()[pieces[1].start : pieces[1].start + 20]
+    assert analyze_file_json(path, processes=2) == _whole(path)
+
+
+def test_a_boundary_inside_a_string_is_no_cut(tmp_path: Path) -> None:
+    """Within a JSON string every quote is escaped: text that looks like a boundary is never cut at."""
+    users = json.loads(json.dumps(USERS[:2]))
+    users[0]["transactions"][0]["merchant_name"] = '},{"user_id":"not-a-user"}' * 50_000
+    path = _document(users, tmp_path / "string.json")
+    pieces = cut(path, 2)
+    assert pieces is None or b'"syn-11-000001"' in path.read_bytes()[pieces[1].start : pieces[1].start + 40]
+    assert analyze_file_json(path, processes=2) == _whole(path)
+
+
+@pytest.mark.parametrize("where", ["user", "transaction"])
+def test_ids_given_in_two_pieces_are_reported_as_the_whole_reports_them(tmp_path: Path, where: str) -> None:
+    users = json.loads(json.dumps(USERS[:4]))
+    if where == "user":
+        users[3]["user_id"] = users[0]["user_id"]
+    else:
+        users[3]["transactions"][0]["transaction_id"] = users[0]["transactions"][0]["transaction_id"]
+    path = _document(users, tmp_path / "twice.json")
+    whole = _problems(path, processes=1)
+    assert "duplicate" in whole
+    assert _problems(path, processes=2) == whole
+
+
+def test_a_problem_in_one_piece_is_named_with_its_path_in_the_whole(tmp_path: Path) -> None:
+    users = json.loads(json.dumps(USERS[:4]))
+    users[3]["transactions"][5]["amount"] = "12.50"
+    path = _lines(users, tmp_path / "bad.jsonl")
+    message = _problems(path, processes=2)
+    assert "users[3].transactions[5].amount" in message
+    assert message == _problems(path, processes=1)
+
+
+def test_the_command_writes_the_same_bytes_with_one_process_or_two(tmp_path: Path) -> None:
+    path = _document(USERS, tmp_path / "users.json")
+    runner = CliRunner()
+    one = runner.invoke(app, ["analyze", str(path), "--processes", "1"])
+    two = runner.invoke(app, ["analyze", str(path), "--processes", "2"])
+    assert one.exit_code == two.exit_code == 0, two.output
+    assert one.stdout_bytes == two.stdout_bytes == _whole(path) + b"\n"
+
+
+def test_only_plain_users_documents_and_json_lines_are_cut(tmp_path: Path) -> None:
+    one_user = tmp_path / "one.json"
+    one_user.write_text(json.dumps(USERS[0]))
+    assert cut(one_user, 2) is None  # one user object: no users list to cut
+    assert cut_bytes(b'{"accounts": [], "users": [{}, {}]}', "json", 2) is None
+    assert cut_bytes(b'{"users": [{"user_id": "a"}]}', "json", 2) is None  # no boundary near the middle
+    assert cut_bytes(b"user_id,account_id\nu,a\n", "csv", 2) is None
+
+
+_NAMES = st.text(st.characters(codec="utf-8"), max_size=12)
+_USER = st.fixed_dictionaries(
+    {"user_id": _NAMES, "accounts": st.lists(st.fixed_dictionaries({"name": _NAMES}), max_size=3)}
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    users=st.lists(_USER, min_size=1, max_size=12), parts=st.integers(2, 4), indent=st.sampled_from([None, 1])
+)
+def test_pieces_hold_the_users_in_order_when_the_cuts_are_between_users(
+    users: list[dict[str, Any]], parts: int, indent: int | None
+) -> None:
+    """Pieces are whole JSON documents; when each is a ``users`` document, together they hold every user
+    once, in order (a cut inside a string makes a piece that is not: the fast reader rejects it)."""
+    data = json.dumps({"users": users}, indent=indent).encode()
+    pieces = cut_bytes(data, "json", parts)
+    if pieces is None:
+        return
+    assert pieces[0].start == 0
+    assert pieces[-1].stop == len(data)
+    found: list[dict[str, Any]] = []
+    for piece in pieces:
+        try:
+            found += orjson.loads(piece.head + data[piece.start : piece.stop] + piece.tail)["users"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            return  # a cut that is no boundary: the fast reader refuses that piece, the file is read whole
+    assert found == users
