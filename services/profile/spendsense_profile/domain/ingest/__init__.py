@@ -79,9 +79,10 @@ problem as described here. ``parse_upload(reader="slow")`` skips the fast reader
 the streaming one (a rejection is then one problem at ``$``).
 
 Memory: the fast reader maps the upload (or spools a stream to a temporary file and maps that) and hands
-pyarrow chunks of ~32 MB of users (a larger user, 64k transactions at a time) or CSV blocks; the streaming
-reader builds records one at a time. Rows go to Arrow in chunks either way, so memory follows the
-(compact) Arrow tables plus one chunk, not the size of the document.
+pyarrow chunks of ~32 MB of users (a larger user, 64k transactions at a time) or CSV pieces of ~16 MB
+(a few at a time: they are parsed in threads while the checks run); the streaming reader builds records
+one at a time. Rows go to Arrow in chunks either way, so memory follows the (compact) Arrow tables plus
+a few chunks, not the size of the document.
 """
 
 from .api import parse_file, parse_upload

@@ -136,15 +136,49 @@ def _present(array: pa.Array | None, name: str) -> pa.Array:
 def _required_string(array: pa.Array | None, n: int, name: str) -> pa.Array:
     """``Checker.string``: a non-blank string, kept as it is (JSON and CSV alike)."""
     array = _present(array, name)
-    if n and pc.any(pc.match_substring_regex(array, _BLANK)).as_py():
+    if n and _any_blank(array):
         raise Rejected(f"{name}: blank values")
     return array
+
+
+def _any_blank(array: pa.Array) -> bool:
+    """Whether a value (none missing) is empty or only whitespace. A value whose first byte is an ASCII
+    character other than whitespace is not blank: that is read from the offsets and the character data
+    in place (every ASCII whitespace character is at most 0x20); only the others go through the regular
+    expression, a kernel call per value."""
+    parts = string_parts(array)
+    if parts is None:
+        return bool(pc.any(pc.match_substring_regex(array, _BLANK)).as_py())
+    offsets, data = parts
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    if not lengths.all():
+        return True
+    first = data[starts - offsets[0]]
+    unsure = (first <= 0x20) | (first >= 0x80)
+    if not unsure.any():
+        return False
+    return bool(pc.any(pc.match_substring_regex(array.filter(pa.array(unsure)), _BLANK)).as_py())
+
+
+def string_parts(array: pa.Array) -> tuple[np.ndarray, np.ndarray] | None:
+    """A string array's offsets and character data (its slice of them), read in place as numpy arrays;
+    None for another type."""
+    if not pa.types.is_string(array.type) or len(array) == 0:
+        return None
+    _, offsets_buffer, data_buffer = array.buffers()
+    offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[array.offset : array.offset + len(array) + 1]
+    if data_buffer is None or offsets[-1] == offsets[0]:
+        return offsets, np.zeros(0, dtype=np.uint8)
+    return offsets, np.frombuffer(data_buffer, dtype=np.uint8)[offsets[0] : offsets[-1]]
 
 
 def _optional_string(array: pa.Array | None, n: int) -> pa.Array:
     """``Checker.optional_string``: an empty string means no value."""
     if array is None:
         return pa.nulls(n, pa.string())
+    parts = string_parts(array) if not array.null_count else None
+    if parts is not None and np.diff(parts[0]).all():  # no empty value, read from the offsets
+        return array
     empty = pc.equal(array, "")
     if not pc.any(empty).as_py():
         return array
@@ -155,12 +189,25 @@ def _amounts(array: pa.Array | None, n: int, *, text: bool) -> pa.Array:
     """``Checker.number(required=True)``: JSON numbers as decoded; CSV text by ``checks._NUMBER``."""
     array = _present(array, "amount")
     if text:
-        if n and not pc.all(pc.match_substring_regex(array, _NUMBER_TEXT)).as_py():
-            raise Rejected("amount: not numbers")
-        array = pc.cast(pc.utf8_trim(array, characters=_WHITESPACE), pa.float64())
+        array = _numbers(array, n)
     if n and not pc.all(pc.is_finite(array)).as_py():
         raise Rejected("amount: not finite")
     return array
+
+
+def _numbers(array: pa.Array, n: int) -> pa.Array:
+    """CSV text as numbers, as ``Checker.number`` reads it. Arrow's cast reads exactly the finite numbers
+    ``checks._NUMBER`` matches, and else only spellings of NaN and infinity, which the caller rejects as
+    not finite (a test holds the two grammars together): so the cast alone decides the common case, and
+    the regular expression (per value) and the stripping only run for a column the cast refuses, e.g.
+    one with spaces around a number."""
+    try:
+        return pc.cast(array, pa.float64())
+    except pa.ArrowInvalid:
+        pass
+    if n and not pc.all(pc.match_substring_regex(array, _NUMBER_TEXT)).as_py():
+        raise Rejected("amount: not numbers")
+    return pc.cast(pc.utf8_trim(array, characters=_WHITESPACE), pa.float64())
 
 
 def _distinct(arrays: Sequence[pa.Array], n: int) -> tuple[list[tuple[Any, ...]], pa.Array]:

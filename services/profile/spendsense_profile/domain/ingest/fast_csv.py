@@ -1,25 +1,41 @@
 """The fast reader of CSV uploads: ``transactions.csv`` through ``pyarrow.csv``, checked per column.
 
-A transactions file (alone, or the member of a zip) is read by ``pyarrow.csv``'s streaming reader, every
-column as text (CSV cells are text: the same rules as the slow path then apply, in :mod:`.columns`), in
-blocks of ``BLOCK_BYTES``: memory follows the Arrow rows plus a block, as in the slow path. The header is
-read as the slow path reads it (same column names, aliases, notes about ignored columns); accounts and
-liabilities files, a few rows per user, are read by the slow path's reader into the same collector.
+A transactions file (alone, or the member of a zip) is cut into pieces of about ``BLOCK_BYTES`` at line
+ends outside quoted fields, and ``pyarrow.csv`` parses ``PARSERS`` pieces at a time in threads (it works
+without the GIL), every column as text (CSV cells are text: the same rules as the slow path then apply,
+in :mod:`.columns`), while the main thread checks the pieces parsed before. A zip member is inflated by
+another thread as the pieces are needed (a stored one is read in place from the archive's memory map).
+At most ``AHEAD`` parsed pieces wait for the checks: memory follows the Arrow rows plus a few pieces, as
+in the slow path. The header is read as the slow path reads it (same column names, aliases, notes about
+ignored columns); accounts and liabilities files, a few rows per user, are read by the slow path's
+reader into the same collector (in a zip on disk, while the first pieces of transactions are parsed).
 
 ``pyarrow.csv`` is more lenient than Python's ``csv`` in strict mode with malformed quoting (text after a
-closing quote, an unterminated quoted field), so a file holding any quote character is also read once by
-``csv.reader`` (in C) and rejected if that fails. Anything else that is off raises
-:class:`.columns.Rejected`, and the upload is read again by the slow path, which names every problem.
+closing quote, an unterminated quoted field) and with fields longer than ``csv.field_size_limit()``, so
+:class:`QuoteCheck` follows the quoting as the bytes go by (it also says where a line end is outside
+quotes, i.e. where a piece may end), values are measured, and a file with too many quoted fields for
+that check is read once by ``csv.reader`` (in C) and rejected if that fails. Anything else that is off
+raises :class:`.columns.Rejected`, and the upload is read again by the slow path, which names every
+problem.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import mmap
+import queue
 import struct
+import tempfile
+import threading
 import zipfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import date
+from functools import partial
 from typing import IO, Any
 
 import numpy as np
@@ -39,9 +55,11 @@ from .csv_reader import (
 )
 from .detect import BOM, Whole
 
-BLOCK_BYTES = 16 * 1024 * 1024
-ROWS_PER_CHECK = 65_536  # rows checked together (per-column work has a fixed cost per call)
-_INFLATE_INPUT = 1024 * 1024  # compressed bytes handed to zlib at a time
+BLOCK_BYTES = 16 * 1024 * 1024  # the size of a piece (a piece is parsed by one thread, in one block)
+PARSERS = 2  # pieces parsed at once
+AHEAD = 3  # pieces parsed (or being parsed) ahead of the checks
+ROWS_PER_CHECK = 65_536  # rows checked together when a file is streamed (see _Tail)
+_INFLATE_INPUT = 4 * 1024 * 1024  # compressed bytes read from the archive at a time (one GIL wait each)
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # a zip member's local file header (APPNOTE 4.3.7)
 HEADER_BYTES = 64 * 1024
 _CANONICAL = {
@@ -80,10 +98,8 @@ _DICTIONARY = pa.dictionary(pa.int32(), pa.string())
 def read_csv_fast(whole: Whole, name: str | None, col: Collector) -> None:
     """A lone CSV file: only a transactions file is read here (accounts or liabilities alone are small:
     the slow path reads them)."""
-    view = whole.view(whole.start, whole.end)
-    quotes = QuoteCheck()
-    quotes.feed(whole.data, whole.start, whole.end)
-    _transactions(lambda: pa.BufferReader(pa.py_buffer(view)), whole.stream, quotes, name, col, None)
+    with _TransactionsFile(_Mapped(whole.data, whole.start, whole.end), whole.stream, name, None) as rows:
+        rows.check(col)
 
 
 def read_zip_fast(file: IO[bytes], col: Collector) -> None:
@@ -92,149 +108,415 @@ def read_zip_fast(file: IO[bytes], col: Collector) -> None:
         archive = zipfile.ZipFile(file)
     except (zipfile.BadZipFile, OSError) as exc:
         raise Rejected(f"zip: {exc}") from exc
-    with archive:
+    with archive, _mapped(file) as mapped:
         members = _members(archive, col)
         if not members or sum(info.file_size for info in members.values()) > MAX_ZIP_UNCOMPRESSED:
             raise Rejected("zip: no members, or too large")
-        for kind, info in members.items():
-            if kind == "transactions":
-                inflate = _Inflate(file, info)
-                _transactions(
-                    lambda: io.BufferedReader(inflate, BLOCK_BYTES),  # noqa: B023 - used at once
-                    lambda: archive.open(info),  # noqa: B023
-                    inflate.quotes,
-                    info.filename,
-                    col,
-                    kind,
-                )
-            else:
-                _read_member(archive, info, kind, col)
-            if col.log:
-                raise Rejected(f"{info.filename}: problems")
+        with contextlib.ExitStack() as stack:
+            # The transactions are cut and parsed in threads while the accounts are read (from a map
+            # of the archive only: the threads must not move the position of the file zipfile reads).
+            transactions = None
+            if "transactions" in members:
+                info = members["transactions"]
+                source = _member(file, mapped, info)
+                rows = _TransactionsFile(source, partial(archive.open, info), info.filename, "transactions")
+                transactions = stack.enter_context(rows.started() if mapped is not None else rows)
+            for kind, info in members.items():
+                if kind == "transactions" and transactions is not None:
+                    transactions.check(col)
+                else:
+                    _read_member(archive, info, kind, col)
+                if col.log:
+                    raise Rejected(f"{info.filename}: problems")
+
+
+@contextlib.contextmanager
+def _mapped(file: IO[bytes]) -> Iterator[mmap.mmap | None]:
+    """The archive as a read-only memory map when it is a file on disk (a stored member is then read
+    without a copy), else None (an upload held in memory is read through ``file``)."""
+    try:
+        fileno = None if isinstance(file, tempfile.SpooledTemporaryFile) else file.fileno()
+    except (OSError, AttributeError, ValueError):
+        fileno = None
+    if fileno is None:
+        yield None
+        return
+    try:
+        mapped = mmap.mmap(fileno, 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # an empty or unmappable file
+        yield None
+        return
+    try:
+        yield mapped
+    finally:
+        with contextlib.suppress(BufferError):  # a view still exported (a pending exception): GC closes it
+            mapped.close()
+
+
+def _member(file: IO[bytes], mapped: mmap.mmap | None, info: zipfile.ZipInfo) -> _Mapped | _Inflate:
+    """The transactions member's bytes: in place when stored in a mapped archive (its CRC checked
+    first), else inflated (or read) as the pieces are cut."""
+    if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise Rejected(f"{info.filename}: encrypted, or compressed with another method")
+    begin = _data_offset(file, info)
+    if mapped is None or info.compress_type != zipfile.ZIP_STORED:
+        return _Inflate(mapped if mapped is not None else file, info, begin)
+    end = begin + info.compress_size
+    if info.compress_size != info.file_size or end > len(mapped):
+        raise Rejected("zip member: size differs from the archive's directory")
+    if zlib.crc32(memoryview(mapped)[begin:end]) != info.CRC:
+        raise Rejected("zip member: CRC differs from the archive's directory")
+    return _Mapped(mapped, begin, end)
+
+
+def _data_offset(file: IO[bytes], info: zipfile.ZipInfo) -> int:
+    """Where a member's data starts: after its local header, whose name and extra field lengths may
+    differ from the central directory's (APPNOTE 4.3.7)."""
+    try:
+        file.seek(info.header_offset)
+        header = file.read(_LOCAL_HEADER.size)
+    except (OSError, ValueError) as exc:
+        raise Rejected(f"{info.filename}: {exc}") from exc
+    if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+        raise Rejected(f"{info.filename}: bad local header")
+    fields = _LOCAL_HEADER.unpack(header)  # the name's and the extra field's lengths come last
+    return int(info.header_offset + _LOCAL_HEADER.size + fields[10] + fields[11])
+
+
+# -- pieces -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Tail:
+    """The rest of a file that could not be cut into pieces (the quote check gave up, or no line end
+    outside quotes came for too long): pyarrow.csv's streaming reader reads it, ``csv.reader`` checks it."""
+
+    stream: Any  # anything pyarrow reads from
+
+
+Piece = memoryview | bytes | _Tail
+
+
+class _Mapped:
+    """A CSV file's bytes in memory (the upload's map, or a stored zip member in the archive's map):
+    pieces are views of them, no copy."""
+
+    def __init__(self, data: bytes | mmap.mmap, begin: int, end: int) -> None:
+        self._data = data
+        self._begin = begin
+        self._end = end
+
+    def head(self, size: int) -> bytes:
+        return bytes(memoryview(self._data)[self._begin : min(self._end, self._begin + size)])
+
+    def pieces(self, start: int, size: int, quotes: QuoteCheck) -> Iterator[Piece]:
+        """The rows after ``start`` (the header's end) in pieces of about ``size`` bytes."""
+        data, pos, end = self._data, self._begin + start, self._end
+        quotes.feed(data, self._begin, pos)
+        while pos < end:
+            stop = _row_end(data, pos, end, size, quotes)
+            if quotes.gave_up:
+                yield _Tail(pa.BufferReader(pa.py_buffer(memoryview(data)[pos:end])))
+                return
+            yield memoryview(data)[pos:stop]
+            pos = stop
+
+
+def _row_end(data: Any, pos: int, end: int, size: int, quotes: QuoteCheck) -> int:
+    """The end of the last row that starts within ``size`` bytes of ``pos`` (a line end outside quoted
+    fields), with ``quotes`` fed up to it. Gives up (``quotes.gave_up``) past ``2 * size``."""
+    if end - pos <= size:
+        quotes.feed(data, pos, end)
+        return end
+    stop = data.rfind(b"\n", pos, pos + size) + 1 or data.find(b"\n", pos + size, end) + 1 or end
+    quotes.feed(data, pos, stop)
+    while quotes.inside and stop < end and not quotes.gave_up:  # that line end is inside a quoted field
+        if stop - pos > 2 * size:
+            quotes.gave_up = True
+            break
+        following = data.find(b"\n", stop, end) + 1 or end
+        quotes.feed(data, stop, following)
+        stop = following
+    return stop
 
 
 class _Inflate(io.RawIOBase):
-    """A zip member's bytes, inflated in large steps: zlib works without the GIL, so pyarrow's reading
-    thread and the main thread do not queue for it as they would behind ``ZipExtFile``'s 4 KB reads.
-    Checks the size and CRC the archive declares, as ``zipfile`` does, and the quoting
-    (:class:`QuoteCheck`)."""
+    """A zip member's bytes, inflated in large steps by Arrow's zlib decompressor (without the GIL; about
+    a third faster than Python's ``zlib`` here), or read as they are when stored. Checks the size and CRC
+    the archive declares, as ``zipfile`` does. Its pieces are cut as the bytes come; a piece is the rows
+    of one inflated step, with the partial row before it (copied once)."""
 
-    def __init__(self, file: IO[bytes], info: zipfile.ZipInfo) -> None:
-        if info.flag_bits & 0x1 or info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise Rejected(f"{info.filename}: encrypted, or compressed with another method")
-        file.seek(info.header_offset)
-        header = file.read(_LOCAL_HEADER.size)
-        if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
-            raise Rejected(f"{info.filename}: bad local header")
-        fields = _LOCAL_HEADER.unpack(header)  # the name's and the extra field's lengths come last
-        self._file = file
-        self._pos = info.header_offset + _LOCAL_HEADER.size + fields[10] + fields[11]
+    def __init__(self, file: IO[bytes] | mmap.mmap, info: zipfile.ZipInfo, begin: int) -> None:
+        self._file = file  # the archive: a map of it, or the file (then read by one thread at a time)
+        self._pos = begin
         self._left = info.compress_size
         self._size = info.file_size
         self._expected_crc = info.CRC
-        self._z = zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+        self._inflated: pa.CompressedInputStream | None = None
+        if info.compress_type == zipfile.ZIP_DEFLATED:
+            # Buffered: Arrow asks for 64 KB at a time, and each Python read waits for the GIL.
+            frame = pa.BufferedInputStream(pa.PythonFile(_GzipFrame(self, info), mode="r"), _INFLATE_INPUT)
+            self._inflated = pa.CompressedInputStream(frame, "gzip")
         self._made = 0
         self._crc = 0
-        self.quotes = QuoteCheck()
+        self._head = b""  # bytes to give back before inflating more (see ``read``)
 
     def readable(self) -> bool:
         return True
 
+    def head(self, size: int) -> bytes:
+        """The first ``size`` bytes (fewer if the member is shorter); ``pieces`` continues after them."""
+        parts, got = [], 0
+        while got < size:
+            data = self.read(size - got)
+            if not data:
+                break
+            parts.append(data)
+            got += len(data)
+        self._head = b"".join(parts)
+        return self._head
+
+    def pieces(self, start: int, size: int, quotes: QuoteCheck) -> Iterator[Piece]:
+        head, self._head = self._head, b""
+        quotes.feed(head, 0, start)
+        carry, fed = head[start:], 0  # bytes after the last cut; carry[:fed] went through ``quotes``
+        while True:
+            chunk = self._count(self._next(size))
+            if not chunk:
+                break
+            data = carry + memoryview(chunk)  # the one copy of the inflated bytes
+            last = data.rfind(b"\n") + 1
+            if last > fed:
+                quotes.feed(data, fed, last)
+                fed = last
+            if last and not quotes.inside and not quotes.gave_up:
+                yield memoryview(data)[:last]
+                carry, fed = data[last:], 0
+                continue
+            carry = data
+            if quotes.gave_up or len(carry) > 2 * size:
+                quotes.gave_up = True
+                self._head = carry  # ``read`` gives it back first: the streaming reader reads the rest
+                yield _Tail(self)
+                return
+        if carry:
+            quotes.feed(carry, fed, len(carry))
+            yield carry
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = size if size is not None and size > 0 else BLOCK_BYTES
+        if self._head:
+            data, self._head = self._head[:want], self._head[want:]
+            return data
+        return bytes(self._count(self._next(want)))
+
     def readinto(self, buffer: Any) -> int:
-        data = self._next(len(buffer))
+        data = self.read(len(buffer))
         n = len(data)
         buffer[:n] = data
         return n
 
-    def _raw(self, n: int) -> bytes:
-        self._file.seek(self._pos)
-        data = self._file.read(n)
+    def raw(self, n: int) -> bytes:
+        """The next ``n`` compressed (or stored) bytes at most; b"" at the member's end."""
+        n = min(n, self._left)
+        if n <= 0:
+            return b""
+        try:
+            if isinstance(self._file, mmap.mmap):
+                data = self._file[self._pos : self._pos + n]
+            else:
+                self._file.seek(self._pos)
+                data = self._file.read(n)
+        except (OSError, ValueError) as exc:
+            raise Rejected(f"zip member: {exc}") from exc
         if not data:
             raise Rejected("zip member: truncated")
         self._pos += len(data)
         self._left -= len(data)
         return data
 
-    def _next(self, want: int) -> bytes:
-        z = self._z
-        while True:
-            if z is None:
-                data = self._raw(min(want, self._left)) if self._left else b""
-            elif z.unconsumed_tail:
-                data = z.decompress(z.unconsumed_tail, want)
-            elif self._left:
-                data = z.decompress(self._raw(min(_INFLATE_INPUT, self._left)), want)
-            elif not z.eof:
-                raise Rejected("zip member: truncated deflate stream")
-            else:
-                data = b""
-            more = self._left or (z is not None and z.unconsumed_tail)
-            if data or not more:
-                return self._count(data)
+    def _next(self, want: int) -> bytes | pa.Buffer:
+        if self._inflated is None:
+            return self.raw(want)
+        try:
+            return self._inflated.read_buffer(want)
+        except (OSError, pa.ArrowException) as exc:  # corrupt, truncated, or not the declared CRC or size
+            raise Rejected(f"zip member: {exc}") from exc
 
-    def _count(self, data: bytes) -> bytes:
-        if not data:
-            if self._made != self._size or self._crc != self._expected_crc:
+    def _count(self, data: bytes | pa.Buffer) -> bytes | pa.Buffer:
+        if not len(data):
+            if self._made != self._size or (self._inflated is None and self._crc != self._expected_crc):
                 raise Rejected("zip member: size or CRC differs from the archive's directory")
             return data
         self._made += len(data)
-        if self._made > self._size:
+        if self._made > self._size:  # before inflating the rest: a member larger than declared stops here
             raise Rejected("zip member: larger than the archive's directory says")
-        self._crc = zlib.crc32(data, self._crc)
-        self.quotes.feed(data)
+        if self._inflated is None:  # (zlib checks an inflated member's CRC and size: see _GzipFrame)
+            self._crc = zlib.crc32(data, self._crc)
         return data
 
 
-def _transactions(
-    open_rows: Callable[[], Any],
-    open_text: Opener,
-    quotes: QuoteCheck,
-    name: str | None,
-    col: Collector,
-    kind: str | None,
-) -> None:
-    """A transactions file: ``open_rows`` gives its bytes to pyarrow; ``quotes`` sees them too (fed by the
-    caller), and ``open_text`` gives them to ``csv.reader`` if that check gave up."""
-    stream = open_rows()
-    try:
-        head = stream.read(HEADER_BYTES)
-        head = head.to_pybytes() if isinstance(head, pa.Buffer) else bytes(head)
-        names, width, header_end = _header(head)
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"  # deflate, no name, no time, unknown OS
+
+
+class _GzipFrame(io.RawIOBase):
+    """A deflated member's compressed bytes framed as a gzip stream, for Arrow's decompressor: a fixed
+    header before them, and after them the CRC and size the archive declares, which zlib checks against
+    what it inflated ("incorrect data check"). Bytes after the deflate stream's end (zipfile ignores
+    them) make it fail: the slow path reads such a member."""
+
+    def __init__(self, member: _Inflate, info: zipfile.ZipInfo) -> None:
+        self._member = member
+        self._header = _GZIP_HEADER
+        self._trailer = struct.pack("<2L", info.CRC, info.file_size & 0xFFFFFFFF)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1) -> bytes:
+        want = size if size is not None and size > 0 else _INFLATE_INPUT
+        if self._header:
+            data, self._header = self._header, b""
+            return data
+        data = self._member.raw(want)
+        if not data:
+            data, self._trailer = self._trailer, b""
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+# -- the transactions file ------------------------------------------------------------------------------
+
+
+class _TransactionsFile:
+    """A transactions file: ``source`` gives its bytes (see ``pieces``), ``open_text`` gives them to
+    ``csv.reader`` if the quote check gives up. The header is read at once; the rows are cut and parsed
+    from ``started`` (or ``check``) on, and checked into the collector by ``check``."""
+
+    def __init__(self, source: _Mapped | _Inflate, open_text: Opener, name: str | None, kind: str | None):
+        names, width, header_end = _header(source.head(HEADER_BYTES))
         if (kind or classify(names)) != "transactions":
             raise Rejected("csv: not a transactions file")
-        where = name or "transactions.csv"
-        spec = SPECS["transactions"]
-        found = _columns(names, spec, where, col)
-        if found is None or _missing_required(found, spec) or col.log:
-            raise Rejected(f"{where}: header")
-        rename = {field: names[i] for field, i in found.items()}
-        ck = col.checker(where, csv=True, rename=rename)
+        self._where = name or "transactions.csv"
+        # The columns, found without a note yet: ``check`` finds them again, when the slow path would.
+        found = _columns(names, SPECS["transactions"], self._where, _scratch())
+        if found is None or _missing_required(found, SPECS["transactions"]):
+            raise Rejected(f"{self._where}: header")
+        self._names = names
+        self._open_text = open_text
+        self._quotes = QuoteCheck()
+        self._options = _Options(width, found, self._where)
+        self._parsed = _Parsed(source.pieces(header_end, BLOCK_BYTES, self._quotes), self._options)
+
+    def __enter__(self) -> _TransactionsFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._parsed.stop()
+
+    def started(self) -> _TransactionsFile:
+        self._parsed.start()
+        return self
+
+    def check(self, col: Collector) -> None:
+        found = _columns(self._names, SPECS["transactions"], self._where, col)
+        if found is None or col.log:
+            raise Rejected(f"{self._where}: header")
+        rename = {field: self._names[i] for field, i in found.items()}
+        ck = col.checker(self._where, csv=True, rename=rename)
         seq = col.new_batch() * 4 + ADDED
-        rows = _rows(_Replay(head[header_end:], stream), width, found, col, ck.list_id, seq, where)
-    finally:
-        stream.close()
-    quotes.finish()
-    if quotes.gave_up:
-        _check_quoting(open_text, rows)
+        rows = 0
+        for table in self._parsed.start():
+            self._options.measure(table)
+            _append(table, found, col, ck.list_id, seq, rows)
+            rows += table.num_rows
+        self._quotes.finish()
+        if self._quotes.gave_up:
+            _check_quoting(self._open_text, rows)
 
 
-def _rows(
-    raw: io.RawIOBase, width: int, found: dict[str, int], col: Collector, list_id: int, seq: int, where: str
-) -> int:
-    """Stream the rows through pyarrow.csv (every column as text) and the column checks."""
-    names = [f"c{i}" for i in range(width)]
-    coded = {found[field] for field in _FEW_VALUES if field in found}
-    rows = 0
+def _scratch() -> Collector:
+    """A collector whose notes and problems are dropped."""
+    return Collector(fx_rates=None, today=date.min, max_errors=1, default_user_id=None)
+
+
+class _Options:
+    """How pyarrow.csv reads the rows: every column as text (dictionary-encoded where values repeat),
+    named by position (the header was read already)."""
+
+    def __init__(self, width: int, found: dict[str, int], where: str) -> None:
+        names = [f"c{i}" for i in range(width)]
+        coded = {found[field] for field in _FEW_VALUES if field in found}
+        self.where = where
+        self.parse = pcsv.ParseOptions(newlines_in_values=True)
+        self.convert = pcsv.ConvertOptions(
+            column_types={c: _DICTIONARY if i in coded else pa.string() for i, c in enumerate(names)},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        )
+        self.names = names
+
+    def longest_row(self, at_least: int) -> int:
+        """A block size for the streaming reader, whose rows must each fit in a block: room for the
+        longest row ``csv.reader`` accepts (every field at its limit, 4 bytes a character)."""
+        return max(at_least, len(self.names) * (4 * csv.field_size_limit() + 3))
+
+    def read(self, block: int, *, threads: bool) -> pcsv.ReadOptions:
+        return pcsv.ReadOptions(column_names=self.names, block_size=block, use_threads=threads)
+
+    def rejected(self, exc: Exception) -> Rejected:
+        return Rejected(f"{self.where}: pyarrow.csv: {exc}")
+
+    def measure(self, table: pa.Table) -> None:
+        """``csv.reader`` refuses a field longer than ``csv.field_size_limit()`` characters: so does this
+        reader (by bytes, at least as many; the slow path then says which field)."""
+        limit = csv.field_size_limit()
+        for column in table.columns:
+            for chunk in column.chunks:
+                values = chunk.dictionary if isinstance(chunk, pa.DictionaryArray) else chunk
+                if _longest(values) > limit:
+                    raise Rejected(f"{self.where}: a field longer than {limit} bytes")
+
+
+def _longest(values: pa.Array) -> int:
+    """The longest value of a string array, in bytes (from its offsets)."""
+    if len(values) == 0:
+        return 0
+    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)[
+        values.offset : values.offset + len(values) + 1
+    ]
+    return int(np.diff(offsets).max())
+
+
+def _parse(piece: memoryview | bytes, options: _Options) -> pa.Table:
+    """One piece, in one block on this thread (so each column is one chunk)."""
+    try:
+        return pcsv.read_csv(
+            pa.BufferReader(pa.py_buffer(piece)),
+            read_options=options.read(len(piece) + 1, threads=False),
+            parse_options=options.parse,
+            convert_options=options.convert,
+        )
+    except pa.ArrowInvalid as exc:
+        if str(exc).startswith("Empty CSV file"):  # only empty lines (or a header and no rows)
+            return pa.table({n: pa.array([], t) for n, t in options.convert.column_types.items()})
+        raise options.rejected(exc) from exc
+    except (pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
+        raise options.rejected(exc) from exc
+
+
+def _streamed(tail: _Tail, options: _Options) -> Iterator[pa.Table]:
+    """A tail through pyarrow.csv's streaming reader, ``ROWS_PER_CHECK`` rows at a time."""
     try:
         reader = pcsv.open_csv(
-            io.BufferedReader(raw, BLOCK_BYTES),
-            read_options=pcsv.ReadOptions(column_names=names, block_size=BLOCK_BYTES),
-            parse_options=pcsv.ParseOptions(newlines_in_values=True),
-            convert_options=pcsv.ConvertOptions(
-                column_types={c: _DICTIONARY if i in coded else pa.string() for i, c in enumerate(names)},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
+            tail.stream,
+            read_options=options.read(options.longest_row(4 * BLOCK_BYTES), threads=True),
+            parse_options=options.parse,
+            convert_options=options.convert,
         )
         pending: list[pa.RecordBatch] = []
         waiting = 0
@@ -242,25 +524,86 @@ def _rows(
             pending.append(batch)
             waiting += batch.num_rows
             if waiting >= ROWS_PER_CHECK:
-                _append(_one(pending), found, col, list_id, seq, rows)
-                rows += waiting
+                yield _one(pending)
                 pending, waiting = [], 0
         if pending:
-            _append(_one(pending), found, col, list_id, seq, rows)
-            rows += waiting
+            yield _one(pending)
     except pa.ArrowInvalid as exc:
-        if rows == 0 and str(exc).startswith("Empty CSV file"):  # a header and no rows
-            return 0
-        raise Rejected(f"{where}: pyarrow.csv: {exc}") from exc
+        if not str(exc).startswith("Empty CSV file"):
+            raise options.rejected(exc) from exc
     except (pa.ArrowNotImplementedError, UnicodeDecodeError) as exc:
-        raise Rejected(f"{where}: pyarrow.csv: {exc}") from exc
-    return rows
+        raise options.rejected(exc) from exc
 
 
 def _one(batches: list[pa.RecordBatch]) -> pa.Table:
     """The batches as one table of single-chunk columns (dictionary columns are unified)."""
     table = pa.Table.from_batches(batches)
     return table if len(batches) == 1 else table.unify_dictionaries().combine_chunks()
+
+
+class _Parsed:
+    """The parsed pieces, in order: a thread cuts the pieces (inflating a zip member) and hands them to
+    ``PARSERS`` parsing threads; at most ``AHEAD`` wait for the caller. ``stop`` stops the threads (after
+    the piece at hand), also when the caller gave up early."""
+
+    def __init__(self, pieces: Iterator[Piece], options: _Options) -> None:
+        self._pieces = pieces
+        self._options = options
+        self._queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=AHEAD)
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(max_workers=PARSERS, thread_name_prefix="csv-parse")
+        self._cutter = threading.Thread(target=self._cut, name="csv-cut", daemon=True)
+
+    def start(self) -> Iterator[pa.Table]:
+        """The parsed pieces (the threads start on the first call)."""
+        if self._cutter.ident is None:
+            self._cutter.start()
+        return self._tables()
+
+    def stop(self) -> None:
+        if self._cutter.ident is None:
+            return
+        self._stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:  # unblock the cutting thread
+                self._queue.get_nowait()
+        self._cutter.join()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _cut(self) -> None:
+        try:
+            for piece in self._pieces:
+                if isinstance(piece, _Tail):
+                    self._put(("tail", piece))
+                    return
+                if not self._put(("piece", self._pool.submit(_parse, piece, self._options))):
+                    return
+            self._put(("end", None))
+        except BaseException as exc:  # handed to the caller, which raises it
+            self._put(("error", exc))
+
+    def _tables(self) -> Iterator[pa.Table]:
+        while True:
+            kind, item = self._queue.get()
+            if kind == "piece":
+                future: Future[pa.Table] = item
+                yield future.result()
+            elif kind == "tail":
+                yield from _streamed(item, self._options)
+                return
+            elif kind == "error":
+                raise item
+            else:
+                return
 
 
 def _header(head: bytes) -> tuple[list[str], int, int]:
@@ -279,25 +622,6 @@ def _header(head: bytes) -> tuple[list[str], int, int]:
         raise Rejected("csv: header is not UTF-8") from exc
     header = text.split(",")
     return [column.strip().lower() for column in header], len(header), end + 1
-
-
-class _Replay(io.RawIOBase):
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        self._head = memoryview(head)
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
 
 _QUOTE = ord('"')

@@ -19,6 +19,7 @@ from spendsense_shared.dataset import TABLES
 
 from . import stored_text
 from .collector import ADDED, MODIFIED, Collector
+from .columns import string_parts
 from .model import ParsedUpload
 from .records import CREDIT_AMOUNT_FIELDS
 
@@ -148,8 +149,42 @@ def _duplicate_transactions(added: pa.Table, col: Collector) -> None:
 
 
 def _all_distinct(values: pa.ChunkedArray) -> bool:
-    """No value twice (``unique`` costs about two thirds of ``count_distinct`` over many chunks)."""
+    """No value twice. Ids all of one length (Plaid's usually are) are hashed to 64 bits where they lie
+    and the hashes sorted: no two hashes alike means no two ids alike (about half the time of ``unique``,
+    which decides otherwise; ``unique`` costs about two thirds of ``count_distinct`` over many chunks)."""
+    hashes = _same_length_hashes(values)
+    if hashes is not None:
+        hashes.sort()
+        if not np.any(hashes[1:] == hashes[:-1]):
+            return True
     return len(pc.unique(values)) == len(values)
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _same_length_hashes(values: pa.ChunkedArray) -> np.ndarray | None:
+    """A 64-bit hash of each value when all are strings of one length, at least 8 bytes (None else): the
+    value's bytes as overlapping 8-byte words, mixed by multiplication."""
+    hashes, width = [], None
+    for chunk in values.chunks:
+        if len(chunk) == 0:
+            continue
+        parts = string_parts(chunk) if not chunk.null_count else None
+        if parts is None:
+            return None
+        offsets, data = parts
+        width = width if width is not None else int(offsets[1] - offsets[0])
+        if width < 8 or len(data) != width * len(chunk) or np.any(np.diff(offsets) != width):
+            return None
+        rows = data.reshape(len(chunk), width)
+        mixed = np.zeros(len(chunk), dtype=np.uint64)
+        for start in range(0, width, 8):
+            word = np.ascontiguousarray(rows[:, min(start, width - 8) :][:, :8]).view(np.uint64).ravel()
+            mixed = (mixed ^ word) * _MIX
+            mixed ^= mixed >> np.uint64(29)
+        hashes.append(mixed)
+    return np.concatenate(hashes) if hashes else None
 
 
 def _apply_removals(table: pa.Table, col: Collector) -> pa.Table:
