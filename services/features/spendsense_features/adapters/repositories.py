@@ -146,60 +146,7 @@ class SqlAnalysisRepository(AnalysisRepository):
         await self.session.execute(insert(persona_history).values(history))
 
     async def save(self, report: dict[str, Any], upload_id: str | None, rule_set_version: str) -> None:
-        user_id, as_of = report["user_id"], date.fromisoformat(str(report["as_of"]))
-        previous = {
-            r.window: r.primary_persona
-            for r in await self.session.execute(
-                select(persona_assignments.c.window, persona_assignments.c.primary_persona).where(
-                    persona_assignments.c.user_id == user_id
-                )
-            )
-        }
-        for window, result in report["windows"].items():
-            persona = result["persona"]
-            signal_row = {
-                "user_id": user_id,
-                "window": window,
-                "as_of": as_of,
-                "upload_id": upload_id,
-                "values": result["signals"],
-            }
-            await self.session.execute(
-                insert(signals)
-                .values(signal_row)
-                .on_conflict_do_update(
-                    index_elements=[signals.c.user_id, signals.c.window],
-                    set_={k: v for k, v in signal_row.items() if k not in ("user_id", "window")},
-                )
-            )
-            assignment = {
-                "user_id": user_id,
-                "window": window,
-                "primary_persona": persona["primary"],
-                "matched": persona["matched"],
-                "rule_set_version": rule_set_version,
-                "as_of": as_of,
-                "upload_id": upload_id,
-            }
-            await self.session.execute(
-                insert(persona_assignments)
-                .values(assignment)
-                .on_conflict_do_update(
-                    index_elements=[persona_assignments.c.user_id, persona_assignments.c.window],
-                    set_={k: v for k, v in assignment.items() if k not in ("user_id", "window")},
-                )
-            )
-            await self.session.execute(
-                insert(persona_history).values(
-                    user_id=user_id,
-                    window=window,
-                    primary_persona=persona["primary"],
-                    previous_persona=previous.get(window),
-                    rule_set_version=rule_set_version,
-                    as_of=as_of,
-                    upload_id=upload_id,
-                )
-            )
+        await self.save_many([report], upload_id, rule_set_version)
 
     async def reports_of_upload(
         self, upload_id: str, user_ids: list[str]
