@@ -23,7 +23,8 @@ signals, personas, reports, JSON on stdout to /dev/null) on the JSON Lines and o
 against ``bench/ingest_plain.py`` on the JSON Lines (one ``json.loads`` per user and plain loops computing
 the same signals roughly: the reading a developer would write without SpendSense). The command's fixed
 cost (start-up and imports, measured on a one-user file) is reported apart; bytecode is cached (see
-``_environment``).
+``_environment``). Memory: the peak resident set and anonymous memory summed over the command's process
+tree (``analyze`` forks a worker), sampled every 10 ms.
 
 The machine is shared (2 cores): wall times move with the load, which is printed with every figure. Each
 measurement but the streaming reader's (minutes) is repeated ``--repeat`` times (3 by default), the
@@ -283,16 +284,73 @@ def _print_row(label: str, row: dict[str, Any]) -> None:
 
 
 def _timed(command: list[str]) -> dict[str, Any]:
+    """Wall and CPU seconds of a command, and the peak memory of its whole process tree (the command
+    forks workers): resident and anonymous, summed over the processes, sampled every 10 ms."""
     start = time.perf_counter()
     before = os.times()
     with open(os.devnull, "wb") as sink:
-        done = subprocess.run(command, stdout=sink, stderr=subprocess.PIPE, check=False, env=_environment())
+        child = subprocess.Popen(command, stdout=sink, stderr=subprocess.PIPE, env=_environment())
+        sampler = _TreeMemory(child.pid)
+        sampler.start()
+        _, stderr = child.communicate()
+        sampler.running = False
+        sampler.join()
     after = os.times()
-    if done.returncode != 0:
-        raise RuntimeError(f"{command}: {done.stderr.decode()[-2000:]}")
+    if child.returncode != 0:
+        raise RuntimeError(f"{command}: {stderr.decode()[-2000:]}")
     wall = time.perf_counter() - start
     cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
-    return {"seconds": round(wall, 3), "cpu_seconds": round(cpu, 3)}
+    return {
+        "seconds": round(wall, 3),
+        "cpu_seconds": round(cpu, 3),
+        "peak_rss_mb": round(sampler.peak_rss / 1024),
+        "peak_anonymous_mb": round(sampler.peak_anon / 1024),
+    }
+
+
+class _TreeMemory(threading.Thread):
+    """Samples VmRSS and RssAnon summed over a process and its descendants every 10 ms (kB)."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_rss = 0
+        self.peak_anon = 0
+        self.running = True
+
+    def run(self) -> None:
+        while self.running:
+            rss = anon = 0
+            for pid in self._tree(self.pid):
+                found = _status_kb(pid)
+                rss += found.get("VmRSS", 0)
+                anon += found.get("RssAnon", 0)
+            self.peak_rss = max(self.peak_rss, rss)
+            self.peak_anon = max(self.peak_anon, anon)
+            time.sleep(0.01)
+
+    def _tree(self, pid: int) -> list[int]:
+        found = [pid]
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                children = task.read_text().split()
+            except OSError:  # the thread or process ended meanwhile
+                continue
+            for child in children:
+                found += self._tree(int(child))
+        return found
+
+
+def _status_kb(pid: int) -> dict[str, int]:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return {
+                line.split(":")[0]: int(line.split()[1])
+                for line in status
+                if line.startswith(("VmRSS:", "RssAnon:"))
+            }
+    except OSError:  # the process ended meanwhile
+        return {}
 
 
 def part2(files: ingest_data.Files, processes: int, repeat: int) -> dict[str, Any]:
@@ -324,6 +382,7 @@ def part2(files: ingest_data.Files, processes: int, repeat: int) -> dict[str, An
         rate = f"{r['tx_per_s']:>9,} tx/s" if "tx_per_s" in r else ""
         print(
             f"  {label:<38}{r['seconds']:>7.2f} s  cpu {r['cpu_seconds']:>6.2f} s  {rate}"
+            f"  rss {r['peak_rss_mb']} MB (anonymous {r['peak_anonymous_mb']} MB, all processes)"
             f"  runs {r['runs_seconds']} s, load {r['runs_load_1m']}",
             flush=True,
         )

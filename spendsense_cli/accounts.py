@@ -4,7 +4,9 @@ use real accounts (`spendsense token` stays a development tool)."""
 from __future__ import annotations
 
 import secrets
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -53,9 +55,26 @@ def register(client: httpx.Client, email: str, password: str, username: str | No
     return _account(client.post("/api/v1/auth/register", json=body), email, password, "register")
 
 
+LOGIN_WAIT_MAX_S = 60  # the login limits' window: a longer Retry-After is not waited for
+
+
 def login(client: httpx.Client, email: str, password: str) -> Account:
+    """Signs in; limited (429: the account's or this address's attempts this minute), waits the
+    ``Retry-After`` once, saying so, rather than failing a command an operator just started."""
     response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
+    wait_s = _retry_after_s(response)
+    if wait_s is not None and wait_s <= LOGIN_WAIT_MAX_S:
+        print(f"sign-in of {email} is rate limited: trying again in {wait_s} s", file=sys.stderr, flush=True)
+        time.sleep(wait_s)
+        response = client.post("/api/v1/auth/login", json={"email": email, "password": password})
     return _account(response, email, password, "login")
+
+
+def _retry_after_s(response: httpx.Response) -> int | None:
+    if response.status_code != 429:
+        return None
+    value = response.headers.get("retry-after", "")
+    return int(value) if value.isdigit() else None
 
 
 def register_many(

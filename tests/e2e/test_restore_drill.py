@@ -192,7 +192,7 @@ def test_a_backup_is_restored_and_every_service_is_consistent_again(stack: Stack
             verified = cli(stack, "traces", "verify", user_id).stdout
             assert "chain: intact" in verified, verified
             assert "decisions reproduce" in verified, verified
-        signed_in = support.login(stack.gateway, *stack.admin_credentials())
+        signed_in = support.admin_login(stack)
         with stack.client(signed_in.json()["access_token"]) as admin:
             for user_id in second:  # gone from auth; to the admin too
                 assert admin.get(f"/api/v1/users/{user_id}").status_code == 404

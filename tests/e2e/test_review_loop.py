@@ -29,7 +29,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(900)]
 
 
 def admin_client(stack: Stack) -> httpx.Client:
-    signed_in = support.login(stack.gateway, *stack.admin_credentials())
+    signed_in = support.admin_login(stack)
     assert signed_in.status_code == 200, signed_in.text
     return stack.client(signed_in.json()["access_token"])
 

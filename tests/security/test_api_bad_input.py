@@ -142,6 +142,44 @@ async def test_nul_in_a_stored_text_field_is_422_naming_it(recommender, service_
     assert mobile.status_code == 422, mobile.text
 
 
+async def test_a_user_id_longer_than_its_column_in_a_path_is_422_naming_it(recommender, service_client):
+    """Found by the fuzz: as an admin (past the access check), ``POST /mobile/consent/{129 characters}``
+    built a consent request from the path and answered 500."""
+    too_long = "u" * 129
+    profile = await service_client(PROFILE)
+    features = await service_client(FEATURES)
+    cases = [
+        (profile, "post", f"/api/v1/mobile/consent/{too_long}", {}),
+        (profile, "get", f"/api/v1/mobile/profile/{too_long}", None),
+        (profile, "delete", f"/api/v1/consent/{too_long}", None),
+        (features, "get", f"/api/v1/profile/{too_long}/signals", None),
+        (recommender, "get", f"/api/v1/recommendations/{too_long}", None),
+        (
+            recommender,
+            "post",
+            f"/api/v1/recommendations/{too_long}/feedback",
+            {"recommendation_id": "r", "kind": "helpful"},
+        ),
+    ]
+    for client, method, path, body in cases:
+        kwargs: dict[str, Any] = {"headers": client.as_("admin-1", "admin")}
+        if body is not None:
+            kwargs["json"] = body
+        response = await getattr(client, method)(path, **kwargs)
+        # A consent check that runs first may refuse it (403 consent_required); never a 5xx.
+        assert response.status_code in (403, 422), (path, response.text)
+        if response.status_code == 422:
+            assert [d["field"] for d in response.json()["error"]["details"]] == ["user_id"], path
+    granted = await profile.post(
+        f"/api/v1/mobile/consent/{too_long}", json={}, headers=profile.as_("admin-1", "admin")
+    )
+    assert granted.status_code == 422, granted.text
+    fits = await profile.post(
+        f"/api/v1/mobile/consent/{'u' * 128}", json={}, headers=profile.as_("admin-1", "admin")
+    )
+    assert fits.status_code != 422, fits.text  # the limit is the column's, not less
+
+
 async def test_nul_in_a_path_is_400_and_in_a_query_parameter_422(recommender, service_client):
     me = recommender.as_("u1")
     in_path = await recommender.get("/api/v1/recommendations/u1%00", headers=me)

@@ -311,7 +311,7 @@ def test_erase_my_data_asks_for_confirmation_then_signs_out(pages: Any, web_stac
     page.wait_for_url("**/signin")
     expect(page.get_by_text("Your data is being erased.")).to_be_visible()
     # The profile service has deleted the user: their consent is gone (404), whoever asks.
-    admin_login = support.login(web_stack.gateway, *web_stack.admin_credentials())
+    admin_login = support.admin_login(web_stack)
     with web_stack.client(admin_login.json()["access_token"]) as admin:
         assert admin.get(f"/api/v1/consent/{user_id}").status_code == 404
 

@@ -107,7 +107,7 @@ def admin_token(stack: Any, support: Any) -> str:
     kept = _ADMIN_TOKENS.get(stack.gateway)
     if kept and kept[1] > time.monotonic():
         return kept[0]
-    signed_in = support.login(stack.gateway, *stack.admin_credentials())
+    signed_in = support.admin_login(stack)
     assert signed_in.status_code == 200, signed_in.text
     body = signed_in.json()
     _ADMIN_TOKENS[stack.gateway] = (body["access_token"], time.monotonic() + body["expires_in"] - 120)

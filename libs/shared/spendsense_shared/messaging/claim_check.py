@@ -9,8 +9,8 @@ import hashlib
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from spendsense_shared.blobs import BlobStore
-from spendsense_shared.messaging.errors import PermanentError
+from spendsense_shared.blobs import BlobStore, object_missing
+from spendsense_shared.messaging.errors import AwaitsReconciliation, PermanentError
 
 
 class ClaimCheck(BaseModel):
@@ -24,6 +24,11 @@ class ClaimCheck(BaseModel):
 
 class ClaimCheckMismatch(PermanentError):
     """The stored payload is not the one the event vouches for."""
+
+
+class ClaimedObjectMissing(AwaitsReconciliation):
+    """The claimed payload is not in the bucket (lost with the emulator's bucket; the producer's
+    reconciler checks the same content in again, under the same key)."""
 
 
 def content_hash(body: bytes) -> str:
@@ -42,7 +47,12 @@ async def check_in_many(store: BlobStore, items: list[tuple[str, bytes]]) -> lis
 async def redeem(store: BlobStore, claim: ClaimCheck) -> bytes:
     if claim.bucket != store.bucket:
         raise ClaimCheckMismatch(f"claim names bucket {claim.bucket!r}, this store is {store.bucket!r}")
-    body = await store.get(claim.key)
+    try:
+        body = await store.get(claim.key)
+    except Exception as exc:
+        if object_missing(exc):
+            raise ClaimedObjectMissing(f"{claim.key}: not in bucket {claim.bucket!r}") from exc
+        raise
     if content_hash(body) != claim.sha256:
         raise ClaimCheckMismatch(f"{claim.key}: content hash differs from the event's")
     return body

@@ -29,7 +29,7 @@ from spendsense_shared.correlation import bind_correlation_id
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import EventData, UnknownEventType, parse_data
 from spendsense_shared.messaging.envelope import EventEnvelope
-from spendsense_shared.messaging.errors import PermanentError
+from spendsense_shared.messaging.errors import AwaitsReconciliation, PermanentError
 from spendsense_shared.messaging.provision import QueueAddress
 from spendsense_shared.messaging.transient import is_transient
 from spendsense_shared.metrics import EVENTS_CONSUMED, EVENTS_DEAD_LETTERED, EVENTS_FAILED, QUEUE_LAG
@@ -77,6 +77,9 @@ class ConsumerConfig:
     transient_first_s: float = 0.5
     transient_max_s: float = 10.0
     transient_budget_s: float = 900.0
+    # What a reconciler writes again (errors.AwaitsReconciliation): each retry waits this long, so the
+    # message's deliveries outlast a reconcilers' round (every minute or so) rather than a few seconds.
+    awaiting_retry_s: float = 90.0
 
 
 class Consumer:
@@ -301,6 +304,8 @@ class Consumer:
             await self._dead_letter(message, exc, receive_count, event_type=envelope.type)
             return True
         delay = min(self.config.retry_max_s, self.config.retry_base_s * 2 ** (receive_count - 1))
+        if isinstance(exc, AwaitsReconciliation):
+            delay = max(delay, self.config.awaiting_retry_s)
         with contextlib.suppress(Exception):
             await self.sqs.change_message_visibility(
                 QueueUrl=self.queue.url,

@@ -14,6 +14,7 @@ from spendsense_shared.http.cursor import CursorModel, CursorText, CursorTime, r
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
+from spendsense_shared.http.paths import UserIdPath
 from spendsense_shared.http.responses import model_response
 from spendsense_shared.security import Principal, require_consented_user_access
 
@@ -56,7 +57,7 @@ class PersonaOut(BaseModel):
 
 @router.get("/{user_id}/signals", response_model=SignalsOut, summary="Signals for a window (30d or 180d)")
 async def get_signals(
-    user_id: str,
+    user_id: UserIdPath,
     bus: Bus,
     window: Window = Query("30d", description="30d or 180d"),
     _: Principal = Depends(require_consented_user_access),
@@ -88,7 +89,7 @@ def _position(after: dict[str, Any] | None) -> HistoryPosition | None:
     "/{user_id}/persona", response_model=PersonaOut, summary="Current persona per window, and history"
 )
 async def get_persona(
-    user_id: str,
+    user_id: UserIdPath,
     bus: Bus,
     _: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),

@@ -17,6 +17,7 @@ from spendsense_profile.domain.commands import (
 from spendsense_profile.domain.consent import Consent, ConsentError
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
+from spendsense_shared.http.paths import UserIdPath
 from spendsense_shared.logging import get_logger
 from spendsense_shared.security import Principal, Role, current_principal
 from spendsense_shared.text import StoredText
@@ -115,7 +116,7 @@ class ErasureOut(BaseModel):
     responses={202: {"model": ErasureOut, "description": "Erasure requested (erase=true)"}},
 )
 async def delete_consent(
-    user_id: str,
+    user_id: UserIdPath,
     bus: Bus,
     response: Response,
     erase: bool = Query(

@@ -14,6 +14,7 @@ from spendsense_profile.domain.profile import DeviceTokenInUse, ProfileView
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.etag import conditional
+from spendsense_shared.http.paths import UserIdPath
 from spendsense_shared.http.responses import model_response
 from spendsense_shared.security import Principal, current_principal, require_user_access
 from spendsense_shared.text import StoredText
@@ -85,7 +86,7 @@ async def get_profile(
     "/api/v1/mobile/profile/{user_id}", response_model=MobileProfile, summary="Compact profile, for iOS"
 )
 async def get_mobile_profile(
-    user_id: str,
+    user_id: UserIdPath,
     request: Request,
     bus: Bus,
     principal: Principal = Depends(require_user_access),
@@ -113,7 +114,7 @@ class MobileConsent(BaseModel):
     summary="Grant consent (mobile)",
 )
 async def post_mobile_consent(
-    user_id: str,
+    user_id: UserIdPath,
     body: MobileConsent,
     bus: Bus,
     principal: Principal = Depends(current_principal),

@@ -23,6 +23,7 @@ from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.etag import conditional
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
+from spendsense_shared.http.paths import UserIdPath
 from spendsense_shared.security import Principal, Role, require_consented_user_access
 from spendsense_shared.text import StoredText
 
@@ -108,7 +109,7 @@ async def approved_page(bus: Bus, user_id: str, page: PageParams) -> tuple[Appro
     summary="The recommendations the user sees (approved, or overridden: with the override text)",
 )
 async def list_recommendations(
-    user_id: str,
+    user_id: UserIdPath,
     request: Request,
     bus: Bus,
     _: Principal = Depends(require_consented_user_access),
@@ -138,7 +139,7 @@ async def list_recommendations(
 
 @router.get("/api/v1/mobile/recommendations/{user_id}", response_model=MobilePage, summary="Compact, for iOS")
 async def mobile_recommendations(
-    user_id: str,
+    user_id: UserIdPath,
     request: Request,
     bus: Bus,
     _: Principal = Depends(require_consented_user_access),
@@ -156,7 +157,7 @@ async def mobile_recommendations(
     "/api/v1/recommendations/{user_id}/feedback", status_code=201, summary="Helpful, dismissed, saved…"
 )
 async def post_feedback(
-    user_id: str,
+    user_id: UserIdPath,
     body: FeedbackIn,
     bus: Bus,
     principal: Principal = Depends(require_consented_user_access),
@@ -188,7 +189,7 @@ def require_operator(principal: Principal) -> None:
     summary="Decision traces (operators)",
 )
 async def list_traces(
-    user_id: str,
+    user_id: UserIdPath,
     bus: Bus,
     principal: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
@@ -214,7 +215,7 @@ class TraceCheck(BaseModel):
     summary="One decision trace, with its chain verified and the decision replayed (operators)",
 )
 async def get_trace(
-    user_id: str,
+    user_id: UserIdPath,
     recommendation_id: str,
     bus: Bus,
     principal: Principal = Depends(require_consented_user_access),
