@@ -52,6 +52,18 @@ class SqlRecommendationRepository(RecommendationRepository):
         )
         return {r.item_id for r in rows}
 
+    async def stored_texts(self, recommendation_ids: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
+        rows = await self.session.execute(
+            select(
+                recommendations.c.id,
+                recommendations.c.title,
+                recommendations.c.body,
+                recommendations.c.rationale,
+                recommendations.c.disclosure,
+            ).where(recommendations.c.id.in_(list(recommendation_ids)))
+        )
+        return {r.id: (r.title, r.body, r.rationale, r.disclosure) for r in rows}
+
     async def add(self, items: Sequence[Recommendation], *, upload_id: str | None, status: str) -> list[str]:
         """Store new recommendations and their traces; ids already stored are skipped (re-runs)."""
         added = []

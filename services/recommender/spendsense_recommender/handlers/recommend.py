@@ -5,6 +5,7 @@ with what a reviewer needs; a reviewer decided on one → its status, text and t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from spendsense_recommender.domain.recommend import Recommendation, build_recomm
 from spendsense_recommender.domain.review import Override, Review, decide_review
 from spendsense_recommender.domain.snapshot import snapshot_of
 from spendsense_recommender.domain.writer import Writer
-from spendsense_recommender.handlers.unit_of_work import RecommenderUnitOfWork
+from spendsense_recommender.handlers.unit_of_work import RecommendationRepository, RecommenderUnitOfWork
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import (
@@ -70,13 +71,18 @@ async def generate_recommendations(
     if not added:  # a re-run of the same input: nothing new
         if data.upload_id is not None and data.reason == "upload" and result.items:
             # persona.assigned published again for an upload (the profile's reconciler: no
-            # recommendations.generated reached it): announce the progress again, without review items
-            # (the operator queued them already; both consumers are idempotent).
+            # recommendations.generated reached it): announce the progress again. With the review items
+            # when this re-run wrote exactly the stored texts (the same payload, under the same claim
+            # key: a first announcement the emulator lost, or whose claim it lost, is queued after all;
+            # the operator queues an item once); without them when they differ (a model's re-run), so no
+            # reviewer ever sees a text other than the one stored.
+            payload = await _same_review_payload(store, repo, data.user_id, result.items)
             again = RecommendationsGenerated(
                 user_id=data.user_id,
                 upload_id=data.upload_id,
                 recommendation_ids=[r.id for r in result.items],
                 persona=data.personas["180d"],
+                **payload,
             )
             uow.publish(new_event(again, user_id=data.user_id, causation_id=envelope.id))
         return
@@ -89,6 +95,16 @@ async def generate_recommendations(
         **await review_payload(store, data.user_id, [review_item(r) for r in result.items if r.id in new]),
     )
     uow.publish(new_event(generated, user_id=data.user_id, causation_id=envelope.id))
+
+
+async def _same_review_payload(
+    store: BlobStore, repo: RecommendationRepository, user_id: str, items: Sequence[Recommendation]
+) -> dict[str, Any]:
+    stored = await repo.stored_texts([r.id for r in items])
+    if any(stored.get(r.id) != (r.title, r.body, r.rationale, r.disclosure) for r in items):
+        log.info("review_items_not_announced_again", reason="texts_differ_from_stored")
+        return {}
+    return await review_payload(store, user_id, [review_item(r) for r in items])
 
 
 def _passed(check: Any) -> bool:

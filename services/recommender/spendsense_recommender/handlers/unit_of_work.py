@@ -29,6 +29,10 @@ class RecommendationRepository(abc.ABC):
     async def dismissed_items(self, user_id: str) -> set[str]: ...
 
     @abc.abstractmethod
+    async def stored_texts(self, recommendation_ids: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
+        """Title, body, rationale and disclosure as stored (before any review), by id."""
+
+    @abc.abstractmethod
     async def add(self, items: Sequence[Recommendation], *, upload_id: str | None, status: str) -> list[str]:
         """Store new recommendations and their traces; ids already stored are skipped (re-runs)."""
 

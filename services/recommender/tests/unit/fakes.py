@@ -49,6 +49,13 @@ class InMemoryRecommendationRepository(RecommendationRepository):
     async def dismissed_items(self, user_id: str) -> set[str]:
         return {f["item_id"] for f in self.feedback if f["user_id"] == user_id and f["kind"] == "dismissed"}
 
+    async def stored_texts(self, recommendation_ids: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
+        return {
+            i: (r.title, r.body, r.rationale, r.disclosure)
+            for i in recommendation_ids
+            if (r := self.rows.get(i)) is not None
+        }
+
     async def add(self, items: Sequence[Recommendation], *, upload_id: str | None, status: str) -> list[str]:
         added = []
         self.now += timedelta(seconds=1)

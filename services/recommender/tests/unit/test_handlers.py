@@ -3,6 +3,7 @@ no servers): the SQL repository and the API are tested against PostgreSQL in ``i
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from types import SimpleNamespace
@@ -119,10 +120,22 @@ async def test_generation_redeems_the_claim_stores_for_review_announces_and_is_i
 
     await handle(generator(data_bucket), event, uow)  # the same input again: nothing stored twice
     assert len(uow.recommendations.rows) == len(rows)
-    # Only the progress is announced again (the first announcement may be what was lost), no items.
-    [_, progress] = uow.published
+    # Announced again (the first announcement may be what was lost), with the same review items: the
+    # re-run wrote exactly the stored texts.
+    [first, again] = uow.published
+    assert sorted(again.data["recommendation_ids"]) == sorted(r.id for r in rows)
+    assert (again.data["items"], again.data["items_claim"]) == (
+        first.data["items"],
+        first.data["items_claim"],
+    )
+
+    stored = uow.recommendations.rows  # texts another writer's re-run would not give
+    for key, row in stored.items():
+        stored[key] = dataclasses.replace(row, rationale=row.rationale + " (as first written)")
+    await handle(generator(data_bucket), event, uow)
+    [_, _, progress] = uow.published
     assert sorted(progress.data["recommendation_ids"]) == sorted(r.id for r in rows)
-    assert (progress.data["items"], progress.data["items_claim"]) == (None, None)
+    assert (progress.data["items"], progress.data["items_claim"]) == (None, None)  # no other text reviewed
 
 
 async def test_generated_items_wait_for_a_review_and_no_setting_publishes_them(uow, data_bucket, real_users):
