@@ -46,12 +46,19 @@ def test_a_limited_sign_in_waits_retry_after_then_signs_in(slept: list[float], c
     assert "rate limited: trying again in 7 s" in capsys.readouterr().err
 
 
-def test_limited_twice_fails_naming_the_status(slept: list[float]) -> None:
-    client, sent = client_answering(limited("1"), limited("1"))
+def test_limited_again_and_again_fails_once_the_window_is_waited(slept: list[float]) -> None:
+    client, sent = client_answering(limited("25"), limited("25"), limited("25"))
     with pytest.raises(accounts.SignInFailed, match="429"):
         accounts.login(client, "admin@example.com", "pw")
-    assert len(sent) == 2
-    assert slept == [1]
+    assert len(sent) == 3
+    assert slept == [25, 25]  # a third wait would pass the 60 s window
+
+
+def test_each_limit_is_waited_in_turn(slept: list[float]) -> None:
+    client, sent = client_answering(limited("5"), limited("9"), httpx.Response(200, json=SIGNED_IN))
+    assert accounts.login(client, "admin@example.com", "pw").user_id == "u1"
+    assert slept == [5, 9]
+    assert len(sent) == 3
 
 
 @pytest.mark.parametrize("retry_after", ["3600", "soon", ""])
