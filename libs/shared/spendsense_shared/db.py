@@ -6,7 +6,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import Text, cast, delete, event, func, insert, literal, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -18,6 +18,7 @@ from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.tables import MessagingTables, notify_channel
 from spendsense_shared.settings import ServiceSettings
 from spendsense_shared.unit_of_work import AbstractUnitOfWork
+from spendsense_shared.user_changes import users_channel
 
 IDLE_PING_S = 2.0  # a pooled connection idle this long is pinged before use
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -93,6 +94,17 @@ def asyncpg_dsn(sqlalchemy_url: str) -> str:
     return sqlalchemy_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+class CommitWatcher(Protocol):
+    """Lets a process's own writes wait until its read cache has seen them
+    (:class:`spendsense_shared.user_changes.UserChangeListener`)."""
+
+    def sync_token(self) -> str | None: ...
+
+    async def seen(self, payload: str) -> None: ...
+
+    def discard(self, payload: str) -> None: ...
+
+
 class SqlUnitOfWork(AbstractUnitOfWork):
     """The unit of work on one SQLAlchemy session. A service subclasses it to build its repositories
     on the session (override :meth:`bind`); events are written to the outbox at commit."""
@@ -105,6 +117,7 @@ class SqlUnitOfWork(AbstractUnitOfWork):
         self.tables = tables
         self.schema = schema
         self.read_only = False  # set by ``Database.read_uow_factory``: its statements autocommit
+        self.commit_watcher: CommitWatcher | None = None  # set by ``Database``'s factories
 
     def bind(self, session: AsyncSession) -> None:
         """Build the service's repositories on ``session`` (called on entering)."""
@@ -164,7 +177,18 @@ class SqlUnitOfWork(AbstractUnitOfWork):
             await self.session.execute(
                 text("SELECT pg_notify(:channel, '')"), {"channel": notify_channel(self.schema)}
             )
-        await self.session.commit()
+        token = self.commit_watcher.sync_token() if self.commit_watcher else None
+        if token is None:
+            await self.session.commit()
+            return
+        try:  # last in the transaction: once it is back, the cache has forgotten what this one changed
+            notify = {"channel": users_channel(self.schema), "token": token}
+            await self.session.execute(text("SELECT pg_notify(:channel, :token)"), notify)
+            await self.session.commit()
+        except BaseException:
+            self.commit_watcher.discard(token)  # type: ignore[union-attr]
+            raise
+        await self.commit_watcher.seen(token)  # type: ignore[union-attr]
 
     async def _rollback(self) -> None:
         if self.read_only:
@@ -186,16 +210,23 @@ class Database:
         self.tables = tables
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # Same pool; each statement its own transaction: no BEGIN and no ROLLBACK round trips.
+        self.commit_watcher: CommitWatcher | None = None  # an API process's read cache listener
         self.read_sessions = async_sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
         )
 
     def uow(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions, self.tables, self.schema)
+        return self.uow_factory(SqlUnitOfWork)()
 
     def uow_factory(self, kind: type[SqlUnitOfWorkT]) -> Callable[[], SqlUnitOfWorkT]:
         """Fresh units of work of the service's ``kind`` (one per request or event: never shared)."""
-        return lambda: kind(self.sessions, self.tables, self.schema)
+
+        def fresh() -> SqlUnitOfWorkT:
+            uow = kind(self.sessions, self.tables, self.schema)
+            uow.commit_watcher = self.commit_watcher
+            return uow
+
+        return fresh
 
     def read_uow_factory(self, kind: type[SqlUnitOfWorkT]) -> Callable[[], SqlUnitOfWorkT]:
         """Units of work for a read of ONE statement (a page of a list, the consent standing): outside

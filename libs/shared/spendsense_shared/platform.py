@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from spendsense_shared.aws import Aws
 from spendsense_shared.cache import Cache
@@ -12,6 +12,7 @@ from spendsense_shared.db import Database
 from spendsense_shared.messaging.heartbeat import check_worker_heartbeat
 from spendsense_shared.messaging.tables import MessagingTables
 from spendsense_shared.messaging.topology import Topology, build_topology
+from spendsense_shared.read_cache import ReadCache
 from spendsense_shared.revocation import RedisRevocationList
 from spendsense_shared.security import TokenVerifier
 from spendsense_shared.settings import ServiceSettings
@@ -28,6 +29,7 @@ class Platform:
     topology: Topology
     verifier: TokenVerifier | None
     revocations: RedisRevocationList  # revoked access tokens (logout), read by every verifier
+    read_cache: ReadCache = field(default_factory=ReadCache)  # answers only while an API process listens
 
     @classmethod
     def create(cls, settings: ServiceSettings, tables: MessagingTables) -> Platform:

@@ -18,7 +18,9 @@ from typing import Any
 from fastapi import APIRouter, FastAPI
 
 from spendsense_shared import security
+from spendsense_shared.db import asyncpg_dsn
 from spendsense_shared.http.app import create_service_app
+from spendsense_shared.http.cached import read_cache
 from spendsense_shared.http.deps import is_wired, message_bus, provide
 from spendsense_shared.logging import configure_logging
 from spendsense_shared.messagebus import MessageBus
@@ -28,6 +30,7 @@ from spendsense_shared.ratelimit import FixedWindowLimiter
 from spendsense_shared.security import ConsentLookup, TokenVerifier
 from spendsense_shared.settings import ServiceSettings
 from spendsense_shared.unit_of_work import EventHandler, UnitOfWorkFactory
+from spendsense_shared.user_changes import UserChangeListener
 from spendsense_shared.worker import run_worker
 
 
@@ -63,6 +66,8 @@ class ServiceDefinition:
     tables: MessagingTables
     routers: Sequence[APIRouter] = ()
     bootstrap: Bootstrap = _plain
+    # Its API answers hot reads from memory (``http.cached``): it listens for its schema's user changes.
+    caches_reads: bool = False
 
     @property
     def migrations_package(self) -> str:
@@ -91,7 +96,16 @@ def build_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for hook in wiring.startup:
             await hook()
+        listener = None
+        if definition.caches_reads:
+            dsn = asyncpg_dsn(settings.database_url.get_secret_value())
+            listener = UserChangeListener(dsn, platform.database.schema, platform.read_cache)
+            await listener.start()
+            platform.database.commit_watcher = listener  # this process's writes wait to be seen
         yield
+        if listener is not None:
+            platform.database.commit_watcher = None
+            await listener.stop()
         await platform.close()
 
     app = create_service_app(
@@ -107,6 +121,7 @@ def build_app(
         verifier = platform.trusting_revocations(verifier)
     provided: dict[Callable[..., Any], Any] = {
         message_bus: wiring.bus,
+        read_cache: platform.read_cache,
         security.token_verifier: verifier,
         security.consent_lookup: wiring.consent,
         **wiring.dependencies,

@@ -71,4 +71,5 @@ SERVICE = ServiceDefinition(
     tables=messaging,
     routers=[profile_router, rules_router],
     bootstrap=bootstrap,
+    caches_reads=True,
 )

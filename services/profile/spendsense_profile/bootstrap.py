@@ -83,7 +83,7 @@ def bootstrap(platform: Platform, *, parser: UploadParser | None = None) -> Wiri
         unit_of_work=uow,
         bus=MessageBus(handlers),
         event_handlers=event_handlers(notifier),
-        consent=consent.StoredConsent(read),
+        consent=consent.StoredConsent(read, platform.read_cache),
         dependencies={upload_max_bytes: settings.upload_max_bytes},
         reconcile={
             "uploads_not_analyzed": partial(
@@ -114,4 +114,5 @@ SERVICE = ServiceDefinition(
     tables=messaging,
     routers=[consent_router, uploads_router, profile_router],
     bootstrap=bootstrap,
+    caches_reads=True,
 )

@@ -65,4 +65,5 @@ SERVICE = ServiceDefinition(
     tables=messaging,
     routers=[recommendations_router],
     bootstrap=bootstrap,
+    caches_reads=True,
 )

@@ -20,7 +20,12 @@ def etag_of(body: bytes) -> str:
 def conditional(request: Request, payload: BaseModel, cache_control: str) -> Response:
     """``payload`` as JSON with its ETag, or an empty 304 when ``If-None-Match`` names that tag."""
     body = model_json(payload)
-    headers = {"ETag": etag_of(body), "Cache-Control": cache_control}
-    if headers["ETag"] in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+    return conditional_body(request, body, etag_of(body), cache_control)
+
+
+def conditional_body(request: Request, body: bytes, etag: str, cache_control: str) -> Response:
+    """JSON ``body`` already serialized, tagged ``etag``: sent, or an empty 304 for a client that has it."""
+    headers = {"ETag": etag, "Cache-Control": cache_control}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="application/json", headers=headers)

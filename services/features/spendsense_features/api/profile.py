@@ -5,17 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel
 
 from spendsense_features.domain.commands import GetPersona, GetSignals
 from spendsense_features.domain.model import HistoryPosition
+from spendsense_shared.http.cached import ReadCacheDep, cached_json
 from spendsense_shared.http.cursor import CursorModel, CursorText, CursorTime, read_cursor
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
 from spendsense_shared.http.paths import UserIdPath
-from spendsense_shared.http.responses import model_response
+from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.security import Principal, require_consented_user_access
 
 router = APIRouter(prefix="/api/v1/profile", tags=["profile"])
@@ -90,14 +91,20 @@ def _position(after: dict[str, Any] | None) -> HistoryPosition | None:
 )
 async def get_persona(
     user_id: UserIdPath,
+    request: Request,
     bus: Bus,
-    _: Principal = Depends(require_consented_user_access),
+    cache: ReadCacheDep,
+    principal: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
 ) -> Response:
+    return await cached_json(request, cache, principal, user_id, lambda: _persona(bus, user_id, page))
+
+
+async def _persona(bus: MessageBus, user_id: str, page: PageParams) -> PersonaOut:
     found = await bus.handle(GetPersona(user_id=user_id, limit=page.limit, after=_position(page.after)))
     if found is None:
         raise ApiError(404, "not_analyzed", f"no persona yet for {user_id}: upload data first")
-    payload = PersonaOut(
+    return PersonaOut(
         user_id=user_id,
         current={
             w: Assignment(
@@ -126,4 +133,3 @@ async def get_persona(
         if found.next_after
         else None,
     )
-    return model_response(payload)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from spendsense_profile.domain.commands import (
@@ -15,6 +15,7 @@ from spendsense_profile.domain.commands import (
     RevokeConsent,
 )
 from spendsense_profile.domain.consent import Consent, ConsentError
+from spendsense_shared.http.cached import ReadCacheDep, cached_json
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
 from spendsense_shared.http.paths import UserIdPath
@@ -85,14 +86,22 @@ async def post_consent(
 
 @router.get("/{user_id}", response_model=ConsentStatus, summary="Current consent and full history")
 async def get_consent(
-    user_id: str, bus: Bus, principal: Principal = Depends(current_principal)
-) -> ConsentStatus:
+    user_id: str,
+    request: Request,
+    bus: Bus,
+    cache: ReadCacheDep,
+    principal: Principal = Depends(current_principal),
+) -> Response:
     _self_or(principal, user_id, Role.operator, "read")
-    history = [ConsentOut.of(c) for c in await bus.handle(GetConsentHistory(user_id))]
-    if not history and await bus.handle(GetProfile(user_id)) is None:  # unknown, or erased
-        raise ApiError(404, "not_found", "no such user")
-    current = next((c for c in history if c.status == "granted"), None)
-    return ConsentStatus(user_id=user_id, current=current, history=history)
+
+    async def build() -> ConsentStatus:
+        history = [ConsentOut.of(c) for c in await bus.handle(GetConsentHistory(user_id))]
+        if not history and await bus.handle(GetProfile(user_id)) is None:  # unknown, or erased
+            raise ApiError(404, "not_found", "no such user")
+        current = next((c for c in history if c.status == "granted"), None)
+        return ConsentStatus(user_id=user_id, current=current, history=history)
+
+    return await cached_json(request, cache, principal, user_id, build)
 
 
 class ErasureOut(BaseModel):

@@ -11,11 +11,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from spendsense_profile.api.consent import ConsentOut, ConsentRequest, post_consent
 from spendsense_profile.domain.commands import GetMobileProfile, GetProfile, RegisterPushDevice
 from spendsense_profile.domain.profile import DeviceTokenInUse, ProfileView
+from spendsense_shared.http.cached import ReadCacheDep, cached_json
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
-from spendsense_shared.http.etag import conditional
 from spendsense_shared.http.paths import UserIdPath
-from spendsense_shared.http.responses import model_response
 from spendsense_shared.security import Principal, current_principal, require_user_access
 from spendsense_shared.text import StoredText
 
@@ -74,12 +73,19 @@ def _no_profile(user_id: str) -> ApiError:
 
 @router.get("/api/v1/profile/{user_id}", response_model=ProfileOut, summary="The user's profile and consent")
 async def get_profile(
-    user_id: str, bus: Bus, principal: Principal = Depends(require_user_access)
+    user_id: str,
+    request: Request,
+    bus: Bus,
+    cache: ReadCacheDep,
+    principal: Principal = Depends(require_user_access),
 ) -> Response:
-    view = await bus.handle(GetProfile(user_id))
-    if view is None:
-        raise _no_profile(user_id)
-    return model_response(ProfileOut.of(view))
+    async def build() -> ProfileOut:
+        view = await bus.handle(GetProfile(user_id))
+        if view is None:
+            raise _no_profile(user_id)
+        return ProfileOut.of(view)
+
+    return await cached_json(request, cache, principal, user_id, build)
 
 
 @router.get(
@@ -89,15 +95,18 @@ async def get_mobile_profile(
     user_id: UserIdPath,
     request: Request,
     bus: Bus,
+    cache: ReadCacheDep,
     principal: Principal = Depends(require_user_access),
 ) -> Any:
-    view = await bus.handle(GetMobileProfile(user_id))
-    if view is None:
-        raise _no_profile(user_id)
-    payload = MobileProfile(
-        user_id=view.user_id, consent=view.consent, latest_upload_status=view.latest_upload_status
-    )
-    return conditional(request, payload, "private, max-age=30")
+    async def build() -> MobileProfile:
+        view = await bus.handle(GetMobileProfile(user_id))
+        if view is None:
+            raise _no_profile(user_id)
+        return MobileProfile(
+            user_id=view.user_id, consent=view.consent, latest_upload_status=view.latest_upload_status
+        )
+
+    return await cached_json(request, cache, principal, user_id, build, "private, max-age=30")
 
 
 class MobileConsent(BaseModel):

@@ -18,10 +18,10 @@ from spendsense_recommender.domain.commands import (
     RecordFeedback,
 )
 from spendsense_recommender.domain.model import ApprovedPage, ApprovedPosition, RecommendationNotFound
+from spendsense_shared.http.cached import ReadCacheDep, cached_json
 from spendsense_shared.http.cursor import CursorInt, CursorModel, CursorText, CursorTime, read_cursor
 from spendsense_shared.http.deps import Bus
 from spendsense_shared.http.errors import ApiError
-from spendsense_shared.http.etag import conditional
 from spendsense_shared.http.pagination import PageParams, encode_cursor, page_params
 from spendsense_shared.http.paths import UserIdPath
 from spendsense_shared.security import Principal, Role, require_consented_user_access
@@ -112,29 +112,32 @@ async def list_recommendations(
     user_id: UserIdPath,
     request: Request,
     bus: Bus,
-    _: Principal = Depends(require_consented_user_access),
+    cache: ReadCacheDep,
+    principal: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
 ) -> Any:
-    found, cursor = await approved_page(bus, user_id, page)
-    payload = RecommendationPage(
-        items=[
-            RecommendationOut(
-                id=r.id,
-                kind=r.kind,
-                title=r.title,
-                body=r.body,
-                rationale=r.rationale,
-                disclosure=r.disclosure,
-                status=r.status,
-                persona=r.persona,
-                details=r.details,
-                created_at=r.created_at,
-            )
-            for r in found.items
-        ],
-        next_cursor=cursor,
-    )
-    return conditional(request, payload, "private, no-cache")
+    async def build() -> RecommendationPage:
+        found, cursor = await approved_page(bus, user_id, page)
+        return RecommendationPage(
+            items=[
+                RecommendationOut(
+                    id=r.id,
+                    kind=r.kind,
+                    title=r.title,
+                    body=r.body,
+                    rationale=r.rationale,
+                    disclosure=r.disclosure,
+                    status=r.status,
+                    persona=r.persona,
+                    details=r.details,
+                    created_at=r.created_at,
+                )
+                for r in found.items
+            ],
+            next_cursor=cursor,
+        )
+
+    return await cached_json(request, cache, principal, user_id, build)
 
 
 @router.get("/api/v1/mobile/recommendations/{user_id}", response_model=MobilePage, summary="Compact, for iOS")
@@ -142,15 +145,16 @@ async def mobile_recommendations(
     user_id: UserIdPath,
     request: Request,
     bus: Bus,
-    _: Principal = Depends(require_consented_user_access),
+    cache: ReadCacheDep,
+    principal: Principal = Depends(require_consented_user_access),
     page: PageParams = Depends(page_params),
 ) -> Any:
-    found, cursor = await approved_page(bus, user_id, page)
-    payload = MobilePage(
-        items=[MobileItem(id=r.id, kind=r.kind, title=r.title, rationale=r.rationale) for r in found.items],
-        next_cursor=cursor,
-    )
-    return conditional(request, payload, "private, max-age=60")
+    async def build() -> MobilePage:
+        found, cursor = await approved_page(bus, user_id, page)
+        items = [MobileItem(id=r.id, kind=r.kind, title=r.title, rationale=r.rationale) for r in found.items]
+        return MobilePage(items=items, next_cursor=cursor)
+
+    return await cached_json(request, cache, principal, user_id, build, "private, max-age=60")
 
 
 @router.post(
