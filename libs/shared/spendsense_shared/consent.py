@@ -25,6 +25,7 @@ from typing import Literal
 
 from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, EventData, UserMerged
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.read_cache import ReadCache
 from spendsense_shared.security import ConsentStanding
 from spendsense_shared.unit_of_work import AbstractUnitOfWork, EventHandler
 
@@ -140,6 +141,27 @@ def forget_standing(user_id: str) -> None:
         lookup.forget(user_id)
 
 
+class RememberedConsent:
+    """A user's current consent remembered in the process's read cache until their consent rows change
+    (a revocation, an erasure and a merge all write them: the cache hears of it at commit). Only a current
+    consent is remembered; any other standing is read afresh every time."""
+
+    KEY = "consent is current"  # a read cache key no request line can take (``http.cached``)
+
+    def __init__(self, cache: ReadCache | None):
+        self.cache = cache
+
+    def is_current(self, user_id: str) -> bool:
+        return self.cache is not None and self.cache.lookup(user_id, self.KEY) is not None
+
+    def version(self, user_id: str) -> tuple[int, int]:
+        return self.cache.version(user_id) if self.cache is not None else (0, 0)
+
+    def note(self, user_id: str, standing: ConsentStanding, version: tuple[int, int]) -> None:
+        if self.cache is not None and standing.current and not standing.erased:
+            self.cache.remember(user_id, self.KEY, b"", "", version)
+
+
 class ProjectedConsent:
     """``ConsentLookup`` (what the routes' access checks ask) over a service's own projection.
 
@@ -148,6 +170,8 @@ class ProjectedConsent:
     connection from the pool. The bound: a revocation (or erasure) the projection has committed is
     honoured by every request that starts ``ttl_s`` later, and at once when this process applies the
     event itself (:func:`forget_standing`). ``has_current_consent`` and ``is_erased`` always read afresh.
+    With a listening read cache, a current consent is remembered there until the projection row changes
+    (:class:`RememberedConsent`).
     """
 
     def __init__(
@@ -156,8 +180,10 @@ class ProjectedConsent:
         *,
         ttl_s: float = STANDING_TTL_S,
         clock: Callable[[], float] = time.monotonic,
+        cache: ReadCache | None = None,
     ):
         self.unit_of_work = unit_of_work
+        self.remembered = RememberedConsent(cache)
         self.ttl_s = ttl_s
         self.clock = clock
         self._known: dict[str, tuple[float, ConsentStanding]] = {}
@@ -165,12 +191,15 @@ class ProjectedConsent:
         _LOOKUPS.add(self)
 
     async def standing(self, user_id: str) -> ConsentStanding:
-        started, changes = self.clock(), self._changes
+        if self.remembered.is_current(user_id):
+            return ConsentStanding(erased=False, current=True)
+        started, changes, version = self.clock(), self._changes, self.remembered.version(user_id)
         known = self._known.get(user_id)
         if known is not None and started - known[0] < self.ttl_s:
             return known[1]
         async with self.unit_of_work() as uow:
             standing = await uow.consent.standing(user_id)
+        self.remembered.note(user_id, standing, version)
         if self.ttl_s > 0 and changes == self._changes:
             if len(self._known) >= _STANDING_CACHE_MAX:
                 self._known.clear()

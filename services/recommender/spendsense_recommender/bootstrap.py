@@ -54,7 +54,7 @@ def bootstrap(platform: Platform) -> Wiring:
             "user.erasure_requested": partial(erase_user, store=data),
             "user.erased": forget_erased_user,
         },
-        consent=ProjectedConsent(read),
+        consent=ProjectedConsent(read, cache=platform.read_cache),
     )
 
 

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from spendsense_recommender.bootstrap import SERVICE
 from spendsense_recommender.adapters.unit_of_work import SqlRecommenderUnitOfWork
+from spendsense_recommender.bootstrap import SERVICE
 from spendsense_shared.db import Database, asyncpg_dsn
 from spendsense_shared.read_cache import ReadCache
 from spendsense_shared.user_changes import UserChangeListener
@@ -120,7 +120,7 @@ async def test_a_read_that_overlapped_a_change_is_not_remembered(database, liste
 
 
 async def test_without_its_listener_the_cache_answers_nothing_and_listens_again(database, listening):
-    cache, listener = listening
+    cache, _listener = listening
     remember(cache, "u1")
     async with database.engine.begin() as conn:
         await conn.execute(

@@ -14,6 +14,7 @@ from spendsense_profile.domain.commands import (
 )
 from spendsense_profile.domain.consent import Consent
 from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork
+from spendsense_shared.consent import RememberedConsent
 from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, new_event
 from spendsense_shared.read_cache import ReadCache
 from spendsense_shared.security import ConsentStanding
@@ -70,15 +71,12 @@ async def has_current_consent(query: HasCurrentConsent, uow: ProfileUnitOfWork) 
         return await uow.consents.current(query.user_id) is not None
 
 
-_CONSENTED = "consent is current"  # a read cache key no request line can take (``http.cached``)
-
-
 class StoredConsent:
     """``ConsentLookup`` (the routes' access checks) over the profile's own consent records."""
 
     def __init__(self, unit_of_work: Callable[[], ProfileUnitOfWork], cache: ReadCache | None = None):
         self.unit_of_work = unit_of_work
-        self.cache = cache
+        self.remembered = RememberedConsent(cache)
 
     async def has_current_consent(self, user_id: str) -> bool:
         return await has_current_consent(HasCurrentConsent(user_id), self.unit_of_work())
@@ -88,16 +86,14 @@ class StoredConsent:
             return await uow.consents.is_erased(user_id)
 
     async def standing(self, user_id: str) -> ConsentStanding:
-        """Both answers on one connection (the access checks of a request ask for both). A current
-        consent is remembered in the read cache until the user's consent rows change (a revocation, an
-        erasure: both write them); any other answer is read afresh every time."""
-        if self.cache is not None and self.cache.lookup(user_id, _CONSENTED) is not None:
+        """Both answers on one connection (the access checks of a request ask for both); a current consent
+        is remembered (:class:`RememberedConsent`)."""
+        if self.remembered.is_current(user_id):
             return ConsentStanding(erased=False, current=True)
-        version = self.cache.version(user_id) if self.cache is not None else (0, 0)
+        version = self.remembered.version(user_id)
         async with self.unit_of_work() as uow:
             if await uow.consents.is_erased(user_id):
                 return ConsentStanding(erased=True, current=False)
-            current = await uow.consents.current(user_id) is not None
-        if current and self.cache is not None:
-            self.cache.remember(user_id, _CONSENTED, b"", "", version)
-        return ConsentStanding(erased=False, current=current)
+            standing = ConsentStanding(erased=False, current=await uow.consents.current(user_id) is not None)
+        self.remembered.note(user_id, standing, version)
+        return standing

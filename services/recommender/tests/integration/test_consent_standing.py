@@ -4,6 +4,7 @@ at once — so a short cache never lets a revoked or erased user's data out for 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -14,9 +15,11 @@ from spendsense_recommender.adapters.unit_of_work import SqlRecommenderUnitOfWor
 from spendsense_recommender.bootstrap import SERVICE as RECOMMENDER
 from spendsense_shared.consent import ProjectedConsent, apply_consent_event
 from spendsense_shared.consent_store import TABLE_NAME
+from spendsense_shared.db import asyncpg_dsn
 from spendsense_shared.messaging.catalog import ConsentGranted, ConsentRevoked, new_event, parse_data
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.security import ConsentStanding
+from spendsense_shared.user_changes import UserChangeListener
 
 LONG_TTL_S = 3600.0  # longer than the test: only an invalidation can change the answer
 
@@ -109,4 +112,45 @@ async def test_the_read_only_unit_of_work_reads_outside_a_transaction_and_never_
             with pytest.raises(RuntimeError, match="nothing to commit"):
                 await uow.commit()
     finally:
+        await platform.close()
+
+
+async def test_with_a_listening_read_cache_a_current_consent_outlives_the_ttl_until_a_revocation_elsewhere(
+    migrated,
+):
+    platform = RECOMMENDER.platform(await migrated(RECOMMENDER))
+    unit_of_work = platform.database.uow_factory(SqlRecommenderUnitOfWork)
+    reads = 0
+
+    def counted() -> SqlRecommenderUnitOfWork:
+        nonlocal reads
+        reads += 1
+        return unit_of_work()
+
+    clock = Clock()
+    lookup = ProjectedConsent(counted, ttl_s=1.0, clock=clock, cache=platform.read_cache)
+    dsn = asyncpg_dsn(platform.settings.database_url.get_secret_value())
+    listener = UserChangeListener(dsn, platform.database.schema, platform.read_cache)
+    await listener.start()
+    now = datetime.now(UTC)
+    try:
+        await apply(unit_of_work, granted("u-kept", now))
+        assert await lookup.standing("u-kept") == ConsentStanding(erased=False, current=True)
+        clock.now += 60  # far past the TTL: the read cache still knows, no read
+        before = reads
+        assert await lookup.standing("u-kept") == ConsentStanding(erased=False, current=True)
+        assert reads == before
+        other = RECOMMENDER.platform(platform.settings)  # another process (a worker) applies the revocation
+        await apply(
+            other.database.uow_factory(SqlRecommenderUnitOfWork), revoked("u-kept", now + timedelta(1))
+        )
+        await other.close()
+        for _ in range(100):
+            clock.now += 2  # past the TTL each time: only the read cache could keep the old answer
+            if await lookup.standing("u-kept") == ConsentStanding(erased=False, current=False):
+                break
+            await asyncio.sleep(0.05)
+        assert await lookup.standing("u-kept") == ConsentStanding(erased=False, current=False)
+    finally:
+        await listener.stop()
         await platform.close()
