@@ -10,6 +10,17 @@ from spendsense_shared.logging import get_logger
 
 log = get_logger(__name__)
 
+# One round trip per request: count the hit, start the window on its first hit, and answer 0 (within the
+# limit) or the seconds left in the window. A script runs whole, so no key is ever left without its expiry.
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+if count <= tonumber(ARGV[2]) then return 0 end
+local ttl = redis.call('TTL', KEYS[1])
+if ttl < 1 then return tonumber(ARGV[1]) end
+return ttl
+"""
+
 
 class FixedWindowLimiter:
     """``await hit(scope, key, limit, window_s)``: None while ``key`` is within ``limit`` hits in the
@@ -18,18 +29,13 @@ class FixedWindowLimiter:
 
     def __init__(self, cache: Cache):
         self.cache = cache
+        self._hit = cache.client.register_script(_HIT)
 
     async def hit(self, scope: str, key: str, limit: int, window_s: int) -> int | None:
         name = self.cache.key("ratelimit", scope, hashlib.sha256(key.encode()).hexdigest()[:32])
         try:
-            async with self.cache.client.pipeline(transaction=True) as pipe:
-                pipe.set(name, 0, ex=window_s, nx=True)  # the first hit of a window starts it
-                pipe.incr(name)
-                pipe.ttl(name)
-                _, count, ttl = await pipe.execute()
+            wait_s = int(await self._hit(keys=[name], args=[window_s, limit]))
         except Exception as exc:
             log.warning("rate_limit_unavailable", scope=scope, error=type(exc).__name__)
             return None
-        if int(count) <= limit:
-            return None
-        return max(1, int(ttl) if int(ttl) > 0 else window_s)
+        return wait_s or None
