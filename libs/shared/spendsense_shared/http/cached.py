@@ -9,7 +9,7 @@ the request line, so no one is ever answered with what another principal was sho
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request, Response
 from pydantic import BaseModel
@@ -28,6 +28,7 @@ async def read_cache(request: Request) -> ReadCache:
 
 
 ReadCacheDep = Annotated[ReadCache, Depends(read_cache)]
+Payload = TypeVar("Payload", bound=BaseModel)
 
 
 def cache_key(request: Request, principal: Principal) -> str:
@@ -40,14 +41,21 @@ async def cached_json(
     cache: ReadCache,
     principal: Principal,
     user_id: str,
-    build: Callable[[], Awaitable[BaseModel]],
+    build: Callable[[], Awaitable[Payload]],
     cache_control: str = "private, no-cache",
+    *,
+    keep: Callable[[Payload], bool] = lambda _: True,
 ) -> Response:
-    """The JSON of ``build()`` (about ``user_id``'s data) with its ETag, or 304 when the client has it."""
+    """The JSON of ``build()`` (about ``user_id``'s data) with its ETag, or 304 when the client has it.
+    ``keep``: whether this answer may be remembered (every change to what it shows notifies ``user_id``)."""
     key = cache_key(request, principal)
     entry = cache.lookup(user_id, key)
     if entry is None:
         version = cache.version(user_id)
-        body = model_json(await build())
-        entry = cache.remember(user_id, key, body, etag_of(body), version)
+        payload = await build()
+        body = model_json(payload)
+        if keep(payload):
+            entry = cache.remember(user_id, key, body, etag_of(body), version)
+        else:
+            return conditional_body(request, body, etag_of(body), cache_control)
     return conditional_body(request, entry.body, entry.etag, cache_control)

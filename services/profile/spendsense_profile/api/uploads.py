@@ -12,8 +12,10 @@ from pydantic import BaseModel
 from spendsense_profile.api.upload_body import MultipartFile, RequestBody
 from spendsense_profile.domain.commands import GetUpload, ReceiveUpload, UploadBody
 from spendsense_profile.domain.uploads import UploadConsentRequired, UploadRejected
+from spendsense_shared.http.cached import ReadCacheDep, cached_json
 from spendsense_shared.http.deps import Bus, wired, wired_value
 from spendsense_shared.http.errors import ApiError
+from spendsense_shared.http.responses import model_response
 from spendsense_shared.security import Principal, Role, current_principal
 
 router = APIRouter(prefix="/api/v1/uploads", tags=["uploads"])
@@ -159,27 +161,42 @@ async def post_upload(
 
 @router.get("/{upload_id}", response_model=UploadOut, summary="An upload's progress through the pipeline")
 async def get_upload(
-    upload_id: str, bus: Bus, principal: Principal = Depends(current_principal)
-) -> UploadOut:
-    try:
-        upload = await bus.handle(
-            GetUpload(upload_id, principal.user_id, actor_is_operator=principal.has_role(Role.operator))
+    upload_id: str,
+    request: Request,
+    bus: Bus,
+    cache: ReadCacheDep,
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    async def build() -> UploadOut:
+        try:
+            upload = await bus.handle(
+                GetUpload(upload_id, principal.user_id, actor_is_operator=principal.has_role(Role.operator))
+            )
+        except UploadConsentRequired as exc:
+            raise ApiError(403, "consent_required", "the user has not given current consent") from exc
+        if upload is None:  # also when it exists but is not theirs: don't reveal that it exists
+            raise ApiError(404, "not_found", f"upload {upload_id} not found")
+        assert upload.created_at is not None  # a stored upload has both
+        assert upload.updated_at is not None
+        return UploadOut(
+            upload_id=upload.upload_id,
+            status=upload.status,
+            error=upload.error,
+            users=[UserProgress(user_id=u.user_id, stage=u.stage, reason=u.reason) for u in upload.users],
+            counts=upload.counts,
+            notes=upload.notes,
+            as_of=upload.as_of,
+            size_bytes=upload.size_bytes,
+            created_at=upload.created_at,
+            updated_at=upload.updated_at,
         )
-    except UploadConsentRequired as exc:
-        raise ApiError(403, "consent_required", "the user has not given current consent") from exc
-    if upload is None:  # also when it exists but is not theirs: don't reveal that it exists
-        raise ApiError(404, "not_found", f"upload {upload_id} not found")
-    assert upload.created_at is not None  # a stored upload has both
-    assert upload.updated_at is not None
-    return UploadOut(
-        upload_id=upload.upload_id,
-        status=upload.status,
-        error=upload.error,
-        users=[UserProgress(user_id=u.user_id, stage=u.stage, reason=u.reason) for u in upload.users],
-        counts=upload.counts,
-        notes=upload.notes,
-        as_of=upload.as_of,
-        size_bytes=upload.size_bytes,
-        created_at=upload.created_at,
-        updated_at=upload.updated_at,
-    )
+
+    if principal.has_role(Role.operator):  # sees several users' progress and consent: read afresh
+        return model_response(await build())
+
+    # Remembered only when the user is all the upload shows: then every change to it notifies them (an
+    # upload not parsed yet names nobody, and its failure would notify nobody).
+    def only_theirs(upload: UploadOut) -> bool:
+        return bool(upload.users) and all(u.user_id == principal.user_id for u in upload.users)
+
+    return await cached_json(request, cache, principal, principal.user_id, build, keep=only_theirs)

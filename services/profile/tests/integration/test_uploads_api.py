@@ -38,6 +38,7 @@ from spendsense_profile.bootstrap import SERVICE, upload_jobs
 from spendsense_profile.domain.profile import PushDevice
 from spendsense_shared.aws import Aws
 from spendsense_shared.dataset import TABLES, chunk_snapshot_key, from_parquet
+from spendsense_shared.db import asyncpg_dsn
 from spendsense_shared.messaging.catalog import (
     EventData,
     PersonaAssigned,
@@ -51,6 +52,7 @@ from spendsense_shared.messaging.claim_check import ClaimCheck
 from spendsense_shared.messaging.topology import build_topology
 from spendsense_shared.storage import ObjectStore
 from spendsense_shared.testing.bus import consumer_for, eventually, relay_for
+from spendsense_shared.user_changes import UserChangeListener
 
 DATA_TABLES = {"accounts": accounts, "transactions": transactions, "credit_liabilities": credit_liabilities}
 
@@ -1002,3 +1004,31 @@ async def test_a_merge_moves_consent_uploads_data_and_devices_to_the_target_on_p
     before = await everything()
     await deliver()  # a redelivery changes nothing
     assert await everything() == before
+
+
+async def test_a_users_upload_status_answered_from_memory_follows_every_stage(profile):
+    platform = profile.platform
+    dsn = asyncpg_dsn(platform.settings.database_url.get_secret_value())
+    listener = UserChangeListener(dsn, platform.database.schema, platform.read_cache)
+    await listener.start()  # as the API's lifespan does (the worker's writes here come from elsewhere)
+    cache = platform.read_cache
+    try:
+        await profile.grant("u1")
+        waiting = (await profile.upload("u1", work=False)).json()["upload_id"]
+        misses = cache.misses
+        for _ in range(2):  # names nobody yet (its failure would notify nobody): never remembered
+            assert (await profile.status(waiting, "u1", "user"))["status"] == "received"
+        assert cache.misses == misses + 2
+        await profile.work()
+        assert (await profile.status(waiting, "u1", "user"))["status"] == "ingested"
+        hits = cache.hits
+        assert (await profile.status(waiting, "u1", "user"))["status"] == "ingested"
+        assert cache.hits == hits + 1
+        await profile.progress(assigned(waiting, "u1"))  # the worker's write
+        for _ in range(100):
+            if (await profile.status(waiting, "u1", "user"))["status"] == "analyzed":
+                break
+            await asyncio.sleep(0.05)
+        assert (await profile.status(waiting, "u1", "user"))["status"] == "analyzed"
+    finally:
+        await listener.stop()
