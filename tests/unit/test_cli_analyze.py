@@ -4,6 +4,7 @@ analyzed in one process, and names the same problems when the file is invalid, w
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from spendsense_cli import analyze as cli_analyze
 from spendsense_cli.analyze import analyze_file_json, cut, cut_bytes
-from spendsense_cli.main import app
+from spendsense_cli.main import analyze_arguments, app
 from spendsense_cli.synthetic import build_user
 from spendsense_features.domain.analysis import analyze_json
 from spendsense_features.domain.rules import load_rule_set
@@ -118,6 +119,61 @@ def test_the_command_writes_the_same_bytes_with_one_process_or_two(tmp_path: Pat
     two = runner.invoke(app, ["analyze", str(path), "--processes", "2"])
     assert one.exit_code == two.exit_code == 0, two.output
     assert one.stdout_bytes == two.stdout_bytes == _whole(path) + b"\n"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--pretty"], ["--format", "table"], ["--processes=1", "--as-of", "2026-10-01"], ["--as-of="]],
+)
+def test_the_console_script_writes_what_typer_writes(
+    tmp_path: Path,
+    options: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsysbinary: pytest.CaptureFixture[bytes],
+) -> None:
+    """``spendsense analyze`` as the console script calls it (``app()``, arguments in ``sys.argv``) is read
+    without Typer: the same bytes and exit status as through Typer."""
+    path = _lines(USERS[:3], tmp_path / "users.jsonl")
+    argv = ["analyze", str(path), *options]
+    assert analyze_arguments(argv) is not None
+    through_typer = CliRunner().invoke(app, argv)
+    monkeypatch.setattr(sys, "argv", ["spendsense", *argv])
+    app()
+    assert through_typer.exit_code == 0, through_typer.output
+    assert capsysbinary.readouterr().out == through_typer.stdout_bytes
+
+
+def test_an_invalid_file_exits_2_from_the_console_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"user_id": 5}\n')
+    monkeypatch.setattr(sys, "argv", ["spendsense", "analyze", str(path)])
+    with pytest.raises(SystemExit) as exited:
+        app()
+    assert exited.value.code == 2
+    assert b"user_id" in capsysbinary.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["analyze"],
+        ["analyze", "--help"],
+        ["analyze", "FILE", "--pretty", "x"],
+        ["analyze", "FILE", "--format", "csv"],
+        ["analyze", "FILE", "--processes", "0"],
+        ["analyze", "FILE", "--processes"],
+        ["analyze", "FILE", "--as-of", "2026-13-01"],
+        ["analyze", "FILE", "--no-pretty"],
+        ["analyze", "missing.json"],
+        ["analyze", "."],
+        ["generate"],
+    ],
+)
+def test_anything_else_goes_to_typer(tmp_path: Path, argv: list[str]) -> None:
+    path = _lines(USERS[:1], tmp_path / "users.jsonl")
+    assert analyze_arguments([str(path) if a == "FILE" else a for a in argv]) is None
 
 
 def test_only_plain_users_documents_and_json_lines_are_cut(tmp_path: Path) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import io
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 ACCOUNTS = pa.schema(
     [
@@ -116,6 +115,8 @@ def table_of_key(key: str) -> str:
 
 
 def to_parquet(table: pa.Table) -> bytes:
+    import pyarrow.parquet as pq  # here, not above: readers of uploads (spendsense analyze) need none of it
+
     buffer = io.BytesIO()
     pq.write_table(table, buffer, compression="zstd")
     return buffer.getvalue()
@@ -144,6 +145,8 @@ DICTIONARY_COLUMNS = frozenset(
 
 def from_parquet(data: bytes, *, dictionary: bool = False) -> pa.Table:
     """The table as written; with ``dictionary`` the low-cardinality text columns come dictionary-encoded."""
+    import pyarrow.parquet as pq
+
     if not dictionary:
         return pq.read_table(pa.BufferReader(data))
     columns = pq.read_schema(pa.BufferReader(data)).names

@@ -94,8 +94,8 @@ def _numbered(table: pa.Table) -> pa.Table:
 def _dedupe(table: pa.Table, col: Collector, key: str, what: str) -> pa.Table:
     """One row per (user, key): the same id twice in one list is a problem; across lists (the accounts of
     several Plaid bodies) the last copy wins."""
-    groups = table.group_by(["_user", key]).aggregate([("_row", "max")])
-    if groups.num_rows == table.num_rows:
+    last = _last_of_each(table, key)
+    if last is None:
         return table
     firsts: dict[tuple[int, str, int], int] = {}
     columns = table.select(["_user", key, "_list", "_loc"]).to_pydict()
@@ -105,7 +105,23 @@ def _dedupe(table: pa.Table, col: Collector, key: str, what: str) -> pa.Table:
             also = col.full_path(user, col.sources[list_id].path(first))
             reason = f"duplicate {what} {value!r} (also at {also})"
             col.problem(user, col.sources[list_id].path(loc, key), reason)
-    return table.filter(pc.is_in(table["_row"], value_set=groups["_row_max"]))
+    return table.filter(last)
+
+
+def _last_of_each(table: pa.Table, key: str) -> np.ndarray | None:
+    """Which rows are the last of their (``_user``, ``key``) (a null key is a key as any other), or None
+    when no pair is given twice. Integer keys and numpy, not ``Table.group_by``: its module
+    (``pyarrow.acero``, with ``pyarrow.dataset``) costs more to import than this whole step."""
+    values = table[key]
+    index = pc.index_in(values, value_set=pc.unique(values)).to_numpy(zero_copy_only=False)
+    users = table["_user"].to_numpy().astype(np.int64)
+    pairs = users * (len(index) + 1) + index.astype(np.int64)
+    _, first_from_end = np.unique(pairs[::-1], return_index=True)
+    if len(first_from_end) == len(pairs):
+        return None
+    last = np.zeros(len(pairs), dtype=bool)
+    last[len(pairs) - 1 - first_from_end] = True
+    return last
 
 
 def _transactions(table: pa.Table, col: Collector) -> pa.Table:
@@ -232,13 +248,27 @@ def _known_accounts(accounts: pa.Table, col: Collector) -> pa.Table:
 
 def _unknown_accounts(table: pa.Table, known: pa.Table, col: Collector) -> None:
     columns = ["_user", "account_id", "_list", "_loc", "_row"]
-    orphans = table.select(columns).join(known, keys=["_user", "account_id"], join_type="left anti")
+    orphans = table.select(columns).filter(pc.invert(_among(table, known)))
     if orphans.num_rows == 0:
         return
     rows = orphans.sort_by("_row").to_pydict()
     for user, account_id, list_id, loc, _ in zip(*rows.values(), strict=True):
         path = col.sources[list_id].path(loc, "account_id")
         col.problem(user, path, f"unknown account {account_id!r} (not among the upload's accounts)")
+
+
+def _among(table: pa.Table, known: pa.Table) -> pa.Array:
+    """Whether each row's (``_user``, ``account_id``) is a row of ``known`` (never for a null), as one
+    integer key per pair: no hash join, whose module (``pyarrow.acero``, with ``pyarrow.dataset``) costs
+    more to import than the join itself."""
+    ids = pc.unique(known["account_id"])
+    width = len(ids) + 1
+
+    def keys(t: pa.Table) -> pa.ChunkedArray:
+        index = pc.cast(pc.index_in(t["account_id"], value_set=ids, skip_nulls=True), pa.int64())
+        return pc.add(pc.multiply(pc.cast(t["_user"], pa.int64()), width), index)
+
+    return pc.is_in(keys(table), value_set=keys(known).combine_chunks(), skip_nulls=True)
 
 
 def _unknown_loose_refs(known: pa.Table, col: Collector) -> None:
