@@ -18,7 +18,12 @@ waits 0.5-1.5 s between requests (a person or an app, not a flood). The mix, per
 Figures depend on the machine: the load generator runs on it too, and so does whatever else runs there
 (the load average is printed before each stage).
 
+With ``--compare-without-cache`` the same stages then run on a second stack started with
+``SPENDSENSE_READ_CACHE=false`` (every read queries the database), and p95 and throughput are printed
+side by side: the read cache's effect, measured in the same run.
+
     .venv/bin/python bench/load.py [--clients 10,50,200] [--duration 30] [--users 40] [--json out.json]
+                                   [--compare-without-cache]
 """
 
 from __future__ import annotations
@@ -371,10 +376,10 @@ def gateway_cost(rows: list[Row]) -> None:
             )
 
 
-def start_stack() -> tuple[Path, str]:
+def start_stack(env: dict[str, str] | None = None) -> tuple[Path, str]:
     state_dir = Path(tempfile.mkdtemp(prefix="spendsense-load-"))
     base = free_block()
-    up = cli("up", "--state-dir", str(state_dir), *port_args(base), "--timeout", "600")
+    up = cli("up", "--state-dir", str(state_dir), *port_args(base), "--timeout", "600", env=env)
     if up.returncode != 0:
         raise SystemExit(up.stdout[-3000:] + up.stderr[-3000:])
     return state_dir, f"http://127.0.0.1:{base}"
@@ -397,10 +402,31 @@ def main() -> None:
         help="a file of prepared accounts: read when it exists (a running stack's, tokens valid 1 h), else "
         "written after preparing them",
     )
+    parser.add_argument(
+        "--compare-without-cache",
+        action="store_true",
+        help="then run the same stages on a second stack with the read cache off (the baseline)",
+    )
     args = parser.parse_args()
 
-    started_here = args.gateway is None
-    state_dir, gateway = start_stack() if started_here else (args.state_dir, args.gateway)
+    rows = run_on_stack(args, args.gateway, args.state_dir)
+    if args.compare_without_cache:
+        print("\n=== the same stages on a stack with the read cache off (SPENDSENSE_READ_CACHE=false) ===")
+        Setup.counter = 0
+        baseline = run_on_stack(args, None, None, {"SPENDSENSE_READ_CACHE": "false"})
+        compare(rows, baseline)
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+
+
+def run_on_stack(
+    args: argparse.Namespace, gateway: str | None, state_dir: Path | None, env: dict[str, str] | None = None
+) -> list[Row]:
+    """Every stage on the running stack at ``gateway``, or on one started here (with ``env``)."""
+    started_here = gateway is None
+    state_dir, gateway = start_stack(env) if started_here else (state_dir, gateway)
+    assert state_dir is not None
+    assert gateway is not None
     try:
         manifest = json.loads((state_dir / "stack.json").read_text())
         Setup.gateway = gateway
@@ -408,17 +434,18 @@ def main() -> None:
         Setup.services = {s: str(manifest["urls"][s]) for s in ("profile", "features", "recommender")}
         admin = StackConfig(state_dir=state_dir).admin_credentials()
         t0 = time.monotonic()
-        if args.accounts and args.accounts.exists():
-            Setup.accounts = [Account(**a) for a in json.loads(args.accounts.read_text())]
-            print(f"{len(Setup.accounts)} accounts read from {args.accounts}; {os.cpu_count()} CPUs")
+        accounts = None if env else args.accounts  # the baseline's stack prepares its own
+        if accounts and accounts.exists():
+            Setup.accounts = [Account(**a) for a in json.loads(accounts.read_text())]
+            print(f"{len(Setup.accounts)} accounts read from {accounts}; {os.cpu_count()} CPUs")
         else:
             Setup.accounts, approved = prepare(gateway, admin, args.users, args.prepare_timeout)
             print(
                 f"{len(Setup.accounts)} accounts ready in {time.monotonic() - t0:.0f} s "
                 f"({approved} with recommendations approved); {os.cpu_count()} CPUs"
             )
-            if args.accounts:
-                args.accounts.write_text(json.dumps([asdict(a) for a in Setup.accounts]))
+            if accounts:
+                accounts.write_text(json.dumps([asdict(a) for a in Setup.accounts]))
         rows: list[Row] = []
         for clients in (int(c) for c in args.clients.split(",")):
             print(
@@ -431,12 +458,32 @@ def main() -> None:
         print("\nall stages:")
         print_table(rows)
         gateway_cost(rows)
-        if args.json:
-            args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+        return rows
     finally:
         if started_here:
             cli("down", "--state-dir", str(state_dir))
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+def compare(cached: list[Row], uncached: list[Row]) -> None:
+    """p95 and throughput of each endpoint with the read cache and without, stage by stage."""
+    without = {(r.clients, r.endpoint): r for r in uncached}
+    print("\nthe read cache's effect (p95 with / without; req/s with / without):")
+    for r in cached:
+        other = without.get((r.clients, r.endpoint))
+        if other and r.endpoint.startswith(("GET", "direct GET", "ALL")):
+            print(
+                f"  {r.clients:>4} clients  {r.endpoint:<36} p95 {r.p95_ms:6.0f} / {other.p95_ms:6.0f} ms   "
+                f"{r.rps:6.1f} / {other.rps:6.1f} req/s"
+            )
+    for clients in dict.fromkeys(r.clients for r in cached):
+        a = next(r for r in totals(cached) if r.clients == clients)
+        b = next((r for r in totals(uncached) if r.clients == clients), None)
+        if b:
+            print(
+                f"  {clients:>4} clients  all: {a.requests} / {b.requests} requests, "
+                f"{a.failures} / {b.failures} errors"
+            )
 
 
 if __name__ == "__main__":

@@ -97,7 +97,7 @@ def build_app(
         for hook in wiring.startup:
             await hook()
         listener = None
-        if definition.caches_reads:
+        if definition.caches_reads and settings.read_cache:
             dsn = asyncpg_dsn(settings.database_url.get_secret_value())
             listener = UserChangeListener(dsn, platform.database.schema, platform.read_cache)
             await listener.start()

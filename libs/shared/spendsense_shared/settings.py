@@ -25,6 +25,9 @@ class ServiceSettings(BaseSettings):
     db_max_overflow: int = 5
     db_pool_timeout_s: float = 10.0
     db_pool_recycle_s: int = 1800
+    # Hot reads answered from memory until the user's data changes (``read_cache``); off: every read
+    # queries (a fallback, and the baseline of ``bench/load.py --compare-without-cache``).
+    read_cache: bool = True
 
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:16379/0")
 

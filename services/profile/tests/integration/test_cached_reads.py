@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from spendsense_profile.bootstrap import SERVICE
 from spendsense_shared.db import asyncpg_dsn
+from spendsense_shared.service import build_app
 from spendsense_shared.user_changes import UserChangeListener
 
 
@@ -80,3 +81,16 @@ async def test_no_principal_is_answered_with_what_another_was_shown(profile):
     keys = {k for entries in profile.platform.read_cache._entries.values() for k in entries}
     assert any(k.startswith("u1|user|") for k in keys)
     assert any(k.startswith("op|operator|") for k in keys)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+async def test_the_running_app_listens_unless_the_read_cache_is_switched_off(
+    migrated, token_verifier, enabled
+):
+    settings = await migrated(SERVICE, read_cache=enabled)
+    app = build_app(SERVICE, settings, token_verifier=token_verifier)
+    platform = app.state.platform
+    async with app.router.lifespan_context(app):  # what uvicorn runs around serving
+        assert platform.read_cache.listening is enabled
+        assert (platform.database.commit_watcher is not None) is enabled
+    assert not platform.read_cache.listening
