@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -76,6 +77,24 @@ def notify_users_changed_sql(table: str, column: str = "user_id", *, array: bool
 
 def drop_users_changed_sql(table: str) -> list[str]:
     return [f"DROP TRIGGER IF EXISTS {table}_users_{op} ON {table}" for op in ("ins", "upd", "del")]
+
+
+UserTables = Sequence[tuple[str, str, bool]]  # (table, column naming the user, whether it holds several)
+
+
+def notify_users_changed(execute: Callable[[str], object], tables: UserTables) -> None:
+    """A migration's upgrade: ``execute`` is Alembic's ``op.execute``."""
+    for table, column, array in tables:
+        for statement in notify_users_changed_sql(table, column, array=array):
+            execute(statement)
+
+
+def stop_notifying_users_changed(execute: Callable[[str], object], tables: UserTables) -> None:
+    """The same migration's downgrade."""
+    for table, _, _ in tables:
+        for statement in drop_users_changed_sql(table):
+            execute(statement)
+    execute("DROP FUNCTION IF EXISTS notify_users_changed()")
 
 
 class UserChangeListener:

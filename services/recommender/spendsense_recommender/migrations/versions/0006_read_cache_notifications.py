@@ -8,7 +8,7 @@ Create Date: 2026-11-30
 
 from alembic import op
 
-from spendsense_shared.user_changes import drop_users_changed_sql, notify_users_changed_sql
+from spendsense_shared.user_changes import notify_users_changed, stop_notifying_users_changed
 
 revision = "recommender_0006"
 down_revision = "recommender_0005"
@@ -19,13 +19,8 @@ TABLES = [("recommendations", "user_id", False), ("consent_projection", "user_id
 
 
 def upgrade() -> None:
-    for table, column, array in TABLES:
-        for statement in notify_users_changed_sql(table, column, array=array):
-            op.execute(statement)
+    notify_users_changed(op.execute, TABLES)
 
 
 def downgrade() -> None:
-    for table, _, _ in TABLES:
-        for statement in drop_users_changed_sql(table):
-            op.execute(statement)
-    op.execute("DROP FUNCTION IF EXISTS notify_users_changed()")
+    stop_notifying_users_changed(op.execute, TABLES)
