@@ -429,19 +429,31 @@ def check_outcome(stack: ChaosStack, upload_id: str) -> dict[str, Any]:
     """Every user recommended exactly once (per table), every DLQ empty, every trace chain intact; the
     counts. Every problem is reported, not only the first."""
     users = len(stack.accounts)
-    counts = stack.counts(upload_id)
-    expected = {
-        "profile_users": users,
-        "profile_not_recommended": 0,
-        "features_users": users,
-        "features_repeated": 0,
-        "operator_personas_repeated": 0,
-        "recommended_users": users,
-        "recommendation_sets_repeated": 0,
-        "traces": counts["recommendations"],
-        "review_items": counts["recommendations"],
-    }
-    problems = [f"{k}: {counts[k]} (expected {v})" for k, v in expected.items() if counts[k] != v]
+
+    def table_problems() -> tuple[dict[str, Any], list[str]]:
+        counts = stack.counts(upload_id)
+        expected = {
+            "profile_users": users,
+            "profile_not_recommended": 0,
+            "features_users": users,
+            "features_repeated": 0,
+            "operator_personas_repeated": 0,
+            "recommended_users": users,
+            "recommendation_sets_repeated": 0,
+            "traces": counts["recommendations"],
+            "review_items": counts["recommendations"],
+        }
+        return counts, [f"{k}: {counts[k]} (expected {v})" for k, v in expected.items() if counts[k] != v]
+
+    # The profile (stages) and the operator (review queue, persona projection) consume the same events
+    # from queues of their own: "every user recommended" in the profile does not mean the operator got
+    # there too. Waited for (bounded, like recovery); a count that went wrong (a row twice) never comes
+    # right by waiting, so this only lets a lagging consumer finish.
+    started = time.monotonic()
+    counts, problems = table_problems()
+    while problems and time.monotonic() - started < RECOVERY_LIMIT_S:
+        time.sleep(2.0)
+        counts, problems = table_problems()
     dead = stack.dead_letters()
     if sum(dead.values()):
         problems.append(f"dead letters: {dead}")

@@ -54,24 +54,16 @@ def test_redis_killed_and_restarted(chaos):
     assert figures.restarts.get("redis") == 1
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "Quarantined 2026-11-30 (open problem, see the README's faults section): killed while events "
-        "were in flight after ingest, the emulator loses claim-checked payloads with its bucket; run after "
-        "the other scenarios, the operator projected replayed and re-published persona events twice and "
-        "the review queue stayed empty. It passes alone."
-    ),
-)
 def test_the_emulator_killed_and_restarted(chaos):
     figures, _ = scenario(
         chaos, "emulator killed", support.kill_and_let_restart("aws"), seed=105, when="ingested"
     )
     assert figures.restarts.get("aws") == 1
-    # What the emulator's queues held was lost: the outbox events are sent again, the inboxes discard
-    # the ones that had been handled.
-    assert figures.resent > 0
-    assert figures.duplicates_discarded > 0
+    # What the emulator's queues held was lost. The supervisor has the outboxes send again what some
+    # consumer had not handled (its inbox says so; the others discard it as a duplicate), the reconcilers
+    # announce again what is still stuck, and every table ends as after a batch without a fault
+    # (the scenario's check_outcome). How much is sent again (figures.resent) and how much an inbox
+    # discards depend on where the kill lands: possibly nothing.
 
 
 def test_restart_command_restarts_one_process(chaos):

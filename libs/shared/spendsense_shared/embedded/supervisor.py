@@ -237,10 +237,12 @@ class Supervisor:
 
     def _resend_outbox(self, down_at: float) -> None:
         """Every service sends again the outbox events it published in the replay window before the
-        emulator went down: the messages its queues held went with it."""
+        emulator went down that some consumer has not handled yet (its inbox, in the same database, says
+        so): the messages its queues held went with it."""
         import asyncpg
 
         from spendsense_shared.db import asyncpg_dsn
+        from spendsense_shared.messaging.catalog import CONSUMES
         from spendsense_shared.messaging.outbox_replay import (
             DEFAULT_REPLAY_WINDOW_S,
             outbox_schemas,
@@ -255,7 +257,7 @@ class Supervisor:
             dsn = asyncpg_dsn(ServiceSettings().database_url.get_secret_value())
             conn = await asyncpg.connect(dsn, timeout=30)
             try:
-                return await resend_published(conn, await outbox_schemas(conn), since)
+                return await resend_published(conn, await outbox_schemas(conn), since, consumers=CONSUMES)
             finally:
                 await conn.close()
 

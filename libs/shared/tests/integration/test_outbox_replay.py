@@ -59,3 +59,49 @@ async def test_events_published_within_the_window_are_sent_again_with_their_ids(
     assert [e.id for e in received] == [recent.id]
     assert await relay.pending_count() == 0
     await database.dispose()
+
+
+async def test_with_the_consumers_named_only_what_one_of_them_has_not_handled_is_sent_again(migrated):
+    """The supervisor names the consumers (schema → the types its inbox records): an event every one of
+    them recorded was handled and is not sent again; one a consumer has not recorded is, and so is every
+    event of a type whose consumer has no inbox here. Events nobody consumes are not sent again."""
+    producer = await migrated("profile")
+    features, operator = await migrated("features"), await migrated("operator")
+    database = Database(producer, messaging)
+    handled, half, unhandled = (relay_tests.consent_event(u) for u in ("u-both", "u-half", "u-none"))
+    async with database.uow() as uow:
+        for event in (handled, half, unhandled):
+            uow.publish(event)
+        await uow.commit()
+    conn = await asyncpg.connect(asyncpg_dsn(producer.database_url.get_secret_value()))
+    try:
+        await conn.execute(f'UPDATE "{database.schema}".outbox SET published_at = now()')  # noqa: S608
+        for consumer, events in ((features, (handled, half)), (operator, (handled,))):
+            for event in events:
+                await conn.execute(
+                    f'INSERT INTO "{consumer.schema_name}".inbox (event_id, event_type) VALUES ($1, $2)',  # noqa: S608
+                    event.id,
+                    event.type,
+                )
+        since = datetime.now(UTC) - timedelta(minutes=15)
+        consumers = {features.schema_name: ["consent.granted"], operator.schema_name: ["consent.granted"]}
+        assert await resend_published(conn, [database.schema], since, consumers=consumers) == {
+            database.schema: 2
+        }
+        outbox = f'"{database.schema}".outbox'
+        pending = await conn.fetch(f"SELECT event_id FROM {outbox} WHERE published_at IS NULL")  # noqa: S608
+        assert {r["event_id"] for r in pending} == {half.id, unhandled.id}
+
+        await conn.execute(f"UPDATE {outbox} SET published_at = now()")  # noqa: S608
+        without_inbox = {"nowhere": ["consent.granted"]}  # a consumer whose inbox is not in this database
+        assert await resend_published(conn, [database.schema], since, consumers=without_inbox) == {
+            database.schema: 3
+        }
+        await conn.execute(f"UPDATE {outbox} SET published_at = now()")  # noqa: S608
+        nobody = {features.schema_name: ["upload.ingested"]}  # nobody consumes consent.granted
+        assert await resend_published(conn, [database.schema], since, consumers=nobody) == {
+            database.schema: 0
+        }
+    finally:
+        await conn.close()
+    await database.dispose()

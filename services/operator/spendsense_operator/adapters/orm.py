@@ -83,6 +83,10 @@ audit_log = Table(
 )
 
 # Every persona assignment per user and window (the projection of persona.assigned), newest by assigned_at.
+# An assignment is recorded once: per event (a redelivery), and per user, upload, window, as-of date,
+# rule-set version and persona (the same analysis published again in another event: features analyzes a
+# user once per upload, and announces that analysis again when what followed it was lost). Re-scores have
+# no upload: each is told apart by its event only.
 persona_history = Table(
     "persona_history",
     metadata,
@@ -98,6 +102,17 @@ persona_history = Table(
     Column("reason", String(16), nullable=False),
     Column("assigned_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("event_id", "window", name="uq_persona_history_event_window"),
+    Index(
+        "uq_persona_history_assignment",
+        "user_id",
+        "upload_id",
+        "window",
+        "as_of",
+        "rule_set_version",
+        "persona",
+        unique=True,
+        postgresql_where=text("upload_id IS NOT NULL"),
+    ),
     Index("ix_persona_history_user", "user_id", "assigned_at", "seq"),
 )
 

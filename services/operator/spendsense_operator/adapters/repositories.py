@@ -314,9 +314,9 @@ class SqlPersonaProjection(PersonaProjection):
     def __init__(self, session: AsyncSession):
         self.session = session
 
-    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> None:
+    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> bool:
         if history:
-            await self.session.execute(
+            added = await self.session.execute(
                 pg_insert(persona_history)
                 .values(
                     [
@@ -335,8 +335,13 @@ class SqlPersonaProjection(PersonaProjection):
                         for r in history
                     ]
                 )
-                .on_conflict_do_nothing(constraint="uq_persona_history_event_window")
+                # either key: the event's (uq_persona_history_event_window) or the assignment's
+                # (uq_persona_history_assignment, domain.users.assignment_key)
+                .on_conflict_do_nothing()
+                .returning(persona_history.c.seq)
             )
+            if not added.all():
+                return False  # the same assignment again: its signals are stored already
         for s in signals:
             stmt = pg_insert(user_signals).values(
                 user_id=s.user_id,
@@ -363,6 +368,7 @@ class SqlPersonaProjection(PersonaProjection):
                     >= tuple_(stored.as_of, stored.assigned_at),
                 )
             )
+        return True
 
     async def history(self, user_id: str, limit: int) -> list[PersonaRecord]:
         h = persona_history.c
@@ -392,6 +398,23 @@ class SqlPersonaProjection(PersonaProjection):
     async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
         if source_user_id == target_user_id:
             return
+        # An assignment both accounts have (the same upload analyzed for each): the target's own stays, so
+        # the history keeps one row per assignment key (domain.users.assignment_key).
+        h, taken = persona_history.c, persona_history.alias("taken").c
+        await self.session.execute(
+            delete(persona_history).where(
+                h.user_id == source_user_id,
+                h.upload_id.is_not(None),
+                exists().where(
+                    taken.user_id == target_user_id,
+                    taken.upload_id == h.upload_id,
+                    taken.window == h.window,
+                    taken.as_of == h.as_of,
+                    taken.rule_set_version == h.rule_set_version,
+                    taken.persona == h.persona,
+                ),
+            )
+        )
         await self.session.execute(
             update(persona_history)
             .where(persona_history.c.user_id == source_user_id)

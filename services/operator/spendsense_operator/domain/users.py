@@ -46,6 +46,24 @@ class WindowSignals:
     assigned_at: datetime
 
 
+def assignment_key(record: PersonaRecord) -> tuple[str, str, str, date, str, str] | None:
+    """What makes two history rows the same assignment although they came in different events: the user,
+    upload, window, as-of date, rule-set version and persona. The features service analyzes a user once per
+    upload, and publishes that analysis again (a new event) when what followed it was lost; the projection
+    records it once. A re-score (no upload) has no such key: each re-score event is an assignment of its
+    own."""
+    if record.upload_id is None:
+        return None
+    return (
+        record.user_id,
+        record.upload_id,
+        record.window,
+        record.as_of,
+        record.rule_set_version,
+        record.persona,
+    )
+
+
 class ReportMismatch(ValueError):
     """The analysis report behind a persona.assigned names another user."""
 

@@ -26,7 +26,9 @@ async def project_persona(
     envelope: EventEnvelope, data: EventData, uow: OperatorUnitOfWork, *, store: BlobStore
 ) -> None:
     """Handler for ``persona.assigned`` (the consumer has entered ``uow`` and commits after it).
-    Idempotent: a redelivered event's rows are recorded once, and older signals never replace newer."""
+    Idempotent: a redelivered event's rows are recorded once, so is the same assignment published again
+    in another event (the same user, upload, window, as-of date, rule set and persona: features announcing
+    its stored analysis again), and older signals never replace newer."""
     if not isinstance(data, PersonaAssigned):
         raise TypeError(f"project_persona handles persona.assigned, not {type(data).__name__}")
     if not await uow.consent.is_granted(data.user_id):
@@ -39,5 +41,7 @@ async def project_persona(
         )
     except ReportMismatch as exc:
         raise ForeignReport(str(exc)) from exc
-    await uow.personas.record(history, signals)
+    if not await uow.personas.record(history, signals):
+        log.info("persona_projected_already", upload_id=data.upload_id, windows=len(history))
+        return
     log.info("persona_projected", windows=len(history), signals=len(signals))

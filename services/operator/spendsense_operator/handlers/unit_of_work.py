@@ -104,9 +104,12 @@ class PersonaProjection(abc.ABC):
     latest signals per window."""
 
     @abc.abstractmethod
-    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> None:
-        """Add the assignments (an event's rows already recorded are left as they are) and keep each
-        window's signals when they are newer than the stored ones (:func:`domain.users.newer`)."""
+    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> bool:
+        """Add the assignments and keep each window's signals when they are newer than the stored ones
+        (:func:`domain.users.newer`). An assignment recorded already (the same event's rows, or the same
+        :func:`domain.users.assignment_key` from another event) is left as it is, and when none of
+        ``history`` is new its signals are not stored either: the same assignment projected again is a
+        no-op. Whether anything was added."""
 
     @abc.abstractmethod
     async def history(self, user_id: str, limit: int) -> list[PersonaRecord]:

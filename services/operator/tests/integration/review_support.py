@@ -162,6 +162,7 @@ class Operator:
         personas: dict[str, str] | None = None,
         utilization: float = 0.68,
         rule_set_version: str = "personas-v1",
+        upload_id: str = "up1",
     ) -> EventEnvelope:
         """``persona.assigned`` with its details checked into the data bucket, as features does."""
         body = PersonaDetails(report=analysis(user_id, as_of, utilization)).model_dump_json(by_alias=True)
@@ -170,7 +171,7 @@ class Operator:
         personas = personas or {"30d": "high_utilization", "180d": "high_utilization"}
         data = PersonaAssigned(
             user_id=user_id,
-            upload_id="up1",
+            upload_id=upload_id,
             as_of=as_of,
             rule_set_version=rule_set_version,
             personas=personas,

@@ -1,10 +1,11 @@
 """The operator's SQL repositories on real PostgreSQL: the review queue (idempotent add, locks,
 decisions, keyset pages in every sort, counts, merge, facts/alternatives/override round trip, bulk
 selection), the audit log (newest first, filters, before/after text) and the persona projection
-(history once per event, newer signals win, merge, erasure)."""
+(history once per event and once per assignment, newer signals win, merge, erasure)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from datetime import timedelta
 from typing import Any
@@ -238,10 +239,13 @@ async def test_open_items_match_by_persona_and_kind_among_consented_users_oldest
         assert await tx.queue.count_open_matching(ReviewFilter(kind="offer")) == 1
 
 
-def record(user_id: str, window: str, hours: int, event: str, persona: str = "saver") -> PersonaRecord:
+def record(
+    user_id: str, window: str, hours: int, event: str, persona: str = "saver", upload: str | None = "up1"
+) -> PersonaRecord:
     at = T0 + timedelta(hours=hours)
+    reason = "upload" if upload else "rescore"
     return PersonaRecord(
-        user_id, window, persona, [persona], "personas-v1", at.date(), "up1", "upload", at, event
+        user_id, window, persona, [persona], "personas-v1", at.date(), upload, reason, at, event
     )
 
 
@@ -277,7 +281,7 @@ async def test_the_persona_projection_records_once_keeps_the_newer_signals_merge
 
     async with uow() as tx:  # the target's 30d is older than the source's, its 180d newer
         await tx.personas.record(
-            [record("u2", "30d", 5, "e5")],
+            [record("u2", "30d", 5, "e5", upload="up2")],
             [signals("u2", "30d", 0, tag="target"), signals("u2", "180d", 9, tag="target")],
         )
         await tx.personas.merge_user("u1", "u2")
@@ -296,3 +300,67 @@ async def test_the_persona_projection_records_once_keeps_the_newer_signals_merge
     async with uow() as tx:
         assert await tx.personas.history("u2", 10) == []
         assert await tx.personas.signals("u2") == {}
+
+
+async def test_the_same_assignment_in_another_event_is_recorded_once(uow):
+    """features publishes a user's stored analysis of an upload again (the profile's reconciler announced
+    the upload again): another event, the same assignment. Neither its history nor its signals are
+    recorded again; a new assignment (another upload, persona or re-score) still is."""
+    first = [record("u1", "30d", 1, "e1"), record("u1", "180d", 1, "e1")]
+    async with uow() as tx:
+        assert await tx.personas.record(first, [signals("u1", "30d", 1, tag="first")])
+        await tx.commit()
+    again = [
+        dataclasses.replace(r, event_id="e2", assigned_at=r.assigned_at + timedelta(hours=3)) for r in first
+    ]
+    async with uow() as tx:
+        assert not await tx.personas.record(again, [signals("u1", "30d", 4, tag="again")])
+        await tx.commit()
+    async with uow() as tx:
+        assert [(r.window, r.event_id) for r in await tx.personas.history("u1", 10)] == [
+            ("180d", "e1"),
+            ("30d", "e1"),
+        ]
+        latest = await tx.personas.signals("u1")
+        assert (latest["30d"].signals["tag"], latest["30d"].assigned_at) == ("first", T0 + timedelta(hours=1))
+
+    async with uow() as tx:  # genuinely new assignments of the same user and window are all recorded
+        assert await tx.personas.record([record("u1", "30d", 2, "e3", upload="up2")], [])
+        assert await tx.personas.record([record("u1", "30d", 2, "e4", persona="debtor")], [])
+        assert await tx.personas.record([record("u1", "30d", 2, "e5", upload=None)], [])
+        assert await tx.personas.record([record("u1", "30d", 2, "e6", upload=None)], [])  # another re-score
+        await tx.commit()
+    async with uow() as tx:
+        history = await tx.personas.history("u1", 10)
+        assert sorted(r.event_id for r in history if r.window == "30d") == ["e1", "e3", "e4", "e5", "e6"]
+
+
+async def test_two_events_of_one_assignment_at_the_same_time_record_it_once(uow):
+    """The replayed event and the one published again are handled at the same time by two consumers:
+    the database's unique key, not a read before the write, keeps one."""
+
+    async def project(event: str) -> bool:
+        async with uow() as tx:
+            added = await tx.personas.record([record("u1", "30d", 1, event)], [signals("u1", "30d", 1)])
+            await asyncio.sleep(0.2)  # both inserts in flight before either commits
+            await tx.commit()
+            return added
+
+    results = await asyncio.gather(project("e1"), project("e2"))
+    assert sorted(results) == [False, True]
+    async with uow() as tx:
+        assert len(await tx.personas.history("u1", 10)) == 1
+
+
+async def test_a_merge_keeps_one_row_of_an_assignment_both_accounts_have(uow):
+    async with uow() as tx:
+        await tx.personas.record([record("old", "30d", 1, "e1"), record("old", "180d", 1, "e1")], [])
+        await tx.personas.record([record("new", "30d", 1, "e2")], [])
+        await tx.personas.merge_user("old", "new")
+        await tx.commit()
+    async with uow() as tx:
+        assert await tx.personas.history("old", 10) == []
+        assert sorted((r.window, r.event_id) for r in await tx.personas.history("new", 10)) == [
+            ("180d", "e1"),
+            ("30d", "e2"),
+        ]

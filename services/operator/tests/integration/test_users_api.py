@@ -7,7 +7,8 @@ who was erased; operators and admins only."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+import uuid
+from datetime import date, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -121,7 +122,7 @@ async def test_nothing_is_stored_without_current_consent_and_refusals_are_precis
 async def test_merge_and_erasure_cover_the_projection(operator):
     for user_id in ("old", "new", "gone"):
         await operator.consent(user_id)
-        await operator.deliver(await operator.assigned(user_id))
+        await operator.deliver(await operator.assigned(user_id, upload_id=f"up-{user_id}"))
     await operator.deliver(support.generated("gone", [item("g1")]))
     await operator.deliver(new_event(UserMerged(source_user_id="old", target_user_id="new")))
     client, me = operator.client, operator.headers()
@@ -141,3 +142,20 @@ async def test_merge_and_erasure_cover_the_projection(operator):
     assert confirmed.user_id is None
     assert confirmed.data["subject"] == pseudonym("gone")
     assert "gone" not in confirmed.model_dump_json().replace(pseudonym("gone"), "")
+
+
+async def test_an_assignment_published_again_in_another_event_is_projected_once(operator):
+    """features publishes its stored analysis again (the profile's reconciler announced the upload again)
+    while the outbox replay after an emulator restart sends the first event again: two event ids, one
+    assignment, one history row per window. A new upload's assignment is projected as usual."""
+    await operator.consent("u1")
+    first = await operator.assigned("u1")
+    again = first.model_copy(update={"id": uuid.uuid4(), "occurred_at": T0 + timedelta(hours=2)})
+    for event in (first, again, first):
+        await operator.deliver(event)
+    assert await rows(operator) == (2, 2)
+    body = (await operator.client.get("/api/v1/operator/users/u1", headers=operator.headers())).json()
+    assert {datetime.fromisoformat(s["assigned_at"]) for s in body["signals"].values()} == {T0}
+
+    await operator.deliver(await operator.assigned("u1", at=T0 + timedelta(hours=3), upload_id="up2"))
+    assert await rows(operator) == (4, 2)

@@ -19,7 +19,7 @@ from spendsense_operator.domain.model import (
     SortKey,
     Status,
 )
-from spendsense_operator.domain.users import PersonaRecord, WindowSignals, newer
+from spendsense_operator.domain.users import PersonaRecord, WindowSignals, assignment_key, newer
 from spendsense_operator.handlers.dead_letters import DeadLetterQueues
 from spendsense_operator.handlers.unit_of_work import (
     AuditLog,
@@ -200,12 +200,17 @@ class InMemoryPersonaProjection(PersonaProjection):
         self.rows: list[PersonaRecord] = []  # in the order recorded
         self.latest: dict[tuple[str, str], WindowSignals] = {}  # by (user, window)
 
-    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> None:
+    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> bool:
         seen = {(r.event_id, r.window) for r in self.rows}
-        self.rows += [r for r in history if (r.event_id, r.window) not in seen]
+        assigned = {assignment_key(r) for r in self.rows} - {None}
+        new = [r for r in history if (r.event_id, r.window) not in seen and assignment_key(r) not in assigned]
+        self.rows += new
+        if history and not new:
+            return False
         for s in signals:
             if newer(s, self.latest.get((s.user_id, s.window))):
                 self.latest[(s.user_id, s.window)] = s
+        return True
 
     async def history(self, user_id: str, limit: int) -> list[PersonaRecord]:
         mine = [(n, r) for n, r in enumerate(self.rows) if r.user_id == user_id]
@@ -216,9 +221,14 @@ class InMemoryPersonaProjection(PersonaProjection):
         return {w: s for (u, w), s in self.latest.items() if u == user_id}
 
     async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
+        if source_user_id == target_user_id:
+            return
+        targets = {assignment_key(r) for r in self.rows if r.user_id == target_user_id} - {None}
         self.rows = [
             dataclasses.replace(r, user_id=target_user_id) if r.user_id == source_user_id else r
             for r in self.rows
+            if r.user_id != source_user_id
+            or assignment_key(dataclasses.replace(r, user_id=target_user_id)) not in targets
         ]
         for (user_id, window), s in list(self.latest.items()):
             if user_id != source_user_id:

@@ -152,6 +152,7 @@ async def assigned(
     rule_set_version: str = "personas-v1",
     analysis: AnalysisReport | None = None,
     reason: str = "upload",
+    upload_id: str | None = "up1",
 ) -> EventEnvelope:
     """``persona.assigned`` with its details checked into ``bucket`` as the features service does."""
     details = PersonaDetails(report=analysis or report(user_id, as_of))
@@ -161,7 +162,7 @@ async def assigned(
     personas = personas or {"30d": "high_utilization", "180d": "high_utilization"}
     data = PersonaAssigned(
         user_id=user_id,
-        upload_id="up1",
+        upload_id=upload_id,
         as_of=as_of,
         rule_set_version=rule_set_version,
         personas=personas,

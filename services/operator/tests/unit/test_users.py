@@ -5,6 +5,7 @@ current consent, 404 when the operator knows nothing of the user or they were er
 
 from __future__ import annotations
 
+import uuid
 from datetime import date, timedelta
 from functools import partial
 
@@ -48,6 +49,9 @@ async def test_an_assignment_adds_a_history_row_per_window_and_the_windows_signa
     )
     await project(uow, data_bucket, event)
     await project(uow, data_bucket, event)  # a redelivery adds nothing
+    # features publishing its stored analysis again: another event, the same assignment, nothing added
+    again = event.model_copy(update={"id": uuid.uuid4(), "occurred_at": T0 + timedelta(hours=1)})
+    await project(uow, data_bucket, again)
 
     rows = sorted(uow.personas.rows, key=lambda r: r.window)
     assert [(r.window, r.persona, r.matched, r.rule_set_version, r.as_of, r.event_id) for r in rows] == [
@@ -122,8 +126,9 @@ async def test_a_report_of_another_user_is_refused_for_good(uow, data_bucket):
 
 async def test_the_user_detail_has_signals_history_newest_first_and_the_review_items(uow, data_bucket):
     await consent(uow, "u1")
-    for hours in range(3):
-        await project(uow, data_bucket, await assigned(data_bucket, "u1", at=T0 + timedelta(hours=hours)))
+    for hours in range(3):  # three uploads
+        event = await assigned(data_bucket, "u1", at=T0 + timedelta(hours=hours), upload_id=f"up{hours}")
+        await project(uow, data_bucket, event)
     await support.deliver(uow, data_bucket, support.generated("u1", [support.item("r1"), support.item("r2")]))
     await decide(Decide("rejected", "op-1", recommendation_ids=("r2",), reason="not for them"), uow)
     await support.queued(uow, data_bucket, "u2", support.item("x1"))
