@@ -32,7 +32,7 @@ competitors in turn (floor, fast; analyze, plain), and the median run is reporte
 seconds beside it. Writes bench/results/ingest.json.
 
     .venv/bin/python bench/ingest.py [--transactions 1000000] [--analyze-transactions 500000] [--skip-slow]
-                                     [--repeat 3]
+                                     [--repeat 3] [--only parse|analyze]
 """
 
 from __future__ import annotations
@@ -404,6 +404,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (the median is kept)")
     parser.add_argument("--measure", nargs=3, metavar=("KIND", "FORMAT", "PATH"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--only", choices=("parse", "analyze"), help="run one part (the other is left out of the results)"
+    )
     args = parser.parse_args()
     if args.measure:
         kind, fmt, path = args.measure
@@ -413,15 +416,24 @@ def main() -> None:
     import ingest_data
 
     started = time.perf_counter()
-    big = ingest_data.ensure(ingest_data.transactions_for(args.transactions))
+    big = (
+        ingest_data.ensure(ingest_data.transactions_for(args.transactions))
+        if args.only != "analyze"
+        else None
+    )
     small = ingest_data.ensure(ingest_data.transactions_for(args.analyze_transactions))
     print(f"data ready in {time.perf_counter() - started:.1f} s")
-    print(f"part 1: parse + validate + Arrow, {big.transactions:,} transactions of {big.users:,} users")
-    parsing = part1(big, args.skip_slow, args.repeat)
-    print(
-        f"part 2: spendsense analyze end to end, {small.transactions:,} transactions of {small.users:,} users"
-    )
-    analyzing = part2(small, args.processes, args.repeat)
+    parsing: dict[str, Any] | None = None
+    if big is not None:
+        print(f"part 1: parse + validate + Arrow, {big.transactions:,} transactions of {big.users:,} users")
+        parsing = part1(big, args.skip_slow, args.repeat)
+    analyzing: dict[str, Any] | None = None
+    if args.only != "parse":
+        print(
+            f"part 2: spendsense analyze end to end, {small.transactions:,} transactions of {small.users:,} "
+            "users"
+        )
+        analyzing = part2(small, args.processes, args.repeat)
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
