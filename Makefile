@@ -44,7 +44,7 @@ demo: install ## Start the embedded stack, push 100 synthetic users through its 
 
 test: install ## The whole test suite: the web app's component tests (Vitest, 15-25 s), then pytest against real PostgreSQL, Redis and the AWS emulator
 	cd web && $(NODE_PATH_ENV) npm test
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 lint: install ## ruff (lint and format) and the architecture contracts (import-linter, pyproject.toml)
 	$(BIN)/ruff check .

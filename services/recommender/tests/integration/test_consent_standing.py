@@ -132,6 +132,7 @@ async def test_with_a_listening_read_cache_a_current_consent_outlives_the_ttl_un
     dsn = asyncpg_dsn(platform.settings.database_url.get_secret_value())
     listener = UserChangeListener(dsn, platform.database.schema, platform.read_cache)
     await listener.start()
+    platform.database.commit_watcher = listener  # as in the API: this process's commit is seen on return
     now = datetime.now(UTC)
     try:
         await apply(unit_of_work, granted("u-kept", now))
