@@ -108,6 +108,7 @@ class UserChangeListener:
         self._lost = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._waiting: dict[str, asyncio.Future[None]] = {}
+        self.connections = 0  # LISTEN connections opened so far (a reconnect adds one)
 
     async def start(self) -> None:
         """Listen (waiting for the first connection briefly) and keep listening in the background."""
@@ -169,6 +170,7 @@ class UserChangeListener:
             return False
         connection.add_termination_listener(lambda *_: self._lost.set())
         self._connection = connection
+        self.connections += 1
         self._lost.clear()
         self.cache.forget_all()  # what changed while nobody listened is unknown
         self.cache.listening = True
