@@ -114,6 +114,16 @@ def _cpu(proc: psutil.Process) -> float | None:
     return float(times.user + times.system)
 
 
+def cpu_by_name(state_dir: Path) -> dict[str, float]:
+    """CPU seconds so far of the stack's processes and their live children, summed by process name."""
+    used: dict[str, float] = {}
+    for name, proc in stack_processes(state_dir).values():
+        seconds = _cpu(proc)
+        if seconds is not None:
+            used[name] = used.get(name, 0.0) + seconds
+    return used
+
+
 def idle_cpu(state_dir: Path, seconds: float) -> tuple[float, int, dict[str, float]]:
     """CPU used by the stack over ``seconds``, as % of one core; how many processes; % by process name.
     A process born during the window counts in full; one that ended in it loses its last share."""

@@ -51,7 +51,7 @@ class Platform:
             settings=settings,
             database=Database(settings, tables),
             cache=cache,
-            aws=Aws(settings),
+            aws=Aws(settings, keep_clients=True),
             topology=build_topology(settings.env),
             verifier=verifier,
             revocations=revocations,
@@ -83,4 +83,6 @@ class Platform:
         return checks
 
     async def close(self) -> None:
-        await asyncio.gather(self.database.dispose(), self.cache.close(), return_exceptions=True)
+        await asyncio.gather(
+            self.database.dispose(), self.cache.close(), self.aws.close(), return_exceptions=True
+        )

@@ -152,12 +152,15 @@ def run_worker_process(definition: ServiceDefinition) -> None:
     async def main() -> None:
         for hook in wiring.startup:
             await hook()
-        await run_worker(
-            settings,
-            platform.database,
-            wiring.event_handlers,
-            wiring.unit_of_work,
-            reconcile=wiring.reconcile,
-        )
+        try:
+            await run_worker(
+                settings,
+                platform.database,
+                wiring.event_handlers,
+                wiring.unit_of_work,
+                reconcile=wiring.reconcile,
+            )
+        finally:
+            await platform.close()
 
     asyncio.run(main())

@@ -340,7 +340,7 @@ def wait_for_redis(proc: ManagedProcess, port: int, timeout: float = 30) -> str:
 
 
 def moto_process(port: int, log_path: Path) -> ManagedProcess:
-    argv = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    argv = [sys.executable, "-m", "spendsense_shared.embedded.emulator", "-H", "127.0.0.1", "-p", str(port)]
     return ManagedProcess("aws", argv, log_path, env={"MOTO_ALLOW_NONEXISTENT_REGION": "true"})
 
 

@@ -70,7 +70,10 @@ def _self_or(principal: Principal, user_id: str, role: Role, action: str) -> Non
 
 
 @router.post(
-    "", status_code=201, response_model=ConsentOut, summary="Grant consent (supersedes a current one)"
+    "",
+    status_code=201,
+    response_model=ConsentOut,
+    summary="Grant consent (supersedes a current one; the same grant again returns the current one)",
 )
 async def post_consent(
     body: ConsentRequest, bus: Bus, principal: Principal = Depends(current_principal)

@@ -48,6 +48,16 @@ def grant(user_id: str, policy_version: str | None, scopes: list[str] | None, no
     )
 
 
+def renews(current: Consent | None, requested: Consent) -> bool:
+    """A grant identical to the current consent (same policy version and scopes) changes nothing: granting
+    twice (a double click, an app that grants at every start) neither adds history nor announces a change."""
+    return (
+        current is not None
+        and current.is_current
+        and (current.policy_version, current.scopes) == (requested.policy_version, requested.scopes)
+    )
+
+
 def revoke(current: Consent | None, now: datetime) -> Consent:
     if current is None or not current.is_current:
         raise ConsentError("no_current_consent", "there is no current consent to revoke")

@@ -25,9 +25,11 @@ async def grant_consent(cmd: GrantConsent, uow: ProfileUnitOfWork) -> Consent:
     async with uow:
         await uow.consents.ensure_profile(cmd.user_id)
         current = await uow.consents.current(cmd.user_id, for_update=True)
+        consent = rules.grant(cmd.user_id, cmd.policy_version, cmd.scopes, now)
+        if current is not None and rules.renews(current, consent):
+            return current  # already granted as asked: nothing to record or announce
         if current is not None:  # a new grant (e.g. a new policy version) supersedes the current one
             await uow.consents.mark_revoked(rules.revoke(current, now))
-        consent = rules.grant(cmd.user_id, cmd.policy_version, cmd.scopes, now)
         await uow.consents.add(consent)
         uow.publish(
             new_event(

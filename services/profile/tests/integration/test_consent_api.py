@@ -39,6 +39,21 @@ async def test_a_user_grants_consent_and_the_event_is_in_the_outbox_with_the_cor
     assert await outbox_types(profile) == [("consent.granted", "corr-1")]
 
 
+async def test_the_same_grant_again_returns_the_current_consent_and_announces_nothing(profile):
+    headers = profile.as_("u1")
+    first = await profile.post("/api/v1/consent", json={"user_id": "u1"}, headers=headers)
+    again = await profile.post("/api/v1/consent", json={"user_id": "u1"}, headers=headers)
+    other = await profile.post(
+        "/api/v1/consent", json={"user_id": "u1", "scopes": ["analysis"]}, headers=headers
+    )
+
+    assert again.status_code == 201, again.text
+    assert again.json()["consent_id"] == first.json()["consent_id"]
+    assert other.json()["consent_id"] != first.json()["consent_id"]  # other scopes: a new grant
+    assert await stored_consents(profile) == 2
+    assert [t for t, _ in await outbox_types(profile)] == ["consent.granted", "consent.granted"]
+
+
 async def test_grants_and_revocations_at_once_leave_one_current_consent_and_no_500(profile):
     """Found under load: two grants at once both found no current consent and both inserted one (500)."""
     headers = profile.as_("u1")

@@ -47,6 +47,26 @@ async def test_a_new_grant_supersedes_the_current_consent(uow):
     assert uow.published_types() == ["consent.granted", "consent.granted"]
 
 
+async def test_the_same_grant_again_changes_nothing(uow):
+    first = await grant_consent(GrantConsent("u1", scopes=["recommendations", "analysis"]), uow)
+
+    again = await grant_consent(GrantConsent("u1", scopes=["analysis", "recommendations"]), uow)
+
+    assert again == first  # the current consent, unchanged
+    assert [c.consent_id for c in await consent_history(GetConsentHistory("u1"), uow)] == [first.consent_id]
+    assert uow.published_types() == ["consent.granted"]  # announced once
+    assert uow.commits == 1
+
+
+async def test_other_scopes_are_a_new_grant(uow):
+    first = await grant_consent(GrantConsent("u1", scopes=["analysis"]), uow)
+
+    second = await grant_consent(GrantConsent("u1", scopes=["analysis", "recommendations"]), uow)
+
+    assert second.consent_id != first.consent_id
+    assert uow.published_types() == ["consent.granted", "consent.granted"]
+
+
 @pytest.mark.parametrize("scopes", [["analysis", "selling_data"], ["recommendations"]])
 async def test_an_invalid_grant_changes_nothing(uow, scopes):
     with pytest.raises(ConsentError) as raised:
