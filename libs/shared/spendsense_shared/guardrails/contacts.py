@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 __all__ = ["ContactResult", "check_contacts", "find_contacts"]
@@ -76,8 +77,14 @@ def find_contacts(text: str) -> list[dict[str, str]]:
     return found
 
 
+@lru_cache(maxsize=1024)
+def _catalog_contacts(catalog_text: str) -> frozenset[tuple[str, str]]:
+    """The contacts of a catalog item's text: the same few texts are checked against for every user."""
+    return frozenset((c["kind"], _canonical(c["kind"], c["text"])) for c in find_contacts(catalog_text))
+
+
 def check_contacts(text: str, catalog_text: str = "") -> ContactResult:
     """Passes when every contact in ``text`` also appears in ``catalog_text``."""
-    allowed = {(c["kind"], _canonical(c["kind"], c["text"])) for c in find_contacts(catalog_text)}
+    allowed = _catalog_contacts(catalog_text)
     foreign = [c for c in find_contacts(text) if (c["kind"], _canonical(c["kind"], c["text"])) not in allowed]
     return ContactResult(passed=not foreign, found=foreign)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from spendsense_shared.guardrails.facts import Fact, FactTable
@@ -216,7 +217,7 @@ def _words_claim(m: re.Match[str]) -> Claim | None:
     return Claim(m.group(0).strip(), unit, value, tolerance)
 
 
-def _is_catalog_phrase(claim: Claim, catalog_words: set[str]) -> bool:
+def _is_catalog_phrase(claim: Claim, catalog_words: frozenset[str]) -> bool:
     match = re.match(_WORDS_RE, claim.text, re.IGNORECASE)
     return match is not None and " ".join(match.group(0).lower().split()) in catalog_words
 
@@ -263,9 +264,12 @@ def _without_names(text: str, facts: FactTable) -> str:
     return text
 
 
-def _catalog_words(catalog_text: str) -> set[str]:
+@lru_cache(maxsize=1024)  # the same few catalog texts, for every user
+def _catalog_words(catalog_text: str) -> frozenset[str]:
     """The word-number phrases of the catalog item's own text (lowercase, single-spaced)."""
-    return {" ".join(m.group(0).lower().split()) for m in re.finditer(_WORDS_RE, catalog_text, re.IGNORECASE)}
+    return frozenset(
+        " ".join(m.group(0).lower().split()) for m in re.finditer(_WORDS_RE, catalog_text, re.IGNORECASE)
+    )
 
 
 def check_grounding(
@@ -276,7 +280,7 @@ def check_grounding(
     word-number phrases are not claims either)."""
     for name in sorted(names, key=len, reverse=True):
         text = text.replace(name, " ")
-    catalog_words = _catalog_words(catalog_text) if catalog_text else set()
+    catalog_words = _catalog_words(catalog_text) if catalog_text else frozenset()
     claims = []
     for claim in extract_claims(_without_names(text, facts)):
         if catalog_words and _is_catalog_phrase(claim, catalog_words):
