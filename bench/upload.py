@@ -9,7 +9,7 @@ What a user of the product sees, measured from the client:
                 202 ``received`` answer: the request path only stores the bytes;
   * analyzed  - from the POST until every user of the upload is ``analyzed`` (or further) at
                 ``GET /api/v1/uploads/{id}`` (the profile worker parses and merges it, writes the Parquet
-                snapshots, features analyzes every chunk and profile records each ``persona.assigned``);
+                snapshots, features analyzes every chunk and profile records each ``personas.assigned``);
   * recommended - until every user is ``recommended``.
 
 The baseline is ``bench/ingest_plain.py`` on the same JSON Lines: one ``json.loads`` per user and plain
@@ -153,16 +153,19 @@ def _at(record: dict[str, Any]) -> float:
     return datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
 
 
+ASSIGNED_EVENTS = ("personas.assigned", "persona.assigned")  # a batch of users; one user (before)
+
+
 def _timeline(state_dir: Path, posted_at: float) -> dict[str, float]:
     """Seconds from the POST until: the upload was ingested (profile worker), every chunk was analyzed
-    (features worker), every ``persona.assigned`` was handled by the profile worker (the user is
+    (features worker), every ``personas.assigned`` was handled by the profile worker (its users are
     ``analyzed``): what is left between the last two is the events' way through the outbox relay and the
     broker."""
     marks: dict[str, float] = {}
     for record in _records(state_dir, "profile-worker"):
         if record.get("event") == "upload_ingested":
             marks["ingested_at_s"] = _at(record) - posted_at
-        elif record.get("event") == "event_handled" and record.get("event_type") == "persona.assigned":
+        elif record.get("event") == "event_handled" and record.get("event_type") in ASSIGNED_EVENTS:
             marks["last_persona_recorded_at_s"] = _at(record) - posted_at
     for record in _records(state_dir, "features-worker"):
         if record.get("event") == "users_scored":

@@ -1,4 +1,4 @@
-"""Chaos on the embedded stack, each scenario with a batch of 100 users uploaded by an operator through
+"""Chaos on the embedded stack, each scenario with a batch of 50 users uploaded by an operator through
 the gateway: every worker SIGKILLed, then SIGTERMed, mid-batch; PostgreSQL down for 30 s; Redis killed;
 the AWS emulator killed (its queues, topics and buckets gone). Nobody steps in: the supervisor restarts
 what died (and provisions the emulator again), consumers retry infrastructure errors in place, relays

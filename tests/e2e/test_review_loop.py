@@ -182,7 +182,7 @@ def test_revoking_right_after_an_upload_leaves_nothing_visible_and_stops_the_wor
             if status == "failed":
                 return status
             if status == "analyzed" and all(
-                handled_at(log_entries(stack, workers[s]), "persona.assigned", upload_corr)
+                handled_at(log_entries(stack, workers[s]), "personas.assigned", upload_corr)
                 for s in ("recommender", "operator")
             ):
                 return status

@@ -3,7 +3,7 @@ grows with a user's cards and recurring streams) travels by claim check, never i
 
 The users go through the real services' handlers on real PostgreSQL and S3: consent and a batch upload
 through profile's API and its worker's upload job, then features' ``upload.ingested`` handler, then the
-recommender's ``persona.assigned`` handler; every event each service wrote to its outbox is measured as the relay
+recommender's ``personas.assigned`` handler; every event each service wrote to its outbox is measured as the relay
 sends it.
 """
 
@@ -70,7 +70,7 @@ async def test_every_event_stays_under_64_kb_for_the_largest_users(service_clien
         await deliver(features[1], profile_events, {"consent.granted", "upload.ingested"})
         await deliver(recommender[1], profile_events, {"consent.granted"})
         features_events = await outbox(features[0])
-        await deliver(recommender[1], features_events, {"persona.assigned"})
+        await deliver(recommender[1], features_events, {"personas.assigned"})
         recommender_events = await outbox(recommender[0])
     finally:
         for platform, _ in services.values():
@@ -80,16 +80,18 @@ async def test_every_event_stays_under_64_kb_for_the_largest_users(service_clien
     sizes: dict[str, int] = {}
     for event in published:
         sizes[event.type] = max(sizes.get(event.type, 0), wire_size(event))
-    assert {"upload.ingested", "persona.assigned", "recommendations.generated"} <= set(sizes), sizes
-    assert [e.type for e in features_events].count("persona.assigned") == LARGEST_USERS
+    assert {"upload.ingested", "personas.assigned", "recommendations.generated"} <= set(sizes), sizes
+    batches = [e for e in features_events if e.type == "personas.assigned"]
+    assert [len(e.data["assignments"]) for e in batches] == [LARGEST_USERS]  # one announcement for all
     too_large = {t: s for t, s in sizes.items() if s >= MAX_EVENT_BYTES}
     assert not too_large, f"events over {MAX_EVENT_BYTES} bytes: {too_large}"
 
-    # What the claim checks carry would not have fit: the largest report is far bigger than its event.
+    # What the claim checks carry would not have fit: the largest report is far bigger than its event,
+    # which carries every user's claim.
     claims: list[Any] = [
-        ClaimCheck.model_validate(e.data["details"]) for e in features_events if e.type == "persona.assigned"
+        ClaimCheck.model_validate(a["details"]) for e in batches for a in e.data["assignments"]
     ]
-    assert max(c.size_bytes for c in claims) > 4 * sizes["persona.assigned"]
+    assert max(c.size_bytes for c in claims) > 4 * sizes["personas.assigned"]
     print(
         f"largest event per type (bytes): {sizes}; largest claim-checked details: "
         f"{max(c.size_bytes for c in claims)} bytes"

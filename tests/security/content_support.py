@@ -1,6 +1,7 @@
 """What the content-security tests (``test_content_*.py``) share: the real profile app with the worker's
-upload jobs on the same database and data bucket, and the recommender fed a ``persona.assigned`` the
-way the features service publishes it.
+upload jobs on the same database and data bucket, and the recommender fed one user's
+``persona.assigned`` (the per-user event it still handles) with its details checked in as the features
+service checks them in.
 
 Loaded by path (``load_beside``): under pytest's importlib mode the tests are not an importable package.
 """
@@ -126,7 +127,8 @@ def analysis_of(user: Json) -> tuple[Json, list[AccountKind]]:
 
 
 async def persona_assigned(store: ObjectStore, report: Json, accounts: list[AccountKind]) -> EventEnvelope:
-    """``persona.assigned`` as the features service publishes it: the details checked into the bucket."""
+    """``persona.assigned`` for one user (the per-user event the recommender still handles): the details
+    checked into the bucket, as the features service checks them in."""
     validated = AnalysisReport.model_validate(report)
     body = PersonaDetails(report=validated, accounts=accounts).model_dump_json(by_alias=True).encode()
     key = f"features/users/{validated.user_id}/analysis/up-security.json"

@@ -27,7 +27,7 @@ from spendsense_operator.domain.policy import AutoApprovalPolicy
 from spendsense_operator.handlers import dead_letters, review, users
 from spendsense_operator.handlers.erasure import erase_user
 from spendsense_operator.handlers.merge import merge_users
-from spendsense_operator.handlers.personas import project_persona
+from spendsense_operator.handlers.personas import project_persona, project_personas
 from spendsense_operator.handlers.queue import enqueue_recommendations
 from spendsense_operator.settings import OperatorSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
@@ -65,7 +65,8 @@ def bootstrap(platform: Platform) -> Wiring:
         event_handlers={
             **consent_handlers(),
             "recommendations.generated": partial(enqueue_recommendations, store=data, policy=policy),
-            "persona.assigned": partial(project_persona, store=data),
+            "persona.assigned": partial(project_persona, store=data),  # as published before personas.assigned
+            "personas.assigned": partial(project_personas, store=data),
             "user.merged": merge_users,
             "user.erasure_requested": partial(erase_user, store=data),
             "user.erased": forget_erased_user,

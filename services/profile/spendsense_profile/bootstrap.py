@@ -34,7 +34,8 @@ def event_handlers(notifier: PushNotifier) -> dict[str, EventHandler]:
     return {
         "user.registered": profile.create_profile,
         "user.merged": profile.merge_profiles,
-        "persona.assigned": uploads.record_progress,
+        "persona.assigned": uploads.record_progress,  # as published before personas.assigned
+        "personas.assigned": uploads.record_personas,
         "recommendations.generated": uploads.record_progress,
         "upload.failed": uploads.record_progress,
         "recommendations.published": partial(push.notify_recommendations_published, push=notifier),

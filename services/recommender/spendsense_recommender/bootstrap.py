@@ -19,7 +19,11 @@ from spendsense_recommender.domain.commands import (
 from spendsense_recommender.handlers import queries
 from spendsense_recommender.handlers.erasure import erase_user
 from spendsense_recommender.handlers.merge import merge_users
-from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
+from spendsense_recommender.handlers.recommend import (
+    apply_review,
+    generate_for_batch,
+    generate_recommendations,
+)
 from spendsense_recommender.settings import RecommenderSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
 from spendsense_shared.erasure import forget_erased_user
@@ -42,13 +46,16 @@ def bootstrap(platform: Platform) -> Wiring:
             CheckTrace: lambda q: queries.check_trace(q, uow()),
         }
     )
-    generate = partial(generate_recommendations, store=data, writer=make_writer(settings, platform.cache))
+    writer = make_writer(settings, platform.cache)
+    generate = partial(generate_recommendations, store=data, writer=writer)
+    generate_batch = partial(generate_for_batch, store=data, writer=writer)
     return Wiring(
         unit_of_work=uow,
         bus=bus,
         event_handlers={
             **consent_handlers(),
-            "persona.assigned": generate,
+            "persona.assigned": generate,  # as published before personas.assigned
+            "personas.assigned": generate_batch,
             "recommendation.reviewed": apply_review,
             "user.merged": merge_users,
             "user.erasure_requested": partial(erase_user, store=data),

@@ -93,6 +93,52 @@ class PersonaAssigned(EventData):
     )
 
 
+class PersonaAssignment(EventData):
+    """One user's assignment within ``personas.assigned``: what ``persona.assigned`` carries per user."""
+
+    user_id: str
+    as_of: date
+    personas: dict[str, str] = Field(description="Primary persona per window, e.g. {'30d': ..., '180d': ...}")
+    matched: dict[str, list[str]] = Field(
+        default_factory=dict, description="Every matching persona per window"
+    )
+    details: ClaimCheck = Field(
+        description="Claim check of the user's PersonaDetails JSON in the data bucket (as persona.assigned's)"
+    )
+
+
+# A personas.assigned event carries at most this many assignments, and at most this many bytes of them
+# (serialized, as the relay sends it): an assignment weighs ~0.46 KB with a 12-character user id and one or
+# two personas matched per window (a chunk of 100 such users takes one event), ~0.5 KB with a 36-character
+# id, and up to ~2 KB with 128-character non-ASCII ids and every persona matched (then 22 per event).
+ASSIGNMENTS_PER_EVENT_MAX = 100
+ASSIGNMENTS_MAX_BYTES = 48 * 1024
+
+
+class PersonasAssigned(EventData):
+    """The assignments of a batch of users (a chunk of an upload, or of a re-score) in one event: one
+    publish through the broker instead of one per user."""
+
+    upload_id: str | None
+    rule_set_version: str
+    reason: Literal["upload", "rescore"]
+    assignments: list[PersonaAssignment] = Field(
+        description="PersonaAssignment per user: `user_id`, `as_of`, `personas`, `matched`, `details` (as"
+        f" in `persona.assigned`); at most {ASSIGNMENTS_PER_EVENT_MAX} of them and"
+        f" {ASSIGNMENTS_MAX_BYTES // 1024} KB serialized (a larger batch is split)"
+    )
+
+    def each(self) -> list[PersonaAssigned]:
+        """Every assignment as the per-user ``persona.assigned`` data: what the consumers' per-user
+        handling takes, whichever of the two events brought it."""
+        shared = {
+            "upload_id": self.upload_id,
+            "rule_set_version": self.rule_set_version,
+            "reason": self.reason,
+        }
+        return [PersonaAssigned(**a.model_dump(), **shared) for a in self.assignments]
+
+
 class RescoreRequested(EventData):
     rule_set_version: str
     requested_by: str
@@ -221,7 +267,20 @@ CATALOG: dict[str, EventSpec] = {
         EventSpec("consent.revoked", 1, "profile", ConsentRevoked, "Consent withdrawn: stop all work."),
         EventSpec("upload.ingested", 1, "profile", UploadIngested, "Validated data is in S3 as Parquet."),
         EventSpec("user.erasure_requested", 1, "profile", UserErasureRequested, "Erase the user everywhere."),
-        EventSpec("persona.assigned", 1, "features", PersonaAssigned, "Signals computed, persona chosen."),
+        EventSpec(
+            "persona.assigned",
+            1,
+            "features",
+            PersonaAssigned,
+            "Signals computed, persona chosen (one user; still handled, no longer published).",
+        ),
+        EventSpec(
+            "personas.assigned",
+            1,
+            "features",
+            PersonasAssigned,
+            "Signals computed, personas chosen for a batch of users (one event per chunk).",
+        ),
         EventSpec(
             "upload.failed", 1, "features", UploadFailed, "A stage could not process an upload's user."
         ),
@@ -273,6 +332,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "user.registered",
         "user.merged",
         "persona.assigned",
+        "personas.assigned",
         "recommendations.generated",
         "upload.failed",
         "recommendations.published",
@@ -291,6 +351,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     ),
     "recommender": (
         "persona.assigned",
+        "personas.assigned",
         "recommendation.reviewed",
         "consent.granted",
         "consent.revoked",
@@ -301,6 +362,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     "operator": (
         "recommendations.generated",
         "persona.assigned",
+        "personas.assigned",
         "consent.granted",
         "consent.revoked",
         "user.merged",
@@ -360,7 +422,9 @@ SIZE_RULES = (
     " `AnalysisReport` and the account kinds; `ReviewItems`: what an operator reviews) and are parsed once,"
     " at the consumer's edge. `recommendations.generated` carries its review items inline up to"
     f" {INLINE_ITEMS_MAX_BYTES // 1024} KB (`items`), by claim check beyond (`items_claim`). A batch"
-    " import is announced in chunks of at most 100 users (`upload.ingested`)."
+    " import is announced in chunks of at most 100 users (`upload.ingested`), and so are its users'"
+    f" personas (`personas.assigned`: at most {ASSIGNMENTS_PER_EVENT_MAX} assignments and"
+    f" {ASSIGNMENTS_MAX_BYTES // 1024} KB of them per event)."
 )
 
 

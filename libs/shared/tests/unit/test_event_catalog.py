@@ -21,6 +21,8 @@ from spendsense_shared.messaging.catalog import (
     ConsentRevoked,
     EventData,
     PersonaAssigned,
+    PersonaAssignment,
+    PersonasAssigned,
     RecommendationReviewed,
     RecommendationsGenerated,
     RecommendationsPublished,
@@ -69,6 +71,26 @@ SAMPLES: dict[str, EventData] = {
             size_bytes=9,
         ),
     ),
+    "personas.assigned": PersonasAssigned(
+        upload_id="up1",
+        rule_set_version="r1",
+        reason="upload",
+        assignments=[
+            PersonaAssignment(
+                user_id=user_id,
+                as_of=date(2026, 2, 28),
+                personas={"30d": "saver", "180d": "saver"},
+                matched={"30d": ["saver", "subscription_heavy"], "180d": ["saver"]},
+                details=ClaimCheck(
+                    bucket="spendsense-data-test",
+                    key=f"features/users/{user_id}/analysis/ab.json",
+                    sha256="0" * 64,
+                    size_bytes=9,
+                ),
+            )
+            for user_id in ("u1", "u2")
+        ],
+    ),
     "personas.rescore_requested": RescoreRequested(rule_set_version="personas-v2", requested_by="admin-1"),
     "upload.failed": UploadFailed(upload_id="up1", user_id="u1", stage="analysis", reason="no_transactions"),
     "recommendations.generated": RecommendationsGenerated(
@@ -87,6 +109,15 @@ SAMPLES: dict[str, EventData] = {
 
 def test_every_catalog_type_has_a_sample_here():
     assert set(SAMPLES) == set(CATALOG)
+
+
+def test_a_batch_of_assignments_is_each_users_persona_assigned():
+    batch = SAMPLES["personas.assigned"]
+    assert isinstance(batch, PersonasAssigned)
+    first, second = batch.each()
+    assert first == SAMPLES["persona.assigned"]  # what the per-user event carried, field for field
+    assert (second.user_id, second.details.key) == ("u2", "features/users/u2/analysis/ab.json")
+    assert new_event(batch).user_id is None  # a batch names no single user in its envelope
 
 
 def test_every_producer_is_a_known_service():

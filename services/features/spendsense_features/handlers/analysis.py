@@ -1,8 +1,10 @@
 """Use case: an upload was ingested → compute every signal and persona for its users, store them with
-history, and publish ``persona.assigned`` (or ``upload.failed`` for a user without current consent).
+history, and publish ``personas.assigned`` (or ``upload.failed`` for a user without current consent).
 
 The report and account kinds the recommender needs travel by claim check: one JSON object per user in
-the data bucket, all of a batch stored in one call, the event carrying only the claim."""
+the data bucket, all of a batch stored in one call, the event carrying only the claim. A batch's
+assignments are announced together (one event per chunk, split only to stay small): every publish costs
+the broker the same however small the event, and one per user made the broker the pipeline's bottleneck."""
 
 from __future__ import annotations
 
@@ -24,8 +26,11 @@ from spendsense_shared.blobs import BlobStore, object_missing
 from spendsense_shared.dataset import from_parquet, keys_of_user, table_of_key, user_of_key
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import (
+    ASSIGNMENTS_MAX_BYTES,
+    ASSIGNMENTS_PER_EVENT_MAX,
     EventData,
-    PersonaAssigned,
+    PersonaAssignment,
+    PersonasAssigned,
     UploadFailed,
     UploadIngested,
     new_event,
@@ -111,7 +116,7 @@ async def publish_again(
     causation_id: uuid.UUID,
 ) -> None:
     """Users analyzed for this upload already, announced again because no recommendation followed (the
-    ``persona.assigned`` or what came after it was lost): ``persona.assigned`` is published again from
+    ``personas.assigned`` or what came after it was lost): ``personas.assigned`` is published again from
     the stored analysis. Its details are checked in again (same content, same key: the emulator may have
     lost the object); the accounts they carry come from the snapshots the profile has just rewritten.
     The recommender derives the same recommendations for the same upload and user."""
@@ -130,9 +135,11 @@ async def publish_again(
         return
     typed = [AnalysisReport.model_validate(report) for report, _ in stored]
     claims = await check_in_details(store, typed, accounts_by_user(tables.get("accounts")))
+    by_version: dict[str, list[PersonaAssignment]] = {}  # the batch event has one rule set
     for (_, version), report, claim in zip(stored, typed, claims, strict=True):
-        event = persona_event(report, data.upload_id, version, claim)
-        uow.publish(new_event(event, user_id=report.user_id, causation_id=causation_id))
+        by_version.setdefault(version, []).append(assignment_of(report, claim))
+    for version, assignments in sorted(by_version.items()):
+        announce(uow, assignments, data.upload_id, version, "upload", causation_id=causation_id)
     log.info("analysis_published_again", upload_id=data.upload_id, users=len(stored))
 
 
@@ -169,7 +176,7 @@ async def score(
     causation_id: uuid.UUID,
     reason: Literal["upload", "rescore"] = "upload",
 ) -> set[str]:
-    """Analyze ``user_ids`` in one vectorized batch, store the results and publish ``persona.assigned``.
+    """Analyze ``user_ids`` in one vectorized batch, store the results and publish ``personas.assigned``.
     Returns the users scored: not those without a posted transaction (no as-of date, nothing to analyze)."""
     started = time.monotonic()
     reports = await asyncio.to_thread(analyze, tables, rule_set, user_ids)
@@ -179,9 +186,8 @@ async def score(
     claims = await check_in_details(store, typed, accounts_by_user(tables.get("accounts")))
     checked_in = time.monotonic()
     await uow.analyses.save_many(reports, upload_id, rule_set.version)
-    for checked, claim in zip(typed, claims, strict=True):
-        event = persona_event(checked, upload_id, rule_set.version, claim, reason)
-        uow.publish(new_event(event, user_id=checked.user_id, causation_id=causation_id))
+    assignments = [assignment_of(r, claim) for r, claim in zip(typed, claims, strict=True)]
+    announce(uow, assignments, upload_id, rule_set.version, reason, causation_id=causation_id)
     log.info(
         "users_scored",
         upload_id=upload_id,
@@ -227,22 +233,48 @@ async def check_in_details(
     return await check_in_many(store, items)
 
 
-def persona_event(
-    report: AnalysisReport,
-    upload_id: str | None,
-    version: str,
-    details: ClaimCheck,
-    reason: Literal["upload", "rescore"] = "upload",
-) -> PersonaAssigned:
+def assignment_of(report: AnalysisReport, details: ClaimCheck) -> PersonaAssignment:
     assert report.as_of is not None
     windows: dict[str, Any] = report.windows
-    return PersonaAssigned(
+    return PersonaAssignment(
         user_id=report.user_id,
-        upload_id=upload_id,
         as_of=report.as_of,
-        rule_set_version=version,
         personas={w: v.persona.primary for w, v in windows.items()},
         matched={w: [m.id for m in v.persona.matched] for w, v in windows.items()},
-        reason=reason,
         details=details,
     )
+
+
+def announce(
+    uow: FeaturesUnitOfWork,
+    assignments: list[PersonaAssignment],
+    upload_id: str | None,
+    version: str,
+    reason: Literal["upload", "rescore"],
+    *,
+    causation_id: uuid.UUID,
+) -> None:
+    """Publish ``assignments`` as few ``personas.assigned`` events as their limits allow. The envelope
+    names no user (as for ``upload.ingested``): the event is about many."""
+    for batch in assignment_batches(assignments):
+        event = PersonasAssigned(
+            upload_id=upload_id, rule_set_version=version, reason=reason, assignments=batch
+        )
+        uow.publish(new_event(event, causation_id=causation_id))
+
+
+def assignment_batches(assignments: list[PersonaAssignment]) -> list[list[PersonaAssignment]]:
+    """``assignments`` in order, cut wherever the next one would make an event hold more than
+    ``ASSIGNMENTS_PER_EVENT_MAX`` of them or more than ``ASSIGNMENTS_MAX_BYTES`` serialized."""
+    batches: list[list[PersonaAssignment]] = []
+    size = 0
+    for assignment in assignments:
+        # measured as the relay sends it (json.dumps escapes non-ASCII: the larger count)
+        weight = len(json.dumps(assignment.model_dump(mode="json")))
+        full = not batches or len(batches[-1]) >= ASSIGNMENTS_PER_EVENT_MAX
+        if full or size + weight > ASSIGNMENTS_MAX_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(assignment)
+        size += weight
+    return batches

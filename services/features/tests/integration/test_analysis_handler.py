@@ -4,6 +4,7 @@ schema: signals, personas and their history are stored, and the outcome is annou
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
@@ -23,6 +24,7 @@ from spendsense_features.adapters.orm import (
 )
 from spendsense_features.bootstrap import SERVICE
 from spendsense_features.domain.rules import load_rule_set
+from spendsense_features.handlers import analysis
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_shared.aws import Aws
 from spendsense_shared.consent import apply_consent_event
@@ -30,6 +32,7 @@ from spendsense_shared.dataset import TABLES, chunk_snapshot_key, to_parquet
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     ConsentRevoked,
+    PersonasAssigned,
     UploadIngested,
     new_event,
     parse_data,
@@ -121,10 +124,19 @@ class Features:
         async with self.db.engine.connect() as conn:
             return [r.payload for r in (await conn.execute(query)).all()]
 
+    async def assignments(self) -> list[dict[str, Any]]:
+        """Every user's assignment out of the published ``personas.assigned`` batches, with what its
+        batch says of them all (upload, rule set, reason), as ``persona.assigned`` data."""
+        return [
+            {**{k: v for k, v in batch["data"].items() if k != "assignments"}, **one}
+            for batch in await self.events("personas.assigned")
+            for one in batch["data"]["assignments"]
+        ]
+
     async def assert_nothing_stored(self) -> None:
         for table in (signals, persona_assignments, persona_history):
             assert await self.rows(table, table.c.user_id) == [], table.name
-        assert await self.events("persona.assigned") == []
+        assert await self.events("personas.assigned") == []
 
 
 @pytest.fixture
@@ -170,23 +182,22 @@ async def test_a_consented_users_signals_and_personas_are_stored_and_announced(f
         ("30d", "high_utilization", None, "up_1"),
     ]
 
-    [event] = await features.events("persona.assigned")
+    [event] = await features.events("personas.assigned")
     assert event["producer"] == "features"
-    assert event["user_id"] == "u1"
+    assert event["user_id"] is None  # a batch event names no single user in its envelope
     assert event["causation_id"] == str(envelope.id)
-    assert event["data"]["upload_id"] == "up_1"
-    assert event["data"]["as_of"] == AS_OF.isoformat()
-    assert event["data"]["rule_set_version"] == RULE_SET_VERSION
-    assert event["data"]["personas"] == {"30d": "high_utilization", "180d": "high_utilization"}
-    assert event["data"]["matched"]["30d"][0] == "high_utilization"
-    assert event["data"]["reason"] == "upload"
+    batch = parse_data(EventEnvelope.model_validate(event))
+    assert isinstance(batch, PersonasAssigned)
+    [one] = batch.each()
+    assert (one.user_id, one.upload_id, one.as_of) == ("u1", "up_1", AS_OF)
+    assert one.rule_set_version == RULE_SET_VERSION
+    assert one.personas == {"30d": "high_utilization", "180d": "high_utilization"}
+    assert one.matched["30d"][0] == "high_utilization"
+    assert one.reason == "upload"
     # The report travels by claim check: stored in the real data bucket, redeemed whole.
-    details = event["data"]["details"]
-    assert details["bucket"] == features.store.bucket
-    assert details["key"].startswith("features/users/u1/analysis/")
-    redeemed = PersonaDetails.model_validate_json(
-        await redeem(features.store, parse_data(EventEnvelope.model_validate(event)).details)
-    )  # type: ignore[attr-defined]
+    assert one.details.bucket == features.store.bucket
+    assert one.details.key.startswith("features/users/u1/analysis/")
+    redeemed = PersonaDetails.model_validate_json(await redeem(features.store, one.details))
     assert redeemed.report.user_id == "u1"
     assert redeemed.report.windows["180d"].persona.primary == "high_utilization"
     assert (
@@ -292,8 +303,8 @@ async def test_a_later_upload_records_the_persona_transition_with_its_dates(feat
         ("30d", later, "up_2"),
     ]
     assert latest[0].values["savings"]["net_inflow_monthly"] > 350
-    events = await features.events("persona.assigned")
-    assert [(e["data"]["upload_id"], e["data"]["personas"]["180d"]) for e in events] == [
+    events = await features.assignments()
+    assert [(e["upload_id"], e["personas"]["180d"]) for e in events] == [
         ("up_1", "high_utilization"),
         ("up_2", "savings_builder"),
     ]
@@ -308,10 +319,11 @@ async def test_one_event_for_many_users_analyzes_every_consented_user_in_one_bat
 
     envelope = await features.analyze(f"up_{uuid.uuid4().hex[:6]}", [*users, outsider])
 
-    assigned = await features.events("persona.assigned")
-    assert {e["data"]["user_id"]: e["data"]["personas"]["180d"] for e in assigned} == expected
-    assert {e["data"]["upload_id"] for e in assigned} == {parse_data(envelope).upload_id}
-    assert {e["causation_id"] for e in assigned} == {str(envelope.id)}
+    [batch] = await features.events("personas.assigned")  # one announcement for the batch, not one each
+    assert batch["causation_id"] == str(envelope.id)
+    assigned = await features.assignments()
+    assert {e["user_id"]: e["personas"]["180d"] for e in assigned} == expected
+    assert {e["upload_id"] for e in assigned} == {parse_data(envelope).upload_id}
     [failure] = await features.events("upload.failed")
     assert (failure["data"]["user_id"], failure["data"]["reason"]) == ("u-no-consent", "consent_required")
     stored = await features.rows(
@@ -323,3 +335,19 @@ async def test_one_event_for_many_users_analyzes_every_consented_user_in_one_bat
     assert {r.user_id: r.primary_persona for r in stored if r.window == "180d"} == expected
     assert len(await features.rows(signals, signals.c.user_id)) == 8
     assert len(await features.rows(persona_history, persona_history.c.user_id)) == 8
+
+
+async def test_a_batch_is_announced_in_as_few_events_as_the_limit_allows(features, monkeypatch):
+    """Fails if features went back to one announcement per user: N users, ceil(N / limit) events."""
+    limit = 2
+    monkeypatch.setattr(analysis, "ASSIGNMENTS_PER_EVENT_MAX", limit)
+    users = [synthetic(i, f"u{i}")[0] for i in range(5)]
+    await features.grant(*(u["user_id"] for u in users))
+
+    await features.analyze(f"up_{uuid.uuid4().hex[:6]}", users)
+
+    batches = await features.events("personas.assigned")
+    assert len(batches) == math.ceil(len(users) / limit)
+    assert [len(b["data"]["assignments"]) for b in batches] == [2, 2, 1]
+    assert sorted(a["user_id"] for a in await features.assignments()) == sorted(u["user_id"] for u in users)
+    assert await features.events("persona.assigned") == []

@@ -152,9 +152,10 @@ async def test_activating_a_rule_set_rescores_consented_users_and_keeps_history(
     ]
     assert moved, "the transition away from subscription_heavy is recorded"
     rescored = [
-        e
-        for e in await outbox(features.platform.database, "persona.assigned")
+        one
+        for e in await outbox(features.platform.database, "personas.assigned")
         if e.data["reason"] == "rescore"
+        for one in e.data["assignments"]
     ]
     assert len(rescored) == 12
 

@@ -1,6 +1,6 @@
 """An upload announced again (the profile's reconciler, after a lost ``upload.ingested`` or a lost
-``persona.assigned``) is analyzed once per user: users already analyzed for it are not analyzed again but
-their ``persona.assigned`` is published again from the stored analysis (same data, same details claim,
+``personas.assigned``) is analyzed once per user: users already analyzed for it are not analyzed again but
+their ``personas.assigned`` is published again from the stored analysis (same data, same details claim,
 the details object checked in again if the emulator lost it), new ones are analyzed; and two
 announcements handled at the same time (one still running when the other arrives) are analyzed in turn,
 never both."""
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from spendsense_features.adapters.orm import persona_history
-from spendsense_shared.messaging.catalog import parse_data
+from spendsense_shared.messaging.catalog import PersonasAssigned, parse_data
 from spendsense_shared.messaging.claim_check import redeem
 from spendsense_shared.messaging.contracts import PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
@@ -27,7 +27,7 @@ async def test_users_already_analyzed_for_the_upload_are_not_analyzed_again(feat
     second, _ = handler_tests.synthetic(5, "u2")
     await features.grant("u1", "u2")
     await features.analyze("up_again", [first])
-    [original] = await features.events("persona.assigned")
+    [original] = await features.events("personas.assigned")
     await features.store.delete_prefix("features/")  # the emulator restarted: the details are gone
 
     # Announced again, now with a user more (a new event: the inbox would not discard it).
@@ -40,14 +40,14 @@ async def test_users_already_analyzed_for_the_upload_are_not_analyzed_again(feat
         ("u2", "180d"),
         ("u2", "30d"),
     ]
-    assigned = await features.events("persona.assigned")
-    assert [e["user_id"] for e in assigned] == ["u1", "u1", "u2"]
-    again = assigned[1]
+    assert [a["user_id"] for a in await features.assignments()] == ["u1", "u1", "u2"]
+    _, again, _ = await features.events("personas.assigned")  # u1's again, then u2's analysis
     assert again["id"] != original["id"]
     assert again["data"] == original["data"]  # the stored analysis, the same claim
-    details = PersonaDetails.model_validate_json(
-        await redeem(features.store, parse_data(EventEnvelope.model_validate(again)).details)  # type: ignore[attr-defined]
-    )
+    batch = parse_data(EventEnvelope.model_validate(again))
+    assert isinstance(batch, PersonasAssigned)
+    [one] = batch.each()
+    details = PersonaDetails.model_validate_json(await redeem(features.store, one.details))
     assert details.report.user_id == "u1"
     assert details.accounts  # from the snapshots, as the first time
 
@@ -62,7 +62,7 @@ async def test_two_announcements_at_once_analyze_each_user_once(features):
 
     history = await features.rows(persona_history, persona_history.c.window)
     assert [(r.user_id, r.window) for r in history] == [("u3", "180d"), ("u3", "30d")]
-    first, second = await features.events("persona.assigned")  # the second: published again, not analyzed
+    first, second = await features.events("personas.assigned")  # the second: published again, not analyzed
     assert first["data"] == second["data"]
 
 
@@ -76,7 +76,7 @@ async def test_an_announcement_whose_snapshots_are_gone_is_left_to_be_announced_
     await features.handle(lost)  # no error: retrying could not bring the snapshots back
 
     assert await features.rows(persona_history, persona_history.c.window) == []
-    assert await features.events("persona.assigned") == []
+    assert await features.events("personas.assigned") == []
     # The profile writes the snapshots again and announces the upload again: analyzed then.
     await features.handle(await features.ingested("up_lost", tables, ["u4"]))
-    assert len(await features.events("persona.assigned")) == 1
+    assert len(await features.events("personas.assigned")) == 1

@@ -37,12 +37,13 @@ from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     ConsentRevoked,
     PersonaAssigned,
+    PersonasAssigned,
     RescoreRequested,
     UploadIngested,
     new_event,
     parse_data,
 )
-from spendsense_shared.messaging.claim_check import ClaimCheck, ClaimCheckMismatch, redeem
+from spendsense_shared.messaging.claim_check import ClaimCheckMismatch, redeem
 from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.errors import PermanentError
@@ -116,6 +117,12 @@ def events(uow: Any, event_type: str) -> list[EventEnvelope]:
     return [e for e in uow.published if e.type == event_type]
 
 
+def assigned(uow: Any) -> list[PersonaAssigned]:
+    """Every user's assignment the service published, out of its ``personas.assigned`` batches."""
+    batches = [parse_data(e) for e in events(uow, "personas.assigned")]
+    return [one for batch in batches if isinstance(batch, PersonasAssigned) for one in batch.each()]
+
+
 class CountingBucket:
     """Counts ``put_many`` calls of the wrapped store."""
 
@@ -149,8 +156,10 @@ async def test_consented_users_are_analyzed_stored_and_announced_with_a_claim_ch
     await handle(analyze_upload, event, uow, store=bucket, rule_sets=RuleSetStore())
 
     assert uow.commits == 1
-    assigned = {e.user_id: e for e in events(uow, "persona.assigned")}
-    assert set(assigned) == {"u1", "u2"}
+    [batch_event] = events(uow, "personas.assigned")  # the batch's users in one announcement
+    assert batch_event.user_id is None  # it names many users: no single one in the envelope
+    by_user = {a.user_id: a for a in assigned(uow)}
+    assert set(by_user) == {"u1", "u2"}
     assert [(f.user_id, f.data["reason"]) for f in events(uow, "upload.failed")] == [
         ("u3", "consent_required")
     ]
@@ -160,8 +169,7 @@ async def test_consented_users_are_analyzed_stored_and_announced_with_a_claim_ch
     assert len(batch) == 2
     assert len(data_bucket.objects) == uploads_before + 2
     for user_id, index in (("u1", HU), ("u2", SB)):
-        data = parse_data(assigned[user_id])
-        assert isinstance(data, PersonaAssigned)
+        data = by_user[user_id]
         assert (data.upload_id, data.as_of, data.rule_set_version, data.reason) == (
             "up1",
             AS_OF,
@@ -213,7 +221,7 @@ async def test_a_tampered_details_object_is_refused_by_its_claim(uow, data_bucke
         store=data_bucket,
         rule_sets=RuleSetStore(),
     )
-    claim = ClaimCheck.model_validate(events(uow, "persona.assigned")[0].data["details"])
+    claim = assigned(uow)[0].details
     data_bucket.objects[claim.key] += b" "
     with pytest.raises(ClaimCheckMismatch):
         await redeem(data_bucket, claim)
@@ -269,9 +277,9 @@ async def test_the_active_rule_set_is_the_one_analysis_uses(uow, data_bucket):
         store=data_bucket,
         rule_sets=rule_sets,
     )
-    [assigned] = events(uow, "persona.assigned")
-    assert assigned.data["rule_set_version"] == "personas-test-v2"
-    assert "subscription_heavy" not in assigned.data["personas"].values()
+    [one] = assigned(uow)
+    assert one.rule_set_version == "personas-test-v2"
+    assert "subscription_heavy" not in one.personas.values()
 
 
 # --- personas.rescore_requested ----------------------------------------------------------------------
@@ -306,14 +314,15 @@ async def test_a_rescore_rescores_every_consented_user_from_the_latest_snapshot_
 
     await handle(rescore_all, request, uow, store=bucket, rule_sets=rule_sets, batch_users=1)
 
-    rescored = events(uow, "persona.assigned")
+    rescored = assigned(uow)
     assert sorted(e.user_id for e in rescored) == ["u1", "u2"]
-    assert {e.data["reason"] for e in rescored} == {"rescore"}
-    assert {e.data["upload_id"] for e in rescored} == {None}
-    assert {e.data["rule_set_version"] for e in rescored} == {"personas-test-v2"}
+    assert {e.reason for e in rescored} == {"rescore"}
+    assert {e.upload_id for e in rescored} == {None}
+    assert {e.rule_set_version for e in rescored} == {"personas-test-v2"}
     assert len(bucket.batches) == 2  # one claim-check batch per batch of users
+    assert len(events(uow, "personas.assigned")) == 2  # and one announcement per batch
     [u1] = [e for e in rescored if e.user_id == "u1"]
-    assert u1.data["personas"]["180d"] != "subscription_heavy"
+    assert u1.personas["180d"] != "subscription_heavy"
     [moved] = [
         t
         for t in uow.analyses.history["u1"]
@@ -340,7 +349,7 @@ async def test_a_rescore_reads_each_chunk_once_and_only_the_rows_of_users_whose_
 
     await handle(rescore_all, request, uow, store=bucket, rule_sets=rule_sets)
 
-    assert sorted(e.user_id for e in events(uow, "persona.assigned")) == ["u1", "u2"]
+    assert sorted(e.user_id for e in assigned(uow)) == ["u1", "u2"]
     assert sorted(bucket.reads) == sorted({*first.data["keys"], *later.data["keys"]})
     # u1's rows of the first chunk are not theirs any more: only the later snapshot's are analyzed.
     for user_id, index in (("u1", SB), ("u2", HU)):

@@ -1,15 +1,19 @@
-"""``persona.assigned`` → the operator's projection of the user's analysis: one history row per window
-(persona, every matching persona, rule-set version, as-of date) and the window's latest signals from the
-analysis report, which comes by claim check from the data bucket. Only while the user's consent is
-current: without it nothing is stored (and nothing is read from the bucket)."""
+"""``personas.assigned`` (a batch; ``persona.assigned``, one user) → the operator's projection of each
+user's analysis: one history row per window (persona, every matching persona, rule-set version, as-of
+date) and the window's latest signals from the analysis report, which comes by claim check from the
+data bucket. Only while the user's consent is current: without it nothing is stored (and nothing is read
+from the bucket)."""
 
 from __future__ import annotations
+
+import uuid
+from datetime import datetime
 
 from spendsense_operator.domain.users import ReportMismatch, projection_of
 from spendsense_operator.handlers.unit_of_work import OperatorUnitOfWork
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.logging import get_logger
-from spendsense_shared.messaging.catalog import EventData, PersonaAssigned
+from spendsense_shared.messaging.catalog import EventData, PersonaAssigned, PersonasAssigned
 from spendsense_shared.messaging.claim_check import redeem
 from spendsense_shared.messaging.contracts import PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
@@ -25,20 +29,58 @@ class ForeignReport(PermanentError):
 async def project_persona(
     envelope: EventEnvelope, data: EventData, uow: OperatorUnitOfWork, *, store: BlobStore
 ) -> None:
-    """Handler for ``persona.assigned`` (the consumer has entered ``uow`` and commits after it).
-    Idempotent: a redelivered event's rows are recorded once, so is the same assignment published again
-    in another event (the same user, upload, window, as-of date, rule set and persona: features announcing
-    its stored analysis again), and older signals never replace newer."""
+    """Handler for ``persona.assigned``, one user's assignment as features published it before
+    ``personas.assigned`` (the consumer has entered ``uow`` and commits after it)."""
     if not isinstance(data, PersonaAssigned):
         raise TypeError(f"project_persona handles persona.assigned, not {type(data).__name__}")
     if not await uow.consent.is_granted(data.user_id):
         log.info("persona_skipped", reason="consent_required")
         return  # nothing of a user is kept without their current consent
+    await project_assignment(
+        data, uow, store=store, event_id=str(envelope.id), assigned_at=envelope.occurred_at
+    )
+
+
+async def project_personas(
+    envelope: EventEnvelope, data: EventData, uow: OperatorUnitOfWork, *, store: BlobStore
+) -> None:
+    """Handler for ``personas.assigned``: each consented user's assignment projected as for
+    ``persona.assigned``, all in the one unit of work."""
+    if not isinstance(data, PersonasAssigned):
+        raise TypeError(f"project_personas handles personas.assigned, not {type(data).__name__}")
+    assignments = data.each()
+    consented = await uow.consent.granted([a.user_id for a in assignments])
+    for assignment in assignments:
+        if assignment.user_id not in consented:
+            log.info("persona_skipped", reason="consent_required")
+            continue  # nothing of a user is kept without their current consent
+        event_id = assignment_event_id(envelope.id, assignment.user_id)
+        await project_assignment(
+            assignment, uow, store=store, event_id=event_id, assigned_at=envelope.occurred_at
+        )
+
+
+def assignment_event_id(batch_id: uuid.UUID, user_id: str) -> str:
+    """The id a batch's assignment is recorded under: the history keeps one row per event and window
+    (a redelivery), so each user of the batch needs an id of their own, the same at every delivery."""
+    return str(uuid.uuid5(batch_id, user_id))
+
+
+async def project_assignment(
+    data: PersonaAssigned,
+    uow: OperatorUnitOfWork,
+    *,
+    store: BlobStore,
+    event_id: str,
+    assigned_at: datetime,
+) -> None:
+    """One consented user's assignment → history rows and latest signals. Idempotent: the same event's
+    rows are recorded once, so is the same assignment published again in another event (the same user,
+    upload, window, as-of date, rule set and persona: features announcing its stored analysis again),
+    and older signals never replace newer."""
     details = PersonaDetails.model_validate_json(await redeem(store, data.details))
     try:
-        history, signals = projection_of(
-            data, details.report, event_id=str(envelope.id), assigned_at=envelope.occurred_at
-        )
+        history, signals = projection_of(data, details.report, event_id=event_id, assigned_at=assigned_at)
     except ReportMismatch as exc:
         raise ForeignReport(str(exc)) from exc
     if not await uow.personas.record(history, signals):

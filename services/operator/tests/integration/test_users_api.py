@@ -1,6 +1,6 @@
 """``GET /api/v1/operator/users/{user_id}`` on the operator's real app and PostgreSQL, fed through the
-handlers the service wires: ``persona.assigned`` (its analysis report by claim check from the data bucket
-on the AWS emulator) and ``recommendations.generated``. Signals of both windows, the persona history
+handlers the service wires: ``personas.assigned`` and ``persona.assigned`` (each analysis report by claim
+check from the data bucket on the AWS emulator) and ``recommendations.generated``. Signals of both windows, the persona history
 newest first, the user's review items with their decisions; nothing stored without current consent;
 403 consent_required (logged) once consent is revoked, 404 for a user the operator knows nothing of or
 who was erased; operators and admins only."""
@@ -16,7 +16,14 @@ from sqlalchemy import func, select
 from spendsense_operator.adapters.orm import persona_history, user_signals
 from spendsense_operator.bootstrap import SERVICE
 from spendsense_shared.erasure import pseudonym
-from spendsense_shared.messaging.catalog import UserErasureRequested, UserMerged, new_event
+from spendsense_shared.messaging.catalog import (
+    PersonaAssigned,
+    UserErasureRequested,
+    UserMerged,
+    new_event,
+    parse_data,
+)
+from spendsense_shared.testing.events import assigned_together
 from spendsense_shared.testing.fakes import load_beside
 
 support = load_beside(__file__, "review_support.py", "spendsense_operator_review_support")
@@ -159,3 +166,26 @@ async def test_an_assignment_published_again_in_another_event_is_projected_once(
 
     await operator.deliver(await operator.assigned("u1", at=T0 + timedelta(hours=3), upload_id="up2"))
     assert await rows(operator) == (4, 2)
+
+
+async def test_a_batch_of_assignments_is_projected_per_consented_user_once(operator):
+    """``personas.assigned`` (one event per chunk of an upload) through the wired handler: each consented
+    user's assignment projected as ``persona.assigned`` projects it, the others skipped; a redelivery
+    and the same assignment from a per-user event (published before the upgrade) add nothing."""
+    for user_id in ("u1", "u2"):
+        await operator.consent(user_id)
+    per_user = [await operator.assigned(u, at=T0) for u in ("u1", "u2", "u3")]  # u3: no consent
+    await operator.deliver(per_user[0])
+    each = [parse_data(e) for e in per_user]
+    assert all(isinstance(one, PersonaAssigned) for one in each)
+    batch = new_event(assigned_together(each)).model_copy(update={"occurred_at": T0})  # type: ignore[arg-type]
+
+    for _ in range(2):
+        await operator.deliver(batch)
+
+    assert await rows(operator) == (4, 4)  # u1 and u2: a history row and signals per window
+    for user_id in ("u1", "u2"):
+        body = (
+            await operator.client.get(f"/api/v1/operator/users/{user_id}", headers=operator.headers())
+        ).json()
+        assert sorted(p["window"] for p in body["persona_history"]) == ["180d", "30d"]

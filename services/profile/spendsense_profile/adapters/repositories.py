@@ -253,22 +253,26 @@ class SqlUploadRepository(UploadRepository):
         )
         return with_users_status(upload)
 
-    async def stage_of(self, upload_id: str, user_id: str) -> UserProgress | None:
-        row = (
-            await self.session.execute(
-                select(upload_users.c.stage, upload_users.c.reason)
-                .where(upload_users.c.upload_id == upload_id, upload_users.c.user_id == user_id)
-                .with_for_update()
-            )
-        ).first()
-        return None if row is None else UserProgress(user_id, row.stage, row.reason)
-
-    async def save_stage(self, upload_id: str, progress: UserProgress) -> None:
-        await self.session.execute(
-            update(upload_users)
-            .where(upload_users.c.upload_id == upload_id, upload_users.c.user_id == progress.user_id)
-            .values(stage=progress.stage, reason=progress.reason, updated_at=func.now())
+    async def stages_of(self, upload_id: str, user_ids: list[str]) -> dict[str, UserProgress]:
+        rows = await self.session.execute(
+            select(upload_users.c.user_id, upload_users.c.stage, upload_users.c.reason)
+            .where(upload_users.c.upload_id == upload_id, upload_users.c.user_id.in_(user_ids))
+            .order_by(upload_users.c.user_id)  # rows locked in one order: two batches never deadlock
+            .with_for_update()
         )
+        return {row.user_id: UserProgress(row.user_id, row.stage, row.reason) for row in rows}
+
+    async def save_stages(self, upload_id: str, progress: list[UserProgress]) -> None:
+        # one statement per stage and reason: a batch of progress events is usually a single one
+        same: dict[tuple[str, str | None], list[str]] = {}
+        for p in progress:
+            same.setdefault((p.stage, p.reason), []).append(p.user_id)
+        for (stage, reason), user_ids in same.items():
+            await self.session.execute(
+                update(upload_users)
+                .where(upload_users.c.upload_id == upload_id, upload_users.c.user_id.in_(user_ids))
+                .values(stage=stage, reason=reason, updated_at=func.now())
+            )
 
     async def stuck(self, stage: str, older_than_s: float, limit: int) -> dict[str, list[str]]:
         rows = (

@@ -97,14 +97,14 @@ class UploadRepository(abc.ABC):
         (:func:`~spendsense_profile.domain.uploads.with_users_status`); ``for_update`` locks it."""
 
     @abc.abstractmethod
-    async def stage_of(self, upload_id: str, user_id: str) -> UserProgress | None:
-        """The user's progress in the upload (None: no such upload or user), locking that user's row only
-        until the transaction ends: progress events of different users of one batch never wait on each
-        other (the upload's status is derived from its users when it is read, not stored per event)."""
+    async def stages_of(self, upload_id: str, user_ids: list[str]) -> dict[str, UserProgress]:
+        """The progress in the upload of those of ``user_ids`` it has (by user id), locking their rows only
+        until the transaction ends: progress events of other users of one batch never wait on these
+        (the upload's status is derived from its users when it is read, not stored per event)."""
 
     @abc.abstractmethod
-    async def save_stage(self, upload_id: str, progress: UserProgress) -> None:
-        """Store the user's stage."""
+    async def save_stages(self, upload_id: str, progress: list[UserProgress]) -> None:
+        """Store the users' stages."""
 
     @abc.abstractmethod
     async def stuck(self, stage: str, older_than_s: float, limit: int) -> dict[str, list[str]]:

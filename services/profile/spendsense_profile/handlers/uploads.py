@@ -5,8 +5,8 @@
 * :func:`process_upload` (the worker's job): parse it within its budgets, then ingest it (merge →
   Parquet snapshot → ``upload.ingested``, all or nothing) or fail it with the reason; delete the received
   bytes either way.
-* :func:`get_upload` reads its progress, and :func:`record_progress` follows that progress from the
-  events of the services downstream.
+* :func:`get_upload` reads its progress, and :func:`record_progress` (:func:`record_personas` for a batch)
+  follows that progress from the events of the services downstream.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import (
     EventData,
     PersonaAssigned,
+    PersonasAssigned,
     RecommendationsGenerated,
     UploadFailed,
     new_event,
@@ -240,16 +241,30 @@ async def get_upload(query: GetUpload, uow: ProfileUnitOfWork) -> Upload | None:
 async def record_progress(envelope: EventEnvelope, data: EventData, uow: ProfileUnitOfWork) -> None:
     """persona.assigned / recommendations.generated / upload.failed → the user's stage for that upload."""
     if isinstance(data, PersonaAssigned):
-        upload_id, user_id, stage, reason = data.upload_id, data.user_id, "analyzed", None
+        upload_id, progress = data.upload_id, UserProgress(data.user_id, "analyzed")
     elif isinstance(data, RecommendationsGenerated):
-        upload_id, user_id, stage, reason = data.upload_id, data.user_id, "recommended", None
+        upload_id, progress = data.upload_id, UserProgress(data.user_id, "recommended")
     elif isinstance(data, UploadFailed):
-        upload_id, user_id, stage, reason = data.upload_id, data.user_id, "failed", data.reason
+        upload_id, progress = data.upload_id, UserProgress(data.user_id, "failed", data.reason)
     else:
         raise TypeError(envelope.type)
+    await _advance(uow, upload_id, [progress])
+
+
+async def record_personas(envelope: EventEnvelope, data: EventData, uow: ProfileUnitOfWork) -> None:
+    """personas.assigned → every assigned user of the batch is ``analyzed`` in that upload."""
+    if not isinstance(data, PersonasAssigned):
+        raise TypeError(envelope.type)
+    progress = [UserProgress(a.user_id, "analyzed") for a in data.assignments]
+    await _advance(uow, data.upload_id, progress)
+
+
+async def _advance(uow: ProfileUnitOfWork, upload_id: str | None, progress: list[UserProgress]) -> None:
+    """Store each user's new stage where it moves the user forward: one read (locking only these users'
+    rows, however large the upload) and one write for the whole batch."""
     if upload_id is None:
         return  # e.g. a re-score, not tied to an upload
-    current = await uow.uploads.stage_of(upload_id, user_id)  # one row, however large the batch
-    if current is None or not advances(current.stage, stage):
-        return
-    await uow.uploads.save_stage(upload_id, UserProgress(user_id, stage, reason))
+    current = await uow.uploads.stages_of(upload_id, [p.user_id for p in progress])
+    moved = [p for p in progress if p.user_id in current and advances(current[p.user_id].stage, p.stage)]
+    if moved:
+        await uow.uploads.save_stages(upload_id, moved)

@@ -11,6 +11,7 @@ from spendsense_profile.handlers.reconcile import republish_stuck_uploads
 from spendsense_shared.dataset import TABLES, from_parquet, table_of_key
 from spendsense_shared.messaging.catalog import PersonaAssigned, RecommendationsGenerated
 from spendsense_shared.storage import ObjectStore
+from spendsense_shared.testing.events import assigned_together
 from spendsense_shared.testing.fakes import load_beside
 
 uploads_api = load_beside(__file__, "test_uploads_api.py", "spendsense_profile_tests_uploads_api")
@@ -65,8 +66,10 @@ async def test_users_stuck_analyzed_without_recommendations_are_announced_again(
     await profile.grant("u1", "u2", "u3")
     response = await profile.upload("ops", "operator", fmt="jsonl", users=uploads_api.batch("u1", "u2", "u3"))
     upload_id = response.json()["upload_id"]
-    for user_id in ("u1", "u2", "u3"):
-        await profile.progress(assigned(user_id, upload_id, data_bucket))
+    # analyzed: one announcement for the chunk, as features publishes it
+    await profile.progress(
+        assigned_together([assigned(u, upload_id, data_bucket) for u in ("u1", "u2", "u3")])
+    )
     await profile.progress(recommended("u3", upload_id))  # u1 and u2: their recommendations were lost
     uow = profile.db.uow_factory(SqlProfileUnitOfWork)
     store = ObjectStore(profile.platform.aws, data_bucket, "profile")

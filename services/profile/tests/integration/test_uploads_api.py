@@ -52,6 +52,7 @@ from spendsense_shared.messaging.claim_check import ClaimCheck
 from spendsense_shared.messaging.topology import build_topology
 from spendsense_shared.storage import ObjectStore
 from spendsense_shared.testing.bus import consumer_for, eventually, relay_for
+from spendsense_shared.testing.events import assigned_together
 from spendsense_shared.user_changes import UserChangeListener
 
 DATA_TABLES = {"accounts": accounts, "transactions": transactions, "credit_liabilities": credit_liabilities}
@@ -858,6 +859,26 @@ async def test_a_batch_is_as_far_as_its_slowest_user(profile):
     assert [(u["user_id"], u["stage"]) for u in record["users"]] == [("u1", "recommended"), ("u2", "failed")]
 
 
+async def test_one_batch_announcement_moves_each_of_its_users_forward_on_postgresql(profile):
+    await profile.grant("u1", "u2", "u3")
+    upload_id = (await profile.ingested("ops", "operator", users=batch("u1", "u2", "u3")))["upload_id"]
+    await profile.progress(recommended(upload_id, "u2"))  # overtook the announcement on the bus
+
+    # u9 is not of this upload; u1's per-user event (published before the upgrade) came first
+    await profile.progress(assigned(upload_id, "u1"))
+    await profile.progress(assigned_together([assigned(upload_id, u) for u in ("u1", "u2", "u3", "u9")]))
+
+    record = await profile.status(upload_id)
+    assert record["status"] == "analyzed"
+    assert [(u["user_id"], u["stage"]) for u in record["users"]] == [
+        ("u1", "analyzed"),
+        ("u2", "recommended"),
+        ("u3", "analyzed"),
+    ]
+    await profile.progress(assigned_together([assigned(None, "u3")]))  # a re-score: no upload
+    assert (await profile.status(upload_id))["users"] == record["users"]
+
+
 # -- the whole loop, through the real bus -------------------------------------------------------------------
 
 
@@ -865,7 +886,7 @@ async def test_an_upload_is_analyzed_downstream_and_its_status_follows_through_t
     service_client, migrated, topology
 ):
     """received → the worker's upload job (NOTIFY) ingests it → profile outbox → SNS/SQS → features
-    analyses the snapshots → persona.assigned → profile records it."""
+    analyses the snapshots → personas.assigned → profile records it."""
     profile = Profile(await service_client(SERVICE), topology.buckets["data"])
     settings = profile.platform.settings
     wiring = SERVICE.bootstrap(profile.platform)
@@ -915,10 +936,12 @@ async def test_an_upload_is_analyzed_downstream_and_its_status_follows_through_t
             await asyncio.gather(*tasks)
     async with features.database.engine.connect() as conn:
         rows = (await conn.execute(select(features_tables.outbox.c.payload))).all()
-    [event] = [r.payload for r in rows if r.payload["type"] == "persona.assigned"]
+    [event] = [r.payload for r in rows if r.payload["type"] == "personas.assigned"]
     assert event["correlation_id"] == "corr-loop"  # one id from the request to the last event
     assert event["data"]["upload_id"] == upload_id
-    assert event["data"]["personas"]["180d"] == label["persona"] == "high_utilization"
+    [one] = event["data"]["assignments"]
+    assert (one["user_id"], one["personas"]["180d"]) == (user_id, label["persona"])
+    assert label["persona"] == "high_utilization"
     await features.close()
 
 

@@ -156,15 +156,17 @@ class InMemoryUploadRepository(UploadRepository):
         found.users.sort(key=lambda u: u.user_id)
         return with_users_status(found)
 
-    async def stage_of(self, upload_id: str, user_id: str) -> UserProgress | None:
+    async def stages_of(self, upload_id: str, user_ids: list[str]) -> dict[str, UserProgress]:
         upload = self.uploads.get(upload_id)
-        progress = None if upload is None else upload.progress_of(user_id)
-        return None if progress is None else replace(progress)
+        if upload is None:
+            return {}
+        return {u.user_id: replace(u) for u in upload.users if u.user_id in user_ids}
 
-    async def save_stage(self, upload_id: str, progress: UserProgress) -> None:
+    async def save_stages(self, upload_id: str, progress: list[UserProgress]) -> None:
         stored = self.uploads[upload_id]
-        [mine] = [u for u in stored.users if u.user_id == progress.user_id]
-        mine.stage, mine.reason = progress.stage, progress.reason
+        for saved in progress:
+            [mine] = [u for u in stored.users if u.user_id == saved.user_id]
+            mine.stage, mine.reason = saved.stage, saved.reason
         stored.updated_at = self.clock.tick()
         with_users_status(stored)  # what SQL derives when read, kept here so tests may read it stored
 

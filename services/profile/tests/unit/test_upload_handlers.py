@@ -21,17 +21,19 @@ from spendsense_profile.domain.uploads import (
     source_name,
 )
 from spendsense_profile.handlers.consent import grant_consent, revoke_consent
-from spendsense_profile.handlers.uploads import get_upload, receive_upload, record_progress
+from spendsense_profile.handlers.uploads import get_upload, receive_upload, record_personas, record_progress
 from spendsense_shared.dataset import TABLES, chunk_snapshot_key, from_parquet
 from spendsense_shared.messaging.catalog import (
     ConsentRevoked,
     EventData,
     PersonaAssigned,
+    PersonasAssigned,
     RecommendationsGenerated,
     UploadFailed,
     new_event,
 )
 from spendsense_shared.messaging.claim_check import ClaimCheck
+from spendsense_shared.testing.events import assigned_together as together
 from spendsense_shared.testing.fakes import InMemoryBlobStore
 
 
@@ -444,6 +446,11 @@ def assigned(upload_id: str | None, user_id: str) -> PersonaAssigned:
     )
 
 
+def assigned_together(upload_id: str | None, *user_ids: str) -> PersonasAssigned:
+    """The users' assignments in one ``personas.assigned``, as features announces a chunk."""
+    return together([assigned(upload_id, u) for u in user_ids])
+
+
 def recommended(upload_id: str, user_id: str) -> RecommendationsGenerated:
     return RecommendationsGenerated(
         user_id=user_id, upload_id=upload_id, recommendation_ids=["r1"], persona="general_wellness"
@@ -456,8 +463,9 @@ def failed(upload_id: str, user_id: str, reason: str = "consent_required") -> Up
 
 async def deliver(uow: FakeProfileUnitOfWork, data: EventData) -> None:
     """As the consumer does: one unit of work per event, committed after the handler."""
+    handler = record_personas if isinstance(data, PersonasAssigned) else record_progress
     async with uow:
-        await record_progress(new_event(data, user_id=getattr(data, "user_id", None)), data, uow)
+        await handler(new_event(data, user_id=getattr(data, "user_id", None)), data, uow)
         await uow.commit()
 
 
@@ -537,3 +545,35 @@ async def test_the_progress_handler_refuses_other_events(uow):
     data = ConsentRevoked(user_id="u1", consent_id="c1", revoked_at="2026-01-01T00:00:00Z")
     with pytest.raises(TypeError):
         await deliver(uow, data)
+    async with uow:
+        with pytest.raises(TypeError):
+            await record_personas(new_event(data), data, uow)
+
+
+async def test_one_batch_announcement_moves_each_of_its_users_forward_and_only_forward(uow, uploads):
+    await grant(uow, "u1", "u2", "u3")
+    upload_id = (await uploads.ingest(batch("u1", "u2", "u3"), "ops", operator=True)).upload_id
+    await deliver(uow, recommended(upload_id, "u2"))  # overtook the announcement on the bus
+    await deliver(uow, failed(upload_id, "u3"))
+
+    await deliver(uow, assigned_together(upload_id, "u1", "u2", "u3", "u9"))  # u9: not of this upload
+
+    assert stages(uow, upload_id) == (
+        "analyzed",
+        [("u1", "analyzed", None), ("u2", "recommended", None), ("u3", "failed", "consent_required")],
+    )
+
+
+async def test_a_batch_announcement_and_a_per_user_one_of_the_same_users_agree(uow, uploads):
+    """persona.assigned events published before the upgrade are still followed, alongside the batches."""
+    await grant(uow, "u1", "u2")
+    upload_id = (await uploads.ingest(batch("u1", "u2"), "ops", operator=True)).upload_id
+    await deliver(uow, assigned(upload_id, "u1"))
+    await deliver(uow, assigned_together(upload_id, "u1", "u2"))
+    assert stages(uow, upload_id) == ("analyzed", [("u1", "analyzed", None), ("u2", "analyzed", None)])
+
+
+async def test_a_batch_announcement_without_an_upload_changes_nothing(uow, single):
+    before = stages(uow, single)
+    await deliver(uow, assigned_together(None, "u1"))  # a re-score
+    assert stages(uow, single) == before

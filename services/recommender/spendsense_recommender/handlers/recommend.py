@@ -21,6 +21,7 @@ from spendsense_shared.messaging.catalog import (
     INLINE_ITEMS_MAX_BYTES,
     EventData,
     PersonaAssigned,
+    PersonasAssigned,
     RecommendationReviewed,
     RecommendationsGenerated,
     RecommendationsPublished,
@@ -48,11 +49,48 @@ async def generate_recommendations(
     store: BlobStore,
     writer: Writer,
 ) -> None:
-    """Handler for ``persona.assigned`` (the consumer has entered ``uow`` and commits after it)."""
+    """Handler for ``persona.assigned``, one user's assignment as features published it before
+    ``personas.assigned`` (the consumer has entered ``uow`` and commits after it)."""
     assert isinstance(data, PersonaAssigned)
     if not await uow.consent.is_granted(data.user_id):
         log.info("recommendations_skipped", reason="consent_required")
         return  # nothing is generated without current consent
+    await recommend_for(envelope, data, uow, store=store, writer=writer)
+
+
+async def generate_for_batch(
+    envelope: EventEnvelope,
+    data: EventData,
+    uow: RecommenderUnitOfWork,
+    *,
+    store: BlobStore,
+    writer: Writer,
+) -> None:
+    """Handler for ``personas.assigned``: each consented user's recommendations as for
+    ``persona.assigned``, all in the one unit of work (a failure retries the batch: every step is
+    idempotent). Each user's ``recommendations.generated`` stays an event of its own: it is one review."""
+    assert isinstance(data, PersonasAssigned)
+    assignments = data.each()
+    consented = await uow.consent.granted([a.user_id for a in assignments])
+    skipped = 0
+    for assignment in assignments:
+        if assignment.user_id not in consented:
+            skipped += 1  # nothing is generated without current consent
+            continue
+        await recommend_for(envelope, assignment, uow, store=store, writer=writer)
+    if skipped:
+        log.info("recommendations_skipped", reason="consent_required", users=skipped)
+
+
+async def recommend_for(
+    envelope: EventEnvelope,
+    data: PersonaAssigned,
+    uow: RecommenderUnitOfWork,
+    *,
+    store: BlobStore,
+    writer: Writer,
+) -> None:
+    """One consented user's assignment → recommendations stored for review and announced."""
     # The claim is redeemed and the report parsed once, here; the domain gets the typed snapshot.
     details = PersonaDetails.model_validate_json(await redeem(store, data.details))
     snapshot = snapshot_of(details.report)
@@ -70,7 +108,7 @@ async def generate_recommendations(
     added = await repo.add(result.items, upload_id=data.upload_id, status="pending_review")
     if not added:  # a re-run of the same input: nothing new
         if data.upload_id is not None and data.reason == "upload" and result.items:
-            # persona.assigned published again for an upload (the profile's reconciler: no
+            # the assignment published again for an upload (the profile's reconciler: no
             # recommendations.generated reached it): announce the progress again. With the review items
             # when this re-run wrote exactly the stored texts (the same payload, under the same claim
             # key: a first announcement the emulator lost, or whose claim it lost, is queued after all;

@@ -30,7 +30,11 @@ from spendsense_recommender.adapters.orm import (
 from spendsense_recommender.adapters.unit_of_work import SqlRecommenderUnitOfWork
 from spendsense_recommender.bootstrap import SERVICE
 from spendsense_recommender.domain.writer import TemplateWriter
-from spendsense_recommender.handlers.recommend import apply_review, generate_recommendations
+from spendsense_recommender.handlers.recommend import (
+    apply_review,
+    generate_for_batch,
+    generate_recommendations,
+)
 from spendsense_shared.consent import apply_consent_event
 from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.catalog import (
@@ -49,6 +53,7 @@ from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, P
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.migrations import upgrade
 from spendsense_shared.storage import ObjectStore
+from spendsense_shared.testing.events import assigned_together
 
 
 async def persona_assigned(store: ObjectStore, index: int, upload_id: str = "up1") -> EventEnvelope:
@@ -719,3 +724,39 @@ async def test_the_catalog_version_migration_takes_each_rows_version_from_its_tr
     finally:
         await platform.close()
     assert [tuple(r) for r in rows] == [("r1", "catalog-v7")]
+
+
+async def test_a_batch_of_assignments_recommends_each_consented_user_in_one_transaction(service):
+    """``personas.assigned`` (one event per chunk of an upload): each consented user is recommended as
+    ``persona.assigned`` recommends them, and announced in a ``recommendations.generated`` of their own;
+    a user without current consent is skipped, the others proceed; a redelivery stores nothing twice."""
+    per_user = [await persona_assigned(service.store, index) for index in (0, 1, 3)]
+    each = [parse_data(e) for e in per_user]
+    assert all(isinstance(one, PersonaAssigned) for one in each)
+    batch = new_event(assigned_together(each))  # type: ignore[arg-type]
+    consented = [e.user_id for e in per_user[:2]]
+    for user_id in consented:
+        assert user_id is not None
+        await grant(service, user_id)
+    generate = partial(generate_for_batch, store=service.store, writer=TemplateWriter())
+    assert "personas.assigned" in SERVICE.bootstrap(service.platform).event_handlers
+
+    await handle(service, generate, batch)
+    await handle(service, generate, batch)  # redelivered
+
+    db = service.db
+    stored = {u: await count(db, recommendations, user_id=u) for u in consented}
+    assert all(4 <= n <= 8 for n in stored.values())
+    assert await count(db, recommendations, user_id=per_user[2].user_id) == 0
+    async with db.engine.connect() as conn:
+        announced = (
+            await conn.execute(
+                select(messaging.outbox.c.payload).where(
+                    messaging.outbox.c.event_type == "recommendations.generated"
+                )
+            )
+        ).all()
+    first_round = [a.payload for a in announced][: len(consented)]
+    assert sorted(p["user_id"] for p in first_round) == sorted(consented)  # one review per user
+    assert {p["causation_id"] for p in first_round} == {str(batch.id)}
+    assert {u: len(p["data"]["recommendation_ids"]) for p in first_round for u in [p["user_id"]]} == stored
