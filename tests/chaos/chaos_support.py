@@ -322,11 +322,20 @@ def through_the_pipeline(signum: int) -> Callable[[ChaosStack, str, Progress], N
     the features' once it is ingested, the recommender's and operator's once users are analyzed, the
     auth's and the profile's again once users are recommended."""
 
+    signaled: list[tuple[str, int]] = []
+
     def hit(stack: ChaosStack, name: str, progress: Progress) -> None:
         pid = stack.signal(name, signum)
+        signaled.append((name, pid))
         progress(f"{signal.Signals(signum).name} {name} (pid {pid})")
 
+    def started_again(stack: ChaosStack) -> bool:
+        """Every signaled worker runs under a new pid: until the supervisor has reaped a killed one, its
+        pid still answers (a zombie), so "alive" alone would count a batch done before the restart."""
+        return all(stack.process(name)["pid"] != pid for name, pid in signaled)
+
     def fault(stack: ChaosStack, upload_id: str, progress: Progress) -> None:
+        signaled.clear()
         hit(stack, "profile-worker", progress)
         stack.wait_for(lambda: bool(stages(stack, upload_id)), "the upload parsed")
         hit(stack, "features-worker", progress)
@@ -337,6 +346,7 @@ def through_the_pipeline(signum: int) -> Callable[[ChaosStack, str, Progress], N
         stack.wait_for(lambda: bool(stages(stack, upload_id).get("recommended")), "a user recommended")
         hit(stack, "auth-worker", progress)
         hit(stack, "profile-worker", progress)
+        stack.wait_for(lambda: started_again(stack), "every signaled worker started again")
 
     return fault
 
