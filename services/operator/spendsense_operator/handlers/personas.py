@@ -33,28 +33,34 @@ async def project_persona(
     ``personas.assigned`` (the consumer has entered ``uow`` and commits after it)."""
     if not isinstance(data, PersonaAssigned):
         raise TypeError(f"project_persona handles persona.assigned, not {type(data).__name__}")
-    if not await uow.consent.is_granted(data.user_id):
-        log.info("persona_skipped", reason="consent_required")
-        return  # nothing of a user is kept without their current consent
-    await project_assignment(
-        data, uow, store=store, event_id=str(envelope.id), assigned_at=envelope.occurred_at
-    )
+    await _project_consented(envelope, [(data, str(envelope.id))], uow, store=store)
 
 
 async def project_personas(
     envelope: EventEnvelope, data: EventData, uow: OperatorUnitOfWork, *, store: BlobStore
 ) -> None:
-    """Handler for ``personas.assigned``: each consented user's assignment projected as for
-    ``persona.assigned``, all in the one unit of work."""
+    """Handler for ``personas.assigned``: every user's assignment projected as for ``persona.assigned``,
+    all in the one unit of work."""
     if not isinstance(data, PersonasAssigned):
         raise TypeError(f"project_personas handles personas.assigned, not {type(data).__name__}")
-    assignments = data.each()
-    consented = await uow.consent.granted([a.user_id for a in assignments])
-    for assignment in assignments:
+    each = [(a, assignment_event_id(envelope.id, a.user_id)) for a in data.each()]
+    await _project_consented(envelope, each, uow, store=store)
+
+
+async def _project_consented(
+    envelope: EventEnvelope,
+    assignments: list[tuple[PersonaAssigned, str]],
+    uow: OperatorUnitOfWork,
+    *,
+    store: BlobStore,
+) -> None:
+    """:func:`project_assignment` each (assignment, the event id it is recorded under) whose user's consent
+    is current: nothing of a user is kept without it (and nothing is read from the bucket)."""
+    consented = await uow.consent.granted([a.user_id for a, _ in assignments])
+    for assignment, event_id in assignments:
         if assignment.user_id not in consented:
             log.info("persona_skipped", reason="consent_required")
-            continue  # nothing of a user is kept without their current consent
-        event_id = assignment_event_id(envelope.id, assignment.user_id)
+            continue
         await project_assignment(
             assignment, uow, store=store, event_id=event_id, assigned_at=envelope.occurred_at
         )

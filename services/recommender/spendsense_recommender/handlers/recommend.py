@@ -52,10 +52,7 @@ async def generate_recommendations(
     """Handler for ``persona.assigned``, one user's assignment as features published it before
     ``personas.assigned`` (the consumer has entered ``uow`` and commits after it)."""
     assert isinstance(data, PersonaAssigned)
-    if not await uow.consent.is_granted(data.user_id):
-        log.info("recommendations_skipped", reason="consent_required")
-        return  # nothing is generated without current consent
-    await recommend_for(envelope, data, uow, store=store, writer=writer)
+    await _recommend_consented(envelope, [data], uow, store=store, writer=writer)
 
 
 async def generate_for_batch(
@@ -66,20 +63,29 @@ async def generate_for_batch(
     store: BlobStore,
     writer: Writer,
 ) -> None:
-    """Handler for ``personas.assigned``: each consented user's recommendations as for
-    ``persona.assigned``, all in the one unit of work (a failure retries the batch: every step is
-    idempotent). Each user's ``recommendations.generated`` stays an event of its own: it is one review."""
+    """Handler for ``personas.assigned``: every user's assignment as for ``persona.assigned``, all in the
+    one unit of work (a failure retries the batch: every step is idempotent). Each user's
+    ``recommendations.generated`` stays an event of its own: it is one review."""
     assert isinstance(data, PersonasAssigned)
-    assignments = data.each()
-    consented = await uow.consent.granted([a.user_id for a in assignments])
-    skipped = 0
-    for assignment in assignments:
-        if assignment.user_id not in consented:
-            skipped += 1  # nothing is generated without current consent
-            continue
-        await recommend_for(envelope, assignment, uow, store=store, writer=writer)
-    if skipped:
+    await _recommend_consented(envelope, data.each(), uow, store=store, writer=writer)
+
+
+async def _recommend_consented(
+    envelope: EventEnvelope,
+    assignments: list[PersonaAssigned],
+    uow: RecommenderUnitOfWork,
+    *,
+    store: BlobStore,
+    writer: Writer,
+) -> None:
+    """:func:`recommend_for` each user whose consent is current: nothing is generated without it."""
+    users = {a.user_id for a in assignments}
+    consented = await uow.consent.granted(sorted(users))
+    if skipped := len(users - consented):
         log.info("recommendations_skipped", reason="consent_required", users=skipped)
+    for assignment in assignments:
+        if assignment.user_id in consented:
+            await recommend_for(envelope, assignment, uow, store=store, writer=writer)
 
 
 async def recommend_for(
