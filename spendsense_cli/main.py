@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from datetime import date
 from pathlib import Path
@@ -18,25 +17,7 @@ if TYPE_CHECKING:
     from spendsense_cli import stack
 
 
-class _App(typer.Typer):
-    """The command line. ``spendsense analyze FILE [options]``, as the console script runs it, is read
-    here without Typer when :func:`analyze_arguments` takes every argument for certain: Typer's parsing
-    imports pydantic and builds a validator for every parameter (~0.15 s, a tenth of what the command
-    may take). Anything else — ``--help``, a value Typer would refuse, an option it does not know — goes
-    to Typer, which says what it always says."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        options = analyze_arguments(sys.argv[1:]) if not args and not kwargs else None
-        if options is None:
-            return super().__call__(*args, **kwargs)
-        try:
-            analyze(**options)
-        except typer.Exit as exc:
-            raise SystemExit(exc.exit_code) from None
-        return None
-
-
-app = _App(help="SpendSense: explainable, consent-aware financial education.", no_args_is_help=True)
+app = typer.Typer(help="SpendSense: explainable, consent-aware financial education.", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead-letter queues: inspect and re-drive.", no_args_is_help=True)
 events_app = typer.Typer(help="The event catalog.", no_args_is_help=True)
 infra_app = typer.Typer(help="Infrastructure declarations (bus topology, routes).", no_args_is_help=True)
@@ -503,56 +484,6 @@ def analyze_file(path: Path, as_of: date | None = None) -> list[dict[str, Any]]:
     return run(path, as_of)
 
 
-_ANALYZE_VALUES = {"--as-of": "as_of", "--format": "output", "--processes": "processes"}
-
-
-def analyze_arguments(argv: list[str]) -> dict[str, Any] | None:
-    """``analyze``'s arguments as :func:`analyze` takes them when ``argv`` is ``analyze FILE`` with
-    options it accepts (``--as-of D``, ``--format json|table``, ``--pretty``, ``--processes N``, a value
-    after a space or an ``=``); None for anything else (see :class:`_App`)."""
-    if argv[:1] != ["analyze"]:
-        return None
-    found: dict[str, Any] = {}
-    files: list[str] = []
-    rest = iter(argv[1:])
-    for arg in rest:
-        name, equals, value = arg.partition("=")
-        if name in _ANALYZE_VALUES:
-            value = value if equals else next(rest, "-")
-            if value.startswith("-"):
-                return None
-            found[_ANALYZE_VALUES[name]] = value
-        elif arg == "--pretty":
-            found["pretty"] = True
-        elif arg.startswith("-") or not arg or files:
-            return None
-        else:
-            files.append(arg)
-    return _checked_analyze_arguments(files, found)
-
-
-def _checked_analyze_arguments(files: list[str], found: dict[str, Any]) -> dict[str, Any] | None:
-    """None unless Typer would take the values as they are (then the command cannot fail on them)."""
-    if len(files) != 1 or not _readable_file(Path(files[0])):
-        return None
-    if found.get("output", "json") not in ("json", "table"):
-        return None
-    processes = found.get("processes", "1")
-    if not (processes.isascii() and processes.isdigit() and int(processes) >= 1):
-        return None
-    try:
-        date.fromisoformat(found.get("as_of") or "2000-01-01")
-    except ValueError:
-        return None
-    if "processes" in found:
-        found["processes"] = int(processes)
-    return {"file": Path(files[0]), **found}
-
-
-def _readable_file(path: Path) -> bool:
-    return path.is_file() and os.access(path, os.R_OK)
-
-
 @app.command()
 def analyze(
     file: Annotated[
@@ -568,28 +499,17 @@ def analyze(
     ] = os.cpu_count() or 1,
 ) -> None:
     """Compute signals and personas for a file, offline, with the same code the services run."""
-    import orjson
+    from spendsense_cli.console import run_analyze
 
-    from spendsense_cli.analyze import analyze_file_json, use_system_allocator
-    from spendsense_features.domain.analysis import render_table
-
-    use_system_allocator()
     if output not in ("json", "table"):
         raise typer.BadParameter("--format must be json or table")
     try:
-        anchor = date.fromisoformat(as_of) if as_of else None
+        date.fromisoformat(as_of) if as_of else None
     except ValueError as exc:
         raise typer.BadParameter(f"--as-of: {exc}") from exc
-    try:
-        body = analyze_file_json(file, as_of=anchor, processes=processes, pretty=pretty and output == "json")
-    except ValueError as exc:  # an invalid file: every problem, with its path
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(2) from exc
-    if output == "table":
-        typer.echo(render_table(orjson.loads(body)))
-        return
-    sys.stdout.buffer.write(body + b"\n")
-    sys.stdout.buffer.flush()
+    code = run_analyze(file, as_of, output, pretty, processes)
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

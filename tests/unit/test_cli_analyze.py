@@ -4,6 +4,8 @@ analyzed in one process, and names the same problems when the file is invalid, w
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +18,8 @@ from typer.testing import CliRunner
 
 from spendsense_cli import analyze as cli_analyze
 from spendsense_cli.analyze import analyze_file_json, cut, cut_bytes
-from spendsense_cli.main import analyze_arguments, app
+from spendsense_cli.console import analyze_arguments, run_analyze
+from spendsense_cli.main import app
 from spendsense_cli.synthetic import build_user
 from spendsense_features.domain.analysis import analyze_json
 from spendsense_features.domain.rules import load_rule_set
@@ -126,33 +129,57 @@ def test_the_command_writes_the_same_bytes_with_one_process_or_two(tmp_path: Pat
     [[], ["--pretty"], ["--format", "table"], ["--processes=1", "--as-of", "2026-10-01"], ["--as-of="]],
 )
 def test_the_console_script_writes_what_typer_writes(
-    tmp_path: Path,
-    options: list[str],
-    monkeypatch: pytest.MonkeyPatch,
-    capsysbinary: pytest.CaptureFixture[bytes],
+    tmp_path: Path, options: list[str], capsysbinary: pytest.CaptureFixture[bytes]
 ) -> None:
-    """``spendsense analyze`` as the console script calls it (``app()``, arguments in ``sys.argv``) is read
-    without Typer: the same bytes and exit status as through Typer."""
+    """``spendsense analyze`` as the console script reads it (:mod:`spendsense_cli.console`, without
+    Typer): the same bytes and exit status as through Typer."""
     path = _lines(USERS[:3], tmp_path / "users.jsonl")
     argv = ["analyze", str(path), *options]
-    assert analyze_arguments(argv) is not None
+    options_read = analyze_arguments(argv)
+    assert options_read is not None
     through_typer = CliRunner().invoke(app, argv)
-    monkeypatch.setattr(sys, "argv", ["spendsense", *argv])
-    app()
-    assert through_typer.exit_code == 0, through_typer.output
+    assert run_analyze(**options_read) == through_typer.exit_code == 0, through_typer.output
     assert capsysbinary.readouterr().out == through_typer.stdout_bytes
 
 
 def test_an_invalid_file_exits_2_from_the_console_script(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsysbinary: pytest.CaptureFixture[bytes]
+    tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
 ) -> None:
     path = tmp_path / "bad.jsonl"
     path.write_text('{"user_id": 5}\n')
-    monkeypatch.setattr(sys, "argv", ["spendsense", "analyze", str(path)])
-    with pytest.raises(SystemExit) as exited:
-        app()
-    assert exited.value.code == 2
-    assert b"user_id" in capsysbinary.readouterr().err
+    options = analyze_arguments(["analyze", str(path)])
+    assert options is not None
+    assert run_analyze(**options) == 2
+    problems = capsysbinary.readouterr().err
+    assert b"user_id" in problems
+    assert problems == CliRunner().invoke(app, ["analyze", str(path)]).stderr_bytes
+
+
+def test_the_installed_console_script_writes_everything_before_it_exits(tmp_path: Path) -> None:
+    """The script ends with ``os._exit`` (no interpreter teardown): what is written must be whole all the
+    same, a report larger than a pipe's buffer as well as a table smaller than the stream's, and the
+    status must be the command's."""
+    script = Path(sys.executable).with_name("spendsense")
+    path = _lines(USERS, tmp_path / "users.jsonl")
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    done = subprocess.run(
+        [script, "analyze", str(path), "--pretty"], capture_output=True, check=False, env=buffered
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout) > 65536
+    assert done.stdout == _whole(path, pretty=True) + b"\n"
+    table = subprocess.run(
+        [script, "analyze", str(path), "--format", "table"], capture_output=True, check=False, env=buffered
+    )
+    assert table.stdout == CliRunner().invoke(app, ["analyze", str(path), "--format", "table"]).stdout_bytes
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"user_id": 5}\n')
+    failed = subprocess.run([script, "analyze", str(bad)], capture_output=True, check=False, env=buffered)
+    assert failed.returncode == 2
+    assert b"user_id" in failed.stderr
+    typer_help = subprocess.run([script, "analyze", "--help"], capture_output=True, check=False, env=buffered)
+    assert typer_help.returncode == 0
+    assert b"--processes" in typer_help.stdout
 
 
 @pytest.mark.parametrize(
