@@ -1,10 +1,11 @@
 """Normalized accounts, transactions and liabilities in the profile schema.
 
-Uploads are merged with COPY into a temporary table and one ``INSERT … ON CONFLICT DO UPDATE`` per table,
-so re-uploading overlapping data updates rows (transaction ids are the key) instead of duplicating them,
-and a million transactions take one round trip per table, not a million. Rows cross as CSV both ways,
-written and read by Arrow in bulk (no Python object per value: building and encoding half a million
-Python tuples cost seconds).
+Uploads are merged with COPY: straight into the table when none of its users has a row there yet (in a
+savepoint: a key taken meanwhile undoes it), else into a temporary table and one ``INSERT … ON CONFLICT
+DO UPDATE``, so re-uploading overlapping data updates rows (transaction ids are the key) instead of
+duplicating them. A million transactions take one round trip per table, not a million. Rows cross as
+CSV both ways, written and read by Arrow in bulk (no Python object per value: building and encoding half
+a million Python tuples cost seconds).
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import asyncio
 import io
 from typing import Any
 
+import asyncpg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from sqlalchemy import Table, delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +56,43 @@ def _key_columns(table: Table) -> list[str]:
     return [c.name for c in table.primary_key.columns]
 
 
+async def _holds_rows(driver: Any, name: str, user_ids: list[str]) -> bool:
+    return bool(
+        await driver.fetchval(
+            f"SELECT EXISTS (SELECT 1 FROM {name} WHERE user_id = ANY($1::text[]))",  # noqa: S608 - fixed names
+            user_ids,
+        )
+    )
+
+
+async def _insert_new(driver: Any, name: str, body: bytes, columns: list[str]) -> bool:
+    """COPY the rows straight into the table, in a savepoint: one pass, no staging table and no conflict
+    check per row (half the time of :func:`_upsert` for new rows, the usual upload). False, with nothing
+    written, when a row's key turns out to be taken (a concurrent upload of the same users)."""
+    try:
+        async with driver.transaction():  # a savepoint inside the session's transaction
+            await driver.copy_to_table(name, source=io.BytesIO(body), columns=columns, format="csv")
+    except asyncpg.UniqueViolationError:
+        return False
+    return True
+
+
+async def _upsert(driver: Any, name: str, body: bytes, columns: list[str]) -> None:
+    """The rows through a staging table and one ``INSERT … ON CONFLICT DO UPDATE``: a row whose key is
+    stored already is updated."""
+    staging = f"staging_{name}"
+    keys = _key_columns(DATA_TABLES[name])
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
+    column_list = ", ".join(columns)
+    await driver.execute(f"CREATE TEMP TABLE {staging} (LIKE {name}) ON COMMIT DROP")
+    await driver.copy_to_table(staging, source=io.BytesIO(body), columns=columns, format="csv")
+    await driver.execute(
+        f"INSERT INTO {name} ({column_list}) SELECT {column_list} FROM {staging} "  # noqa: S608 - fixed names
+        f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+    )
+    await driver.execute(f"DROP TABLE {staging}")
+
+
 async def _driver_connection(session: AsyncSession) -> Any:
     """The asyncpg connection under the session's transaction (COPY is not in SQLAlchemy's API)."""
     connection = await session.connection()
@@ -72,22 +112,17 @@ class SqlNormalizedData(NormalizedData):
             if data.num_rows == 0:
                 merged[name] = 0
                 continue
-            table = DATA_TABLES[name]
             columns = [*TABLES[name].names, "upload_id"]
-            staging = f"staging_{name}"
             body = await asyncio.to_thread(_to_csv, data, TABLES[name], upload_id)
-            await driver.execute(f"CREATE TEMP TABLE {staging} (LIKE {name}) ON COMMIT DROP")
-            await driver.copy_to_table(staging, source=io.BytesIO(body), columns=columns, format="csv")
-            keys = _key_columns(table)
-            updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in keys)
-            column_list = ", ".join(columns)
-            await driver.execute(
-                f"INSERT INTO {name} ({column_list}) SELECT {column_list} FROM {staging} "  # noqa: S608 - fixed names
-                f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
-            )
-            await driver.execute(f"DROP TABLE {staging}")
+            users = pc.unique(data["user_id"]).to_pylist()
+            if await _holds_rows(driver, name, users) or not await _insert_new(driver, name, body, columns):
+                await _upsert(driver, name, body, columns)
             merged[name] = data.num_rows
         return merged
+
+    async def holds_rows(self, user_ids: list[str]) -> bool:
+        driver = await _driver_connection(self.session)
+        return any([await _holds_rows(driver, name, user_ids) for name in DATA_TABLES])
 
     async def remove_transactions(self, pairs: list[tuple[str, str]]) -> int:
         """Apply /transactions/sync ``removed`` ids that refer to previously stored transactions."""

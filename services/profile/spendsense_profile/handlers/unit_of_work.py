@@ -146,6 +146,10 @@ class NormalizedData(abc.ABC):
         """Insert or update (by key) every row; the number of rows merged per table."""
 
     @abc.abstractmethod
+    async def holds_rows(self, user_ids: list[str]) -> bool:
+        """Whether anything is stored for any of these users."""
+
+    @abc.abstractmethod
     async def remove_transactions(self, pairs: list[tuple[str, str]]) -> int:
         """Delete these (user_id, transaction_id); how many existed."""
 

@@ -35,7 +35,7 @@ from spendsense_profile.domain.uploads import (
     source_name,
     user_chunks,
 )
-from spendsense_profile.handlers.snapshots import write_snapshots
+from spendsense_profile.handlers.snapshots import as_stored, write_snapshots
 from spendsense_profile.handlers.unit_of_work import ProfileUnitOfWork, UploadParser, UploadSources
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.correlation import bind_correlation_id, current_correlation_id
@@ -169,10 +169,14 @@ async def _ingest(
         missing = [u for u in user_ids if await uow.consents.current(u) is None]
         if missing:
             return consent_missing([u for u in missing if not await uow.consents.is_erased(u)])
+        only_this_upload = not await uow.data.holds_rows(user_ids)
         counts = await uow.data.merge(parsed.tables, upload_id)
         counts["removed_transactions"] = await uow.data.remove_transactions(parsed.removed_transaction_ids)
         merged = time.monotonic()
-        snapshot = await uow.data.snapshot(user_ids)
+        if only_this_upload and not counts["removed_transactions"]:
+            snapshot = as_stored(parsed.tables)  # what reading the users' rows back would give
+        else:
+            snapshot = await uow.data.snapshot(user_ids)
         read = time.monotonic()
         chunks = user_chunks(user_ids)
         keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, chunk_names(len(chunks)))

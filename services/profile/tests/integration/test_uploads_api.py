@@ -33,8 +33,10 @@ from spendsense_profile.adapters.orm import (
     upload_users,
     uploads,
 )
+from spendsense_profile.adapters import data_store
 from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
 from spendsense_profile.bootstrap import SERVICE, upload_jobs
+from spendsense_profile.domain.ingest import parse_upload
 from spendsense_profile.domain.profile import PushDevice
 from spendsense_shared.aws import Aws
 from spendsense_shared.dataset import TABLES, chunk_snapshot_key, from_parquet
@@ -480,6 +482,49 @@ async def test_re_uploading_overlapping_data_updates_rows_instead_of_duplicating
         ("t2", 20.0),
     ]
     assert [e["data"]["upload_id"] for e in await profile.upload_events()] == [first_id, second_id]
+
+
+async def test_the_snapshots_of_new_users_written_from_the_upload_are_their_rows_read_back(profile):
+    """New users' snapshots are written from the parsed tables, not read back from PostgreSQL: they must
+    be what reading back gives (floats whose shortest form is long, nulls, empty strings, dates)."""
+    users = [build_user(i, seed=5)[0] for i in range(3)]
+    odd = users[0]["transactions"]
+    odd[0]["amount"], odd[1]["amount"], odd[2]["amount"] = 0.1 + 0.2, 1e-7, 123456789.12345679
+    odd[3]["merchant_name"], odd[4]["authorized_date"] = "", None
+    ids = sorted(u["user_id"] for u in users)
+    await profile.grant(*ids)
+    upload_id = (await profile.ingested("ops", "operator", users=users))["upload_id"]
+
+    async with profile.db.uow_factory(SqlProfileUnitOfWork)() as uow:
+        read_back = await uow.data.snapshot(ids)
+    for name, schema in TABLES.items():
+        written = from_parquet(await profile.bucket.get(snapshot_object(upload_id, name)))
+        by_key = [("user_id", "ascending"), (schema.names[1], "ascending")]
+        assert written.cast(schema).sort_by(by_key).equals(read_back[name].sort_by(by_key)), name
+    assert written.num_rows > 0
+
+
+async def test_a_copy_straight_into_a_table_is_undone_when_a_key_is_taken(profile):
+    """New rows go straight into the table in a savepoint; a key taken meanwhile (a concurrent upload of
+    the same user) undoes that copy alone, and the rows are upserted instead."""
+    await profile.grant("u1")
+    first = await profile.ingested("u1", users=[plaid_user("u1", [txn("t1"), txn("t2", amount=20.0)])])
+    upload = plaid_user("u1", [txn("t2", amount=99.0), txn("t3", date="2026-11-02", amount=7.0)])
+    tables = parse_upload(json.dumps(upload).encode(), filename="u1.json").tables
+    async with profile.db.uow_factory(SqlProfileUnitOfWork)() as uow:
+        driver = await data_store._driver_connection(uow.session)
+        body = data_store._to_csv(tables["transactions"], TABLES["transactions"], "up_later")
+        columns = [*TABLES["transactions"].names, "upload_id"]
+        assert not await data_store._insert_new(driver, "transactions", body, columns)
+        assert await driver.fetchval("SELECT count(*) FROM transactions") == 2  # t3 was undone with t2
+        await data_store._upsert(driver, "transactions", body, columns)  # the session carries on
+        await uow.commit()
+    stored = await profile.rows(transactions, "transaction_id")
+    assert [(r.transaction_id, r.amount, r.upload_id) for r in stored] == [
+        ("t1", 12.5, first["upload_id"]),
+        ("t2", 99.0, "up_later"),
+        ("t3", 7.0, "up_later"),
+    ]
 
 
 # -- rejected uploads ----------------------------------------------------------------------------------------

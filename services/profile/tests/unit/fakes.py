@@ -222,6 +222,7 @@ class InMemoryNormalizedData(NormalizedData):
 
     def __init__(self) -> None:
         self.rows: dict[str, dict[tuple[str, str], dict[str, Any]]] = {name: {} for name in TABLES}
+        self.snapshots_read = 0
 
     async def merge(self, tables: dict[str, pa.Table], upload_id: str) -> dict[str, int]:
         merged = {}
@@ -232,11 +233,15 @@ class InMemoryNormalizedData(NormalizedData):
             merged[name] = data.num_rows
         return merged
 
+    async def holds_rows(self, user_ids: list[str]) -> bool:
+        return any(user in user_ids for rows in self.rows.values() for user, _ in rows)
+
     async def remove_transactions(self, pairs: list[tuple[str, str]]) -> int:
         removed = [self.rows["transactions"].pop(pair, None) for pair in pairs]
         return sum(1 for r in removed if r is not None)
 
     async def snapshot(self, user_ids: list[str]) -> dict[str, pa.Table]:
+        self.snapshots_read += 1
         tables = {}
         for name, schema in TABLES.items():
             rows = sorted(

@@ -191,6 +191,19 @@ async def test_an_upload_is_merged_snapshotted_recorded_and_announced(uow, blobs
     assert sorted(event.data["keys"]) == sorted(blobs.objects)
 
 
+async def test_new_users_are_snapshotted_from_the_upload_and_known_ones_from_what_is_stored(
+    uow, blobs, uploads
+):
+    await grant(uow, "u1")
+    await uploads.ingest(user("u1", transactions=[tx("t1"), tx("t2", amount=20.0)]))
+    assert uow.data.snapshots_read == 0  # nothing else was stored of u1: the rows are the upload's
+
+    second = await uploads.ingest(user("u1", transactions=[tx("t3")]))
+    assert uow.data.snapshots_read == 1
+    snapshot = from_parquet(blobs.objects[chunk_snapshot_key(second.upload_id, "0000", "transactions")])
+    assert sorted(snapshot["transaction_id"].to_pylist()) == ["t1", "t2", "t3"]
+
+
 async def test_processing_again_changes_nothing(uow, blobs, uploads):
     await grant(uow, "u1")
     result = await uploads.ingest(user("u1"))
