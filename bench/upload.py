@@ -19,8 +19,9 @@ as a command, in the same run. The stages of the pipeline are read from the work
 
 Not timed: generating the users (cached in bench/results/ingest-data/ by bench/ingest_data.py) and their
 consent (each user's token is minted with the stack's own signing key, as if they had signed in, and
-``POST /api/v1/consent`` is called for each through the gateway). The machine is shared: its load is
-printed; run it twice and take the median. Writes bench/results/upload.json.
+``POST /api/v1/consent`` is called for each through the gateway), then the wait until the stack has
+handled the consent events (its processes quiet: see ``_wait_until_quiet``). The machine is shared: its
+load is printed; run it twice and take the median. Writes bench/results/upload.json.
 
     .venv/bin/python bench/upload.py [--transactions 500000] [--runs 1] [--until-analyzed]
 """
@@ -46,7 +47,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
 import ingest_data  # helpers beside this script
-from stack_start import cli, free_block, port_args
+from stack_start import cli, cpu_by_name, free_block, port_args
 
 from spendsense_shared.jwk import SigningKey
 
@@ -193,6 +194,26 @@ def _stage_log(state_dir: Path) -> dict[str, Any]:
     return found
 
 
+QUIET_CORE_SHARE = 0.15  # the stack is settled when all its processes use less than this of a core
+QUIET_WAIT_MAX_S = 300
+
+
+def _wait_until_quiet(state_dir: Path) -> float:
+    """Seconds until the stack's processes together use less than ``QUIET_CORE_SHARE`` of a core over a
+    second: the consent grants' events (3 consumers for each of 1,502 users) are handled, so the upload is
+    measured on a settled stack and every service knows the consent (a fixed sleep was too short on a
+    busy machine, and the upload then competed with them)."""
+    started = time.perf_counter()
+    before = sum(cpu_by_name(state_dir).values())
+    while time.perf_counter() - started < QUIET_WAIT_MAX_S:
+        time.sleep(1.0)
+        now = sum(cpu_by_name(state_dir).values())
+        used, before = now - before, now
+        if used < QUIET_CORE_SHARE:
+            break
+    return time.perf_counter() - started
+
+
 def run_once(files: ingest_data.Files, *, recommended: bool = True) -> Run:
     state_dir = Path(tempfile.mkdtemp(prefix="spendsense-bench-upload-"))
     base = free_block()
@@ -207,7 +228,8 @@ def run_once(files: ingest_data.Files, *, recommended: bool = True) -> Run:
         _grant_consent(gateway, key, user_ids)
         admin = key.sign("bench-admin", roles=["user", "operator", "admin"], issuer=ISSUER, audience=AUDIENCE)
         headers = {"Authorization": f"Bearer {admin}"}
-        time.sleep(2)  # let the consent events reach every service's projection before the clock starts
+        settled_s = _wait_until_quiet(state_dir)
+        print(f"  consent events handled everywhere after {settled_s:.1f} s (not timed)", flush=True)
         load_before = os.getloadavg()[0]
         upload = _gzipped(files.jsonl)
         with httpx.Client(base_url=gateway, timeout=600) as client, upload.open("rb") as body:
