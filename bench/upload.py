@@ -175,14 +175,17 @@ def _timeline(state_dir: Path, posted_at: float) -> dict[str, float]:
 
 
 def _stage_log(state_dir: Path) -> dict[str, Any]:
-    """The workers' own account of each stage: the profile worker's ingest (parse, merge, snapshot read and
-    write, commit seconds), and the features worker's analysis of the upload's chunks (sums over the
-    chunks of reading the snapshots, analyzing, checking the details in and saving, in seconds; chunks are
-    handled several at a time, so the sums may exceed the wall-clock span)."""
+    """The workers' own account of each stage: the profile worker's ingest (parse — of which the parsing
+    process's own life, ``parse_process_s`` — merge, snapshot read and write, commit seconds), and the
+    features worker's analysis of the upload's chunks (sums over the chunks of reading the snapshots,
+    analyzing, checking the details in and saving, in seconds; chunks are handled several at a time, so
+    the sums may exceed the wall-clock span)."""
     found: dict[str, Any] = {}
     for record in _records(state_dir, "profile-worker"):
         if record.get("event") == "upload_ingested":
-            found = {k: v for k, v in record.items() if k.endswith("_s")}
+            found = {**found, **{k: v for k, v in record.items() if k.endswith("_s")}}
+        elif record.get("event") == "upload_parse_process_ended":
+            found["parse_process_s"] = record.get("s")
     chunks = [r for r in _records(state_dir, "features-worker") if r.get("event") == "users_scored"]
     reads = [r for r in _records(state_dir, "features-worker") if r.get("event") == "snapshots_read"]
     if chunks:
