@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -67,6 +68,10 @@ class Run:
     plain_s: float
     load_before: float
     stages: dict[str, Any] = field(default_factory=dict)
+    # CPU seconds by process (psutil, the stack's processes and their children): from the POST until every
+    # user was analyzed, and from then until every user was recommended
+    cpu_until_analyzed: dict[str, float] = field(default_factory=dict)
+    cpu_until_recommended: dict[str, float] = field(default_factory=dict)
 
 
 def _gzipped(path: Path) -> Path:
@@ -107,10 +112,16 @@ def _grant_consent(gateway: str, key: SigningKey, user_ids: list[str]) -> None:
 
 
 def _follow(
-    client: httpx.Client, upload_id: str, headers: dict[str, str], started: float, *, recommended: bool
+    client: httpx.Client,
+    upload_id: str,
+    headers: dict[str, str],
+    started: float,
+    *,
+    recommended: bool,
+    on_analyzed: Callable[[], None],
 ) -> tuple[float, float | None]:
-    """Seconds from ``started`` until every user is analyzed, and (``recommended``) until every user is
-    recommended."""
+    """Seconds from ``started`` until every user is analyzed (then ``on_analyzed()``), and
+    (``recommended``) until every user is recommended."""
     analyzed_at: float | None = None
     deadline = time.monotonic() + 900
     last = ""
@@ -123,6 +134,7 @@ def _follow(
         now = time.perf_counter()
         if users and least >= RANK["analyzed"] and analyzed_at is None:
             analyzed_at = now - started
+            on_analyzed()
             if not recommended:
                 return analyzed_at, None
         if users and least >= RANK["recommended"]:
@@ -236,6 +248,7 @@ def run_once(files: ingest_data.Files, *, recommended: bool = True) -> Run:
         load_before = os.getloadavg()[0]
         upload = _gzipped(files.jsonl)
         with httpx.Client(base_url=gateway, timeout=600) as client, upload.open("rb") as body:
+            cpu = [cpu_by_name(state_dir)]
             posted_at = time.time()
             started = time.perf_counter()
             response = client.post(
@@ -248,8 +261,14 @@ def run_once(files: ingest_data.Files, *, recommended: bool = True) -> Run:
                 raise RuntimeError(f"upload refused: {response.status_code} {response.text[:500]}")
             print(f"  accepted in {accepted_s:.2f} s: {response.json()}", flush=True)
             analyzed_s, recommended_s = _follow(
-                client, response.json()["upload_id"], headers, started, recommended=recommended
+                client,
+                response.json()["upload_id"],
+                headers,
+                started,
+                recommended=recommended,
+                on_analyzed=lambda: cpu.append(cpu_by_name(state_dir)),
             )
+            cpu.append(cpu_by_name(state_dir))
         stages = {**_stage_log(state_dir), **_timeline(state_dir, posted_at)}
     finally:
         cli("down", "--state-dir", str(state_dir))
@@ -265,7 +284,16 @@ def run_once(files: ingest_data.Files, *, recommended: bool = True) -> Run:
         plain_s=round(plain_s, 1),
         load_before=round(load_before, 1),
         stages=stages,
+        cpu_until_analyzed=_used(cpu[0], cpu[1]),
+        cpu_until_recommended=_used(cpu[1], cpu[2]) if recommended else {},
     )
+
+
+def _used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds by process between two readings, largest first (the phase's own: its total in "all")."""
+    used = {name: round(seconds - before.get(name, 0.0), 1) for name, seconds in after.items()}
+    ranked = dict(sorted(((n, s) for n, s in used.items() if s >= 0.05), key=lambda item: -item[1]))
+    return {"all": round(sum(ranked.values()), 1), **ranked}
 
 
 def main() -> None:
@@ -293,6 +321,9 @@ def main() -> None:
             f"{i:>3} {run.accepted_s:>8.2f}s {run.analyzed_s:>8.1f}s {run.recommended_s or 0:>11.1f}s "
             f"{run.plain_s:>13.1f}s {run.load_before:>5.1f}   worker: {run.stages}"
         )
+        print(f"    CPU seconds until analyzed: {run.cpu_until_analyzed}")
+        if run.cpu_until_recommended:
+            print(f"    CPU seconds from analyzed until recommended: {run.cpu_until_recommended}")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / "upload.json"
     out.write_text(
