@@ -103,7 +103,8 @@ class PersonaAssignment(EventData):
         default_factory=dict, description="Every matching persona per window"
     )
     details: ClaimCheck = Field(
-        description="Claim check of the user's PersonaDetails JSON in the data bucket (as persona.assigned's)"
+        description="Claim check of the user's PersonaDetails JSON in the data bucket (as"
+        " persona.assigned's): the user's line of the batch's JSON Lines object"
     )
 
 
@@ -417,10 +418,16 @@ MAX_EVENT_BYTES = 64 * 1024  # what any event may weigh on the wire (tests/integ
 SIZE_RULES = (
     "A payload that grows with the user's data travels by **claim check**: the producer writes it as an"
     " object in the data bucket and the event carries a `ClaimCheck` (`bucket`, `key`, `sha256`,"
-    " `size_bytes`); the consumer reads it and refuses it if its hash differs (dead-lettered: retrying"
-    " cannot help). Typed payloads live in `messaging/contracts.py` (`PersonaDetails`: the"
-    " `AnalysisReport` and the account kinds; `ReviewItems`: what an operator reviews) and are parsed once,"
-    " at the consumer's edge. `recommendations.generated` carries its review items inline up to"
+    " `size_bytes`, `offset`); the consumer reads it and refuses it if its hash differs (dead-lettered:"
+    " retrying cannot help). A claim with an `offset` names a part of a shared object (`size_bytes` and"
+    " `sha256` are the part's): the `PersonaDetails` of a batch of users are one JSON Lines object (a line"
+    f" per user, at most {ASSIGNMENTS_PER_EVENT_MAX} lines, one write), and a consumer of"
+    " `personas.assigned` reads each object it names once for all its users; an erased user's line is"
+    " overwritten with spaces, so the other lines keep their offsets and hashes. Without an `offset`"
+    " (null) the claim names the whole object. Typed payloads live in `messaging/contracts.py`"
+    " (`PersonaDetails`: the `AnalysisReport` and the account kinds; `ReviewItems`: what an operator"
+    " reviews) and are parsed once, at the consumer's edge. `recommendations.generated` carries its"
+    " review items inline up to"
     f" {INLINE_ITEMS_MAX_BYTES // 1024} KB (`items`), by claim check beyond (`items_claim`). A batch"
     " import is announced in chunks of at most 100 users (`upload.ingested`), and so are its users'"
     f" personas (`personas.assigned`: at most {ASSIGNMENTS_PER_EVENT_MAX} assignments and"

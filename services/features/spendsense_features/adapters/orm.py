@@ -72,3 +72,13 @@ user_snapshots = Table(
     Column("as_of", Date),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
+
+# Which batch object of the data bucket holds a line of each user's PersonaDetails (an erasure blanks it):
+# the line's report is of ``report_user_id``, the user's own id or that of an account merged into theirs.
+details_objects = Table(
+    "details_objects",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("key", String(1024), primary_key=True),
+    Column("report_user_id", String(128), primary_key=True),
+)

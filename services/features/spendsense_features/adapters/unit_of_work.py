@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from spendsense_features.adapters.orm import consent_projection
 from spendsense_features.adapters.repositories import (
     SqlAnalysisRepository,
+    SqlDetailsObjectRepository,
     SqlRuleSetRepository,
     SqlSnapshotRepository,
 )
@@ -21,4 +22,5 @@ class SqlFeaturesUnitOfWork(SqlUnitOfWork, FeaturesUnitOfWork):
         self.analyses = SqlAnalysisRepository(session)
         self.snapshots = SqlSnapshotRepository(session)
         self.rule_sets = SqlRuleSetRepository(session)
+        self.details_objects = SqlDetailsObjectRepository(session)
         self.consent = SqlConsentProjection(session, consent_projection)

@@ -1,8 +1,9 @@
 """Use case: an upload was ingested → compute every signal and persona for its users, store them with
 history, and publish ``personas.assigned`` (or ``upload.failed`` for a user without current consent).
 
-The report and account kinds the recommender needs travel by claim check: one JSON object per user in
-the data bucket, all of a batch stored in one call, the event carrying only the claim. A batch's
+The report and account kinds the recommender needs travel by claim check: one JSON line per user in one
+object per batch in the data bucket (one PUT; features remembers which objects hold each user's line, so
+an erasure can blank it), the event carrying only the claim of the user's line. A batch's
 assignments are announced together (one event per chunk, split only to stay small): every publish costs
 the broker the same however small the event, and one per user made the broker the pipeline's bottleneck."""
 
@@ -35,7 +36,7 @@ from spendsense_shared.messaging.catalog import (
     UploadIngested,
     new_event,
 )
-from spendsense_shared.messaging.claim_check import ClaimCheck, check_in_many, content_hash
+from spendsense_shared.messaging.claim_check import ClaimCheck, check_in_batch, content_hash
 from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
 
@@ -135,6 +136,7 @@ async def publish_again(
         return
     typed = [AnalysisReport.model_validate(report) for report, _ in stored]
     claims = await check_in_details(store, typed, accounts_by_user(tables.get("accounts")))
+    await remember_details(uow, typed, claims)
     by_version: dict[str, list[PersonaAssignment]] = {}  # the batch event has one rule set
     for (_, version), report, claim in zip(stored, typed, claims, strict=True):
         by_version.setdefault(version, []).append(assignment_of(report, claim))
@@ -186,6 +188,7 @@ async def score(
     claims = await check_in_details(store, typed, accounts_by_user(tables.get("accounts")))
     checked_in = time.monotonic()
     await uow.analyses.save_many(reports, upload_id, rule_set.version)
+    await remember_details(uow, typed, claims)
     assignments = [assignment_of(r, claim) for r, claim in zip(typed, claims, strict=True)]
     announce(uow, assignments, upload_id, rule_set.version, reason, causation_id=causation_id)
     log.info(
@@ -211,26 +214,52 @@ def accounts_by_user(accounts: pa.Table | None) -> dict[str, list[AccountKind]]:
     return grouped
 
 
-def details_key(user_id: str, body: bytes) -> str:
-    return f"features/users/{user_id}/analysis/{content_hash(body)[:16]}.json"
+DETAILS_PER_OBJECT = ASSIGNMENTS_PER_EVENT_MAX  # an event's users' details are (mostly) in one object
+
+
+def details_key(whole: bytes) -> str:
+    """Content-addressed: the same details checked in again (``publish_again``) land under the same key."""
+    return f"features/details/{content_hash(whole)[:32]}.jsonl"
+
+
+def details_body(details: PersonaDetails) -> bytes:
+    # Canonical JSON (sorted keys): the same details give the same bytes, hence the same claim, when
+    # published again from the stored analysis (PostgreSQL's JSONB does not keep key order). One line:
+    # json.dumps escapes every newline within a string.
+    return json.dumps(
+        details.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+    ).encode()
 
 
 async def check_in_details(
     store: BlobStore, reports: list[AnalysisReport], accounts: dict[str, list[AccountKind]]
 ) -> list[ClaimCheck]:
-    """Store every user's ``PersonaDetails`` in one batch; their claims, in ``reports`` order."""
+    """Store every user's ``PersonaDetails`` as one line of a JSON Lines object, up to
+    ``DETAILS_PER_OBJECT`` users per object (one PUT each: an upload's chunk of users takes one); their
+    claims, in ``reports`` order. Lines are ordered by user id, so the same details give the same objects
+    whatever order the reports come in."""
     if not reports:
         return []
-    items: list[tuple[str, bytes]] = []
-    for report in reports:
-        details = PersonaDetails(report=report, accounts=accounts.get(report.user_id, []))
-        # Canonical JSON (sorted keys): the same details give the same bytes, hence the same claim, when
-        # published again from the stored analysis (PostgreSQL's JSONB does not keep key order).
-        body = json.dumps(
-            details.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
-        ).encode()
-        items.append((details_key(report.user_id, body), body))
-    return await check_in_many(store, items)
+    order = sorted(range(len(reports)), key=lambda i: reports[i].user_id)
+    bodies = [
+        details_body(PersonaDetails(report=reports[i], accounts=accounts.get(reports[i].user_id, [])))
+        for i in order
+    ]
+    claims: list[ClaimCheck | None] = [None] * len(reports)
+    for start in range(0, len(order), DETAILS_PER_OBJECT):
+        part = await check_in_batch(store, details_key, bodies[start : start + DETAILS_PER_OBJECT])
+        for index, claim in zip(order[start : start + DETAILS_PER_OBJECT], part, strict=True):
+            claims[index] = claim
+    return [claim for claim in claims if claim is not None]
+
+
+async def remember_details(
+    uow: FeaturesUnitOfWork, reports: list[AnalysisReport], claims: list[ClaimCheck]
+) -> None:
+    """Which object holds each user's details: an erasure blanks their lines there."""
+    await uow.details_objects.remember(
+        [(report.user_id, claim.key) for report, claim in zip(reports, claims, strict=True)]
+    )
 
 
 def assignment_of(report: AnalysisReport, details: ClaimCheck) -> PersonaAssignment:

@@ -1,7 +1,8 @@
 """Use case: two accounts of one person were merged (``user.merged``) → what the features service keeps of
 the account merged away becomes the remaining account's: its snapshot pointer, signals and current
 personas where the remaining account has none of its own (the remaining account's own win), its whole
-persona history, and its consent projection row (:func:`spendsense_shared.consent.merged_consent`).
+persona history, the lines of details objects held for it (an erasure of the remaining account blanks
+them), and its consent projection row (:func:`spendsense_shared.consent.merged_consent`).
 
 Nothing is published and nothing re-analyzed: the remaining account's next upload or a re-score does that.
 Applying the merge twice changes nothing (the second finds nothing of the source account).
@@ -23,4 +24,5 @@ async def merge_users(envelope: EventEnvelope, data: EventData, uow: FeaturesUni
         return
     await uow.snapshots.merge_user(source, target)
     await uow.analyses.merge_user(source, target)
+    await uow.details_objects.merge_user(source, target)
     await uow.consent.merge(source, target)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 
 from spendsense_cli.synthetic import build_user
 from spendsense_features.adapters.orm import (
+    details_objects,
     messaging,
     persona_assignments,
     persona_history,
@@ -34,10 +35,12 @@ from spendsense_shared.messaging.catalog import (
     ConsentRevoked,
     PersonasAssigned,
     UploadIngested,
+    UserErasureRequested,
+    UserMerged,
     new_event,
     parse_data,
 )
-from spendsense_shared.messaging.claim_check import redeem
+from spendsense_shared.messaging.claim_check import ClaimCheck, ClaimCheckMismatch, redeem, redeem_many
 from spendsense_shared.messaging.contracts import PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.topology import build_topology
@@ -67,6 +70,7 @@ class Features:
         self.db = platform.database
         self.store = store
         wiring = SERVICE.bootstrap(platform)  # wired as the worker wires it
+        self.wiring = wiring
         self.uow = wiring.unit_of_work
         self.handler = wiring.event_handlers["upload.ingested"]
 
@@ -106,7 +110,8 @@ class Features:
 
     async def handle(self, envelope: EventEnvelope) -> None:
         async with self.uow() as uow:
-            await self.handler(envelope, parse_data(envelope), uow)
+            handler = self.wiring.event_handlers[envelope.type]
+            await handler(envelope, parse_data(envelope), uow)
             await uow.commit()
 
     async def analyze(self, upload_id: str, users: list[dict[str, Any]]) -> EventEnvelope:
@@ -194,9 +199,10 @@ async def test_a_consented_users_signals_and_personas_are_stored_and_announced(f
     assert one.personas == {"30d": "high_utilization", "180d": "high_utilization"}
     assert one.matched["30d"][0] == "high_utilization"
     assert one.reason == "upload"
-    # The report travels by claim check: stored in the real data bucket, redeemed whole.
+    # The report travels by claim check: a line of the batch's object in the real data bucket.
     assert one.details.bucket == features.store.bucket
-    assert one.details.key.startswith("features/users/u1/analysis/")
+    assert one.details.key.startswith("features/details/")
+    assert (one.details.offset, one.details.size_bytes) == (0, len(await features.store.get(one.details.key)))
     redeemed = PersonaDetails.model_validate_json(await redeem(features.store, one.details))
     assert redeemed.report.user_id == "u1"
     assert redeemed.report.windows["180d"].persona.primary == "high_utilization"
@@ -351,3 +357,77 @@ async def test_a_batch_is_announced_in_as_few_events_as_the_limit_allows(feature
     assert [len(b["data"]["assignments"]) for b in batches] == [2, 2, 1]
     assert sorted(a["user_id"] for a in await features.assignments()) == sorted(u["user_id"] for u in users)
     assert await features.events("persona.assigned") == []
+
+
+async def details_claims(features: Features) -> dict[str, ClaimCheck]:
+    """User id → the details claim of their announced assignment."""
+    return {a["user_id"]: ClaimCheck.model_validate(a["details"]) for a in await features.assignments()}
+
+
+async def test_a_batchs_details_are_one_object_written_once_and_read_once(features):
+    """Fails if features went back to one details object per user."""
+    users = [synthetic(i, f"u{i}")[0] for i in range(4)]
+    await features.grant(*(u["user_id"] for u in users))
+
+    await features.analyze(f"up_{uuid.uuid4().hex[:6]}", users)
+
+    [key] = await features.store.list("features/")
+    claims = await details_claims(features)
+    assert {c.key for c in claims.values()} == {key}
+    assert sorted(c.offset for c in claims.values()) == sorted({c.offset for c in claims.values()})
+    redeemed = await redeem_many(features.store, list(claims.values()))
+    assert [PersonaDetails.model_validate_json(b).report.user_id for b in redeemed] == list(claims)
+    held = await features.rows(details_objects, details_objects.c.user_id)
+    assert [(r.user_id, r.key, r.report_user_id) for r in held] == [(f"u{i}", key, f"u{i}") for i in range(4)]
+
+
+async def test_an_erasure_blanks_the_users_line_and_the_others_claims_still_redeem(features):
+    users = [synthetic(i, f"u{i}")[0] for i in range(3)]
+    await features.grant(*(u["user_id"] for u in users))
+    await features.analyze(f"up_{uuid.uuid4().hex[:6]}", users)
+    claims = await details_claims(features)
+    [key] = await features.store.list("features/")
+    before = await features.store.get(key)
+
+    erasure = new_event(UserErasureRequested(user_id="u1", requested_at=datetime.now(UTC)), user_id="u1")
+    await features.handle(erasure)
+    await features.handle(erasure)  # a redelivery: nothing left to blank
+
+    after = await features.store.get(key)
+    assert len(after) == len(before)
+    gone = claims["u1"]
+    assert after[gone.offset : gone.offset + gone.size_bytes].strip(b" ") == b""
+    assert b'"u1"' not in after
+    with pytest.raises(ClaimCheckMismatch):
+        await redeem(features.store, gone)
+    kept = [claims["u0"], claims["u2"]]
+    assert [
+        PersonaDetails.model_validate_json(b).report.user_id for b in await redeem_many(features.store, kept)
+    ] == [
+        "u0",
+        "u2",
+    ]
+    held = await features.rows(details_objects, details_objects.c.user_id)
+    assert [r.user_id for r in held] == ["u0", "u2"]
+
+
+async def test_an_erasure_after_a_merge_blanks_the_merged_accounts_line_too(features):
+    users = [synthetic(i, f"u{i}")[0] for i in range(3)]
+    await features.grant(*(u["user_id"] for u in users))
+    await features.analyze(f"up_{uuid.uuid4().hex[:6]}", users)
+    claims = await details_claims(features)
+    [key] = await features.store.list("features/")
+
+    await features.handle(new_event(UserMerged(source_user_id="u2", target_user_id="u1")))
+    held = await features.rows(details_objects, details_objects.c.user_id, details_objects.c.report_user_id)
+    assert [(r.user_id, r.report_user_id) for r in held] == [("u0", "u0"), ("u1", "u1"), ("u1", "u2")]
+    await features.handle(
+        new_event(UserErasureRequested(user_id="u1", requested_at=datetime.now(UTC)), user_id="u1")
+    )
+
+    after = await features.store.get(key)
+    for gone in ("u1", "u2"):
+        assert b'"%s"' % gone.encode() not in after
+    [kept] = await redeem_many(features.store, [claims["u0"]])
+    assert PersonaDetails.model_validate_json(kept).report.user_id == "u0"
+    assert [r.user_id for r in await features.rows(details_objects, details_objects.c.user_id)] == ["u0"]

@@ -10,11 +10,14 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any
 
+import pytest
+
 from spendsense_cli.synthetic import build_user
 from spendsense_features.domain.analysis import analyze
 from spendsense_features.domain.rules import load_rule_set
 from spendsense_features.handlers.analysis import analyze_upload
 from spendsense_features.handlers.erasure import erase_user
+from spendsense_features.handlers.merge import merge_users
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_shared.consent import project_consent
@@ -23,11 +26,14 @@ from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     UploadIngested,
     UserErasureRequested,
+    UserMerged,
     new_event,
     parse_data,
 )
+from spendsense_shared.messaging.claim_check import ClaimCheckMismatch, redeem, redeem_many
+from spendsense_shared.messaging.contracts import PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
-from spendsense_shared.testing.fakes import InMemoryBlobStore
+from spendsense_shared.testing.fakes import InMemoryBlobStore, load_beside
 
 RULES = load_rule_set()
 AS_OF = date(2026, 10, 31)
@@ -98,3 +104,33 @@ async def test_erasure_deletes_everything_of_the_user_and_nothing_brings_it_back
     )
     assert state(uow) == after
     assert [e.data["reason"] for e in uow.published if e.type == "upload.failed"] == ["consent_required"]
+
+
+handlers = load_beside(__file__, "test_handlers.py", "spendsense_features_unit_test_handlers")
+
+
+async def test_erasure_blanks_the_users_lines_of_details_merged_ones_included_and_others_still_redeem(uow):
+    blobs = InMemoryBlobStore()
+    for user_id in ("gone", "merged", "kept"):
+        await handlers.consent(uow, user_id)
+    event = await handlers.ingested(blobs, "up1", {"gone": handlers.HU, "merged": handlers.SB, "kept": 1})
+    await handle(partial(analyze_upload, store=blobs, rule_sets=RuleSetStore()), event, uow)
+    claims = {a.user_id: a.details for a in handlers.assigned(uow)}
+    [key] = {c.key for c in claims.values()}  # one object for the batch
+    await handle(merge_users, new_event(UserMerged(source_user_id="merged", target_user_id="gone")), uow)
+
+    erasure = new_event(UserErasureRequested(user_id="gone", requested_at=T0), user_id="gone")
+    await handle(partial(erase_user, store=blobs), erasure, uow)
+    await handle(partial(erase_user, store=blobs), erasure, uow)  # a redelivery: nothing left to blank
+
+    stored = blobs.objects[key]
+    for user_id in ("gone", "merged"):  # the merged account's line is the remaining account's
+        claim = claims[user_id]
+        assert claim.offset is not None
+        assert stored[claim.offset : claim.offset + claim.size_bytes].strip(b" ") == b""
+        with pytest.raises(ClaimCheckMismatch):
+            await redeem(blobs, claim)
+        assert f'"{user_id}"'.encode() not in stored
+    [kept] = await redeem_many(blobs, [claims["kept"]])
+    assert PersonaDetails.model_validate_json(kept).report.user_id == "kept"
+    assert {u for u, _, _ in uow.details_objects.rows} == {"kept"}

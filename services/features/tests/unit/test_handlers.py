@@ -164,10 +164,13 @@ async def test_consented_users_are_analyzed_stored_and_announced_with_a_claim_ch
         ("u3", "consent_required")
     ]
     assert {e.causation_id for e in uow.published} == {event.id}
-    # One batch of details for every user of the batch, in the data bucket.
-    [batch] = bucket.batches
-    assert len(batch) == 2
-    assert len(data_bucket.objects) == uploads_before + 2
+    # One object of details for every user of the batch, in the data bucket: one PUT, not one per user.
+    [[batch_key]] = bucket.batches
+    assert re.fullmatch(r"features/details/[0-9a-f]{32}\.jsonl", batch_key)
+    assert len(data_bucket.objects) == uploads_before + 1
+    lines = data_bucket.objects[batch_key].split(b"\n")  # JSON Lines, a line per user (by user id)
+    assert [json.loads(line)["report"]["user_id"] for line in lines] == ["u1", "u2"]
+    assert uow.details_objects.rows == {("u1", batch_key, "u1"), ("u2", batch_key, "u2")}
     for user_id, index in (("u1", HU), ("u2", SB)):
         data = by_user[user_id]
         assert (data.upload_id, data.as_of, data.rule_set_version, data.reason) == (
@@ -176,8 +179,8 @@ async def test_consented_users_are_analyzed_stored_and_announced_with_a_claim_ch
             RULES.version,
             "upload",
         )
-        assert re.fullmatch(rf"features/users/{user_id}/analysis/[0-9a-f]{{16}}\.json", data.details.key)
-        assert data.details.key in batch
+        assert data.details.key == batch_key
+        assert data.details.offset is not None
         assert data.details.bucket == data_bucket.bucket
         details = PersonaDetails.model_validate_json(await redeem(data_bucket, data.details))
         expected = AnalysisReport.model_validate(report(index, user_id))
@@ -222,7 +225,12 @@ async def test_a_tampered_details_object_is_refused_by_its_claim(uow, data_bucke
         rule_sets=RuleSetStore(),
     )
     claim = assigned(uow)[0].details
-    data_bucket.objects[claim.key] += b" "
+    assert claim.offset is not None
+    stored = data_bucket.objects[claim.key]
+    at = claim.offset + claim.size_bytes // 2  # a byte of the user's part changed
+    data_bucket.objects[claim.key] = (
+        stored[:at] + (b"0" if stored[at : at + 1] != b"0" else b"1") + stored[at + 1 :]
+    )
     with pytest.raises(ClaimCheckMismatch):
         await redeem(data_bucket, claim)
 

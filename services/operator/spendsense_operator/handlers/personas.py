@@ -14,7 +14,7 @@ from spendsense_operator.handlers.unit_of_work import OperatorUnitOfWork
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import EventData, PersonaAssigned, PersonasAssigned
-from spendsense_shared.messaging.claim_check import redeem
+from spendsense_shared.messaging.claim_check import redeem_many
 from spendsense_shared.messaging.contracts import PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.messaging.errors import PermanentError
@@ -55,14 +55,24 @@ async def _project_consented(
     store: BlobStore,
 ) -> None:
     """:func:`project_assignment` each (assignment, the event id it is recorded under) whose user's consent
-    is current: nothing of a user is kept without it (and nothing is read from the bucket)."""
+    is current: nothing of a user is kept without it (and nothing is read from the bucket). Their details
+    are redeemed together, each object read once (a batch's details share one): a claim that fails its
+    check fails the batch, as it did one at a time."""
     consented = await uow.consent.granted([a.user_id for a, _ in assignments])
+    kept = []
     for assignment, event_id in assignments:
         if assignment.user_id not in consented:
             log.info("persona_skipped", reason="consent_required")
             continue
+        kept.append((assignment, event_id))
+    bodies = await redeem_many(store, [a.details for a, _ in kept])
+    for (assignment, event_id), body in zip(kept, bodies, strict=True):
         await project_assignment(
-            assignment, uow, store=store, event_id=event_id, assigned_at=envelope.occurred_at
+            assignment,
+            PersonaDetails.model_validate_json(body),
+            uow,
+            event_id=event_id,
+            assigned_at=envelope.occurred_at,
         )
 
 
@@ -74,17 +84,16 @@ def assignment_event_id(batch_id: uuid.UUID, user_id: str) -> str:
 
 async def project_assignment(
     data: PersonaAssigned,
+    details: PersonaDetails,
     uow: OperatorUnitOfWork,
     *,
-    store: BlobStore,
     event_id: str,
     assigned_at: datetime,
 ) -> None:
-    """One consented user's assignment → history rows and latest signals. Idempotent: the same event's
-    rows are recorded once, so is the same assignment published again in another event (the same user,
-    upload, window, as-of date, rule set and persona: features announcing its stored analysis again),
-    and older signals never replace newer."""
-    details = PersonaDetails.model_validate_json(await redeem(store, data.details))
+    """One consented user's assignment (and its redeemed details) → history rows and latest signals.
+    Idempotent: the same event's rows are recorded once, so is the same assignment published again in
+    another event (the same user, upload, window, as-of date, rule set and persona: features announcing
+    its stored analysis again), and older signals never replace newer."""
     try:
         history, signals = projection_of(data, details.report, event_id=event_id, assigned_at=assigned_at)
     except ReportMismatch as exc:

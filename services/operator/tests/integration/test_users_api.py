@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 
 from spendsense_operator.adapters.orm import persona_history, user_signals
 from spendsense_operator.bootstrap import SERVICE
+from spendsense_operator.handlers.personas import project_personas
 from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.catalog import (
     PersonaAssigned,
@@ -23,6 +24,10 @@ from spendsense_shared.messaging.catalog import (
     new_event,
     parse_data,
 )
+from spendsense_shared.messaging.claim_check import ClaimCheck, ClaimCheckMismatch, check_in_batch
+from spendsense_shared.messaging.contracts import PersonaDetails
+from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.testing.counting import CountingStore
 from spendsense_shared.testing.events import assigned_together
 from spendsense_shared.testing.fakes import load_beside
 
@@ -189,3 +194,50 @@ async def test_a_batch_of_assignments_is_projected_per_consented_user_once(opera
             await operator.client.get(f"/api/v1/operator/users/{user_id}", headers=operator.headers())
         ).json()
         assert sorted(p["window"] for p in body["persona_history"]) == ["180d", "30d"]
+
+
+async def batched(operator: support.Operator, *user_ids: str) -> tuple[EventEnvelope, list[ClaimCheck]]:
+    """``personas.assigned`` as features announces it: every user's details a line of one object."""
+    bodies = [
+        PersonaDetails(report=support.analysis(u, AS_OF, 0.68)).model_dump_json(by_alias=True).encode()
+        for u in user_ids
+    ]
+    claims = await check_in_batch(
+        await operator.data_bucket(), f"features/details/{uuid.uuid4().hex}.jsonl", bodies
+    )
+    each = [
+        parse_data(await operator.assigned(u, at=T0)).model_copy(update={"details": claim})
+        for u, claim in zip(user_ids, claims, strict=True)
+    ]
+    batch = new_event(assigned_together(each)).model_copy(update={"occurred_at": T0})  # type: ignore[arg-type]
+    return batch, claims
+
+
+async def test_a_batchs_details_are_read_once_for_all_its_users(operator):
+    for user_id in ("u1", "u2", "u3"):
+        await operator.consent(user_id)
+    batch, claims = await batched(operator, "u1", "u2", "u3")
+    store = CountingStore(await operator.data_bucket())
+
+    async with operator.uow() as uow:
+        await project_personas(batch, parse_data(batch), uow, store=store)
+        await uow.commit()
+
+    assert store.reads == [[claims[0].key]]  # one GET for the batch, not one per user
+    assert await rows(operator) == (6, 6)
+
+
+async def test_a_changed_part_of_a_batchs_details_fails_the_batch(operator):
+    """A hash mismatch is permanent (dead-lettered) and, the batch being one transaction, nothing of its
+    users is projected, as when each user's claim was redeemed in turn."""
+    for user_id in ("u1", "u2"):
+        await operator.consent(user_id)
+    batch, claims = await batched(operator, "u1", "u2")
+    store = await operator.data_bucket()
+    whole = bytearray(await store.get(claims[1].key))
+    whole[claims[1].offset + 2] ^= 0x01
+    await store.put_many([(claims[1].key, bytes(whole))], "application/x-ndjson")
+
+    with pytest.raises(ClaimCheckMismatch):
+        await operator.deliver(batch)
+    assert await rows(operator) == (0, 0)

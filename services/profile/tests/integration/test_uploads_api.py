@@ -22,6 +22,7 @@ from sqlalchemy import select
 from spendsense_cli.synthetic import build_user
 from spendsense_features.adapters.orm import messaging as features_tables
 from spendsense_features.bootstrap import SERVICE as FEATURES
+from spendsense_profile.adapters import data_store
 from spendsense_profile.adapters.orm import (
     accounts,
     consents,
@@ -33,7 +34,6 @@ from spendsense_profile.adapters.orm import (
     upload_users,
     uploads,
 )
-from spendsense_profile.adapters import data_store
 from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
 from spendsense_profile.bootstrap import SERVICE, upload_jobs
 from spendsense_profile.domain.ingest import parse_upload

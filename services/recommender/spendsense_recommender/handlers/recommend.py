@@ -27,7 +27,7 @@ from spendsense_shared.messaging.catalog import (
     RecommendationsPublished,
     new_event,
 )
-from spendsense_shared.messaging.claim_check import check_in_many, content_hash, redeem
+from spendsense_shared.messaging.claim_check import check_in_many, content_hash, redeem_many
 from spendsense_shared.messaging.contracts import (
     Alternative,
     CitableFact,
@@ -78,27 +78,32 @@ async def _recommend_consented(
     store: BlobStore,
     writer: Writer,
 ) -> None:
-    """:func:`recommend_for` each user whose consent is current: nothing is generated without it."""
+    """:func:`recommend_for` each user whose consent is current: nothing is generated without it (and
+    nothing is read from the bucket). Their details are redeemed together, each object read once (a
+    batch's details share one): a claim that fails its check fails the batch, as it did one at a time."""
     users = {a.user_id for a in assignments}
     consented = await uow.consent.granted(sorted(users))
     if skipped := len(users - consented):
         log.info("recommendations_skipped", reason="consent_required", users=skipped)
-    for assignment in assignments:
-        if assignment.user_id in consented:
-            await recommend_for(envelope, assignment, uow, store=store, writer=writer)
+    kept = [a for a in assignments if a.user_id in consented]
+    # The claims are redeemed and the reports parsed once, here; the domain gets the typed snapshot.
+    bodies = await redeem_many(store, [a.details for a in kept])
+    for assignment, body in zip(kept, bodies, strict=True):
+        details = PersonaDetails.model_validate_json(body)
+        await recommend_for(envelope, assignment, details, uow, store=store, writer=writer)
 
 
 async def recommend_for(
     envelope: EventEnvelope,
     data: PersonaAssigned,
+    details: PersonaDetails,
     uow: RecommenderUnitOfWork,
     *,
     store: BlobStore,
     writer: Writer,
 ) -> None:
-    """One consented user's assignment → recommendations stored for review and announced."""
-    # The claim is redeemed and the report parsed once, here; the domain gets the typed snapshot.
-    details = PersonaDetails.model_validate_json(await redeem(store, data.details))
+    """One consented user's assignment (and its redeemed details) → recommendations stored for review
+    and announced."""
     snapshot = snapshot_of(details.report)
     repo = uow.recommendations
     result = await build_recommendations(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import uuid
 from datetime import UTC, datetime
 from functools import partial
 
@@ -48,11 +49,18 @@ from spendsense_shared.messaging.catalog import (
     new_event,
     parse_data,
 )
-from spendsense_shared.messaging.claim_check import check_in_many, redeem
+from spendsense_shared.messaging.claim_check import (
+    ClaimCheckMismatch,
+    check_in_batch,
+    check_in_many,
+    redeem,
+    redeem_many,
+)
 from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails, ReviewItems
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.migrations import upgrade
 from spendsense_shared.storage import ObjectStore
+from spendsense_shared.testing.counting import CountingStore
 from spendsense_shared.testing.events import assigned_together
 
 
@@ -760,3 +768,43 @@ async def test_a_batch_of_assignments_recommends_each_consented_user_in_one_tran
     assert sorted(p["user_id"] for p in first_round) == sorted(consented)  # one review per user
     assert {p["causation_id"] for p in first_round} == {str(batch.id)}
     assert {u: len(p["data"]["recommendation_ids"]) for p in first_round for u in [p["user_id"]]} == stored
+
+
+async def batched(service, *indexes: int) -> tuple[EventEnvelope, list[str]]:
+    """``personas.assigned`` as features announces it: every user's details a line of one object."""
+    each = [parse_data(await persona_assigned(service.store, index)) for index in indexes]
+    bodies = await redeem_many(service.store, [one.details for one in each])  # each user's own object
+    claims = await check_in_batch(service.store, f"features/details/{uuid.uuid4().hex}.jsonl", bodies)
+    each = [one.model_copy(update={"details": claim}) for one, claim in zip(each, claims, strict=True)]
+    return new_event(assigned_together(each)), [one.user_id for one in each]  # type: ignore[arg-type]
+
+
+async def test_a_batchs_details_are_read_once_for_all_its_users(service):
+    batch, users = await batched(service, 0, 1, 3)
+    for user_id in users:
+        await grant(service, user_id)
+    store = CountingStore(service.store)
+
+    await handle(service, partial(generate_for_batch, store=store, writer=TemplateWriter()), batch)
+
+    [key] = {a.details.key for a in parse_data(batch).assignments}
+    assert store.reads == [[key]]  # one GET for the batch's object, not one per user
+    assert all([await count(service.db, recommendations, user_id=u) >= 4 for u in users])
+
+
+async def test_a_changed_part_of_a_batchs_details_fails_the_batch(service):
+    """A hash mismatch is permanent (dead-lettered) and, the batch being one transaction, nothing is
+    stored for any of its users, as when each user's claim was redeemed in turn."""
+    batch, users = await batched(service, 0, 1)
+    for user_id in users:
+        await grant(service, user_id)
+    claim = parse_data(batch).assignments[1].details
+    whole = bytearray(await service.store.get(claim.key))
+    whole[claim.offset + 2] ^= 0x01
+    await service.store.put_many([(claim.key, bytes(whole))], "application/x-ndjson")
+
+    with pytest.raises(ClaimCheckMismatch):
+        await handle(
+            service, partial(generate_for_batch, store=service.store, writer=TemplateWriter()), batch
+        )
+    assert [await count(service.db, recommendations, user_id=u) for u in users] == [0, 0]
