@@ -111,6 +111,9 @@ def _grant_consent(gateway: str, key: SigningKey, user_ids: list[str]) -> None:
         list(pool.map(grant, user_ids))
 
 
+POLL_S = 0.25  # as a client polls: each answer lists every user's stage (1,502 here), not free to serve
+
+
 def _follow(
     client: httpx.Client,
     upload_id: str,
@@ -147,7 +150,7 @@ def _follow(
         if line != last:
             print(f"  {now - started:6.1f} s  {line}", flush=True)
             last = line
-        time.sleep(0.1)
+        time.sleep(POLL_S)
     raise TimeoutError(f"upload {upload_id} not recommended within 900 s")
 
 
