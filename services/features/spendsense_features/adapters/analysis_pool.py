@@ -5,8 +5,9 @@ on one core (the analysis is mostly Python and pandas holding the GIL) while the
 to do. Here each batch's tables go to a pool process (pickled Arrow buffers: a chunk of 100 users is a
 few MB), which runs the pure domain function and sends the reports back.
 
-Processes come from a ``forkserver`` that has imported the analysis once, so a process starts in
-milliseconds and holds nothing of the worker's (no sockets, no event loop). The pool starts on first use
+Processes come from a ``forkserver`` that has imported the analysis once
+(:mod:`spendsense_shared.processes`), so a process starts in milliseconds and holds nothing of the
+worker's (no sockets, no event loop). The pool starts on first use
 (a process that never analyzes, the API, never starts one) and lives as long as the process. A pool
 process that dies (killed, out of memory) breaks the pool: the batch fails as any error would (retried,
 then dead-lettered, never lost) and the next batch gets a new pool.
@@ -15,7 +16,6 @@ then dead-lettered, never lost) and the next batch gets a new pool.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 from collections.abc import Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -26,6 +26,7 @@ import pyarrow as pa
 from spendsense_features.domain import analysis
 from spendsense_features.domain.rules import RuleSet
 from spendsense_shared.logging import get_logger
+from spendsense_shared.processes import forkserver_context
 
 log = get_logger(__name__)
 
@@ -41,9 +42,7 @@ _POOLS: dict[int, ProcessPoolExecutor] = {}
 
 def _pool(processes: int) -> ProcessPoolExecutor:
     if processes not in _POOLS:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload([analysis.__name__])
-        _POOLS[processes] = ProcessPoolExecutor(processes, mp_context=context)
+        _POOLS[processes] = ProcessPoolExecutor(processes, mp_context=forkserver_context(analysis.__name__))
         log.info("analysis_pool_started", processes=processes)
     return _POOLS[processes]
 

@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import multiprocessing
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -42,6 +41,7 @@ from spendsense_profile.domain.uploads import (
 )
 from spendsense_profile.handlers.unit_of_work import ParseInterrupted
 from spendsense_shared.logging import get_logger
+from spendsense_shared.processes import forkserver_context
 
 log = get_logger(__name__)
 INTERRUPTED = {-signal.SIGTERM, -signal.SIGINT, -signal.SIGKILL}
@@ -62,9 +62,11 @@ class SandboxedParser:
         self.sources = sources
         self.fx_rates = dict(fx_rates)
         self.parse_function = parse
-        self.context = multiprocessing.get_context(start_method)
-        if start_method == "forkserver":
-            self.context.set_forkserver_preload(_preload())
+        self.context = (
+            forkserver_context(parse_child.__name__)
+            if start_method == "forkserver"
+            else multiprocessing.get_context(start_method)
+        )
 
     async def parse(self, source: UploadSource, budget: ParseBudget, *, default_user_id: str) -> ParseOutcome:
         with tempfile.TemporaryDirectory(prefix="spendsense-upload-") as workdir:
@@ -91,7 +93,7 @@ class SandboxedParser:
         stop: threading.Event,
     ) -> ParseOutcome:
         receiver, sender = self.context.Pipe(duplex=False)
-        child = self.context.Process(  # type: ignore[attr-defined]
+        child = self.context.Process(  # type: ignore[union-attr]
             target=parse_child.main,
             args=(
                 sender,
@@ -154,11 +156,3 @@ class SandboxedParser:
 
 
 _NOTHING = object()
-
-
-def _preload() -> list[str]:
-    """What the fork server imports once: the parser, and the main module when it is one (every child
-    runs the main module again as ``__mp_main__``; with its imports done that costs nothing)."""
-    main = sys.modules.get("__main__")
-    name = getattr(getattr(main, "__spec__", None), "name", None)
-    return [parse_child.__name__, *([name] if name and not name.endswith("__main__") else [])]
