@@ -9,8 +9,8 @@ The user asks to be erased (``DELETE /api/v1/consent/{id}?erase=true``) and ``us
 (``<service>.user_erased``, naming only the pseudonym); auth, once all have, announces ``user.erased``
 and every service forgets the events it sent about the user. Then no row of any table of any service's
 schema mentions the user id — every text, varchar, JSON and array column is searched, the outboxes
-too — no object in the data bucket has the id in its key (nor in the features' batch objects of details,
-whose other lines stay), the admin sees the erasure complete, and every
+too — no object in the data bucket has the id in its key (nor in the features' batch objects of details
+or the recommender's of review items, whose other lines stay), the admin sees the erasure complete, and every
 read of the user answers 404, for the user and for operators.
 """
 
@@ -90,12 +90,11 @@ async def snapshots_holding(bucket: ObjectStore, user_id: str) -> list[str]:
     return holding
 
 
-async def details_holding(bucket: ObjectStore, user_id: str) -> list[str]:
-    """The features' batch objects of persona details with a byte of the user id (their keys name no
-    user; an erased user's line is blanked out)."""
-    return [
-        k for k in sorted(await bucket.list("features/details/")) if user_id.encode() in await bucket.get(k)
-    ]
+async def details_holding(bucket: ObjectStore, user_id: str, prefix: str = "features/details/") -> list[str]:
+    """The features' batch objects of persona details (or, ``prefix`` ``recommender/reviews/``, the
+    recommender's of review items) with a byte of the user id (their keys name no user; an erased user's
+    line is blanked out)."""
+    return [k for k in sorted(await bucket.list(prefix)) if user_id.encode() in await bucket.get(k)]
 
 
 async def mentions(platform: Platform, user_id: str) -> list[tuple[str, str, Any]]:
@@ -159,11 +158,13 @@ async def test_an_erased_user_is_gone_from_every_schema_and_the_data_bucket(serv
     for name in ("profile", "features", "recommender", "operator"):
         assert [m for m in holding[name] if m[0] != "outbox"], f"{name} holds nothing of the user to erase"
     bucket = ObjectStore(profile.platform.aws, topology.buckets["data"], "")
-    # the recommender checks review items in only when they are large: put one as it would
+    # before recommendations.batch_generated the recommender checked large review items in per user: put
+    # one as it did (its erasure still deletes them)
     await bucket.put(f"recommender/users/{user_id}/review/large.json", b"{}", "application/json")
     assert {k.split("/", 1)[0] for k in await bucket.list() if user_id in k} == {"recommender"}
     assert await snapshots_holding(bucket, user_id)  # the profile's snapshots name no user: their rows
     assert await details_holding(bucket, user_id)  # nor do the features' batch objects: their lines
+    assert await details_holding(bucket, user_id, "recommender/reviews/")  # nor the recommender's
 
     waiting = await profile.post("/api/v1/uploads", json=data, headers=me)  # received, not yet parsed
     assert waiting.status_code == 202, waiting.text
@@ -194,6 +195,7 @@ async def test_an_erased_user_is_gone_from_every_schema_and_the_data_bucket(serv
     assert not [k for k in await bucket.list() if user_id in k]
     assert await snapshots_holding(bucket, user_id) == []
     assert await details_holding(bucket, user_id) == []  # the user's line blanked out
+    assert await details_holding(bucket, user_id, "recommender/reviews/") == []
 
     # Every read of the user answers 404, for the user and for operators.
     staff = operator.as_("op-1", "operator")

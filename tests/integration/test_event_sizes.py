@@ -80,9 +80,12 @@ async def test_every_event_stays_under_64_kb_for_the_largest_users(service_clien
     sizes: dict[str, int] = {}
     for event in published:
         sizes[event.type] = max(sizes.get(event.type, 0), wire_size(event))
-    assert {"upload.ingested", "personas.assigned", "recommendations.generated"} <= set(sizes), sizes
+    assert {"upload.ingested", "personas.assigned", "recommendations.batch_generated"} <= set(sizes), sizes
+    assert "recommendations.generated" not in sizes  # no longer published
     batches = [e for e in features_events if e.type == "personas.assigned"]
     assert [len(e.data["assignments"]) for e in batches] == [LARGEST_USERS]  # one announcement for all
+    generated = [e for e in recommender_events if e.type == "recommendations.batch_generated"]
+    assert [len(e.data["generated"]) for e in generated] == [LARGEST_USERS]  # and one for their reviews
     too_large = {t: s for t, s in sizes.items() if s >= MAX_EVENT_BYTES}
     assert not too_large, f"events over {MAX_EVENT_BYTES} bytes: {too_large}"
 

@@ -28,7 +28,7 @@ from spendsense_operator.handlers import dead_letters, review, users
 from spendsense_operator.handlers.erasure import erase_user
 from spendsense_operator.handlers.merge import merge_users
 from spendsense_operator.handlers.personas import project_persona, project_personas
-from spendsense_operator.handlers.queue import enqueue_recommendations
+from spendsense_operator.handlers.queue import enqueue_batch, enqueue_recommendations
 from spendsense_operator.settings import OperatorSettings
 from spendsense_shared.consent import ProjectedConsent, consent_handlers
 from spendsense_shared.erasure import forget_erased_user
@@ -64,7 +64,9 @@ def bootstrap(platform: Platform) -> Wiring:
         bus=bus,
         event_handlers={
             **consent_handlers(),
+            # as published before recommendations.batch_generated
             "recommendations.generated": partial(enqueue_recommendations, store=data, policy=policy),
+            "recommendations.batch_generated": partial(enqueue_batch, store=data, policy=policy),
             "persona.assigned": partial(project_persona, store=data),  # as published before personas.assigned
             "personas.assigned": partial(project_personas, store=data),
             "user.merged": merge_users,

@@ -36,7 +36,8 @@ def event_handlers(notifier: PushNotifier) -> dict[str, EventHandler]:
         "user.merged": profile.merge_profiles,
         "persona.assigned": uploads.record_progress,  # as published before personas.assigned
         "personas.assigned": uploads.record_personas,
-        "recommendations.generated": uploads.record_progress,
+        "recommendations.generated": uploads.record_progress,  # as published before the batch event
+        "recommendations.batch_generated": uploads.record_recommended,
         "upload.failed": uploads.record_progress,
         "recommendations.published": partial(push.notify_recommendations_published, push=notifier),
         "user.erased": forget_erased_user,  # the erasure's own announcements, once it is complete

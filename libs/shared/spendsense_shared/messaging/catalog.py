@@ -170,6 +170,52 @@ class RecommendationsGenerated(EventData):
         return self
 
 
+class GeneratedForUser(EventData):
+    """One user's recommendations within ``recommendations.batch_generated``: what
+    ``recommendations.generated`` carries per user, the review items always by claim check."""
+
+    user_id: str
+    recommendation_ids: list[str]
+    persona: str
+    items_claim: ClaimCheck | None = Field(
+        description="Claim check of the user's ReviewItems JSON: the user's line of the batch's JSON Lines"
+        " object in the data bucket; null when the recommendations are announced again without their"
+        " items (progress only)"
+    )
+
+
+# A recommendations.batch_generated event carries at most this many users' entries, and at most this many
+# bytes of them (serialized, as the relay sends it): a larger batch is split.
+GENERATED_PER_EVENT_MAX = 100
+GENERATED_MAX_BYTES = 48 * 1024
+
+
+class RecommendationsBatchGenerated(EventData):
+    """The recommendations generated for a batch of users (a ``personas.assigned`` event's) in one event:
+    one publish through the broker instead of one per user."""
+
+    upload_id: str | None
+    generated: list[GeneratedForUser] = Field(
+        description="GeneratedForUser per user: `user_id`, `recommendation_ids`, `persona`, `items_claim`;"
+        f" at most {GENERATED_PER_EVENT_MAX} of them and {GENERATED_MAX_BYTES // 1024} KB serialized"
+        " (a larger batch is split)"
+    )
+
+    def each(self) -> list[RecommendationsGenerated]:
+        """Every user's entry as the per-user ``recommendations.generated`` data: what the consumers'
+        per-user handling takes, whichever of the two events brought it."""
+        return [
+            RecommendationsGenerated(
+                user_id=g.user_id,
+                upload_id=self.upload_id,
+                recommendation_ids=g.recommendation_ids,
+                persona=g.persona,
+                items_claim=g.items_claim,
+            )
+            for g in self.generated
+        ]
+
+
 class OverrideText(BaseModel):
     """What an operator put in place of a recommendation's text: edited text, or another catalog item
     (one of the item's ``alternatives``), either way past every guardrail check."""
@@ -297,7 +343,15 @@ CATALOG: dict[str, EventSpec] = {
             1,
             "recommender",
             RecommendationsGenerated,
-            "New recommendations await review.",
+            "New recommendations await review (one user; still handled, no longer published).",
+        ),
+        EventSpec(
+            "recommendations.batch_generated",
+            1,
+            "recommender",
+            RecommendationsBatchGenerated,
+            "New recommendations await review, for a batch of users (one event per personas.assigned"
+            " handled, split only to stay small).",
         ),
         EventSpec("recommendation.reviewed", 1, "operator", RecommendationReviewed, "An operator decided."),
         EventSpec(
@@ -335,6 +389,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
         "persona.assigned",
         "personas.assigned",
         "recommendations.generated",
+        "recommendations.batch_generated",
         "upload.failed",
         "recommendations.published",
         "user.erased",
@@ -362,6 +417,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     ),
     "operator": (
         "recommendations.generated",
+        "recommendations.batch_generated",
         "persona.assigned",
         "personas.assigned",
         "consent.granted",
@@ -426,12 +482,16 @@ SIZE_RULES = (
     " overwritten with spaces, so the other lines keep their offsets and hashes. Without an `offset`"
     " (null) the claim names the whole object. Typed payloads live in `messaging/contracts.py`"
     " (`PersonaDetails`: the `AnalysisReport` and the account kinds; `ReviewItems`: what an operator"
-    " reviews) and are parsed once, at the consumer's edge. `recommendations.generated` carries its"
-    " review items inline up to"
+    " reviews) and are parsed once, at the consumer's edge. `recommendations.batch_generated` carries"
+    " each user's review items by claim check (`items_claim`): the `ReviewItems` of a batch's users are"
+    " one JSON Lines object too (one write), and an erasure blanks the user's line alike."
+    " `recommendations.generated` (no longer published) carried its review items inline up to"
     f" {INLINE_ITEMS_MAX_BYTES // 1024} KB (`items`), by claim check beyond (`items_claim`). A batch"
     " import is announced in chunks of at most 100 users (`upload.ingested`), and so are its users'"
     f" personas (`personas.assigned`: at most {ASSIGNMENTS_PER_EVENT_MAX} assignments and"
-    f" {ASSIGNMENTS_MAX_BYTES // 1024} KB of them per event)."
+    f" {ASSIGNMENTS_MAX_BYTES // 1024} KB of them per event) and their recommendations"
+    f" (`recommendations.batch_generated`: at most {GENERATED_PER_EVENT_MAX} users and"
+    f" {GENERATED_MAX_BYTES // 1024} KB of them per event)."
 )
 
 

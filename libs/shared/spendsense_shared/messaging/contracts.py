@@ -256,8 +256,14 @@ class ReviewItem(BaseModel):
 
 
 class ReviewItems(BaseModel):
-    """The claim-checked form of a large ``recommendations.generated`` item list."""
+    """The claim-checked form of a user's review items: a line of a batch's JSON Lines object
+    (``recommendations.batch_generated``), or the object of a large ``recommendations.generated`` list."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     items: list[ReviewItem]
+    user_id: str | None = Field(
+        None,
+        description="Whom the items were generated for (a line of a batch object: an erasure blanks the"
+        " user's lines); absent from the per-user objects of recommendations.generated",
+    )

@@ -7,6 +7,7 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -126,3 +127,45 @@ async def test_two_services_migrate_side_by_side_without_touching_each_other(mig
         infra.database_url, sa.select(sa.func.count()).select_from(inbox(features.schema_name))
     )
     assert (count, other) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("service", "table"), [("features", "details_objects"), ("recommender", "review_objects")]
+)
+async def test_each_index_of_claimed_lines_is_created_with_one_shape_and_dropped_by_its_downgrade(
+    migrated, infra, service, table
+):
+    """features' ``details_objects`` (migration 0006) and the recommender's ``review_objects`` (0007):
+    one table shape, from :mod:`spendsense_shared.claimed_lines_store`."""
+    settings = await migrated(service)
+    schema = settings.schema_name
+    columns = await query(
+        infra.database_url,
+        "SELECT column_name, data_type, character_maximum_length, is_nullable FROM information_schema.columns"
+        " WHERE table_schema = :schema AND table_name = :table ORDER BY ordinal_position",
+        schema=schema,
+        table=table,
+    )
+    assert columns == [
+        ("user_id", "character varying", 128, "NO"),
+        ("key", "character varying", 1024, "NO"),
+        ("report_user_id", "character varying", 128, "NO"),
+    ]
+    primary_key = await query(
+        infra.database_url,
+        "SELECT kcu.column_name FROM information_schema.table_constraints tc"
+        " JOIN information_schema.key_column_usage kcu"
+        " ON kcu.constraint_name = tc.constraint_name AND kcu.table_schema = tc.table_schema"
+        " WHERE tc.table_schema = :schema AND tc.table_name = :table AND tc.constraint_type = 'PRIMARY KEY'"
+        " ORDER BY kcu.ordinal_position",
+        schema=schema,
+        table=table,
+    )
+    assert [c for (c,) in primary_key] == ["user_id", "key", "report_user_id"]
+
+    previous = {"features": "features_0005", "recommender": "recommender_0006"}[service]
+    config = alembic_config(f"spendsense_{service}", infra.database_url, schema)
+    await asyncio.to_thread(command.downgrade, config, previous)
+    assert (schema, table) not in await tables_by_schema(infra.database_url, (table,))
+    await asyncio.to_thread(upgrade, f"spendsense_{service}", infra.database_url, schema)
+    assert (schema, table) in await tables_by_schema(infra.database_url, (table,))

@@ -20,10 +20,12 @@ from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     ConsentRevoked,
     EventData,
+    GeneratedForUser,
     PersonaAssigned,
     PersonaAssignment,
     PersonasAssigned,
     RecommendationReviewed,
+    RecommendationsBatchGenerated,
     RecommendationsGenerated,
     RecommendationsPublished,
     RescoreRequested,
@@ -94,7 +96,35 @@ SAMPLES: dict[str, EventData] = {
     "personas.rescore_requested": RescoreRequested(rule_set_version="personas-v2", requested_by="admin-1"),
     "upload.failed": UploadFailed(upload_id="up1", user_id="u1", stage="analysis", reason="no_transactions"),
     "recommendations.generated": RecommendationsGenerated(
-        user_id="u1", recommendation_ids=["r1", "r2"], persona="saver"
+        user_id="u1",
+        upload_id="up1",
+        recommendation_ids=["r1", "r2"],
+        persona="saver",
+        items_claim=ClaimCheck(
+            bucket="spendsense-data-test",
+            key="recommender/reviews/ab.jsonl",
+            sha256="0" * 64,
+            size_bytes=9,
+            offset=0,
+        ),
+    ),
+    "recommendations.batch_generated": RecommendationsBatchGenerated(
+        upload_id="up1",
+        generated=[
+            GeneratedForUser(
+                user_id="u1",
+                recommendation_ids=["r1", "r2"],
+                persona="saver",
+                items_claim=ClaimCheck(
+                    bucket="spendsense-data-test",
+                    key="recommender/reviews/ab.jsonl",
+                    sha256="0" * 64,
+                    size_bytes=9,
+                    offset=0,
+                ),
+            ),
+            GeneratedForUser(user_id="u2", recommendation_ids=["r3"], persona="builder", items_claim=None),
+        ],
     ),
     "recommendation.reviewed": RecommendationReviewed(
         recommendation_id="r1", user_id="u1", decision="approved", operator_id="op1"
@@ -117,6 +147,15 @@ def test_a_batch_of_assignments_is_each_users_persona_assigned():
     first, second = batch.each()
     assert first == SAMPLES["persona.assigned"]  # what the per-user event carried, field for field
     assert (second.user_id, second.details.key) == ("u2", "features/users/u2/analysis/ab.json")
+    assert new_event(batch).user_id is None  # a batch names no single user in its envelope
+
+
+def test_a_batch_of_generated_recommendations_is_each_users_recommendations_generated():
+    batch = SAMPLES["recommendations.batch_generated"]
+    assert isinstance(batch, RecommendationsBatchGenerated)
+    first, second = batch.each()
+    assert first == SAMPLES["recommendations.generated"]  # what the per-user event carries, field for field
+    assert (second.user_id, second.upload_id, second.items, second.items_claim) == ("u2", "up1", None, None)
     assert new_event(batch).user_id is None  # a batch names no single user in its envelope
 
 

@@ -3,6 +3,7 @@
 from sqlalchemy import Column, Date, DateTime, Index, MetaData, String, Table, func
 from sqlalchemy.dialects.postgresql import JSONB
 
+from spendsense_shared.claimed_lines_store import add_claimed_lines
 from spendsense_shared.consent_store import add_consent_projection
 from spendsense_shared.messaging.tables import add_messaging_tables
 
@@ -75,10 +76,4 @@ user_snapshots = Table(
 
 # Which batch object of the data bucket holds a line of each user's PersonaDetails (an erasure blanks it):
 # the line's report is of ``report_user_id``, the user's own id or that of an account merged into theirs.
-details_objects = Table(
-    "details_objects",
-    metadata,
-    Column("user_id", String(128), primary_key=True),
-    Column("key", String(1024), primary_key=True),
-    Column("report_user_id", String(128), primary_key=True),
-)
+details_objects = add_claimed_lines(metadata, "details_objects")

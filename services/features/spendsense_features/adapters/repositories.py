@@ -28,10 +28,10 @@ from spendsense_features.domain.model import (
 )
 from spendsense_features.handlers.unit_of_work import (
     AnalysisRepository,
-    DetailsObjectRepository,
     RuleSetRepository,
     SnapshotRepository,
 )
+from spendsense_shared.claimed_lines_store import SqlClaimedLinesRepository
 
 
 async def move_rows_unless_taken(
@@ -329,41 +329,9 @@ class SqlSnapshotRepository(SnapshotRepository):
         await self.session.execute(delete(user_snapshots).where(user_snapshots.c.user_id == user_id))
 
 
-_LOCK_DETAILS_OBJECTS = text(
-    "SELECT pg_advisory_xact_lock(k) FROM ("
-    " SELECT DISTINCT hashtextextended('features:details:' || o, 0) AS k"
-    " FROM unnest(CAST(:keys AS text[])) AS o ORDER BY k"
-    ") AS locks"
-)
-
-
-class SqlDetailsObjectRepository(DetailsObjectRepository):
+class SqlDetailsObjectRepository(SqlClaimedLinesRepository):
     def __init__(self, session: AsyncSession):
-        self.session = session
-
-    async def remember(self, held: list[tuple[str, str]]) -> None:
-        rows = [{"user_id": u, "key": k, "report_user_id": u} for u, k in dict.fromkeys(held)]
-        if rows:
-            await self.session.execute(insert(details_objects).values(rows).on_conflict_do_nothing())
-
-    async def held_for(self, user_id: str) -> dict[str, set[str]]:
-        rows = await self.session.execute(
-            select(details_objects.c.key, details_objects.c.report_user_id).where(
-                details_objects.c.user_id == user_id
-            )
-        )
-        held: dict[str, set[str]] = {}
-        for row in rows:
-            held.setdefault(row.key, set()).add(row.report_user_id)
-        if held:  # taken in one order (by lock key): two erasures cannot deadlock
-            await self.session.execute(_LOCK_DETAILS_OBJECTS, {"keys": sorted(held)})
-        return held
-
-    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
-        await move_rows_unless_taken(self.session, details_objects, source_user_id, target_user_id)
-
-    async def erase_user(self, user_id: str) -> None:
-        await self.session.execute(delete(details_objects).where(details_objects.c.user_id == user_id))
+        super().__init__(session, details_objects, "features:details:")
 
 
 def _stored(row: Any) -> StoredRuleSet:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import abc
 from datetime import date
-from typing import Any
+from typing import Any, TypeAlias
 
 from spendsense_features.domain.model import (
     HistoryPosition,
@@ -15,6 +15,7 @@ from spendsense_features.domain.model import (
     StoredSignals,
     UserSnapshotKeys,
 )
+from spendsense_shared.claimed_lines import ClaimedLinesRepository
 from spendsense_shared.consent import ConsentProjectingUnitOfWork
 
 
@@ -100,29 +101,9 @@ class SnapshotRepository(abc.ABC):
         """Delete the user's snapshot pointer (an erasure)."""
 
 
-class DetailsObjectRepository(abc.ABC):
-    """Which batch objects of the data bucket hold a line of each user's ``PersonaDetails`` (the claim
-    checks of ``personas.assigned``), so an erasure blanks those lines: the objects' keys name no user."""
-
-    @abc.abstractmethod
-    async def remember(self, held: list[tuple[str, str]]) -> None:
-        """Each ``(user id, object key)``: the object holds a line whose report is the user's."""
-
-    @abc.abstractmethod
-    async def held_for(self, user_id: str) -> dict[str, set[str]]:
-        """Object key → the report user ids of the lines there that are the user's (their own id, and the
-        ids of accounts merged into theirs). Each key stays locked until the transaction ends: two
-        erasures rewriting one object do it in turn (else the later write would restore the line the
-        earlier one blanked)."""
-
-    @abc.abstractmethod
-    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
-        """The source account was merged into the target: the lines held for the source are the target's
-        (their report user id stays the source's, as the lines say)."""
-
-    @abc.abstractmethod
-    async def erase_user(self, user_id: str) -> None:
-        """Forget the objects held for the user (an erasure, once their lines are blanked)."""
+# Which batch objects of the data bucket hold a line of each user's ``PersonaDetails`` (the claim checks of
+# ``personas.assigned``), so an erasure blanks those lines: the shared index of claimed lines.
+DetailsObjectRepository: TypeAlias = ClaimedLinesRepository
 
 
 class RuleSetRepository(abc.ABC):

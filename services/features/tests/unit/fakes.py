@@ -16,12 +16,12 @@ from spendsense_features.domain.model import (
 )
 from spendsense_features.handlers.unit_of_work import (
     AnalysisRepository,
-    DetailsObjectRepository,
     FeaturesUnitOfWork,
     RuleSetRepository,
     SnapshotRepository,
 )
 from spendsense_shared.consent import ConsentProjection
+from spendsense_shared.testing.claimed_lines import InMemoryClaimedLines
 from spendsense_shared.testing.fakes import FakeUnitOfWork, InMemoryConsentProjection
 
 
@@ -148,26 +148,7 @@ class InMemorySnapshotRepository(SnapshotRepository):
         self.rows.pop(user_id, None)
 
 
-class InMemoryDetailsObjectRepository(DetailsObjectRepository):
-    def __init__(self) -> None:
-        self.rows: set[tuple[str, str, str]] = set()  # (user id, object key, report user id)
-
-    async def remember(self, held: list[tuple[str, str]]) -> None:
-        self.rows |= {(user_id, key, user_id) for user_id, key in held}
-
-    async def held_for(self, user_id: str) -> dict[str, set[str]]:
-        held: dict[str, set[str]] = {}
-        for user, key, report_user_id in self.rows:
-            if user == user_id:
-                held.setdefault(key, set()).add(report_user_id)
-        return held
-
-    async def merge_user(self, source_user_id: str, target_user_id: str) -> None:
-        moved = {r for r in self.rows if r[0] == source_user_id}
-        self.rows = (self.rows - moved) | {(target_user_id, key, report) for _, key, report in moved}
-
-    async def erase_user(self, user_id: str) -> None:
-        self.rows = {r for r in self.rows if r[0] != user_id}
+InMemoryDetailsObjectRepository = InMemoryClaimedLines
 
 
 class InMemoryRuleSetRepository(RuleSetRepository):

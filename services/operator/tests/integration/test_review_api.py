@@ -1,6 +1,6 @@
 """The operator's review API on its real app and real PostgreSQL: the queue filled from
-``recommendations.generated`` (a large item set by claim check through the data bucket on the AWS
-emulator), listing with filters, sorts, pages and counts, approve / reject / flag (all or nothing,
+``recommendations.batch_generated`` (every user's items a line of one object in the data bucket on the
+AWS emulator, read once) and ``recommendations.generated`` (a large item set by claim check), listing with filters, sorts, pages and counts, approve / reject / flag (all or nothing,
 audited, announced through the outbox), and the audit log as JSON and formula-safe CSV."""
 
 from __future__ import annotations
@@ -8,17 +8,28 @@ from __future__ import annotations
 import csv
 import io
 import json
+from functools import partial
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
 from spendsense_operator.bootstrap import SERVICE
-from spendsense_recommender.handlers.recommend import review_payload
-from spendsense_shared.messaging.catalog import INLINE_ITEMS_MAX_BYTES, MAX_EVENT_BYTES
-from spendsense_shared.messaging.claim_check import ClaimCheck
+from spendsense_operator.handlers.queue import enqueue_batch
+from spendsense_recommender.handlers.recommend import review_key, review_line
+from spendsense_shared.messaging.catalog import (
+    INLINE_ITEMS_MAX_BYTES,
+    MAX_EVENT_BYTES,
+    GeneratedForUser,
+    RecommendationsBatchGenerated,
+    new_event,
+    parse_data,
+)
+from spendsense_shared.messaging.claim_check import check_in_batch, check_in_many
+from spendsense_shared.messaging.contracts import ReviewItems
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.storage import ObjectStore
+from spendsense_shared.testing.counting import CountingStore
 from spendsense_shared.testing.fakes import load_beside
 
 support = load_beside(__file__, "review_support.py", "spendsense_operator_review_support")
@@ -58,10 +69,9 @@ async def test_a_large_item_set_goes_by_claim_check_and_the_operator_reads_it_ba
     long_text = "Your card balance has been above 50 % of its limit for three months. " * 20
     items = [item(f"rec_{n:03d}", rationale=long_text[:600], body=long_text) for n in range(60)]
 
-    payload = await review_payload(data, "u1", items)  # what the recommender puts in the event
-
-    assert set(payload) == {"items_claim"}
-    claim: ClaimCheck = payload["items_claim"]
+    # what the recommender put in recommendations.generated before the batch event: one object per user
+    body = ReviewItems(items=items).model_dump_json().encode()
+    [claim] = await check_in_many(data, [("recommender/users/u1/review/x.json", body)])
     assert claim.size_bytes > INLINE_ITEMS_MAX_BYTES
     event = generated("u1", items, items=None, items_claim=claim)
     assert len(json.dumps(event.model_dump(mode="json")).encode()) < 4 * 1024 < MAX_EVENT_BYTES
@@ -79,8 +89,55 @@ async def test_a_large_item_set_goes_by_claim_check_and_the_operator_reads_it_ba
     assert body["counts"] == {"pending": 60, "approved": 0, "rejected": 0, "flagged": 0, "overridden": 0}
     assert {i["body"] for i in body["items"]} == {long_text}
 
-    small = await review_payload(data, "u2", items[:2])
-    assert set(small) == {"items"}
+
+async def test_every_consented_user_of_a_batch_event_is_queued_reading_its_object_once(operator):
+    """``recommendations.batch_generated`` as the recommender publishes it: every user's review items a
+    line of one object on the emulator, read with one GET for the batch; a user without current consent
+    is skipped (the others proceed), one announced again without items queues nothing."""
+    data = await data_bucket(operator)
+    long_text = "Your card balance has been above 50 % of its limit for three months. " * 20
+    users = {f"u{n}": [item(f"rec_{n}_{k:02d}", body=long_text) for k in range(20)] for n in range(1, 5)}
+    with_items = ["u1", "u2", "u3"]  # u4: announced again without items
+    lines = [review_line(u, users[u]) for u in with_items]
+    claims = dict(zip(with_items, await check_in_batch(data, review_key, lines), strict=True))
+    event = new_event(
+        RecommendationsBatchGenerated(
+            upload_id="up1",
+            generated=[
+                GeneratedForUser(
+                    user_id=u,
+                    recommendation_ids=[i.id for i in reviewed],
+                    persona=reviewed[0].persona,
+                    items_claim=claims.get(u),
+                )
+                for u, reviewed in users.items()
+            ],
+        )
+    ).model_copy(update={"occurred_at": T0})
+    assert len(json.dumps(event.model_dump(mode="json")).encode()) < MAX_EVENT_BYTES
+    for user_id in ("u1", "u3", "u4"):
+        await operator.consent(user_id)
+    await operator.consent("u2", granted=False)
+    assert "recommendations.batch_generated" in operator.handlers
+    store = CountingStore(data)
+    handler = partial(enqueue_batch, store=store)
+
+    for _ in range(2):  # a redelivery changes nothing
+        async with operator.uow() as uow:
+            await handler(event, parse_data(event), uow)
+            await uow.commit()
+
+    assert store.reads == [[claims["u1"].key]] * 2  # one GET per delivery, for all its users
+    listed = await operator.client.get(
+        "/api/v1/operator/review", params={"limit": 200}, headers=as_operator(operator)
+    )
+    assert listed.status_code == 200, listed.text
+    queued = listed.json()["items"]
+    assert sorted(i["recommendation_id"] for i in queued) == sorted(
+        i.id for u in ("u1", "u3") for i in users[u]
+    )
+    assert {i["user_id"] for i in queued} == {"u1", "u3"}
+    assert {i["body"] for i in queued} == {long_text}
 
 
 async def test_nothing_is_queued_for_a_user_without_current_consent(operator):

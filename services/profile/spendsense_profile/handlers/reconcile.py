@@ -4,7 +4,7 @@ are announced again.
 The profile follows every user of an upload through the pipeline (``upload_users``): a user still
 ``ingested`` long after the upload was (its ``upload.ingested`` lost with a restarted emulator, or its
 snapshots gone with the emulator's bucket), or still ``analyzed`` (its ``personas.assigned`` or the
-recommender's ``recommendations.generated`` lost), is stuck. The stuck users' snapshots are written
+recommender's ``recommendations.batch_generated`` lost), is stuck. The stuck users' snapshots are written
 again from the profile's own tables (the source of truth; the Parquet files are derived data), as chunks
 of their own (never over a chunk other users' analyses point at; their keys are added to the upload's,
 for an erasure to find), and ``upload.ingested`` is published again for those users. The features

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -44,6 +45,7 @@ from spendsense_shared.messaging.catalog import (
     EventData,
     PersonaAssigned,
     PersonasAssigned,
+    RecommendationsBatchGenerated,
     RecommendationsGenerated,
     UploadFailed,
     new_event,
@@ -161,7 +163,6 @@ async def _ingest(
 ) -> UploadFailure | None:
     """Merge, snapshot and announce: all or nothing, and only while the upload is still received."""
     user_ids = sorted(parsed.user_ids)
-    started = time.monotonic()
     async with uow:
         upload = await uow.uploads.get(upload_id, for_update=True)
         if upload is None or not upload.waiting:
@@ -169,17 +170,8 @@ async def _ingest(
         missing = [u for u in user_ids if await uow.consents.current(u) is None]
         if missing:
             return consent_missing([u for u in missing if not await uow.consents.is_erased(u)])
-        only_this_upload = not await uow.data.holds_rows(user_ids)
-        counts = await uow.data.merge(parsed.tables, upload_id)
-        counts["removed_transactions"] = await uow.data.remove_transactions(parsed.removed_transaction_ids)
-        merged = time.monotonic()
-        if only_this_upload and not counts["removed_transactions"]:
-            snapshot = as_stored(parsed.tables)  # what reading the users' rows back would give
-        else:
-            snapshot = await uow.data.snapshot(user_ids)
-        read = time.monotonic()
         chunks = user_chunks(user_ids)
-        keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, chunk_names(len(chunks)))
+        counts, keys, timings = await _merge_and_snapshot(uow, parsed, upload_id, data_bucket, chunks)
         snapshotted = time.monotonic()
         upload.mark_ingested(
             user_ids=user_ids,
@@ -199,12 +191,77 @@ async def _ingest(
         users=len(user_ids),
         counts=counts,
         parse_s=round(parse_s, 2),
-        merge_s=round(merged - started, 2),
-        snapshot_read_s=round(read - merged, 2),
-        snapshots_s=round(snapshotted - read, 2),
+        **{name: round(seconds, 2) for name, seconds in timings.items()},
         commit_s=round(time.monotonic() - snapshotted, 2),
     )
     return None
+
+
+async def _merge_and_snapshot(
+    uow: ProfileUnitOfWork,
+    parsed: ParsedUpload,
+    upload_id: str,
+    data_bucket: BlobStore,
+    chunks: list[list[str]],
+) -> tuple[dict[str, int], list[list[str]], dict[str, float]]:
+    """Merge the upload and write its chunks' snapshots: counts, each chunk's keys, seconds per step."""
+    names = chunk_names(len(chunks))
+    started = time.monotonic()
+    if parsed.removed_transaction_ids or await uow.data.holds_rows(sorted(parsed.user_ids)):
+        counts = await _merge(uow, parsed, upload_id)
+        merged = time.monotonic()
+        snapshot = await uow.data.snapshot(sorted(parsed.user_ids))
+        read = time.monotonic()
+        keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, names)
+        return (
+            counts,
+            keys,
+            {
+                "merge_s": merged - started,
+                "snapshot_read_s": read - merged,
+                "snapshots_s": time.monotonic() - read,
+            },
+        )
+    # Nothing else is stored of these users: the snapshots are the upload's own rows, written to the
+    # bucket while PostgreSQL merges them (a failed merge leaves objects no event names, under the
+    # upload's prefix, which the next attempt writes again).
+    writing = asyncio.create_task(_write_as_stored(data_bucket, upload_id, parsed, chunks, names))
+    try:
+        counts = await _merge(uow, parsed, upload_id)
+    except BaseException:
+        writing.cancel()
+        with contextlib.suppress(BaseException):
+            await writing
+        raise
+    merged = time.monotonic()
+    keys, snapshots_s = await writing
+    return (
+        counts,
+        keys,
+        {
+            "merge_s": merged - started,
+            "snapshot_read_s": 0.0,
+            "snapshots_s": snapshots_s,
+            "snapshots_after_merge_s": time.monotonic() - merged,
+        },
+    )
+
+
+async def _merge(uow: ProfileUnitOfWork, parsed: ParsedUpload, upload_id: str) -> dict[str, int]:
+    counts = await uow.data.merge(parsed.tables, upload_id)
+    counts["removed_transactions"] = await uow.data.remove_transactions(parsed.removed_transaction_ids)
+    return counts
+
+
+async def _write_as_stored(
+    data_bucket: BlobStore, upload_id: str, parsed: ParsedUpload, chunks: list[list[str]], names: list[str]
+) -> tuple[list[list[str]], float]:
+    """The snapshots of users of whom nothing else is stored, from the upload itself (:func:`as_stored`:
+    what reading their rows back after the merge would give); their keys, and the seconds it took."""
+    started = time.monotonic()
+    snapshot = await asyncio.to_thread(as_stored, parsed.tables)
+    keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, names)
+    return keys, time.monotonic() - started
 
 
 async def _fail(upload_id: str, failure: UploadFailure, uow: ProfileUnitOfWork) -> None:
@@ -260,6 +317,14 @@ async def record_personas(envelope: EventEnvelope, data: EventData, uow: Profile
     if not isinstance(data, PersonasAssigned):
         raise TypeError(envelope.type)
     progress = [UserProgress(a.user_id, "analyzed") for a in data.assignments]
+    await _advance(uow, data.upload_id, progress)
+
+
+async def record_recommended(envelope: EventEnvelope, data: EventData, uow: ProfileUnitOfWork) -> None:
+    """recommendations.batch_generated → every user of the batch is ``recommended`` in that upload."""
+    if not isinstance(data, RecommendationsBatchGenerated):
+        raise TypeError(envelope.type)
+    progress = [UserProgress(g.user_id, "recommended") for g in data.generated]
     await _advance(uow, data.upload_id, progress)
 
 

@@ -43,7 +43,9 @@ from spendsense_shared.dataset import TABLES, chunk_snapshot_key, from_parquet
 from spendsense_shared.db import asyncpg_dsn
 from spendsense_shared.messaging.catalog import (
     EventData,
+    GeneratedForUser,
     PersonaAssigned,
+    RecommendationsBatchGenerated,
     RecommendationsGenerated,
     UploadFailed,
     UserMerged,
@@ -921,6 +923,41 @@ async def test_one_batch_announcement_moves_each_of_its_users_forward_on_postgre
         ("u3", "analyzed"),
     ]
     await profile.progress(assigned_together([assigned(None, "u3")]))  # a re-score: no upload
+    assert (await profile.status(upload_id))["users"] == record["users"]
+
+
+def recommended_together(upload_id: str | None, *user_ids: str) -> RecommendationsBatchGenerated:
+    """The users' recommendations in one ``recommendations.batch_generated``, as the recommender
+    announces a batch (the review items' claims play no part here)."""
+    return RecommendationsBatchGenerated(
+        upload_id=upload_id,
+        generated=[
+            GeneratedForUser(
+                user_id=u, recommendation_ids=[f"r-{u}"], persona="general_wellness", items_claim=None
+            )
+            for u in user_ids
+        ],
+    )
+
+
+async def test_one_batch_of_recommendations_moves_each_of_its_users_to_recommended_on_postgresql(profile):
+    await profile.grant("u1", "u2", "u3")
+    upload_id = (await profile.ingested("ops", "operator", users=batch("u1", "u2", "u3")))["upload_id"]
+    await profile.progress(assigned_together([assigned(upload_id, u) for u in ("u1", "u2", "u3")]))
+    await profile.progress(failed(upload_id, "u3"))
+    assert "recommendations.batch_generated" in profile.handlers
+
+    await profile.progress(recommended_together(upload_id, "u1", "u2", "u3", "u9"))  # u9: not of it
+
+    record = await profile.status(upload_id)
+    assert record["status"] == "recommended"
+    assert [(u["user_id"], u["stage"]) for u in record["users"]] == [
+        ("u1", "recommended"),
+        ("u2", "recommended"),
+        ("u3", "failed"),
+    ]
+    await profile.progress(assigned_together([assigned(upload_id, "u1")]))  # late: never backwards
+    await profile.progress(recommended_together(None, "u2"))  # no upload: nothing to follow
     assert (await profile.status(upload_id))["users"] == record["users"]
 
 

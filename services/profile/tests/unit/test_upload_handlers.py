@@ -4,6 +4,7 @@ bucket, received-bytes store and an in-process parser."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date
 from typing import Any
@@ -21,13 +22,21 @@ from spendsense_profile.domain.uploads import (
     source_name,
 )
 from spendsense_profile.handlers.consent import grant_consent, revoke_consent
-from spendsense_profile.handlers.uploads import get_upload, receive_upload, record_personas, record_progress
+from spendsense_profile.handlers.uploads import (
+    get_upload,
+    receive_upload,
+    record_personas,
+    record_progress,
+    record_recommended,
+)
 from spendsense_shared.dataset import TABLES, chunk_snapshot_key, from_parquet
 from spendsense_shared.messaging.catalog import (
     ConsentRevoked,
     EventData,
+    GeneratedForUser,
     PersonaAssigned,
     PersonasAssigned,
+    RecommendationsBatchGenerated,
     RecommendationsGenerated,
     UploadFailed,
     new_event,
@@ -391,6 +400,32 @@ async def test_a_failure_after_the_merge_leaves_nothing_behind_and_a_later_attem
     assert (upload.status, upload.attempts) == ("ingested", 2)
 
 
+async def test_a_merge_that_fails_while_the_snapshots_are_written_fails_the_attempt_and_the_next_ingests(
+    uow, blobs, uploads
+):
+    """New users' snapshots are written while the merge runs: a failed merge fails the attempt (the
+    write is awaited, nothing is announced) and the next attempt ingests."""
+    await grant(uow, "u1")
+    received = await uploads.receive(user("u1"))
+    merge = uow.data.merge
+
+    async def broken(*args: Any, **kwargs: Any) -> dict[str, int]:
+        await asyncio.sleep(0)  # the snapshot write has started
+        raise OSError("database gone")
+
+    uow.data.merge = broken  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="database gone"):
+        await uploads.process(received.upload_id)
+    assert uow.published == []
+    assert uow.uploads.uploads[received.upload_id].status == "received"
+
+    uow.data.merge = merge  # type: ignore[method-assign]
+    upload = await uploads.process(received.upload_id)
+    assert upload is not None
+    assert (upload.status, upload.attempts) == ("ingested", 2)
+    assert sorted(upload.keys) == sorted(blobs.objects)
+
+
 async def test_an_upload_whose_parse_never_finishes_fails_after_the_last_attempt(uow, blobs, uploads):
     await grant(uow, "u1")
     received = await uploads.receive(user("u1"))
@@ -470,13 +505,33 @@ def recommended(upload_id: str, user_id: str) -> RecommendationsGenerated:
     )
 
 
+def recommended_together(upload_id: str | None, *user_ids: str) -> RecommendationsBatchGenerated:
+    """The users' recommendations in one ``recommendations.batch_generated``, as the recommender announces
+    a batch."""
+    return RecommendationsBatchGenerated(
+        upload_id=upload_id,
+        generated=[
+            GeneratedForUser(
+                user_id=u, recommendation_ids=["r1"], persona="general_wellness", items_claim=None
+            )
+            for u in user_ids
+        ],
+    )
+
+
 def failed(upload_id: str, user_id: str, reason: str = "consent_required") -> UploadFailed:
     return UploadFailed(upload_id=upload_id, user_id=user_id, stage="analysis", reason=reason)
 
 
 async def deliver(uow: FakeProfileUnitOfWork, data: EventData) -> None:
     """As the consumer does: one unit of work per event, committed after the handler."""
-    handler = record_personas if isinstance(data, PersonasAssigned) else record_progress
+    handler = (
+        record_personas
+        if isinstance(data, PersonasAssigned)
+        else record_recommended
+        if isinstance(data, RecommendationsBatchGenerated)
+        else record_progress
+    )
     async with uow:
         await handler(new_event(data, user_id=getattr(data, "user_id", None)), data, uow)
         await uow.commit()
@@ -590,3 +645,22 @@ async def test_a_batch_announcement_without_an_upload_changes_nothing(uow, singl
     before = stages(uow, single)
     await deliver(uow, assigned_together(None, "u1"))  # a re-score
     assert stages(uow, single) == before
+
+
+async def test_one_batch_of_recommendations_moves_each_of_its_users_to_recommended(uow, uploads):
+    await grant(uow, "u1", "u2", "u3")
+    upload_id = (await uploads.ingest(batch("u1", "u2", "u3"), "ops", operator=True)).upload_id
+    await deliver(uow, assigned_together(upload_id, "u1", "u2"))
+    await deliver(uow, failed(upload_id, "u3"))
+
+    await deliver(uow, recommended_together(upload_id, "u1", "u2", "u3", "u9"))  # u9: not of this upload
+
+    assert stages(uow, upload_id) == (
+        "recommended",
+        [("u1", "recommended", None), ("u2", "recommended", None), ("u3", "failed", "consent_required")],
+    )
+    await deliver(uow, recommended_together(None, "u1"))  # not tied to an upload: nothing to follow
+    async with uow:
+        data = assigned_together(upload_id, "u1")
+        with pytest.raises(TypeError):
+            await record_recommended(new_event(data), data, uow)

@@ -16,6 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
+from spendsense_shared.claimed_lines_store import add_claimed_lines
 from spendsense_shared.consent_store import add_consent_projection
 from spendsense_shared.messaging.tables import add_messaging_tables
 
@@ -79,3 +80,7 @@ feedback = Table(
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_feedback_user", "user_id", "kind"),
 )
+
+# Which batch object of the data bucket holds a line of each user's review items (an erasure blanks it):
+# the line names ``report_user_id``, the user's own id or that of an account merged into theirs.
+review_objects = add_claimed_lines(metadata, "review_objects")

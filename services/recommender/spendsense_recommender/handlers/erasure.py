@@ -1,6 +1,8 @@
 """Use case: the user asked to be forgotten (``user.erasure_requested``) → everything the recommender keeps
 of them goes: recommendations, decision traces (their whole hash chain), feedback, the published outbox
-events that mention them and the review items under ``recommender/users/{user}/`` in the data bucket.
+events that mention them and their review items in the data bucket: their line of every batch object of
+review items (``recommender/reviews/…``, :func:`blank_line_of`: overwritten by spaces, so the other
+users' claims on the object stay valid) and any older object under ``recommender/users/{user}/``.
 The consent projection keeps only a tombstone keyed by a one-way hash of the id
 (:mod:`spendsense_shared.erasure`), so a late ``consent.granted`` cannot bring the user back, and with no
 current consent a late ``persona.assigned`` produces nothing.
@@ -14,6 +16,9 @@ nothing left to delete; its confirmation repeats the first.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Collection
+
 from spendsense_recommender.handlers.unit_of_work import RecommenderUnitOfWork
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.erasure import pseudonym, user_prefix
@@ -24,6 +29,7 @@ from spendsense_shared.messaging.catalog import (
     UserErasureRequested,
     new_event,
 )
+from spendsense_shared.messaging.claim_check import blank_out
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
@@ -39,8 +45,22 @@ async def erase_user(
     await uow.consent.erase(user_id, envelope.occurred_at)
     await uow.recommendations.erase_user(user_id)
     events = await uow.forget_published(user_id)
+    lines = 0
+    for key, line_user_ids in sorted((await uow.review_objects.held_for(user_id)).items()):
+        lines += await blank_out(store, key, blank_line_of(line_user_ids))
+    await uow.review_objects.erase_user(user_id)
     objects = await store.delete_prefix(user_prefix("recommender", user_id))
     # After forget_published, and naming nobody: the confirmation is never one of the events it deletes.
     confirmed = RecommenderUserErased(subject=pseudonym(user_id), erased_at=envelope.occurred_at)
     uow.publish(new_event(confirmed, user_id=None, causation_id=envelope.id))
-    log.info("user_erased", user=user_id, objects=objects, events=events)
+    log.info("user_erased", user=user_id, objects=objects, lines=lines, events=events)
+
+
+def blank_line_of(user_ids: Collection[str]) -> Callable[[bytes], bool]:
+    """Whether a line of a review object holds the review items of one of ``user_ids``."""
+
+    def is_theirs(line: bytes) -> bool:
+        items = json.loads(line)
+        return isinstance(items, dict) and items.get("user_id") in user_ids
+
+    return is_theirs

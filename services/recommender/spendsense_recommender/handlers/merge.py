@@ -1,5 +1,6 @@
 """Use case: two accounts of one person were merged (``user.merged``) → the recommendations, decision
-traces and feedback of the account merged away become the remaining account's, and so does its consent
+traces and feedback of the account merged away become the remaining account's, so do the lines of review
+objects held for it (an erasure of the remaining account blanks them), and so does its consent
 projection row where the remaining account's consent is not current
 (:func:`spendsense_shared.consent.merged_consent`).
 
@@ -24,4 +25,5 @@ async def merge_users(envelope: EventEnvelope, data: EventData, uow: Recommender
     if source == target:
         return
     await uow.recommendations.merge_user(source, target)
+    await uow.review_objects.merge_user(source, target)
     await uow.consent.merge(source, target)

@@ -1,11 +1,14 @@
 """Use cases: a persona was assigned → recommendations under guardrails, stored for review, announced
-with what a reviewer needs; a reviewer decided on one → its status, text and trace follow
+with what a reviewer needs (a batch's users in ``recommendations.batch_generated``, their review items as
+the lines of one object in the data bucket); a reviewer decided on one → its status, text and trace follow
 (:mod:`spendsense_recommender.domain.review`), and what became visible is announced
 (``recommendations.published``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,16 +21,18 @@ from spendsense_recommender.handlers.unit_of_work import RecommendationRepositor
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import (
-    INLINE_ITEMS_MAX_BYTES,
+    GENERATED_MAX_BYTES,
+    GENERATED_PER_EVENT_MAX,
     EventData,
+    GeneratedForUser,
     PersonaAssigned,
     PersonasAssigned,
     RecommendationReviewed,
-    RecommendationsGenerated,
+    RecommendationsBatchGenerated,
     RecommendationsPublished,
     new_event,
 )
-from spendsense_shared.messaging.claim_check import check_in_many, content_hash, redeem_many
+from spendsense_shared.messaging.claim_check import check_in_batch, content_hash, redeem_many
 from spendsense_shared.messaging.contracts import (
     Alternative,
     CitableFact,
@@ -50,7 +55,7 @@ async def generate_recommendations(
     writer: Writer,
 ) -> None:
     """Handler for ``persona.assigned``, one user's assignment as features published it before
-    ``personas.assigned`` (the consumer has entered ``uow`` and commits after it)."""
+    ``personas.assigned`` (the consumer has entered ``uow`` and commits after it): a batch of one."""
     assert isinstance(data, PersonaAssigned)
     await _recommend_consented(envelope, [data], uow, store=store, writer=writer)
 
@@ -64,10 +69,22 @@ async def generate_for_batch(
     writer: Writer,
 ) -> None:
     """Handler for ``personas.assigned``: every user's assignment as for ``persona.assigned``, all in the
-    one unit of work (a failure retries the batch: every step is idempotent). Each user's
-    ``recommendations.generated`` stays an event of its own: it is one review."""
+    one unit of work (a failure retries the batch: every step is idempotent), announced together in
+    ``recommendations.batch_generated``."""
     assert isinstance(data, PersonasAssigned)
     await _recommend_consented(envelope, data.each(), uow, store=store, writer=writer)
+
+
+@dataclass(frozen=True)
+class Generated:
+    """What :func:`recommend_for` has to announce of one user: their recommendations, and the review
+    items to check in (``None``: announced again without them, progress only)."""
+
+    user_id: str
+    upload_id: str | None
+    recommendation_ids: list[str]
+    persona: str
+    items: list[ReviewItem] | None
 
 
 async def _recommend_consented(
@@ -80,7 +97,8 @@ async def _recommend_consented(
 ) -> None:
     """:func:`recommend_for` each user whose consent is current: nothing is generated without it (and
     nothing is read from the bucket). Their details are redeemed together, each object read once (a
-    batch's details share one): a claim that fails its check fails the batch, as it did one at a time."""
+    batch's details share one): a claim that fails its check fails the batch, as it did one at a time.
+    What is generated is announced together (:func:`announce`)."""
     users = {a.user_id for a in assignments}
     consented = await uow.consent.granted(sorted(users))
     if skipped := len(users - consented):
@@ -88,22 +106,23 @@ async def _recommend_consented(
     kept = [a for a in assignments if a.user_id in consented]
     # The claims are redeemed and the reports parsed once, here; the domain gets the typed snapshot.
     bodies = await redeem_many(store, [a.details for a in kept])
+    generated: list[Generated] = []
     for assignment, body in zip(kept, bodies, strict=True):
         details = PersonaDetails.model_validate_json(body)
-        await recommend_for(envelope, assignment, details, uow, store=store, writer=writer)
+        if (one := await recommend_for(assignment, details, uow, writer=writer)) is not None:
+            generated.append(one)
+    await announce(envelope, generated, uow, store=store)
 
 
 async def recommend_for(
-    envelope: EventEnvelope,
     data: PersonaAssigned,
     details: PersonaDetails,
     uow: RecommenderUnitOfWork,
     *,
-    store: BlobStore,
     writer: Writer,
-) -> None:
-    """One consented user's assignment (and its redeemed details) → recommendations stored for review
-    and announced."""
+) -> Generated | None:
+    """One consented user's assignment (and its redeemed details) → recommendations stored for review;
+    what to announce of them (``None``: nothing)."""
     snapshot = snapshot_of(details.report)
     repo = uow.recommendations
     result = await build_recommendations(
@@ -119,41 +138,96 @@ async def recommend_for(
     added = await repo.add(result.items, upload_id=data.upload_id, status="pending_review")
     if not added:  # a re-run of the same input: nothing new
         if data.upload_id is not None and data.reason == "upload" and result.items:
-            # the assignment published again for an upload (the profile's reconciler: no
-            # recommendations.generated reached it): announce the progress again. With the review items
-            # when this re-run wrote exactly the stored texts (the same payload, under the same claim
-            # key: a first announcement the emulator lost, or whose claim it lost, is queued after all;
-            # the operator queues an item once); without them when they differ (a model's re-run), so no
-            # reviewer ever sees a text other than the one stored.
-            payload = await _same_review_payload(store, repo, data.user_id, result.items)
-            again = RecommendationsGenerated(
+            # the assignment published again for an upload (the profile's reconciler: no announcement
+            # of the recommendations reached it): announce the progress again. With the review items
+            # when this re-run wrote exactly the stored texts (a first announcement the emulator lost,
+            # or whose claim it lost, is queued after all; the operator queues an item once); without
+            # them when they differ (a model's re-run), so no reviewer ever sees a text other than the
+            # one stored.
+            return Generated(
                 user_id=data.user_id,
                 upload_id=data.upload_id,
                 recommendation_ids=[r.id for r in result.items],
                 persona=data.personas["180d"],
-                **payload,
+                items=await _same_review_items(repo, result.items),
             )
-            uow.publish(new_event(again, user_id=data.user_id, causation_id=envelope.id))
-        return
+        return None
     new = set(added)
-    generated = RecommendationsGenerated(
+    return Generated(
         user_id=data.user_id,
         upload_id=data.upload_id,
         recommendation_ids=added,
         persona=data.personas["180d"],
-        **await review_payload(store, data.user_id, [review_item(r) for r in result.items if r.id in new]),
+        items=[review_item(r) for r in result.items if r.id in new],
     )
-    uow.publish(new_event(generated, user_id=data.user_id, causation_id=envelope.id))
 
 
-async def _same_review_payload(
-    store: BlobStore, repo: RecommendationRepository, user_id: str, items: Sequence[Recommendation]
-) -> dict[str, Any]:
+async def _same_review_items(
+    repo: RecommendationRepository, items: Sequence[Recommendation]
+) -> list[ReviewItem] | None:
     stored = await repo.stored_texts([r.id for r in items])
     if any(stored.get(r.id) != (r.title, r.body, r.rationale, r.disclosure) for r in items):
         log.info("review_items_not_announced_again", reason="texts_differ_from_stored")
-        return {}
-    return await review_payload(store, user_id, [review_item(r) for r in items])
+        return None
+    return [review_item(r) for r in items]
+
+
+async def announce(
+    envelope: EventEnvelope, generated: list[Generated], uow: RecommenderUnitOfWork, *, store: BlobStore
+) -> None:
+    """Check in every user's review items as a line of one JSON Lines object (:func:`review_line`; one
+    PUT for the batch, none when no user has items), remember in ``uow`` which users' lines the object
+    holds (an erasure blanks them), and publish ``recommendations.batch_generated``: one event per upload,
+    split only to stay within its limits. The object is written before the events exist: a rollback
+    leaves at most an unreferenced object, never an event without its payload. The envelope names no
+    user: the event is about many."""
+    with_items = [g for g in generated if g.items is not None]
+    claims = await check_in_batch(
+        store, review_key, [review_line(g.user_id, g.items or []) for g in with_items]
+    )
+    await uow.review_objects.remember([(g.user_id, c.key) for g, c in zip(with_items, claims, strict=True)])
+    claim_of = {id(g): c for g, c in zip(with_items, claims, strict=True)}
+    by_upload: dict[str | None, list[GeneratedForUser]] = {}
+    for g in generated:
+        entry = GeneratedForUser(
+            user_id=g.user_id,
+            recommendation_ids=g.recommendation_ids,
+            persona=g.persona,
+            items_claim=claim_of.get(id(g)),
+        )
+        by_upload.setdefault(g.upload_id, []).append(entry)
+    for upload_id, entries in by_upload.items():
+        for batch in generated_batches(entries):
+            event = RecommendationsBatchGenerated(upload_id=upload_id, generated=batch)
+            uow.publish(new_event(event, causation_id=envelope.id))
+
+
+def generated_batches(entries: list[GeneratedForUser]) -> list[list[GeneratedForUser]]:
+    """``entries`` in order, cut wherever the next one would make an event hold more than
+    ``GENERATED_PER_EVENT_MAX`` of them or more than ``GENERATED_MAX_BYTES`` serialized."""
+    batches: list[list[GeneratedForUser]] = []
+    size = 0
+    for entry in entries:
+        # measured as the relay sends it (json.dumps escapes non-ASCII: the larger count)
+        weight = len(json.dumps(entry.model_dump(mode="json")))
+        full = not batches or len(batches[-1]) >= GENERATED_PER_EVENT_MAX
+        if full or size + weight > GENERATED_MAX_BYTES:
+            batches.append([])
+            size = 0
+        batches[-1].append(entry)
+        size += weight
+    return batches
+
+
+def review_line(user_id: str, items: list[ReviewItem]) -> bytes:
+    """A user's review items as one line of a batch object (JSON escapes every newline within a string),
+    naming the user: an erasure finds their lines by it."""
+    return ReviewItems(items=items, user_id=user_id).model_dump_json().encode()
+
+
+def review_key(whole: bytes) -> str:
+    """Content-addressed: the same batch's review items checked in again land under the same key."""
+    return f"recommender/reviews/{content_hash(whole)[:32]}.jsonl"
 
 
 def _passed(check: Any) -> bool:
@@ -195,22 +269,6 @@ def review_item(rec: Recommendation) -> ReviewItem:
         trusted_names=list(citable.get("trusted_names", [])),
         alternatives=[_alternative(a) for a in rec.trace.get("alternatives") or []],
     )
-
-
-async def review_payload(store: BlobStore, user_id: str, items: list[ReviewItem]) -> dict[str, Any]:
-    """The review items as ``recommendations.generated`` carries them: inline (``items``) while the
-    serialized list stays within ``INLINE_ITEMS_MAX_BYTES``, else checked into the data bucket
-    (``items_claim``). The object is written before the event exists: a rollback leaves at most an
-    unreferenced object, never an event without its payload."""
-    body = ReviewItems(items=items).model_dump_json().encode()
-    if len(body) <= INLINE_ITEMS_MAX_BYTES:
-        return {"items": items}
-    [claim] = await check_in_many(store, [(review_key(user_id, body), body)])
-    return {"items_claim": claim}
-
-
-def review_key(user_id: str, body: bytes) -> str:
-    return f"recommender/users/{user_id}/review/{content_hash(body)[:16]}.json"
 
 
 def _review(envelope: EventEnvelope, data: RecommendationReviewed) -> Review:

@@ -15,6 +15,7 @@ from spendsense_recommender.domain.model import (
     StoredTrace,
 )
 from spendsense_recommender.domain.recommend import Recommendation
+from spendsense_shared.claimed_lines import ClaimedLinesRepository
 from spendsense_shared.consent import ConsentProjectingUnitOfWork
 
 
@@ -90,3 +91,5 @@ class RecommendationRepository(abc.ABC):
 
 class RecommenderUnitOfWork(ConsentProjectingUnitOfWork):
     recommendations: RecommendationRepository
+    # which batch objects of review items hold a line of each user's (an erasure blanks it)
+    review_objects: ClaimedLinesRepository

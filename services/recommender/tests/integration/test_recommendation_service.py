@@ -26,6 +26,7 @@ from spendsense_recommender.adapters.orm import (
     feedback,
     messaging,
     recommendations,
+    review_objects,
     traces,
 )
 from spendsense_recommender.adapters.unit_of_work import SqlRecommenderUnitOfWork
@@ -43,7 +44,7 @@ from spendsense_shared.messaging.catalog import (
     OverrideText,
     PersonaAssigned,
     RecommendationReviewed,
-    RecommendationsGenerated,
+    RecommendationsBatchGenerated,
     UserErasureRequested,
     UserMerged,
     new_event,
@@ -171,10 +172,11 @@ async def test_generation_is_stored_for_review_announced_and_idempotent(service)
         announced = (
             await conn.execute(
                 select(messaging.outbox.c.payload).where(
-                    messaging.outbox.c.event_type == "recommendations.generated"
+                    messaging.outbox.c.event_type == "recommendations.batch_generated"
                 )
             )
         ).all()
+        held = (await conn.execute(select(review_objects))).all()
     kinds = [r.kind for r in rows]
     assert 3 <= kinds.count("education") <= 5
     assert 1 <= kinds.count("offer") <= 3
@@ -184,16 +186,19 @@ async def test_generation_is_stored_for_review_announced_and_idempotent(service)
         "every rationale cites the user's figures"
     )
     [payload] = [a.payload for a in announced]
-    assert sorted(payload["data"]["recommendation_ids"]) == sorted(r.id for r in rows)
+    assert payload["user_id"] is None  # a batch (of one) names no single user in its envelope
     assert payload["data"]["upload_id"] == "up1"
     assert {r.catalog_version for r in rows} == {"catalog-v1"}
-    generated = parse_data(EventEnvelope.model_validate(payload))
-    assert isinstance(generated, RecommendationsGenerated)
-    if generated.items is not None:
-        items = generated.items
-    else:
-        assert generated.items_claim is not None
-        items = ReviewItems.model_validate_json(await redeem(service.store, generated.items_claim)).items
+    batch = parse_data(EventEnvelope.model_validate(payload))
+    assert isinstance(batch, RecommendationsBatchGenerated)
+    [generated] = batch.each()
+    assert sorted(generated.recommendation_ids) == sorted(r.id for r in rows)
+    assert generated.items_claim is not None
+    assert generated.items_claim.key.startswith("recommender/reviews/")  # the object names no user
+    assert [tuple(h) for h in held] == [(user_id, generated.items_claim.key, user_id)]  # for an erasure
+    review = ReviewItems.model_validate_json(await redeem(service.store, generated.items_claim))
+    assert review.user_id == user_id
+    items = review.items
     for item in items:  # what the operator checks an edit against, and may swap in
         assert item.facts
         assert item.trusted_names == [next(r for r in rows if r.id == item.id).title]
@@ -223,14 +228,18 @@ async def test_persona_assigned_published_again_for_the_same_upload_adds_nothing
     assert await count(service.db, recommendations, user_id=user_id) == stored
     assert await count(service.db, traces, user_id=user_id) == stored
     # The progress is announced again (the first announcement may be what was lost), items not again.
-    first, progress = await outbox_of(service, "recommendations.generated")
-    first_data, progress_data = parse_data(first), parse_data(progress)
-    assert isinstance(first_data, RecommendationsGenerated)
-    assert isinstance(progress_data, RecommendationsGenerated)
+    first, progress = await outbox_of(service, "recommendations.batch_generated")
+    first_batch, progress_batch = parse_data(first), parse_data(progress)
+    assert isinstance(first_batch, RecommendationsBatchGenerated)
+    assert isinstance(progress_batch, RecommendationsBatchGenerated)
+    [first_data], [progress_data] = first_batch.each(), progress_batch.each()
     assert sorted(progress_data.recommendation_ids) == sorted(first_data.recommendation_ids)
     assert progress_data.upload_id == "up1"
-    # The same review items again (the re-run wrote the stored texts): a lost first announcement is made good.
-    assert (progress_data.items, progress_data.items_claim) == (first_data.items, first_data.items_claim)
+    # The same review items again (the re-run wrote the stored texts): a lost first announcement is made
+    # good, under the same claim (the same content, the same object key).
+    assert progress_data.items_claim == first_data.items_claim
+    assert progress_data.items_claim is not None
+    assert await outbox_of(service, "recommendations.generated") == []
     assert progress.causation_id == again.id
     operator = service.as_("op-1", "operator")
     body = (await service.get(f"/api/v1/recommendations/{user_id}/traces", headers=operator)).json()
@@ -340,7 +349,7 @@ async def rows_of(database) -> dict[str, list[tuple]]:
     """Every row of the per-user tables, sorted (to compare before and after)."""
     found = {}
     async with database.engine.connect() as conn:
-        for table in (recommendations, traces, feedback, consent_projection):
+        for table in (recommendations, traces, feedback, consent_projection, review_objects):
             found[table.name] = sorted((tuple(r) for r in await conn.execute(select(table))), key=repr)
     return found
 
@@ -378,9 +387,11 @@ async def test_a_merge_moves_everything_to_the_target_and_keeps_each_trace_in_it
     handler = SERVICE.bootstrap(service.platform).event_handlers["user.merged"]
     await handle(service, handler, merge)
 
-    for table in (recommendations, traces, feedback, consent_projection):
+    for table in (recommendations, traces, feedback, consent_projection, review_objects):
         assert await count(db, table, user_id=source) == 0, table.name
     assert await count(db, recommendations, user_id=target, status="approved") == approved_before
+    # the source's review lines are the target's to erase (they still name the source)
+    assert await count(db, review_objects, user_id=target, report_user_id=source) == 1
     assert await count(db, feedback, user_id=target, kind="dismissed") == 1
     async with db.engine.connect() as conn:
         after = {
@@ -736,8 +747,9 @@ async def test_the_catalog_version_migration_takes_each_rows_version_from_its_tr
 
 async def test_a_batch_of_assignments_recommends_each_consented_user_in_one_transaction(service):
     """``personas.assigned`` (one event per chunk of an upload): each consented user is recommended as
-    ``persona.assigned`` recommends them, and announced in a ``recommendations.generated`` of their own;
-    a user without current consent is skipped, the others proceed; a redelivery stores nothing twice."""
+    ``persona.assigned`` recommends them, and announced together in one ``recommendations.batch_generated``
+    (an entry, one review, per user); a user without current consent is skipped, the others proceed; a
+    redelivery stores nothing twice."""
     per_user = [await persona_assigned(service.store, index) for index in (0, 1, 3)]
     each = [parse_data(e) for e in per_user]
     assert all(isinstance(one, PersonaAssigned) for one in each)
@@ -756,18 +768,13 @@ async def test_a_batch_of_assignments_recommends_each_consented_user_in_one_tran
     stored = {u: await count(db, recommendations, user_id=u) for u in consented}
     assert all(4 <= n <= 8 for n in stored.values())
     assert await count(db, recommendations, user_id=per_user[2].user_id) == 0
-    async with db.engine.connect() as conn:
-        announced = (
-            await conn.execute(
-                select(messaging.outbox.c.payload).where(
-                    messaging.outbox.c.event_type == "recommendations.generated"
-                )
-            )
-        ).all()
-    first_round = [a.payload for a in announced][: len(consented)]
-    assert sorted(p["user_id"] for p in first_round) == sorted(consented)  # one review per user
-    assert {p["causation_id"] for p in first_round} == {str(batch.id)}
-    assert {u: len(p["data"]["recommendation_ids"]) for p in first_round for u in [p["user_id"]]} == stored
+    first_round, _ = await outbox_of(service, "recommendations.batch_generated")  # one event per delivery
+    assert first_round.causation_id == batch.id
+    data = parse_data(first_round)
+    assert isinstance(data, RecommendationsBatchGenerated)
+    assert sorted(g.user_id for g in data.generated) == sorted(consented)  # one review per user
+    assert {g.user_id: len(g.recommendation_ids) for g in data.generated} == stored
+    assert await outbox_of(service, "recommendations.generated") == []
 
 
 async def batched(service, *indexes: int) -> tuple[EventEnvelope, list[str]]:
@@ -808,3 +815,43 @@ async def test_a_changed_part_of_a_batchs_details_fails_the_batch(service):
             service, partial(generate_for_batch, store=service.store, writer=TemplateWriter()), batch
         )
     assert [await count(service.db, recommendations, user_id=u) for u in users] == [0, 0]
+
+
+async def test_a_batchs_review_items_are_one_object_and_an_erasure_blanks_only_the_users_line(service):
+    """Every consented user's review items of a batch: one PUT (a line each, in one object), one index
+    row per user in the same transaction, one ``recommendations.batch_generated``. An erasure overwrites
+    the user's line with spaces: their claim no longer redeems, every other user's still does, and the
+    per-user prefix of the claims made before the batch event is gone too."""
+    batch, users = await batched(service, 0, 1, 3)
+    for user_id in users:
+        await grant(service, user_id)
+    store = CountingStore(service.store)
+
+    await handle(service, partial(generate_for_batch, store=store, writer=TemplateWriter()), batch)
+
+    [announced] = await outbox_of(service, "recommendations.batch_generated")
+    data = parse_data(announced)
+    assert isinstance(data, RecommendationsBatchGenerated)
+    claims = {g.user_id: g.items_claim for g in data.generated}
+    assert set(claims) == set(users)
+    [key] = {c.key for c in claims.values() if c is not None}
+    assert store.puts == [[key]]  # one PUT for the batch's review items
+    async with service.db.engine.connect() as conn:
+        held = sorted(tuple(r) for r in await conn.execute(select(review_objects)))
+    assert held == sorted((u, key, u) for u in users)
+
+    gone, *kept = users
+    await service.store.put(f"recommender/users/{gone}/review/large.json", b"{}", "application/json")
+    erasure = new_event(UserErasureRequested(user_id=gone, requested_at=datetime.now(UTC)), user_id=gone)
+    handler = SERVICE.bootstrap(service.platform).event_handlers["user.erasure_requested"]
+    await handle(service, handler, erasure)
+
+    body = await service.store.get(key)
+    assert gone.encode() not in body
+    with pytest.raises(ClaimCheckMismatch):
+        await redeem(service.store, claims[gone])  # type: ignore[arg-type]
+    lines = await redeem_many(service.store, [claims[u] for u in kept])  # type: ignore[misc]
+    assert [ReviewItems.model_validate_json(line).user_id for line in lines] == kept
+    assert await service.store.list(f"recommender/users/{gone}/") == []
+    assert await count(service.db, review_objects, user_id=gone) == 0
+    assert await count(service.db, review_objects) == len(kept)

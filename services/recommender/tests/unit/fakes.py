@@ -28,6 +28,7 @@ from spendsense_shared.messaging.catalog import (
 from spendsense_shared.messaging.claim_check import check_in_many
 from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.testing.claimed_lines import InMemoryClaimedLines
 from spendsense_shared.testing.fakes import FakeUnitOfWork, InMemoryConsentProjection
 
 
@@ -207,6 +208,7 @@ class FakeRecommenderUnitOfWork(FakeUnitOfWork, RecommenderUnitOfWork):
         super().__init__()
         self.consent = InMemoryConsentProjection()
         self.recommendations = InMemoryRecommendationRepository()
+        self.review_objects = InMemoryClaimedLines()
 
 
 async def assigned(bucket: Any, entry: dict[str, Any], user_id: str, upload_id: str) -> EventEnvelope:

@@ -14,17 +14,21 @@ import pytest
 
 from spendsense_recommender.domain.writer import TemplateWriter
 from spendsense_recommender.handlers.erasure import erase_user
-from spendsense_recommender.handlers.recommend import generate_recommendations
+from spendsense_recommender.handlers.recommend import generate_for_batch, generate_recommendations
 from spendsense_shared.consent import project_consent
 from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.catalog import (
     ConsentGranted,
+    RecommendationsBatchGenerated,
     RecommenderUserErased,
     UserErasureRequested,
     new_event,
     parse_data,
 )
+from spendsense_shared.messaging.claim_check import ClaimCheckMismatch, redeem, redeem_many
+from spendsense_shared.messaging.contracts import ReviewItems
 from spendsense_shared.messaging.envelope import EventEnvelope
+from spendsense_shared.testing.events import assigned_together
 from spendsense_shared.testing.fakes import load_beside
 
 fakes = load_beside(__file__, "fakes.py", "spendsense_recommender_unit_fakes")
@@ -130,3 +134,38 @@ async def test_the_erasure_is_confirmed_naming_only_the_pseudonym_and_no_erasure
     await handle(partial(erase_user, store=data_bucket), again, uow)  # or a second request
     assert confirmations(uow)[0] == confirmed  # still there: forget_published does not match it
     assert [parse_data(e).subject for e in confirmations(uow)] == [pseudonym("gone")] * 3
+
+
+async def test_erasure_blanks_the_users_line_and_every_other_claim_still_redeems(
+    uow, data_bucket, real_users
+):
+    users = real_users["users"]
+    earlier = datetime.now(UTC) - timedelta(hours=3)
+    for user_id in ("gone", "kept"):
+        await handle(project_consent, granted(user_id, earlier), uow)
+    each = [
+        parse_data(await assigned(data_bucket, users[persona][0], user_id, "up1"))
+        for user_id, persona in (("gone", "high_utilization"), ("kept", "savings_builder"))
+    ]
+    batch = new_event(assigned_together(each))  # type: ignore[arg-type]
+    await handle(partial(generate_for_batch, store=data_bucket, writer=TemplateWriter()), batch, uow)
+    data = parse_data(uow.published[-1])
+    assert isinstance(data, RecommendationsBatchGenerated)
+    claims = {g.user_id: g.items_claim for g in data.generated}
+    [key] = {c.key for c in claims.values() if c is not None}
+    before = data_bucket.objects[key]
+
+    erasure = new_event(UserErasureRequested(user_id="gone", requested_at=datetime.now(UTC)), user_id="gone")
+    await handle(partial(erase_user, store=data_bucket), erasure, uow)
+
+    after = data_bucket.objects[key]
+    assert len(after) == len(before)
+    assert b"gone" not in after  # the line named them, and held their items
+    gone, kept = claims["gone"], claims["kept"]
+    assert gone is not None
+    assert kept is not None
+    with pytest.raises(ClaimCheckMismatch):
+        await redeem(data_bucket, gone)
+    [line] = await redeem_many(data_bucket, [kept])
+    assert ReviewItems.model_validate_json(line).user_id == "kept"
+    assert {u for u, _, _ in uow.review_objects.rows} == {"kept"}

@@ -37,12 +37,13 @@ from spendsense_shared.messaging.catalog import (
     ConsentGranted,
     PersonaAssigned,
     RecommendationReviewed,
+    RecommendationsBatchGenerated,
     RecommendationsGenerated,
     new_event,
     parse_data,
 )
 from spendsense_shared.messaging.claim_check import ClaimCheckMismatch, check_in_many, redeem
-from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails, ReviewItems
+from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails, ReviewItem, ReviewItems
 from spendsense_shared.messaging.envelope import EventEnvelope
 from spendsense_shared.testing.fakes import load_beside
 
@@ -88,6 +89,25 @@ def generator(bucket: Any) -> Any:
     return partial(generate_recommendations, store=bucket, writer=TemplateWriter())
 
 
+def generated_of(announced: EventEnvelope) -> RecommendationsGenerated:
+    """The one user's entry of a ``recommendations.batch_generated`` (as the consumers take it)."""
+    assert announced.type == "recommendations.batch_generated"
+    data = parse_data(announced)
+    assert isinstance(data, RecommendationsBatchGenerated)
+    [one] = data.each()
+    return one
+
+
+async def review_items_of(bucket: Any, announced: EventEnvelope) -> list[ReviewItem]:
+    """The review items the announcement's claim names (the user's line of the batch object)."""
+    one = generated_of(announced)
+    assert one.items is None  # never inline any more
+    assert one.items_claim is not None
+    review = ReviewItems.model_validate_json(await redeem(bucket, one.items_claim))
+    assert review.user_id == one.user_id  # the line names its user: an erasure finds it
+    return review.items
+
+
 async def test_nothing_is_generated_without_consent(uow, data_bucket, real_users):
     event = await persona_assigned(data_bucket, entry(real_users))
     await handle(generator(data_bucket), event, uow)
@@ -110,10 +130,11 @@ async def test_generation_redeems_the_claim_stores_for_review_announces_and_is_i
     assert {r.status for r in rows} == {"pending_review"}
     assert set(uow.recommendations.upload_of.values()) == {"up1"}
     [announced] = uow.published
-    assert announced.type == "recommendations.generated"
     assert announced.causation_id == event.id
-    assert sorted(announced.data["recommendation_ids"]) == sorted(r.id for r in rows)
-    assert announced.data["persona"] == parse_data(event).personas["180d"]
+    assert announced.user_id is None  # a batch (of one here) names no single user in its envelope
+    generated = generated_of(announced)
+    assert sorted(generated.recommendation_ids) == sorted(r.id for r in rows)
+    assert generated.persona == parse_data(event).personas["180d"]
     traces = await uow.recommendations.chain(event.user_id)
     assert len(traces) == len(rows)
     assert "acc-" not in str(traces[0]["input"])  # the snapshot in the trace carries no account ids
@@ -123,19 +144,17 @@ async def test_generation_redeems_the_claim_stores_for_review_announces_and_is_i
     # Announced again (the first announcement may be what was lost), with the same review items: the
     # re-run wrote exactly the stored texts.
     [first, again] = uow.published
-    assert sorted(again.data["recommendation_ids"]) == sorted(r.id for r in rows)
-    assert (again.data["items"], again.data["items_claim"]) == (
-        first.data["items"],
-        first.data["items_claim"],
-    )
+    assert sorted(generated_of(again).recommendation_ids) == sorted(r.id for r in rows)
+    # the same batch's items: the same object, under the same content-addressed key, hence the same claim
+    assert generated_of(again).items_claim == generated_of(first).items_claim is not None
 
     stored = uow.recommendations.rows  # texts another writer's re-run would not give
     for key, row in stored.items():
         stored[key] = dataclasses.replace(row, rationale=row.rationale + " (as first written)")
     await handle(generator(data_bucket), event, uow)
     [_, _, progress] = uow.published
-    assert sorted(progress.data["recommendation_ids"]) == sorted(r.id for r in rows)
-    assert (progress.data["items"], progress.data["items_claim"]) == (None, None)  # no other text reviewed
+    assert sorted(generated_of(progress).recommendation_ids) == sorted(r.id for r in rows)
+    assert generated_of(progress).items_claim is None  # no other text reviewed
 
 
 async def test_generated_items_wait_for_a_review_and_no_setting_publishes_them(uow, data_bucket, real_users):
@@ -145,7 +164,7 @@ async def test_generated_items_wait_for_a_review_and_no_setting_publishes_them(u
     await handle(generator(data_bucket), event, uow)
     assert {r.status for r in uow.recommendations.rows.values()} == {"pending_review"}
     assert all(t["operator_actions"] == [] for t in await uow.recommendations.chain(event.user_id))
-    assert uow.published_types() == ["recommendations.generated"]
+    assert uow.published_types() == ["recommendations.batch_generated"]
     page = await approved_recommendations(ApprovedRecommendations(event.user_id, limit=100), uow)
     assert page.items == []
 
@@ -252,18 +271,21 @@ async def test_one_trace_is_replayed_and_a_missing_one_is_none(uow, data_bucket,
     assert await check_trace(CheckTrace("someone-else", first), uow) is None
 
 
-async def test_the_announcement_carries_what_a_reviewer_needs_inline_when_small(uow, data_bucket, real_users):
+async def test_the_announcement_claims_what_a_reviewer_needs_as_the_users_line(uow, data_bucket, real_users):
     event = await persona_assigned(data_bucket, entry(real_users))
     await grant(uow, event.user_id)
     await handle(generator(data_bucket), event, uow)
 
     [announced] = uow.published
-    data = parse_data(announced)
-    assert isinstance(data, RecommendationsGenerated)
-    assert data.items_claim is None
-    assert data.items is not None
-    assert [i.id for i in data.items] == data.recommendation_ids
-    for item in data.items:
+    items = await review_items_of(data_bucket, announced)
+    claim = generated_of(announced).items_claim
+    assert claim is not None
+    assert claim.offset == 0
+    assert claim.key.startswith("recommender/reviews/")  # names no user
+    assert claim.key.endswith(".jsonl")
+    assert uow.review_objects.rows == {(event.user_id, claim.key, event.user_id)}  # for an erasure
+    assert [i.id for i in items] == generated_of(announced).recommendation_ids
+    for item in items:
         row = uow.recommendations.rows[item.id]
         assert (item.kind, item.title, item.rationale, item.disclosure, item.catalog_item_id) == (
             row.kind,
@@ -288,9 +310,7 @@ async def test_each_review_item_carries_the_facts_it_was_checked_against_and_its
     await grant(uow, event.user_id)
     await handle(generator(data_bucket), event, uow)
     [announced] = uow.published
-    data = parse_data(announced)
-    assert isinstance(data, RecommendationsGenerated)
-    assert data.items is not None
+    data = SimpleNamespace(items=await review_items_of(data_bucket, announced))
 
     details = PersonaDetails.model_validate({"report": user["report"], "accounts": user["accounts"]})
     snapshot = snapshot_of(details.report)
@@ -319,22 +339,6 @@ async def test_each_review_item_carries_the_facts_it_was_checked_against_and_its
             assert alternative.disclosure == item.disclosure
     assert any(i.alternatives for i in data.items if i.kind == "education")
     assert any(i.alternatives for i in data.items if i.kind == "offer")
-
-
-async def test_a_large_item_set_goes_by_claim_check(uow, data_bucket, real_users, monkeypatch):
-    monkeypatch.setattr(recommend, "INLINE_ITEMS_MAX_BYTES", 100)  # any real set is larger
-    event = await persona_assigned(data_bucket, entry(real_users))
-    await grant(uow, event.user_id)
-    await handle(generator(data_bucket), event, uow)
-
-    [announced] = uow.published
-    data = parse_data(announced)
-    assert isinstance(data, RecommendationsGenerated)
-    assert data.items is None
-    assert data.items_claim is not None
-    assert data.items_claim.key.startswith(f"recommender/users/{event.user_id}/review/")
-    review = ReviewItems.model_validate_json(await redeem(data_bucket, data.items_claim))
-    assert [i.id for i in review.items] == data.recommendation_ids
 
 
 def test_the_review_item_reports_failed_checks_and_a_fallback():

@@ -64,7 +64,15 @@ def merged(source: str = "old", target: str = "new") -> EventEnvelope:
 def state(uow: Any) -> Any:
     repo = uow.recommendations
     return copy.deepcopy(
-        (repo.rows, repo.user_of, repo.trace_rows, repo.chain_of, repo.feedback, uow.consent.rows)
+        (
+            repo.rows,
+            repo.user_of,
+            repo.trace_rows,
+            repo.chain_of,
+            repo.feedback,
+            uow.consent.rows,
+            uow.review_objects.rows,
+        )
     )
 
 
@@ -95,6 +103,8 @@ async def test_the_sources_recommendations_traces_and_feedback_become_the_target
     new_chain = await uow.recommendations.chain("new")
     old_items = (await approved_recommendations(ApprovedRecommendations("old", limit=100), uow)).items
     new_items = (await approved_recommendations(ApprovedRecommendations("new", limit=100), uow)).items
+    [(_, old_key, _)] = [r for r in uow.review_objects.rows if r[0] == "old"]
+    [(_, new_key, _)] = [r for r in uow.review_objects.rows if r[0] == "new"]
 
     event = merged()
     await handle(merge_users, event, uow)
@@ -122,7 +132,9 @@ async def test_the_sources_recommendations_traces_and_feedback_become_the_target
 
     assert uow.consent.rows.keys() == {"new"}
     assert uow.consent.rows["new"][0] == "c-new"  # the target's consent stays
-    assert uow.published_types().count("recommendations.generated") == 2  # the merge published nothing
+    assert uow.published_types().count("recommendations.batch_generated") == 2  # the merge published nothing
+    # the lines of review objects held for old are new's (still old's lines: an erasure of new blanks them)
+    assert uow.review_objects.rows == {("new", old_key, "old"), ("new", new_key, "new")}
 
     after = state(uow)
     await handle(merge_users, event, uow)  # a redelivery
