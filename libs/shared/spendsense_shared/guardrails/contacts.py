@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from spendsense_shared.guardrails.ascii_scan import CACHED_TEXT_MAX
+
 __all__ = ["ContactResult", "check_contacts", "find_contacts"]
 
 _TLDS = (
@@ -39,6 +41,13 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("phone", re.compile(r"(?<![\w$.,])\+?\(?\d(?:[\s().\-/]{0,2}\d){6,}(?![\w%])")),
 )
 _DATE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}")
+# What an address or a link cannot do without, in lowercased ASCII text: most texts have neither, and
+# these few substring tests are much cheaper than the patterns. An address needs an "@", "(at)" or
+# "[at]", or " at " before an obfuscated dot ("[.]", "(dot)", "[dot]", " dot "); a link needs "://",
+# "www", or a top-level domain after a dot (".", "[.]", "(.)", "(dot)", "[dot]", " dot ").
+_ADDRESS_MARKS = ("@", "(at)", "[at]", "[.]", "dot")
+_LINK_MARKS = ("://", "www")
+_TLD_AFTER_DOT = re.compile(rf"(?:[.\])]|dot)\s*(?:{_TLDS})\b")
 
 
 @dataclass(frozen=True)
@@ -62,10 +71,32 @@ def _canonical(kind: str, text: str) -> str:
 
 def find_contacts(text: str) -> list[dict[str, str]]:
     """Every link, e-mail address and phone number in ``text`` (an address is not also a link)."""
+    return [{"kind": kind, "text": found} for kind, found in _text_contacts(text)]
+
+
+def _text_contacts(text: str) -> tuple[tuple[str, str], ...]:
+    return _cached_contacts(text) if len(text) <= CACHED_TEXT_MAX else _contacts(text)
+
+
+def _possible_kinds(folded: str) -> tuple[str, ...]:
+    """The kinds ``folded`` may contain: a kind left out has no match in it (ASCII text only; any
+    other text may contain every kind)."""
+    if not folded.isascii():
+        return ("email", "link", "phone")
+    lowered = folded.lower()
+    email = any(mark in lowered for mark in _ADDRESS_MARKS)
+    link = any(mark in lowered for mark in _LINK_MARKS) or _TLD_AFTER_DOT.search(lowered) is not None
+    return (*(("email",) if email else ()), *(("link",) if link else ()), "phone")
+
+
+def _contacts(text: str) -> tuple[tuple[str, str], ...]:
     folded = _folded(text)
-    found: list[dict[str, str]] = []
+    kinds = _possible_kinds(folded)
+    found: list[tuple[str, str]] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in _PATTERNS:
+        if kind not in kinds:
+            continue  # no match: it would add nothing
         for match in pattern.finditer(folded):
             start, end = match.span()
             if any(start < t_end and t_start < end for t_start, t_end in taken):
@@ -73,8 +104,12 @@ def find_contacts(text: str) -> list[dict[str, str]]:
             if kind == "phone" and _DATE.fullmatch(match.group(0).strip()):
                 continue  # "2026-10-28", "10/28/2026": a date, which grounding checks
             taken.append((start, end))
-            found.append({"kind": kind, "text": match.group(0)})
-    return found
+            found.append((kind, match.group(0)))
+    return tuple(found)
+
+
+# The same texts come back: a catalog title for every user, a text when it is written after selection.
+_cached_contacts = lru_cache(maxsize=4096)(_contacts)
 
 
 @lru_cache(maxsize=1024)

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+
+from spendsense_shared.guardrails.ascii_scan import CACHED_TEXT_MAX, lowercase_twin
 
 __all__ = ["TONE_LEXICON", "ToneResult", "check_tone"]
 
@@ -79,6 +82,10 @@ TONE_LEXICON: tuple[tuple[str, str], ...] = (
     ),
 )
 _COMPILED = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in TONE_LEXICON)
+# Every entry as one alternation: a text matches it exactly when some entry matches the text, so one
+# scan clears a clean text (nearly every text); only a text it matches is searched entry by entry.
+_ANY = re.compile("|".join(f"(?:{pattern})" for _, pattern in TONE_LEXICON), re.IGNORECASE)
+_ANY_ASCII = lowercase_twin(_ANY)
 # Typographic apostrophes and hyphens must not let "you\u2019re overspending" slip through.
 _NORMALIZE = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "\u2010": "-", "\u2011": "-"})
 
@@ -94,11 +101,26 @@ class ToneResult:
 
 def check_tone(*texts: str) -> ToneResult:
     """Fails with the matched lexicon entries when any text contains shaming or judgemental language."""
-    hits: list[dict[str, str]] = []
-    for text in texts:
-        normalized = text.translate(_NORMALIZE)
-        for name, pattern in _COMPILED:
-            match = pattern.search(normalized)
-            if match:
-                hits.append({"rule": name, "match": match.group(0)})
+    hits = [{"rule": name, "match": match} for text in texts for name, match in _text_hits(text)]
     return ToneResult(passed=not hits, hits=hits)
+
+
+def _text_hits(text: str) -> tuple[tuple[str, str], ...]:
+    return _cached_hits(text) if len(text) <= CACHED_TEXT_MAX else _hits(text)
+
+
+def _hits(text: str) -> tuple[tuple[str, str], ...]:
+    """(entry, first match) of every lexicon entry that ``text`` contains, in lexicon order."""
+    normalized = text.translate(_NORMALIZE)
+    if normalized.isascii():
+        if _ANY_ASCII.search(normalized.lower()) is None:
+            return ()
+    elif _ANY.search(normalized) is None:
+        return ()
+    return tuple(
+        (name, match.group(0)) for name, pattern in _COMPILED if (match := pattern.search(normalized))
+    )
+
+
+# A catalog title is checked for every user, and a text again when it is written: the same texts.
+_cached_hits = lru_cache(maxsize=4096)(_hits)

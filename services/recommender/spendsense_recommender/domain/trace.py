@@ -60,15 +60,35 @@ _UNSEALED = ("chain", "operator_actions")
 
 
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(
-        _as_jsonb_returns(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode()
+    # Most values have nothing JSONB would write differently: encoded as they are, they read neither
+    # "-0.0" nor "e+" (every float from 1e16 up is written with "e+", and -0.0 as "-0.0"), and then
+    # they encode exactly as their JSONB form does, without walking them first. A value whose encoding
+    # reads either (even inside a string), or that json cannot encode as it is (a Mapping it does not
+    # know, a value it refuses), takes the walk: the result, or the error, it always gave.
+    try:
+        text = _dumps(value)
+    except (TypeError, ValueError):
+        text = None
+    if text is None or "-0.0" in text or "e+" in text:
+        text = _dumps(_as_jsonb_returns(value))
+    return text.encode()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 _EXPONENT_FROM = 1e16  # from here on Python writes every float with a positive exponent ("5.2e+16")
 
 
 def _as_jsonb_returns(value: Any) -> Any:
+    kind = type(value)  # the common types first, without the slower isinstance checks below
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {key: _as_jsonb_returns(item) for key, item in value.items()}
+    if kind is list:
+        return [_as_jsonb_returns(item) for item in value]
     if isinstance(value, float):
         if value == 0.0:
             return 0.0  # -0.0 too
