@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from spendsense_auth.settings import AuthSettings
-from spendsense_features.settings import FeaturesSettings
 from spendsense_operator.settings import OperatorSettings
 from spendsense_profile.settings import ProfileSettings
 from spendsense_recommender.settings import RecommenderSettings
@@ -21,7 +20,6 @@ def test_every_setting_is_documented_in_env_example() -> None:
         ServiceSettings,
         AuthSettings,
         GatewaySettings,
-        FeaturesSettings,
         ProfileSettings,
         RecommenderSettings,
         OperatorSettings,

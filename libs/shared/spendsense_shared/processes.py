@@ -1,4 +1,4 @@
-"""Child processes for CPU-bound work (parsing an upload, analyzing a batch of users) from a ``forkserver``.
+"""Child processes for CPU-bound work (parsing an upload, under budgets) from a ``forkserver``.
 
 A forkserver is a clean, single-threaded process that imported the given modules once: each child forks
 from it in milliseconds with those imports done, and holds nothing of its parent (no sockets, no event

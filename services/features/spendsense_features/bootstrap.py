@@ -3,10 +3,8 @@ the rule-set store, the SQL unit of work) and wires them into its use cases and 
 
 from __future__ import annotations
 
-import os
 from functools import partial
 
-from spendsense_features.adapters.analysis_pool import ProcessPoolAnalyzer
 from spendsense_features.adapters.orm import messaging
 from spendsense_features.adapters.unit_of_work import SqlFeaturesUnitOfWork
 from spendsense_features.api.profile import router as profile_router
@@ -20,7 +18,7 @@ from spendsense_features.domain.commands import (
     ListRuleSets,
 )
 from spendsense_features.handlers import profile, rules
-from spendsense_features.handlers.analysis import Analyzer, analyze_in_thread, analyze_upload
+from spendsense_features.handlers.analysis import analyze_upload
 from spendsense_features.handlers.erasure import erase_user
 from spendsense_features.handlers.merge import merge_users
 from spendsense_features.handlers.rescore import rescore_all
@@ -31,14 +29,12 @@ from spendsense_shared.erasure import forget_erased_user
 from spendsense_shared.messagebus import MessageBus
 from spendsense_shared.platform import Platform
 from spendsense_shared.service import ServiceDefinition, Wiring
-from spendsense_shared.settings import ServiceSettings
 from spendsense_shared.storage import ObjectStore
 
 
 def bootstrap(platform: Platform) -> Wiring:
     data = ObjectStore(platform.aws, platform.topology.buckets["data"], "")
     rule_sets = RuleSetStore()
-    analyzer = _analyzer(platform.settings)
     uow = platform.database.uow_factory(SqlFeaturesUnitOfWork)
     # Reads outside a transaction (no BEGIN, no ROLLBACK: two round trips fewer). Under READ COMMITTED,
     # PostgreSQL's default, each statement of a transaction sees its own snapshot anyway.
@@ -58,23 +54,14 @@ def bootstrap(platform: Platform) -> Wiring:
         bus=bus,
         event_handlers={
             **consent_handlers(),
-            "upload.ingested": partial(analyze_upload, store=data, rule_sets=rule_sets, analyzer=analyzer),
-            "personas.rescore_requested": partial(
-                rescore_all, store=data, rule_sets=rule_sets, analyzer=analyzer
-            ),
+            "upload.ingested": partial(analyze_upload, store=data, rule_sets=rule_sets),
+            "personas.rescore_requested": partial(rescore_all, store=data, rule_sets=rule_sets),
             "user.merged": merge_users,
             "user.erasure_requested": partial(erase_user, store=data),
             "user.erased": forget_erased_user,
         },
         consent=ProjectedConsent(read, cache=platform.read_cache),
     )
-
-
-def _analyzer(settings: ServiceSettings) -> Analyzer:
-    """In a pool of processes (started on first use, so never in the API) unless one process is asked."""
-    asked = settings.analysis_processes if isinstance(settings, FeaturesSettings) else 0
-    processes = asked or os.cpu_count() or 1
-    return analyze_in_thread if processes == 1 else ProcessPoolAnalyzer(processes)
 
 
 SERVICE = ServiceDefinition(

@@ -13,7 +13,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -42,17 +42,6 @@ from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
 
-# Analyzes a batch of users (``domain.analysis.analyze``): in a thread of this process
-# (:func:`analyze_in_thread`), or in a pool of processes (``adapters.analysis_pool``) to use every core.
-Analyzer = Callable[[Mapping[str, pa.Table], RuleSet, Collection[str]], Awaitable[list[dict[str, Any]]]]
-
-
-async def analyze_in_thread(
-    tables: Mapping[str, pa.Table], rule_set: RuleSet, user_ids: Collection[str]
-) -> list[dict[str, Any]]:
-    return await asyncio.to_thread(analyze, tables, rule_set, user_ids)
-
-
 ACCOUNT_FIELDS = ("type", "subtype", "name", "official_name", "holder_category")
 
 
@@ -63,7 +52,6 @@ async def analyze_upload(
     *,
     store: BlobStore,
     rule_sets: RuleSetStore,
-    analyzer: Analyzer = analyze_in_thread,
 ) -> None:
     """Handler for ``upload.ingested`` (the consumer has entered ``uow`` and commits after it)."""
     assert isinstance(data, UploadIngested)
@@ -107,14 +95,7 @@ async def analyze_upload(
     )
     rule_set = await rule_sets.active(uow.rule_sets)
     scored = await score(
-        uow,
-        store,
-        tables,
-        allowed,
-        rule_set,
-        upload_id=data.upload_id,
-        causation_id=envelope.id,
-        analyzer=analyzer,
+        uow, store, tables, allowed, rule_set, upload_id=data.upload_id, causation_id=envelope.id
     )
     for user_id in sorted(allowed - scored):  # else the upload would wait for this user for ever
         failure = UploadFailed(
@@ -196,12 +177,11 @@ async def score(
     upload_id: str | None,
     causation_id: uuid.UUID,
     reason: Literal["upload", "rescore"] = "upload",
-    analyzer: Analyzer = analyze_in_thread,
 ) -> set[str]:
     """Analyze ``user_ids`` in one vectorized batch, store the results and publish ``personas.assigned``.
     Returns the users scored: not those without a posted transaction (no as-of date, nothing to analyze)."""
     started = time.monotonic()
-    reports = await analyzer(tables, rule_set, user_ids)
+    reports = await asyncio.to_thread(analyze, tables, rule_set, user_ids)
     reports = [r for r in reports if r["as_of"] is not None]
     typed = [AnalysisReport.model_validate(r) for r in reports]  # the public shape, checked at the edge
     analyzed = time.monotonic()
