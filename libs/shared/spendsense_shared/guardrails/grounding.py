@@ -26,7 +26,9 @@ the catalog's, not a claim about the user.
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -197,11 +199,22 @@ def _claim(m: re.Match[str]) -> Claim | None:
     return Claim(m.group(0).strip(), unit, _number(raw) * multiplier, _precision_tolerance(raw, multiplier))
 
 
+def _plain_words(text: str) -> list[str]:
+    """The words as the case-insensitive pattern read them: look-alikes it matches as ASCII letters (the
+    long s, the Kelvin sign, the dotted capital I) folded onto those letters, so "\u017fix" is "six"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return re.split(r"[\s-]+", plain)
+
+
 def _words_value(text: str) -> tuple[float, float]:
     """The value and the precision it is written to: "fifty thousand" → 50000 ± 500 (half the last
-    scale word, as for "$50k"; half a unit without one)."""
+    scale word, as for "$50k"; half a unit without one). A word the pattern took for a number word that
+    folds onto none gives NaN: a figure no fact grounds (the text fails the check), never a crash."""
     total, current, last_scale = 0, 0, 1
-    for word in re.split(r"[\s-]+", text.lower()):
+    for word in _plain_words(text):
+        if word not in _WORD_VALUES and word not in _SCALE_WORDS and word not in ("and", "", "a", "hundred"):
+            return math.nan, 0.0
         if word in ("and", ""):
             continue
         if word == "a":
@@ -221,7 +234,7 @@ def _words_value(text: str) -> tuple[float, float]:
 def _words_claim(m: re.Match[str]) -> Claim | None:
     value, tolerance = _words_value(m.group("words"))
     unit_word = " ".join((m.group("wunit") or "").lower().split())
-    scaled = any(w in _SCALE_WORDS for w in re.split(r"[\s-]+", m.group("words").lower()))
+    scaled = any(w in _SCALE_WORDS for w in _plain_words(m.group("words")))
     if not unit_word and not scaled and value < 10:
         return None  # "one of the inputs", "two of the biggest": language, not a figure
     unit = _UNIT_WORDS.get(unit_word, "count")

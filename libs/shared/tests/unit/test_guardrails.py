@@ -89,6 +89,17 @@ def facts() -> FactTable:
     )
 
 
+def test_number_words_in_look_alike_letters_are_checked_not_a_crash() -> None:
+    """Untrusted text (an LLM's) may spell a number word with letters the case-insensitive patterns take
+    for ASCII ones (the long s, the Kelvin sign): the claim is checked as the word it reads as."""
+    assert check_grounding("You have \u017fix recurring charges.", facts()).passed
+    ungrounded = check_grounding(
+        "You have \u017feventy recurring charges and \u017fixty-eight percent.", facts()
+    )
+    assert not ungrounded.passed
+    assert [c.value for c in ungrounded.unmatched] == [70.0]  # "sixty-eight percent" is the 68 % fact
+
+
 @pytest.mark.parametrize(
     "text",
     [

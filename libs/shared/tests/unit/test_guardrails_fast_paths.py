@@ -312,9 +312,13 @@ def test_unicode_that_folds_onto_ascii_letters_is_still_caught() -> None:
     assert not tone.check_tone("reckle\u017fs").passed
     assert not tone.check_tone("\u0131rresponsible").passed
     assert [c.text for c in grounding.extract_claims("\u017f 12 days")] == ["12 days"]
-    # A number word spelled so raises KeyError in ``_words_value``, as it always did.
     for text in ("\u017fix percent", "\u017feven thousand", "\u212aeep 12 \u017feven", "\u017f 12 days"):
         assert _outcome(grounding.extract_claims, text) == _outcome(_reference_extract_claims, text)
+    # A number word spelled so is read as the word it folds onto (it raised KeyError before).
+    [six] = grounding.extract_claims("\u017fix percent")
+    assert (six.unit, six.value) == ("percent", 6.0)
+    [seven_thousand] = grounding.extract_claims("\u017feven thou\u017fand dollars")
+    assert seven_thousand.value == 7000.0
 
 
 @pytest.mark.parametrize(
