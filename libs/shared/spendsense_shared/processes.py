@@ -21,3 +21,11 @@ def forkserver_context(*modules: str) -> ForkServerContext:
     name = getattr(getattr(main, "__spec__", None), "name", None)
     context.set_forkserver_preload([*modules, *([name] if name and not name.endswith("__main__") else [])])
     return context
+
+
+def start_forkserver() -> None:
+    """Start the forkserver now, in the background (it imports its preloaded modules while the caller
+    goes on), rather than at the first child: a worker's first upload then does not wait ~1 s for it."""
+    from multiprocessing import forkserver
+
+    forkserver.ensure_running()

@@ -9,6 +9,7 @@ import asyncio
 
 from spendsense_profile.bootstrap import SERVICE, upload_jobs
 from spendsense_shared.logging import configure_logging
+from spendsense_shared.processes import start_forkserver
 from spendsense_shared.worker import Loop, run_worker
 
 
@@ -18,6 +19,7 @@ def main() -> None:
     platform = SERVICE.platform(settings)
     wiring = SERVICE.bootstrap(platform)
     jobs = upload_jobs(platform, wiring)
+    start_forkserver()  # the upload parser's (bootstrap set what it preloads)
 
     async def run() -> None:
         for hook in wiring.startup:
