@@ -9,7 +9,7 @@ decision traces, with the service's verification of the user's hash chain) and `
 upload that has recommendations; each of its traces is replayed with the recommender's domain code.
 
 Latencies, from the stack's own timestamps: end to end = the upload received (profile) → its
-recommendations generated (``recommendations.generated``); generation = the persona assigned (features)
+recommendations generated (``recommendations.batch_generated``); generation = the persona assigned (features)
 → recommendations generated (the recommender's stage, its queue wait included).
 """
 

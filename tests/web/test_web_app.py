@@ -109,7 +109,7 @@ def test_sign_up_consent_upload_persona_then_operator_review_and_the_user_sees_t
     operator.get_by_label("Status", exact=True).select_option("all")
     items = operator.get_by_test_id("review-item")
 
-    def queued() -> bool:  # recommendations.generated reaches the operator's queue asynchronously
+    def queued() -> bool:  # recommendations.batch_generated reaches the operator's queue asynchronously
         operator.get_by_role("button", name="Refresh").click()
         operator.wait_for_load_state("networkidle")
         return items.count() > 0

@@ -126,7 +126,7 @@ def staff_account(stack: Any, support: Any, role: str) -> tuple[str, str]:
 
 def queued_items(stack: Any, support: Any, user_id: str) -> list[dict[str, Any]]:
     """The user's items in the operator's review queue (every status), once the queue has them:
-    ``recommendations.generated`` reaches the operator asynchronously."""
+    ``recommendations.batch_generated`` reaches the operator asynchronously."""
     with stack.client(admin_token(stack, support)) as admin:
 
         def listed() -> list[dict[str, Any]] | None:
