@@ -26,6 +26,7 @@ from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
 from spendsense_shared.blobs import BlobStore, object_missing
 from spendsense_shared.dataset import from_parquet, keys_of_user, table_of_key, user_of_key
 from spendsense_shared.logging import get_logger
+from spendsense_shared.messaging.batching import event_batches
 from spendsense_shared.messaging.catalog import (
     ASSIGNMENTS_MAX_BYTES,
     ASSIGNMENTS_PER_EVENT_MAX,
@@ -293,17 +294,6 @@ def announce(
 
 
 def assignment_batches(assignments: list[PersonaAssignment]) -> list[list[PersonaAssignment]]:
-    """``assignments`` in order, cut wherever the next one would make an event hold more than
-    ``ASSIGNMENTS_PER_EVENT_MAX`` of them or more than ``ASSIGNMENTS_MAX_BYTES`` serialized."""
-    batches: list[list[PersonaAssignment]] = []
-    size = 0
-    for assignment in assignments:
-        # measured as the relay sends it (json.dumps escapes non-ASCII: the larger count)
-        weight = len(json.dumps(assignment.model_dump(mode="json")))
-        full = not batches or len(batches[-1]) >= ASSIGNMENTS_PER_EVENT_MAX
-        if full or size + weight > ASSIGNMENTS_MAX_BYTES:
-            batches.append([])
-            size = 0
-        batches[-1].append(assignment)
-        size += weight
-    return batches
+    """``assignments`` in as few events as ``ASSIGNMENTS_PER_EVENT_MAX`` and ``ASSIGNMENTS_MAX_BYTES``
+    allow."""
+    return event_batches(assignments, ASSIGNMENTS_PER_EVENT_MAX, ASSIGNMENTS_MAX_BYTES)

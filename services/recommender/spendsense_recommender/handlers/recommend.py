@@ -6,7 +6,6 @@ the lines of one object in the data bucket); a reviewer decided on one → its s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from spendsense_recommender.domain.writer import Writer
 from spendsense_recommender.handlers.unit_of_work import RecommendationRepository, RecommenderUnitOfWork
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.logging import get_logger
+from spendsense_shared.messaging.batching import event_batches
 from spendsense_shared.messaging.catalog import (
     GENERATED_MAX_BYTES,
     GENERATED_PER_EVENT_MAX,
@@ -203,20 +203,8 @@ async def announce(
 
 
 def generated_batches(entries: list[GeneratedForUser]) -> list[list[GeneratedForUser]]:
-    """``entries`` in order, cut wherever the next one would make an event hold more than
-    ``GENERATED_PER_EVENT_MAX`` of them or more than ``GENERATED_MAX_BYTES`` serialized."""
-    batches: list[list[GeneratedForUser]] = []
-    size = 0
-    for entry in entries:
-        # measured as the relay sends it (json.dumps escapes non-ASCII: the larger count)
-        weight = len(json.dumps(entry.model_dump(mode="json")))
-        full = not batches or len(batches[-1]) >= GENERATED_PER_EVENT_MAX
-        if full or size + weight > GENERATED_MAX_BYTES:
-            batches.append([])
-            size = 0
-        batches[-1].append(entry)
-        size += weight
-    return batches
+    """``entries`` in as few events as ``GENERATED_PER_EVENT_MAX`` and ``GENERATED_MAX_BYTES`` allow."""
+    return event_batches(entries, GENERATED_PER_EVENT_MAX, GENERATED_MAX_BYTES)
 
 
 def review_line(user_id: str, items: list[ReviewItem]) -> bytes:
