@@ -31,9 +31,11 @@ def analyze(
     user_ids: Collection[str] | None = None,
     as_of: date | Mapping[str, date] | None = None,
 ) -> list[dict[str, Any]]:
-    """Signals for both windows and personas, for every user in ``tables`` (or only ``user_ids``)."""
+    """Signals for both windows and personas, for every user in ``tables`` (or only ``user_ids``): the
+    reports of :func:`analysis_report`, built as :func:`report_items` encodes them and parsed back (the
+    same values, without ``json_safe``'s walk over every one: a twentieth of the worker's analysis)."""
     signals, personas = _signals(tables, rule_set, user_ids, as_of)
-    return analysis_report(signals, personas)
+    return [orjson.loads(body) for _, body in report_items(signals, personas)]
 
 
 def _signals(

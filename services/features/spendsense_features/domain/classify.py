@@ -139,14 +139,34 @@ _MERCHANT_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
+# Merchant text → its key, kept across batches: the worker analyzes an upload 100 users at a time, and
+# the same few thousand merchant names come back in every batch (eight regex passes each, a tenth of the
+# analysis). Bounded; cleared when full.
+_NORMALIZED: dict[str, str] = {}
+_NORMALIZED_MAX = 200_000
+
+
 def normalize_merchant(values: np.ndarray) -> np.ndarray:
     """Lowercase and strip digits, punctuation, store numbers and domains, so that "NETFLIX.COM 1234",
-    "Netflix" and "netflix.com" share one key. Runs in Arrow's vectorized regex engine."""
-    arr = pc.utf8_lower(pa.array(values.astype(str), pa.string()))
+    "Netflix" and "netflix.com" share one key. Texts not seen before run through Arrow's vectorized
+    regex engine (:func:`_normalized`)."""
+    texts = values.astype(str).tolist()
+    found = {text: _NORMALIZED.get(text) for text in texts}
+    new = [text for text, key in found.items() if key is None]
+    if new:
+        if len(_NORMALIZED) + len(new) > _NORMALIZED_MAX:
+            _NORMALIZED.clear()
+        keys = dict(zip(new, _normalized(new), strict=True))
+        _NORMALIZED.update(keys)
+        found.update(keys)
+    return np.array([found[text] for text in texts], dtype=object)
+
+
+def _normalized(texts: list[str]) -> list[str]:
+    arr = pc.utf8_lower(pa.array(texts, pa.string()))
     for pattern, replacement in _MERCHANT_RULES:
         arr = pc.replace_substring_regex(arr, pattern=pattern, replacement=replacement)
-    arr = pc.utf8_trim_whitespace(arr)
-    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+    return pc.utf8_trim_whitespace(arr).to_pylist()
 
 
 def codes_at(values: pd.Series, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

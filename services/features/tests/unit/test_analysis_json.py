@@ -8,13 +8,15 @@ from datetime import date
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 import pytest
 
-from spendsense_features.domain.analysis import joined_reports, report_items, reports_json
+from spendsense_features.domain.analysis import analyze, joined_reports, report_items, reports_json
 from spendsense_features.domain.dataset import Dataset
 from spendsense_features.domain.report import analysis_report
 from spendsense_features.domain.rules import assign_personas, load_rule_set
 from spendsense_features.domain.signals import compute_signals
+from spendsense_shared.dataset import TABLES
 
 
 def _frames(builder) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -93,3 +95,27 @@ def test_reports_encoded_apart_join_into_the_bytes_of_one_array(builder):
     assert joined_reports(items) == reports_json(signals, personas)
     pretty = orjson.dumps(analysis_report(signals, personas), option=orjson.OPT_INDENT_2)
     assert joined_reports(items, pretty=True) == pretty
+
+
+def test_analyze_returns_the_reports_of_analysis_report(builder):
+    """``analyze`` parses back what ``report_items`` encodes: the values ``analysis_report`` builds
+    (ints stay ints, nulls for what is not finite, dates as text), in its order."""
+    b = builder().card(2500, 5000, name="Visa", mask="4523").checking(300)
+    b.payroll(range(-168, 1, 14), 1800)
+    b.series("cc", range(-150, 1, 30), 15.49, name="NETFLIX.COM", primary="ENTERTAINMENT")
+    dataset = Dataset.concat([b.dataset(), builder("u2").checking(10).dataset()])
+    tables = {name: pa.Table.from_pandas(getattr(dataset, name), preserve_index=False) for name in TABLES}
+    rule_set = load_rule_set()
+    signals = compute_signals(Dataset.from_arrow(tables))
+    expected = analysis_report(signals, assign_personas(signals, rule_set))
+    found = analyze(tables, rule_set)
+    assert found == expected
+    assert [type(v) for v in _leaves(found)] == [type(v) for v in _leaves(expected)]
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        return [leaf for key in sorted(value) for leaf in _leaves(value[key])]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]

@@ -7,6 +7,7 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from spendsense_features.domain import classify
 from spendsense_features.domain.classify import merchant_keys, normalize_merchant
 from spendsense_features.domain.recurring import (
     MONTHLY,
@@ -250,3 +251,25 @@ def test_merchant_keys_prefer_entity_then_merchant_name_then_description():
     assert keys[3] == -1
     assert labels[keys[0]] == "e:e1"
     assert labels[keys[1]] == "n:netflix"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    first=st.lists(st.text(max_size=20), max_size=12),
+    second=st.lists(
+        st.sampled_from(["NETFLIX.COM 1234", "SQ *Blue Bottle", "", "#123", "Ünïcode"]), max_size=6
+    ),
+)
+def test_merchant_keys_kept_across_batches_are_those_computed_afresh(first, second):
+    """The keys remembered from earlier batches (and a memory cleared when full) change no key."""
+    for texts in (first, second, first + second, second):
+        values = np.array(texts, dtype=object)
+        assert normalize_merchant(values).tolist() == classify._normalized(values.astype(str).tolist())
+
+
+def test_the_memory_of_merchant_keys_is_cleared_when_full(monkeypatch):
+    monkeypatch.setattr(classify, "_NORMALIZED_MAX", 3)
+    monkeypatch.setattr(classify, "_NORMALIZED", {})
+    assert normalize_merchant(np.array(["A 1", "B 2"], dtype=object)).tolist() == ["a", "b"]
+    assert normalize_merchant(np.array(["C.com", "D inc"], dtype=object)).tolist() == ["c", "d"]
+    assert set(classify._NORMALIZED) == {"C.com", "D inc"}
