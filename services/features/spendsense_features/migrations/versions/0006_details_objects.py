@@ -5,8 +5,9 @@ Revises: features_0005
 Create Date: 2026-11-30
 """
 
-import sqlalchemy as sa
 from alembic import op
+
+from spendsense_shared.claimed_lines_store import create_claimed_lines_table
 
 revision = "features_0006"
 down_revision = "features_0005"
@@ -15,12 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "details_objects",
-        sa.Column("user_id", sa.String(128), primary_key=True),
-        sa.Column("key", sa.String(1024), primary_key=True),
-        sa.Column("report_user_id", sa.String(128), primary_key=True),
-    )
+    create_claimed_lines_table("details_objects")
 
 
 def downgrade() -> None:
