@@ -206,11 +206,12 @@ async def _merge_and_snapshot(
 ) -> tuple[dict[str, int], list[list[str]], dict[str, float]]:
     """Merge the upload and write its chunks' snapshots: counts, each chunk's keys, seconds per step."""
     names = chunk_names(len(chunks))
+    user_ids = [user for chunk in chunks for user in chunk]
     started = time.monotonic()
-    if parsed.removed_transaction_ids or await uow.data.holds_rows(sorted(parsed.user_ids)):
+    if parsed.removed_transaction_ids or await uow.data.holds_rows(user_ids):
         counts = await _merge(uow, parsed, upload_id)
         merged = time.monotonic()
-        snapshot = await uow.data.snapshot(sorted(parsed.user_ids))
+        snapshot = await uow.data.snapshot(user_ids)
         read = time.monotonic()
         keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, names)
         return (
