@@ -15,23 +15,26 @@ exactly those of an upload.
 from __future__ import annotations
 
 import mmap
-import multiprocessing
+import os
+import pickle
 import re
 import warnings
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from heapq import merge
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from spendsense_features.domain.analysis import analyze, analyze_json, encoded_reports, joined_reports
 from spendsense_features.domain.rules import RuleSet, load_rule_set
-from spendsense_profile.domain.ingest import parse_file, parse_upload
+from spendsense_profile.domain.ingest import ParsedUpload, parse_file, parse_span
 from spendsense_profile.domain.ingest.detect import BOM, HEAD_BYTES, declared_format, detect_format
+from spendsense_profile.domain.ingest.finalize import same_length_hashes
 
 PARALLEL_FROM_BYTES = 16 * 1024 * 1024  # smaller files are analyzed in one process (forking costs more)
 SCAN_BYTES = 4 * 1024 * 1024  # how far past each even cut a user boundary is looked for
@@ -66,7 +69,7 @@ def analyze_file_json(
     today = today or datetime.now(UTC).date()
     rule_set = load_rule_set()
     size = path.stat().st_size
-    if processes > 1 and size >= PARALLEL_FROM_BYTES and "fork" in multiprocessing.get_all_start_methods():
+    if processes > 1 and size >= PARALLEL_FROM_BYTES and hasattr(os, "fork"):
         pieces = cut(path, processes)
         if pieces is not None:
             reports = _in_pieces(path, pieces, rule_set, today, as_of)
@@ -92,21 +95,26 @@ def use_system_allocator() -> None:
 
 @dataclass(frozen=True)
 class Piece:
-    """Bytes ``start:stop`` of the file with ``head`` before them and ``tail`` after: an upload of its own."""
+    """Bytes ``start:stop`` of the file with ``head`` before them and ``tail`` after: an upload of its own,
+    in ``fmt`` ("json" or "jsonl")."""
 
     start: int
     stop: int
+    fmt: str
     head: bytes = b""
     tail: bytes = b""
 
-    def read(self, path: Path) -> bytes:
-        """The piece's bytes, copied once (from the file's pages: a memory map)."""
-        with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            view = memoryview(data)
-            try:
-                return b"".join([self.head, view[self.start : self.stop], self.tail])
-            finally:
-                view.release()
+    def parse(self, data: mmap.mmap, today: date) -> ParsedUpload:
+        """The piece parsed by the fast reader: in place in the file's map when it is a plain part of the
+        file (JSON Lines), else from a copy with its head and tail."""
+        if not self.head and not self.tail:
+            return parse_span(data, self.start, self.stop, self.fmt, today=today)
+        view = memoryview(data)
+        try:
+            copy = b"".join([self.head, view[self.start : self.stop], self.tail])
+        finally:
+            view.release()
+        return parse_span(copy, 0, len(copy), self.fmt, today=today)
 
 
 def cut(path: Path, parts: int) -> list[Piece] | None:
@@ -143,9 +151,9 @@ def cut_bytes(data: bytes | mmap.mmap, fmt: str, parts: int) -> list[Piece] | No
         found = _BETWEEN_USERS.search(data, at, at + SCAN_BYTES)
         if found is None:
             return None
-        pieces.append(Piece(begin, found.start() + 1, head, _PIECE_TAIL))
+        pieces.append(Piece(begin, found.start() + 1, "json", head, _PIECE_TAIL))
         begin, head = data.find(b"{", found.start() + 1), _PIECE_HEAD
-    return [*pieces, Piece(begin, size, head)]
+    return [*pieces, Piece(begin, size, "json", head)]
 
 
 def _cut_lines(data: bytes | mmap.mmap, parts: int) -> list[Piece] | None:
@@ -156,9 +164,9 @@ def _cut_lines(data: bytes | mmap.mmap, parts: int) -> list[Piece] | None:
         newline = data.find(b"\n", at, at + SCAN_BYTES)
         if newline < 0 or newline + 1 >= size:
             return None
-        pieces.append(Piece(begin, newline + 1))
+        pieces.append(Piece(begin, newline + 1, "jsonl"))
         begin = newline + 1
-    return [*pieces, Piece(begin, size)]
+    return [*pieces, Piece(begin, size, "jsonl")]
 
 
 # -- the pieces, in parallel --------------------------------------------------------------------------------
@@ -166,11 +174,12 @@ def _cut_lines(data: bytes | mmap.mmap, parts: int) -> list[Piece] | None:
 
 @dataclass
 class _Analyzed:
-    """What one piece hands back: its users' ids and transaction ids (for the checks across pieces) and
-    its reports, each encoded apart."""
+    """What one piece hands back: its users' ids and transaction ids (for the checks across pieces: the ids
+    sorted as 64-bit hashes when they are all of one length) and its reports, each encoded apart."""
 
     user_ids: list[str]
     transaction_ids: pa.ChunkedArray
+    id_hashes: np.ndarray | None
     reports: list[tuple[str, bytes]]
 
 
@@ -179,13 +188,10 @@ def _in_pieces(
 ) -> list[tuple[str, bytes]] | None:
     """The merged reports of every piece, each piece in its own process (this one takes the first); None
     when a piece was rejected or the pieces share a user or a transaction (the caller parses whole)."""
-    with warnings.catch_warnings():  # forking a process that has (idle) Arrow threads: see analyze_json
-        warnings.simplefilter("ignore", DeprecationWarning)
-        context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(len(pieces) - 1, mp_context=context) as pool:
-            futures = [pool.submit(_analyze, path, p, rule_set, today, as_of) for p in pieces[1:]]
-            analyzed = [_analyze(path, pieces[0], rule_set, today, as_of)]
-            analyzed += [future.result() for future in futures]
+    with path.open("rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        work = [lambda p=p: _analyze(data, p, rule_set, today, as_of) for p in pieces]
+        children = [_Child.fork(w) for w in work[1:]]
+        analyzed = [work[0]()] + [child.result() for child in children]
     done = [a for a in analyzed if a is not None]
     if len(done) < len(pieces) or not _disjoint(done):
         return None
@@ -193,16 +199,54 @@ def _in_pieces(
 
 
 def _analyze(
-    path: Path, piece: Piece, rule_set: RuleSet, today: date, as_of: date | None
+    data: mmap.mmap, piece: Piece, rule_set: RuleSet, today: date, as_of: date | None
 ) -> _Analyzed | None:
     try:
-        parsed = parse_upload(piece.read(path), filename=path.name, today=today, reader="fast")
+        parsed = piece.parse(data, today)
     except Exception:  # what the fast reader did not foresee: the file is read whole, as an upload is
         return None
     if not parsed.ok:
         return None
     reports = encoded_reports(parsed.tables, rule_set, as_of=as_of)
-    return _Analyzed(parsed.user_ids, parsed.tables["transactions"]["transaction_id"], reports)
+    ids = parsed.tables["transactions"]["transaction_id"]
+    hashes = same_length_hashes(ids)
+    if hashes is not None:
+        hashes.sort()
+    return _Analyzed(parsed.user_ids, ids, hashes, reports)
+
+
+class _Child:
+    """A forked copy of this process that runs one function and sends back its pickled result. Plain
+    ``os.fork`` and a pipe: a process pool's start (its imports, queues and management thread) costs
+    more than it brings to one call per process. A child that fails answers None."""
+
+    def __init__(self, pid: int, pipe: int) -> None:
+        self._pid = pid
+        self._pipe = pipe
+
+    @classmethod
+    def fork(cls, work: Callable[[], Any]) -> _Child:
+        read_end, write_end = os.pipe()
+        with warnings.catch_warnings():  # forking a process that has (idle) Arrow threads: the child
+            warnings.simplefilter("ignore", DeprecationWarning)  # restarts Arrow's pools and runs no others
+            pid = os.fork()
+        if pid == 0:  # the child: never returns, and never runs the parent's exit handlers
+            os.close(read_end)
+            status = 1
+            try:
+                with os.fdopen(write_end, "wb") as out:
+                    pickle.dump(work(), out, protocol=pickle.HIGHEST_PROTOCOL)
+                status = 0
+            finally:
+                os._exit(status)
+        os.close(write_end)
+        return cls(pid, read_end)
+
+    def result(self) -> Any:
+        with os.fdopen(self._pipe, "rb") as answer:
+            body = answer.read()
+        _, status = os.waitpid(self._pid, 0)
+        return pickle.loads(body) if status == 0 and body else None  # noqa: S301 - our own child's answer
 
 
 def _disjoint(analyzed: list[_Analyzed]) -> bool:
@@ -210,6 +254,11 @@ def _disjoint(analyzed: list[_Analyzed]) -> bool:
     users = [u for a in analyzed for u in a.user_ids]
     if len(set(users)) < len(users):
         return False
+    hashes = [a.id_hashes for a in analyzed]
+    if all(h is not None for h in hashes):
+        # two equal hashes: the same id, or (about once in 10^8 files) two ids alike by chance, which the
+        # whole file's parse then tells apart
+        return not _any_shared(hashes)  # type: ignore[arg-type]
     seen = analyzed[0].transaction_ids
     for later in analyzed[1:]:
         # a set of one piece's ids probed with the other's: half the work of a set of all of them
@@ -217,3 +266,15 @@ def _disjoint(analyzed: list[_Analyzed]) -> bool:
             return False
         seen = pa.chunked_array(seen.chunks + later.transaction_ids.chunks, seen.type)
     return True
+
+
+def _any_shared(sorted_hashes: list[np.ndarray]) -> bool:
+    """Whether a value is in two of the sorted arrays (each holds every value once)."""
+    seen = sorted_hashes[0]
+    for later in sorted_hashes[1:]:
+        if len(seen) and len(later):
+            at = np.minimum(np.searchsorted(seen, later), len(seen) - 1)
+            if np.any(seen[at] == later):
+                return True
+        seen = np.sort(np.concatenate([seen, later]))
+    return False

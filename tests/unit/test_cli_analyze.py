@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -113,6 +115,49 @@ def test_a_problem_in_one_piece_is_named_with_its_path_in_the_whole(tmp_path: Pa
     message = _problems(path, processes=2)
     assert "users[3].transactions[5].amount" in message
     assert message == _problems(path, processes=1)
+
+
+def test_a_piece_whose_process_fails_falls_back_to_the_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A forked piece that raises (or dies) answers nothing: the file is parsed and analyzed whole."""
+    parent = os.getpid()
+    analyze_piece = cli_analyze._analyze
+
+    def failing_in_children(*args: Any) -> Any:
+        if os.getpid() != parent:
+            raise RuntimeError("a piece's process failed")
+        return analyze_piece(*args)
+
+    monkeypatch.setattr(cli_analyze, "_analyze", failing_in_children)
+    path = _lines(USERS, tmp_path / "users.jsonl")
+    pieces = cut(path, 3)
+    assert pieces is not None
+    assert cli_analyze._in_pieces(path, pieces, load_rule_set(), date.today(), None) is None
+    assert analyze_file_json(path, processes=3) == _whole(path)
+
+
+def test_alike_id_hashes_in_two_pieces_fall_back_to_the_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pieces compare their transaction ids as 64-bit hashes: hashes alike (by chance, here forced) send
+    the file to the whole parse, which tells the ids apart; ids of several lengths are compared as ids."""
+    path = _lines(USERS, tmp_path / "users.jsonl")
+    pieces = cut(path, 2)
+    assert pieces is not None
+    monkeypatch.setattr(cli_analyze, "same_length_hashes", lambda ids: np.zeros(len(ids), np.uint64))
+    assert cli_analyze._in_pieces(path, pieces, load_rule_set(), date.today(), None) is None
+    assert analyze_file_json(path, processes=2) == _whole(path)
+    monkeypatch.setattr(cli_analyze, "same_length_hashes", lambda ids: None)
+    assert cli_analyze._in_pieces(path, pieces, load_rule_set(), date.today(), None) is not None
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sets(st.integers(0, 40), max_size=12), min_size=1, max_size=4))
+def test_shared_hashes_are_found_in_any_two_pieces(pieces: list[set[int]]) -> None:
+    arrays = [np.array(sorted(p), dtype=np.uint64) for p in pieces]
+    shared = any(a & b for i, a in enumerate(pieces) for b in pieces[i + 1 :])
+    assert cli_analyze._any_shared(arrays) == shared
 
 
 def test_the_command_writes_the_same_bytes_with_one_process_or_two(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from unit.test_ingest_properties import (
 )
 
 from spendsense_cli.synthetic import build_user
-from spendsense_profile.domain.ingest import ParsedUpload, columns, fast_csv, fast_json
+from spendsense_profile.domain.ingest import ParsedUpload, columns, fast_csv, fast_json, parse_span
 from spendsense_profile.domain.ingest.columns import Rejected
 from spendsense_profile.domain.ingest.fast_csv import QuoteCheck
 
@@ -122,6 +122,33 @@ def _stored_zip(files: dict[str, str]) -> bytes:
         for name, text in files.items():
             archive.writestr(name, text)
     return buffer.getvalue()
+
+
+@SETTINGS
+@given(users(), st.binary(max_size=40), st.binary(max_size=40))
+def test_a_span_is_parsed_as_its_bytes_alone(
+    generated: list[dict[str, Any]], before: bytes, after: bytes
+) -> None:
+    """``parse_span`` reads bytes ``start:stop`` in place (``spendsense analyze``'s pieces of a memory map):
+    the result of the fast reader given those bytes alone, whatever lies around them."""
+    uploads = {
+        "json": to_json({"users": generated}),
+        "jsonl": to_jsonl(generated),
+        "csv": csv_files(generated)["transactions.csv"].encode(),  # alone: rejected, by both
+    }
+    for fmt, data in uploads.items():
+        alone = parse(data, reader="fast", filename=f"upload.{fmt}")
+        span = parse_span(before + data + after, len(before), len(before) + len(data), fmt, today=TODAY)
+        assert span.problems == alone.problems, fmt
+        if alone.ok:
+            same(span, alone)
+
+
+def test_a_span_outside_the_bytes_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="no span"):
+        parse_span(b"{}", 1, 3, "json")
+    with pytest.raises(ValueError, match="no span"):
+        parse_span(b"{}", 0, 2, "zip")
 
 
 def test_a_lone_transactions_csv_and_a_utf8_bom() -> None:

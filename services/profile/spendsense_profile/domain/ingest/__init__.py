@@ -85,8 +85,8 @@ one at a time. Rows go to Arrow in chunks either way, so memory follows the (com
 a few chunks, not the size of the document.
 """
 
-from .api import parse_file, parse_upload
+from .api import parse_file, parse_span, parse_upload
 from .model import ParsedUpload, Problem
 from .taxonomy import normalize_category
 
-__all__ = ["ParsedUpload", "Problem", "normalize_category", "parse_file", "parse_upload"]
+__all__ = ["ParsedUpload", "Problem", "normalize_category", "parse_file", "parse_span", "parse_upload"]

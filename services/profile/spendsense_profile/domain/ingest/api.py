@@ -4,6 +4,7 @@ reader rejects it, to name every problem), finish the tables."""
 from __future__ import annotations
 
 import io
+import mmap
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from spendsense_shared.dataset import TABLES
 from .collector import Collector
 from .columns import Rejected
 from .csv_reader import read_csv, read_zip
-from .detect import BOM, Upload, declared_format, detect_format
+from .detect import BOM, Upload, Whole, declared_format, detect_format
 from .fast_csv import read_csv_fast, read_zip_fast
 from .fast_json import read_json_fast, read_json_lines_fast
 from .finalize import finalize
@@ -81,6 +82,26 @@ def parse_upload(
         return _slow(Upload(whole.stream()), fmt, filename, Collector(**settings))  # type: ignore[arg-type]
     finally:
         whole.close()
+
+
+def parse_span(
+    data: bytes | mmap.mmap, start: int, stop: int, fmt: str, *, today: date | None = None
+) -> ParsedUpload:
+    """The fast reader alone (as ``reader="fast"``) over bytes ``start:stop`` of ``data`` in ``fmt``
+    ("json", "jsonl" or "csv"), read in place: a memory-mapped file's part is parsed without a copy.
+    For ``spendsense analyze``'s pieces, which fall back to :func:`parse_upload` of the whole file."""
+    readers: dict[str, Callable[[Collector], None]] = {
+        "json": lambda c: read_json_fast(whole, c),
+        "jsonl": lambda c: read_json_lines_fast(whole, c),
+        "csv": lambda c: read_csv_fast(whole, None, c),
+    }
+    if fmt not in readers or not 0 <= start <= stop <= len(data):
+        raise ValueError(f"no span {start}:{stop} of {len(data)} bytes in {fmt!r}")
+    settings = {"fx_rates": None, "today": today or datetime.now(UTC).date(), "max_errors": 1000}
+    whole = Whole(data, start, end=stop)
+    parsed = _fast(readers[fmt], fmt, {**settings, "default_user_id": None}, "fast")
+    assert parsed is not None  # the fast reader alone always answers
+    return parsed
 
 
 def _fast(

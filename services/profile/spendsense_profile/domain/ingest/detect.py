@@ -145,10 +145,12 @@ class Whole:
     """An upload's bytes from ``start`` on, addressable without copies (``view``, ``find``) and readable
     again as a stream from its first byte (``stream``, for the slow path after a fast reader)."""
 
-    def __init__(self, data: bytes | mmap.mmap, start: int = 0, owner: IO[bytes] | None = None) -> None:
+    def __init__(
+        self, data: bytes | mmap.mmap, start: int = 0, owner: IO[bytes] | None = None, end: int | None = None
+    ) -> None:
         self.data = data
         self.start = start
-        self.end = len(data)
+        self.end = len(data) if end is None else end
         self._owner = owner
 
     def __len__(self) -> int:
@@ -161,7 +163,7 @@ class Whole:
         return self.data.find(sub, begin, end)
 
     def stream(self) -> BinaryIO:
-        return io.BufferedReader(_View(memoryview(self.data)[self.start :]), buffer_size=HEAD_BYTES)
+        return io.BufferedReader(_View(memoryview(self.data)[self.start : self.end]), buffer_size=HEAD_BYTES)
 
     def close(self) -> None:
         if isinstance(self.data, mmap.mmap):

@@ -168,7 +168,7 @@ def _all_distinct(values: pa.ChunkedArray) -> bool:
     """No value twice. Ids all of one length (Plaid's usually are) are hashed to 64 bits where they lie
     and the hashes sorted: no two hashes alike means no two ids alike (about half the time of ``unique``,
     which decides otherwise; ``unique`` costs about two thirds of ``count_distinct`` over many chunks)."""
-    hashes = _same_length_hashes(values)
+    hashes = same_length_hashes(values)
     if hashes is not None:
         hashes.sort()
         if not np.any(hashes[1:] == hashes[:-1]):
@@ -179,7 +179,7 @@ def _all_distinct(values: pa.ChunkedArray) -> bool:
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _same_length_hashes(values: pa.ChunkedArray) -> np.ndarray | None:
+def same_length_hashes(values: pa.ChunkedArray) -> np.ndarray | None:
     """A 64-bit hash of each value when all are strings of one length, at least 8 bytes (None else): the
     value's bytes as overlapping 8-byte words, mixed by multiplication."""
     hashes, width = [], None
