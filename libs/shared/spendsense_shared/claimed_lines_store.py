@@ -49,7 +49,7 @@ class SqlClaimedLinesRepository(ClaimedLinesRepository):
     async def remember(self, held: list[tuple[str, str]]) -> None:
         rows = [{"user_id": u, "key": k, "report_user_id": u} for u, k in dict.fromkeys(held)]
         if rows:
-            await self.session.execute(insert(self.table).values(rows).on_conflict_do_nothing())
+            await self.session.execute(insert(self.table).on_conflict_do_nothing(), rows)
 
     async def held_for(self, user_id: str) -> dict[str, set[str]]:
         table = self.table

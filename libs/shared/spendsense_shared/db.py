@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
+import orjson
 from sqlalchemy import Text, cast, delete, event, func, insert, literal, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DisconnectionError
@@ -53,6 +54,7 @@ def create_engine(
         # A failed statement's message (logged, dead-lettered) must not carry the values bound to it:
         # user free text, ids, amounts.
         hide_parameters=True,
+        json_serializer=json_text,  # read back with the standard module: orjson reads wide integers as floats
         connect_args={
             "server_settings": {
                 "search_path": schema,
@@ -62,6 +64,16 @@ def create_engine(
     )
     ping_when_idle(engine, IDLE_PING_S if idle_ping_s is None else idle_ping_s)
     return engine
+
+
+def json_text(value: Any) -> str:
+    """A JSON(B) column's value as text: ``orjson`` (a tenth of ``json.dumps``' time on the signals and
+    events written by the batch); what only the standard module encodes (an integer wider than 64 bits)
+    goes through it."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
 
 
 def ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:

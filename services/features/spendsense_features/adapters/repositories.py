@@ -63,8 +63,10 @@ _LOCK_USERS_OF_UPLOAD = text(
 
 
 def _upsert(table: Table, rows: list[dict[str, Any]]) -> Any:
-    """One INSERT of every row; a row whose key exists replaces the stored one."""
-    statement = insert(table).values(rows)
+    """An INSERT of the rows given with it (executemany: SQLAlchemy sends them as a few multi-row
+    statements, compiled once and cached, where ``.values(rows)`` compiles a new statement for every
+    batch); a row whose key exists replaces the stored one."""
+    statement = insert(table)
     keys = [c.name for c in table.primary_key.columns]
     return statement.on_conflict_do_update(
         index_elements=keys, set_={k: statement.excluded[k] for k in rows[0] if k not in keys}
@@ -143,9 +145,9 @@ class SqlAnalysisRepository(AnalysisRepository):
                         "upload_id": upload_id,
                     }
                 )
-        await self.session.execute(_upsert(signals, signal_rows))
-        await self.session.execute(_upsert(persona_assignments, assignments))
-        await self.session.execute(insert(persona_history).values(history))
+        await self.session.execute(_upsert(signals, signal_rows), signal_rows)
+        await self.session.execute(_upsert(persona_assignments, assignments), assignments)
+        await self.session.execute(insert(persona_history), history)
 
     async def save(self, report: dict[str, Any], upload_id: str | None, rule_set_version: str) -> None:
         await self.save_many([report], upload_id, rule_set_version)
@@ -300,7 +302,7 @@ class SqlSnapshotRepository(SnapshotRepository):
             {"user_id": u, "upload_id": upload_id, "object_keys": keys, "as_of": as_of}
             for u, keys in object_keys.items()
         ]
-        statement = insert(user_snapshots).values(rows)
+        statement = insert(user_snapshots)
         await self.session.execute(
             statement.on_conflict_do_update(
                 index_elements=[user_snapshots.c.user_id],
@@ -310,7 +312,8 @@ class SqlSnapshotRepository(SnapshotRepository):
                     "as_of": statement.excluded.as_of,
                     "updated_at": func.now(),
                 },
-            )
+            ),
+            rows,
         )
 
     async def of_consented_users(self) -> list[UserSnapshotKeys]:

@@ -98,11 +98,10 @@ class SqlReviewQueue(ReviewQueue):
         rows = [_row(i) for i in items]
         stmt = (
             pg_insert(review_queue)
-            .values(rows)
             .on_conflict_do_nothing(index_elements=[review_queue.c.recommendation_id])
             .returning(review_queue.c.recommendation_id)
         )
-        return [r[0] for r in await self.session.execute(stmt)]
+        return [r[0] for r in await self.session.execute(stmt, rows)]
 
     async def _locked(self, stmt: Select[Any]) -> list[QueuedItem]:
         rows = await self.session.execute(stmt.order_by(review_queue.c.recommendation_id).with_for_update())
