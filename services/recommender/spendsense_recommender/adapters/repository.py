@@ -31,6 +31,32 @@ def _date(value: str | None) -> date | None:
     return date.fromisoformat(value) if value else None
 
 
+def _recommendation_row(item: Recommendation, upload_id: str | None, status: str) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "user_id": item.user_id,
+        "kind": item.kind,
+        "item_id": item.item_id,
+        "catalog_version": item.catalog_version,
+        "rank": item.rank,
+        "persona": item.persona,
+        "title": item.title,
+        "body": item.body,
+        "rationale": item.rationale,
+        "disclosure": item.disclosure,
+        "generator": item.generator,
+        "status": status,
+        "upload_id": upload_id,
+        "as_of": _date(item.trace.get("input", {}).get("as_of")),
+        "details": {
+            "format": item.format,
+            "partner": item.partner,
+            "product_type": item.product_type,
+            "url": item.url,
+        },
+    }
+
+
 class SqlRecommendationRepository(RecommendationRepository):
     def __init__(self, session: AsyncSession):
         self.session = session
@@ -65,50 +91,36 @@ class SqlRecommendationRepository(RecommendationRepository):
         return {r.id: (r.title, r.body, r.rationale, r.disclosure) for r in rows}
 
     async def add(self, items: Sequence[Recommendation], *, upload_id: str | None, status: str) -> list[str]:
-        """Store new recommendations and their traces; ids already stored are skipped (re-runs)."""
+        """Store new recommendations and their traces; ids already stored are skipped (re-runs). Two
+        statements for all of them (executemany), the traces in ``items``' order: their ``seq`` is the
+        order of the user's chain."""
+        if not items:
+            return []
+        stored = await self.session.execute(
+            insert(recommendations).on_conflict_do_nothing().returning(recommendations.c.id),
+            [_recommendation_row(item, upload_id, status) for item in items],
+        )
+        new = {row.id for row in stored}
         added = []
-        for item in items:
-            result = await self.session.execute(
-                insert(recommendations)
-                .values(
-                    id=item.id,
-                    user_id=item.user_id,
-                    kind=item.kind,
-                    item_id=item.item_id,
-                    catalog_version=item.catalog_version,
-                    rank=item.rank,
-                    persona=item.persona,
-                    title=item.title,
-                    body=item.body,
-                    rationale=item.rationale,
-                    disclosure=item.disclosure,
-                    generator=item.generator,
-                    status=status,
-                    upload_id=upload_id,
-                    as_of=_date(item.trace.get("input", {}).get("as_of")),
-                    details={
-                        "format": item.format,
-                        "partner": item.partner,
-                        "product_type": item.product_type,
-                        "url": item.url,
-                    },
-                )
-                .on_conflict_do_nothing()
-                .returning(recommendations.c.id)
-            )
-            if result.first() is None:
-                continue
+        for item in items:  # in items' order; an id given twice, once (as its first was stored)
+            if item.id in new:
+                new.discard(item.id)
+                added.append(item)
+        if added:
             await self.session.execute(
-                insert(traces).values(
-                    recommendation_id=item.id,
-                    user_id=item.user_id,
-                    chain_id=item.user_id,  # sealed onto the user's own chain (last_trace_hash)
-                    trace=item.trace,
-                    hash=item.trace["chain"]["hash"],
-                )
+                insert(traces),
+                [
+                    {
+                        "recommendation_id": item.id,
+                        "user_id": item.user_id,
+                        "chain_id": item.user_id,  # sealed onto the user's own chain (last_trace_hash)
+                        "trace": item.trace,
+                        "hash": item.trace["chain"]["hash"],
+                    }
+                    for item in added
+                ],
             )
-            added.append(item.id)
-        return added
+        return [item.id for item in added]
 
     async def for_review(self, recommendation_id: str) -> ReviewTarget | None:
         r = (

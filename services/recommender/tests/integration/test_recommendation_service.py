@@ -31,6 +31,7 @@ from spendsense_recommender.adapters.orm import (
 )
 from spendsense_recommender.adapters.unit_of_work import SqlRecommenderUnitOfWork
 from spendsense_recommender.bootstrap import SERVICE
+from spendsense_recommender.domain.recommend import Recommendation
 from spendsense_recommender.domain.writer import TemplateWriter
 from spendsense_recommender.handlers.recommend import (
     apply_review,
@@ -855,3 +856,61 @@ async def test_a_batchs_review_items_are_one_object_and_an_erasure_blanks_only_t
     assert await service.store.list(f"recommender/users/{gone}/") == []
     assert await count(service.db, review_objects, user_id=gone) == 0
     assert await count(service.db, review_objects) == len(kept)
+
+
+def _recommendation(rec_id: str, user_id: str) -> Recommendation:
+    return Recommendation(
+        id=rec_id,
+        user_id=user_id,
+        kind="education",
+        item_id=f"item-{rec_id}",
+        catalog_version="catalog-v1",
+        rank=1,
+        persona="savings_builder",
+        title="A title",
+        body="A body",
+        rationale="Because 42",
+        disclosure="This is educational content, not financial advice.",
+        generator="template",
+        trace={"input": {"as_of": "2026-10-31"}, "chain": {"hash": f"hash-{rec_id}"}},
+    )
+
+
+async def test_add_stores_the_new_items_and_their_traces_in_the_items_order(service):
+    """Two statements for a user's items: ids already stored are skipped, an id given twice is stored
+    once, and the traces' sequence (the chain's order) is the items' order."""
+    user_id = "repo-user"
+    first = [_recommendation(i, user_id) for i in ("r-c", "r-a")]
+    async with service.uow() as uow:
+        assert await uow.recommendations.add(first, upload_id="up1", status="pending_review") == [
+            "r-c",
+            "r-a",
+        ]
+        await uow.commit()
+    later = [_recommendation(i, user_id) for i in ("r-a", "r-z", "r-b", "r-z", "r-c")]
+    async with service.uow() as uow:
+        assert await uow.recommendations.add(later, upload_id="up2", status="pending_review") == [
+            "r-z",
+            "r-b",
+        ]
+        assert await uow.recommendations.add([], upload_id="up2", status="pending_review") == []
+        await uow.commit()
+    async with service.db.engine.connect() as conn:
+        chain = (
+            await conn.execute(
+                select(traces.c.recommendation_id, traces.c.hash)
+                .where(traces.c.user_id == user_id)
+                .order_by(traces.c.seq)
+            )
+        ).all()
+        uploads = dict(
+            (
+                await conn.execute(
+                    select(recommendations.c.id, recommendations.c.upload_id).where(
+                        recommendations.c.user_id == user_id
+                    )
+                )
+            ).all()
+        )
+    assert [tuple(row) for row in chain] == [(i, f"hash-{i}") for i in ("r-c", "r-a", "r-z", "r-b")]
+    assert uploads == {"r-c": "up1", "r-a": "up1", "r-z": "up2", "r-b": "up2"}
