@@ -12,7 +12,10 @@ it looks at the file:
   declared size, so a lying directory cannot get past this);
 * anything else is read through the same meter.
 
-A stream holding nothing but blanks is reported as such (:class:`BlankUpload`) without parsing. The
+A stream holding nothing but blanks is reported as such (:class:`BlankUpload`) without parsing. An upload
+parsed whole sends its tables back as Arrow IPC files beside the upload (:class:`TablesOnDisk`), which the
+worker maps without a copy, rather than pickled through the pipe (138 MB for 500,000 transactions: a
+copy to pickle, two through the pipe and one to unpickle). The
 parser is ``spendsense_profile.domain.ingest.parse_upload`` (or a stand-in with its signature, for
 tests), called with a stream that replays the upload from its first byte, so problem paths and line
 numbers are exactly what the parser reports for the same file uploaded uncompressed.
@@ -29,8 +32,11 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
 from typing import IO, Any
+
+import pyarrow as pa
 
 from spendsense_profile.domain.ingest import ParsedUpload, Problem, parse_upload
 from spendsense_profile.domain.uploads import BlankUpload, BudgetExceeded, ParseOutcome, ParserCrashed
@@ -97,8 +103,35 @@ def main(
         )
     except Exception as exc:  # a bug in the parser: report it rather than die silently
         outcome = ParserCrashed(f"{type(exc).__name__}: {str(exc)[:500]}")
-    sender.send(outcome)
+    sender.send(TablesOnDisk.write(outcome, Path(path).parent) if _has_tables(outcome) else outcome)
     sender.close()
+
+
+@dataclass(frozen=True)
+class TablesOnDisk:
+    """A parsed upload whose tables wait in Arrow IPC files (``files``: table name → path)."""
+
+    parsed: ParsedUpload  # its tables left out
+    files: dict[str, str]
+
+    @classmethod
+    def write(cls, parsed: ParsedUpload, directory: Path) -> TablesOnDisk:
+        files = {}
+        for name, table in parsed.tables.items():
+            files[name] = str(directory / f"parsed-{name}.arrow")
+            with pa.OSFile(files[name], "wb") as sink, pa.ipc.new_file(sink, table.schema) as writer:
+                writer.write_table(table)
+        return cls(replace(parsed, tables={}), files)
+
+    def load(self) -> ParsedUpload:
+        """The upload with its tables, mapped from the files (they stay readable once the files are
+        removed, until the tables are freed)."""
+        tables = {name: pa.ipc.open_file(pa.memory_map(path)).read_all() for name, path in self.files.items()}
+        return replace(self.parsed, tables=tables)
+
+
+def _has_tables(outcome: ParseOutcome) -> bool:
+    return isinstance(outcome, ParsedUpload) and bool(outcome.tables)
 
 
 def parse_path(

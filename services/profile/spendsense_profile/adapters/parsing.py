@@ -117,6 +117,8 @@ class SandboxedParser:
                 log.warning("upload_parse_stopped", budget="wall_seconds", limit=budget.wall_seconds)
                 return BudgetExceeded("wall_seconds", budget.wall_seconds)
             child.join(timeout=10)  # it exits once it has sent its outcome
+            if isinstance(outcome, parse_child.TablesOnDisk):
+                return outcome.load()
             if outcome is not _NOTHING:
                 return cast(ParseOutcome, outcome)
             code = child.exitcode

@@ -25,10 +25,13 @@ from integration.test_uploads_api import Profile, plaid_user
 from plaid_files import to_jsonl
 from sqlalchemy import select
 
+from spendsense_cli.synthetic import build_user
 from spendsense_profile.adapters.orm import uploads
 from spendsense_profile.adapters.parsing import SandboxedParser
 from spendsense_profile.adapters.upload_sources import S3UploadSources
 from spendsense_profile.bootstrap import SERVICE
+from spendsense_profile.domain.ingest import ParsedUpload, parse_upload
+from spendsense_profile.domain.uploads import ParseBudget, UploadSource
 from spendsense_shared.aws import Aws
 from spendsense_shared.messaging.topology import build_topology
 from spendsense_shared.storage import ObjectStore
@@ -330,3 +333,33 @@ async def test_two_workers_at_once_ingest_an_upload_once(service_client, data_bu
         rows = (await conn.execute(select(uploads.c.status, uploads.c.source_key))).all()
     assert sorted(rows) == [("ingested", None), ("ingested", None)]
     assert json.dumps(sorted(await profile.objects())).count("/source") == 0
+
+
+async def test_the_parsed_tables_come_back_from_the_parsing_process_whole(service_client, data_bucket):
+    """The parsing process hands its tables over as Arrow IPC files beside the upload, mapped by the
+    worker: the same tables as parsed in this process, readable after the upload's directory is gone."""
+    client = await service_client(SERVICE)
+    store = ObjectStore(client.platform.aws, data_bucket, "profile")
+    sources = S3UploadSources(store)
+    users = [build_user(k, seed=5)[0] for k in range(3)]
+    content = gzip.compress(to_jsonl(users))
+
+    async def chunks() -> Any:
+        yield content
+
+    await sources.put("uploads/handover/source", chunks(), "application/gzip")
+    parser = SandboxedParser(sources, {})
+    outcome = await parser.parse(
+        UploadSource("uploads/handover/source", "users.jsonl.gz", "application/gzip"),
+        ParseBudget(cpu_seconds=60, wall_seconds=120, decompressed_bytes=64 * MiB),
+        default_user_id="ops",
+    )
+    assert isinstance(outcome, ParsedUpload)
+    expected = parse_upload(to_jsonl(users), filename="users.jsonl", default_user_id="ops")
+    assert outcome.ok, outcome.problems
+    assert expected.ok
+    assert outcome.user_ids == expected.user_ids
+    assert outcome.tables.keys() == expected.tables.keys()
+    for name, table in expected.tables.items():
+        assert outcome.tables[name].equals(table), name
+    assert outcome.tables["transactions"].num_rows > 0
