@@ -139,7 +139,7 @@ _MERCHANT_RULES: tuple[tuple[str, str], ...] = (
 )
 
 
-# Merchant text → its key, kept across batches: the worker analyzes an upload 100 users at a time, and
+# Merchant text → its key, kept across batches: the worker analyzes an upload a chunk of users at a time, and
 # the same few thousand merchant names come back in every batch (eight regex passes each, a tenth of the
 # analysis). Bounded; cleared when full.
 _NORMALIZED: dict[str, str] = {}

@@ -16,7 +16,7 @@ from typing import Any, Literal, TypeAlias
 
 from spendsense_profile.domain.ingest import ParsedUpload
 from spendsense_shared.erasure import pseudonym
-from spendsense_shared.messaging.catalog import UploadIngested
+from spendsense_shared.messaging.catalog import USERS_PER_INGESTED_EVENT, UploadIngested
 
 RECEIVED = "received"
 STAGES = (RECEIVED, "ingested", "analyzed", "recommended")
@@ -381,7 +381,7 @@ class UploadSummary:
     created_at: datetime
 
 
-USERS_PER_EVENT = 100  # an upload.ingested event names at most this many users: it stays far below 64 KB
+USERS_PER_EVENT = USERS_PER_INGESTED_EVENT
 
 
 def user_chunks(user_ids: list[str]) -> list[list[str]]:

@@ -32,7 +32,8 @@ def test_a_large_batch_is_announced_in_bounded_chunks_with_each_chunks_keys():
     events = ingested_events(
         UPLOAD, chunks, "spendsense-data-dev", [keys_for(n) for n in names], date(2026, 1, 31)
     )
-    assert [len(e.user_ids) for e in events] == [USERS_PER_EVENT] * 23 + [45]
+    full, rest = divmod(len(users), USERS_PER_EVENT)
+    assert [len(e.user_ids) for e in events] == [USERS_PER_EVENT] * full + [rest]
     assert [u for e in events for u in e.user_ids] == users
     assert len(set(names)) == len(names)
     for event, name in zip(events, names, strict=True):
