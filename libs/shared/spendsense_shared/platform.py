@@ -30,6 +30,8 @@ class Platform:
     verifier: TokenVerifier | None
     revocations: RedisRevocationList  # revoked access tokens (logout), read by every verifier
     read_cache: ReadCache = field(default_factory=ReadCache)  # answers only while an API process listens
+    # What a bootstrap started beside the platform's own clients (a pool of processes), stopped by close()
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     @classmethod
     def create(cls, settings: ServiceSettings, tables: MessagingTables) -> Platform:
@@ -83,6 +85,8 @@ class Platform:
         return checks
 
     async def close(self) -> None:
+        for close in self.closers:
+            close()
         await asyncio.gather(
             self.database.dispose(), self.cache.close(), self.aws.close(), return_exceptions=True
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from spendsense_features.adapters.analysis_pool import AnalysisPool
 from spendsense_features.adapters.orm import messaging
 from spendsense_features.adapters.unit_of_work import SqlFeaturesUnitOfWork
 from spendsense_features.api.profile import router as profile_router
@@ -18,7 +19,7 @@ from spendsense_features.domain.commands import (
     ListRuleSets,
 )
 from spendsense_features.handlers import profile, rules
-from spendsense_features.handlers.analysis import analyze_upload
+from spendsense_features.handlers.analysis import Analyzer, analyze_on_a_thread, analyze_upload
 from spendsense_features.handlers.erasure import erase_user
 from spendsense_features.handlers.merge import merge_users
 from spendsense_features.handlers.rescore import rescore_all
@@ -35,6 +36,13 @@ from spendsense_shared.storage import ObjectStore
 def bootstrap(platform: Platform) -> Wiring:
     data = ObjectStore(platform.aws, platform.topology.buckets["data"], "")
     rule_sets = RuleSetStore()
+    settings = platform.settings
+    processes = settings.analysis_processes if isinstance(settings, FeaturesSettings) else 1
+    # Started at the first upload.ingested (only the worker has any): the API processes never start one.
+    analyzer: Analyzer = analyze_on_a_thread
+    if processes != 1:
+        analyzer = pool = AnalysisPool(processes or None)
+        platform.closers.append(pool.close)
     uow = platform.database.uow_factory(SqlFeaturesUnitOfWork)
     # Reads outside a transaction (no BEGIN, no ROLLBACK: two round trips fewer). Under READ COMMITTED,
     # PostgreSQL's default, each statement of a transaction sees its own snapshot anyway.
@@ -54,8 +62,10 @@ def bootstrap(platform: Platform) -> Wiring:
         bus=bus,
         event_handlers={
             **consent_handlers(),
-            "upload.ingested": partial(analyze_upload, store=data, rule_sets=rule_sets),
-            "personas.rescore_requested": partial(rescore_all, store=data, rule_sets=rule_sets),
+            "upload.ingested": partial(analyze_upload, store=data, rule_sets=rule_sets, analyzer=analyzer),
+            "personas.rescore_requested": partial(
+                rescore_all, store=data, rule_sets=rule_sets, analyzer=analyzer
+            ),
             "user.merged": merge_users,
             "user.erasure_requested": partial(erase_user, store=data),
             "user.erased": forget_erased_user,

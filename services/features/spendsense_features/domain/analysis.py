@@ -32,8 +32,17 @@ def analyze(
     """Signals for both windows and personas, for every user in ``tables`` (or only ``user_ids``): the
     reports of :func:`analysis_report`, built as :func:`report_items` encodes them and parsed back (the
     same values, without ``json_safe``'s walk over every one: a twentieth of the worker's analysis)."""
-    signals, personas = _signals(tables, rule_set, user_ids, as_of)
-    return [orjson.loads(body) for _, body in report_items(signals, personas)]
+    return [orjson.loads(body) for _, body in analyze_encoded(tables, rule_set, user_ids, as_of)]
+
+
+def analyze_encoded(
+    tables: Mapping[str, pa.Table],
+    rule_set: RuleSet,
+    user_ids: Collection[str] | None = None,
+    as_of: date | Mapping[str, date] | None = None,
+) -> list[tuple[str, bytes]]:
+    """:func:`analyze`'s reports, each as ``(user_id, JSON bytes)``: what another process sends back."""
+    return report_items(*_signals(tables, rule_set, user_ids, as_of))
 
 
 def _signals(

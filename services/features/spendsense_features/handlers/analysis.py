@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from typing import Any, Literal
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spendsense_features.domain.analysis import analyze
+from spendsense_features.domain.analysis import analyze_encoded
 from spendsense_features.domain.rules import RuleSet
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
@@ -43,6 +43,17 @@ from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
 
+# Analyzes a chunk of users (tables, rule set, user ids) into their reports, each ``(user_id, JSON bytes)``:
+# on a thread here (:func:`analyze_on_a_thread`), or in a pool of processes (adapters.analysis_pool).
+Analyzer = Callable[[Mapping[str, pa.Table], RuleSet, Collection[str]], Awaitable[list[tuple[str, bytes]]]]
+
+
+async def analyze_on_a_thread(
+    tables: Mapping[str, pa.Table], rule_set: RuleSet, user_ids: Collection[str]
+) -> list[tuple[str, bytes]]:
+    return await asyncio.to_thread(analyze_encoded, tables, rule_set, user_ids)
+
+
 ACCOUNT_FIELDS = ("type", "subtype", "name", "official_name", "holder_category")
 
 
@@ -53,6 +64,7 @@ async def analyze_upload(
     *,
     store: BlobStore,
     rule_sets: RuleSetStore,
+    analyzer: Analyzer = analyze_on_a_thread,
 ) -> None:
     """Handler for ``upload.ingested`` (the consumer has entered ``uow`` and commits after it)."""
     assert isinstance(data, UploadIngested)
@@ -96,7 +108,14 @@ async def analyze_upload(
     )
     rule_set = await rule_sets.active(uow.rule_sets)
     scored = await score(
-        uow, store, tables, allowed, rule_set, upload_id=data.upload_id, causation_id=envelope.id
+        uow,
+        store,
+        tables,
+        allowed,
+        rule_set,
+        upload_id=data.upload_id,
+        causation_id=envelope.id,
+        analyzer=analyzer,
     )
     for user_id in sorted(allowed - scored):  # else the upload would wait for this user for ever
         failure = UploadFailed(
@@ -178,12 +197,13 @@ async def score(
     upload_id: str | None,
     causation_id: uuid.UUID,
     reason: Literal["upload", "rescore"] = "upload",
+    analyzer: Analyzer = analyze_on_a_thread,
 ) -> set[str]:
     """Analyze ``user_ids`` in one vectorized batch, store the results and publish ``personas.assigned``.
     Returns the users scored: not those without a posted transaction (no as-of date, nothing to analyze)."""
     started = time.monotonic()
-    reports = await asyncio.to_thread(analyze, tables, rule_set, user_ids)
-    reports = [r for r in reports if r["as_of"] is not None]
+    encoded = await analyzer(tables, rule_set, user_ids)
+    reports = [r for r in (orjson.loads(body) for _, body in encoded) if r["as_of"] is not None]
     typed = [AnalysisReport.model_validate(r) for r in reports]  # the public shape, checked at the edge
     analyzed = time.monotonic()
     claims = await check_in_details(store, typed, accounts_by_user(tables.get("accounts")))

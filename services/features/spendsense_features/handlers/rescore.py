@@ -7,7 +7,7 @@ the users whose latest snapshot it is are analyzed (another user of the chunk ma
 from __future__ import annotations
 
 from spendsense_features.domain.model import UserSnapshotKeys
-from spendsense_features.handlers.analysis import read_tables, score
+from spendsense_features.handlers.analysis import Analyzer, analyze_on_a_thread, read_tables, score
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
 from spendsense_shared.blobs import BlobStore
@@ -26,6 +26,7 @@ async def rescore_all(
     store: BlobStore,
     rule_sets: RuleSetStore,
     batch_users: int = BATCH_USERS,
+    analyzer: Analyzer = analyze_on_a_thread,
 ) -> None:
     """Handler for ``personas.rescore_requested``."""
     assert isinstance(data, RescoreRequested)
@@ -45,6 +46,7 @@ async def rescore_all(
             upload_id=None,
             causation_id=envelope.id,
             reason="rescore",
+            analyzer=analyzer,
         )
 
 

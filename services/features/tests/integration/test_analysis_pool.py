@@ -1,0 +1,68 @@
+"""The worker's analysis in a pool of processes (``AnalysisPool``) gives the very reports of the analysis
+on a thread, for chunks analyzed side by side; a pool whose process was killed fails the calls waiting on
+it, and the next call gets a new pool."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from datetime import date
+
+import pytest
+
+from spendsense_cli.synthetic import build_user
+from spendsense_features.adapters.analysis_pool import AnalysisPool
+from spendsense_features.domain.rules import load_rule_set
+from spendsense_features.handlers.analysis import analyze_on_a_thread
+from spendsense_profile.domain.ingest import parse_upload
+
+RULES = load_rule_set()
+
+
+def _tables(first: int, count: int) -> dict:
+    users = [build_user(k, seed=9, as_of=date(2026, 10, 31))[0] for k in range(first, first + count)]
+    parsed = parse_upload("".join(json.dumps(u) + "\n" for u in users).encode(), filename="u.jsonl")
+    assert parsed.ok, parsed.problems
+    return parsed.tables
+
+
+async def test_the_pool_gives_the_reports_of_a_thread() -> None:
+    pool = AnalysisPool(2)
+    try:
+        chunks = [_tables(0, 3), _tables(3, 4), _tables(7, 2)]
+        ids = [sorted(set(t["accounts"]["user_id"].to_pylist())) for t in chunks]
+        in_pool = await asyncio.gather(*(pool(t, RULES, u) for t, u in zip(chunks, ids, strict=True)))
+        on_thread = [await analyze_on_a_thread(t, RULES, u) for t, u in zip(chunks, ids, strict=True)]
+        assert in_pool == on_thread
+        assert [[user for user, _ in reports] for reports in in_pool] == ids
+        only = await pool(chunks[1], RULES, ids[1][:2])  # only the users asked for
+        assert [user for user, _ in only] == ids[1][:2]
+    finally:
+        pool.close()
+
+
+async def test_a_killed_process_fails_its_call_and_the_next_call_gets_a_new_pool() -> None:
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = AnalysisPool(1)
+    tables = _tables(0, 2)
+    users = sorted(set(tables["accounts"]["user_id"].to_pylist()))
+    try:
+        expected = await pool(tables, RULES, users)
+        running = pool._running()
+        [pid] = list(running._processes)
+        os.kill(pid, signal.SIGKILL)
+
+        async def until_broken() -> None:
+            for _ in range(50):  # until the pool has noticed
+                await pool(tables, RULES, users)
+                await asyncio.sleep(0.1)
+
+        with pytest.raises(BrokenProcessPool):
+            await until_broken()
+        assert await pool(tables, RULES, users) == expected
+        assert pool._running() is not running
+    finally:
+        pool.close()
