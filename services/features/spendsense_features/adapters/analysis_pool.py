@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import threading
 from collections.abc import Collection, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -20,7 +22,16 @@ import pyarrow as pa
 
 from spendsense_features.domain.analysis import analyze_encoded
 from spendsense_features.domain.rules import RuleSet
-from spendsense_shared.processes import forkserver_context
+from spendsense_shared.processes import forkserver_context, start_forkserver
+
+_PRELOAD = "spendsense_features.domain.analysis"
+
+
+def start_analysis_server() -> None:
+    """Start the pool's forkserver with the worker, in the background (it imports the analysis, ~1 s,
+    while the worker starts), rather than at the first upload."""
+    forkserver_context(_PRELOAD)
+    start_forkserver()
 
 
 class AnalysisPool:
@@ -46,11 +57,35 @@ class AnalysisPool:
 
     def _running(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            context = forkserver_context("spendsense_features.domain.analysis")
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=context)
+            context = forkserver_context(_PRELOAD)
+            self._pool = ProcessPoolExecutor(
+                self.processes, mp_context=context, initializer=_end_with_worker, initargs=(os.getpid(),)
+            )
         return self._pool
 
     def close(self) -> None:
+        """Stop the pool's processes (they also end with the worker, however it ends: see
+        :func:`_end_with_worker`)."""
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+def _end_with_worker(worker_pid: int) -> None:
+    """In each of the pool's processes: end when the worker ends, however it ends. A worker killed outright
+    (SIGKILL, the OOM killer) never shuts its pool down; a pool process would wait on its queue for ever,
+    and keep the forkserver alive too (every process it forks holds its liveness pipe). A thread waits on
+    the worker's pidfd (no polling); where there is none (not Linux), the pool ends with an orderly exit
+    only."""
+    try:
+        pidfd = os.pidfd_open(worker_pid)
+    except ProcessLookupError:  # it has ended already
+        os._exit(0)
+    except (AttributeError, OSError):
+        return
+
+    def wait() -> None:
+        select.select([pidfd], [], [])
+        os._exit(0)
+
+    threading.Thread(target=wait, name="end-with-worker", daemon=True).start()

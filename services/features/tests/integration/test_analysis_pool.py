@@ -66,3 +66,52 @@ async def test_a_killed_process_fails_its_call_and_the_next_call_gets_a_new_pool
         assert pool._running() is not running
     finally:
         pool.close()
+
+
+WORKER = """
+import asyncio, json, sys
+from datetime import date
+from spendsense_cli.synthetic import build_user
+from spendsense_features.adapters.analysis_pool import AnalysisPool, start_analysis_server
+from spendsense_features.domain.rules import load_rule_set
+from spendsense_profile.domain.ingest import parse_upload
+
+start_analysis_server()
+user = build_user(0, seed=9, as_of=date(2026, 10, 31))[0]
+tables = parse_upload(json.dumps(user).encode()).tables
+pool = AnalysisPool(2)
+asyncio.run(pool(tables, load_rule_set(), [user["user_id"]]))
+print(json.dumps(list(pool._running()._processes)), flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_the_pools_processes_end_when_the_worker_is_killed_outright() -> None:
+    import subprocess
+    import sys
+    import time
+
+    worker = subprocess.Popen(
+        [sys.executable, "-c", WORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert worker.stdout is not None
+        pids = json.loads(worker.stdout.readline())
+        assert len(pids) >= 1
+        assert all(_alive(pid) for pid in pids)
+        worker.kill()  # SIGKILL: no atexit, no shutdown of the pool
+        worker.wait()
+        deadline = time.monotonic() + 120  # a busy machine: generous
+        while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in pids)
+    finally:
+        worker.kill()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
