@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, delete, func, null, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, any_, bindparam, case, delete, func, null, or_, select, text, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_profile.adapters.orm import (
@@ -82,8 +82,10 @@ class SqlConsentRepository(ConsentRepository):
     async def without_current_consent(self, user_ids: list[str]) -> set[str]:
         if not user_ids:
             return set()
+        # one array parameter, however many users (an IN list is a parameter each: at most 32,767)
+        ids = bindparam("user_ids", user_ids, type_=ARRAY(String))
         query = select(consents.c.user_id).where(
-            consents.c.user_id.in_(user_ids), consents.c.revoked_at.is_(None)
+            consents.c.user_id == any_(ids), consents.c.revoked_at.is_(None)
         )
         consented = {row.user_id for row in await self.session.execute(query)}
         return set(user_ids) - consented

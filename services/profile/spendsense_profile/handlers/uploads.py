@@ -167,7 +167,7 @@ async def _ingest(
         upload = await uow.uploads.get(upload_id, for_update=True)
         if upload is None or not upload.waiting:
             return None  # erased, or decided by another attempt meanwhile
-        missing = [u for u in user_ids if await uow.consents.current(u) is None]
+        missing = sorted(await uow.consents.without_current_consent(user_ids))  # one query for them all
         if missing:
             return consent_missing([u for u in missing if not await uow.consents.is_erased(u)])
         chunks = user_chunks(user_ids)
