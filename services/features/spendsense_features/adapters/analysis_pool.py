@@ -3,9 +3,10 @@ once (:mod:`spendsense_shared.processes`).
 
 In the worker's own process the analysis shares one core's worth of Python (the GIL) with the event loop,
 the database and the bucket; in the pool, chunks of an upload are analyzed side by side on every core.
-What crosses: the chunk's tables (pickled as Arrow buffers: copied, not rebuilt), the rule set, and the
-reports back as JSON bytes. A pool whose process died (the OOM killer) fails the calls waiting on it —
-the messages are retried — and the next call gets a new pool.
+What crosses: the chunk's tables (pickled as Arrow buffers: copied, not rebuilt), the rule set, and
+back each user's report and details line as JSON bytes (checking the reports against the contract and
+encoding the details is done there too). A pool whose process died (the OOM killer) fails the calls
+waiting on it — the messages are retried — and the next call gets a new pool.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from concurrent.futures.process import BrokenProcessPool
 
 import pyarrow as pa
 
-from spendsense_features.domain.analysis import analyze_encoded
+from spendsense_features.domain.publication import ScoredUser, score_chunk
 from spendsense_features.domain.rules import RuleSet
 from spendsense_shared.processes import forkserver_context, start_forkserver
 
-_PRELOAD = "spendsense_features.domain.analysis"
+_PRELOAD = "spendsense_features.domain.publication"
 
 
 def start_analysis_server() -> None:
@@ -44,11 +45,11 @@ class AnalysisPool:
 
     async def __call__(
         self, tables: Mapping[str, pa.Table], rule_set: RuleSet, user_ids: Collection[str]
-    ) -> list[tuple[str, bytes]]:
+    ) -> list[ScoredUser]:
         pool = self._running()
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                pool, analyze_encoded, dict(tables), rule_set, sorted(user_ids)
+                pool, score_chunk, dict(tables), rule_set, sorted(user_ids)
             )
         except BrokenProcessPool:
             if self._pool is pool:

@@ -19,7 +19,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from spendsense_features.domain.analysis import analyze_encoded
+from spendsense_features.domain.publication import ScoredUser, account_kinds, details_line, score_chunk
 from spendsense_features.domain.rules import RuleSet
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
@@ -38,23 +38,21 @@ from spendsense_shared.messaging.catalog import (
     new_event,
 )
 from spendsense_shared.messaging.claim_check import ClaimCheck, check_in_batch, content_hash
-from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails
+from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
 
-# Analyzes a chunk of users (tables, rule set, user ids) into their reports, each ``(user_id, JSON bytes)``:
-# on a thread here (:func:`analyze_on_a_thread`), or in a pool of processes (adapters.analysis_pool).
-Analyzer = Callable[[Mapping[str, pa.Table], RuleSet, Collection[str]], Awaitable[list[tuple[str, bytes]]]]
+# Analyzes a chunk of users (tables, rule set, user ids) into what is stored and announced of each
+# (:func:`~spendsense_features.domain.publication.score_chunk`): on a thread here
+# (:func:`analyze_on_a_thread`), or in a pool of processes (adapters.analysis_pool).
+Analyzer = Callable[[Mapping[str, pa.Table], RuleSet, Collection[str]], Awaitable[list[ScoredUser]]]
 
 
 async def analyze_on_a_thread(
     tables: Mapping[str, pa.Table], rule_set: RuleSet, user_ids: Collection[str]
-) -> list[tuple[str, bytes]]:
-    return await asyncio.to_thread(analyze_encoded, tables, rule_set, user_ids)
-
-
-ACCOUNT_FIELDS = ("type", "subtype", "name", "official_name", "holder_category")
+) -> list[ScoredUser]:
+    return await asyncio.to_thread(score_chunk, tables, rule_set, user_ids)
 
 
 async def analyze_upload(
@@ -154,11 +152,20 @@ async def publish_again(
         # The snapshots are gone too: the profile's reconciler writes them again and announces again.
         log.warning("snapshots_missing", upload_id=data.upload_id, users=len(users))
         return
-    typed = [AnalysisReport.model_validate(report) for report, _ in stored]
-    claims = await check_in_details(store, typed, accounts_by_user(tables.get("accounts")))
-    await remember_details(uow, typed, claims)
+    accounts = account_kinds(tables.get("accounts"))
+    reports = [report for report, _ in stored]
+    lines = [
+        details_line(
+            PersonaDetails(
+                report=AnalysisReport.model_validate(report), accounts=accounts.get(report["user_id"], [])
+            )
+        )
+        for report in reports
+    ]
+    claims = await check_in_details(store, [r["user_id"] for r in reports], lines)
+    await remember_details(uow, reports, claims)
     by_version: dict[str, list[PersonaAssignment]] = {}  # the batch event has one rule set
-    for (_, version), report, claim in zip(stored, typed, claims, strict=True):
+    for (report, version), claim in zip(stored, claims, strict=True):
         by_version.setdefault(version, []).append(assignment_of(report, claim))
     for version, assignments in sorted(by_version.items()):
         announce(uow, assignments, data.upload_id, version, "upload", causation_id=causation_id)
@@ -202,15 +209,14 @@ async def score(
     """Analyze ``user_ids`` in one vectorized batch, store the results and publish ``personas.assigned``.
     Returns the users scored: not those without a posted transaction (no as-of date, nothing to analyze)."""
     started = time.monotonic()
-    encoded = await analyzer(tables, rule_set, user_ids)
-    reports = [r for r in (orjson.loads(body) for _, body in encoded) if r["as_of"] is not None]
-    typed = [AnalysisReport.model_validate(r) for r in reports]  # the public shape, checked at the edge
+    scored = await analyzer(tables, rule_set, user_ids)  # reports checked against the contract there
+    reports = [orjson.loads(user.report) for user in scored]
     analyzed = time.monotonic()
-    claims = await check_in_details(store, typed, accounts_by_user(tables.get("accounts")))
+    claims = await check_in_details(store, [u.user_id for u in scored], [u.details for u in scored])
     checked_in = time.monotonic()
     await uow.analyses.save_many(reports, upload_id, rule_set.version)
-    await remember_details(uow, typed, claims)
-    assignments = [assignment_of(r, claim) for r, claim in zip(typed, claims, strict=True)]
+    await remember_details(uow, reports, claims)
+    assignments = [assignment_of(r, claim) for r, claim in zip(reports, claims, strict=True)]
     announce(uow, assignments, upload_id, rule_set.version, reason, causation_id=causation_id)
     log.info(
         "users_scored",
@@ -222,17 +228,7 @@ async def score(
         details_s=round(checked_in - analyzed, 3),
         save_s=round(time.monotonic() - checked_in, 3),
     )
-    return {r.user_id for r in typed}
-
-
-def accounts_by_user(accounts: pa.Table | None) -> dict[str, list[AccountKind]]:
-    """What offer eligibility needs about each account: kinds and names, never numbers or ids."""
-    grouped: dict[str, list[AccountKind]] = {}
-    if accounts is None:
-        return grouped
-    for row in accounts.select(["user_id", *ACCOUNT_FIELDS]).to_pylist():
-        grouped.setdefault(str(row.pop("user_id")), []).append(AccountKind(**row))
-    return grouped
+    return {user.user_id for user in scored}
 
 
 DETAILS_PER_OBJECT = ASSIGNMENTS_PER_EVENT_MAX  # an event's users' details are (mostly) in one object
@@ -243,52 +239,38 @@ def details_key(whole: bytes) -> str:
     return f"features/details/{content_hash(whole)[:32]}.jsonl"
 
 
-def details_body(details: PersonaDetails) -> bytes:
-    # Canonical JSON (sorted keys): the same details give the same bytes, hence the same claim, when
-    # published again from the stored analysis (PostgreSQL's JSONB does not keep key order). One line:
-    # orjson escapes every newline within a string (and is a fifth of json.dumps' time here).
-    return orjson.dumps(details.model_dump(mode="json", by_alias=True), option=orjson.OPT_SORT_KEYS)
-
-
-async def check_in_details(
-    store: BlobStore, reports: list[AnalysisReport], accounts: dict[str, list[AccountKind]]
-) -> list[ClaimCheck]:
-    """Store every user's ``PersonaDetails`` as one line of a JSON Lines object, up to
+async def check_in_details(store: BlobStore, user_ids: list[str], lines: list[bytes]) -> list[ClaimCheck]:
+    """Store every user's ``PersonaDetails`` line (:func:`details_line`) in a JSON Lines object, up to
     ``DETAILS_PER_OBJECT`` users per object (one PUT each: an upload's chunk of users takes one); their
-    claims, in ``reports`` order. Lines are ordered by user id, so the same details give the same objects
-    whatever order the reports come in."""
-    if not reports:
-        return []
-    order = sorted(range(len(reports)), key=lambda i: reports[i].user_id)
-    bodies = [
-        details_body(PersonaDetails(report=reports[i], accounts=accounts.get(reports[i].user_id, [])))
-        for i in order
-    ]
-    claims: list[ClaimCheck | None] = [None] * len(reports)
+    claims, in ``user_ids`` order. Lines are ordered by user id, so the same details give the same objects
+    whatever order the users come in."""
+    order = sorted(range(len(user_ids)), key=user_ids.__getitem__)
+    claims: list[ClaimCheck | None] = [None] * len(user_ids)
     for start in range(0, len(order), DETAILS_PER_OBJECT):
-        part = await check_in_batch(store, details_key, bodies[start : start + DETAILS_PER_OBJECT])
-        for index, claim in zip(order[start : start + DETAILS_PER_OBJECT], part, strict=True):
+        part = order[start : start + DETAILS_PER_OBJECT]
+        checked_in = await check_in_batch(store, details_key, [lines[i] for i in part])
+        for index, claim in zip(part, checked_in, strict=True):
             claims[index] = claim
     return [claim for claim in claims if claim is not None]
 
 
 async def remember_details(
-    uow: FeaturesUnitOfWork, reports: list[AnalysisReport], claims: list[ClaimCheck]
+    uow: FeaturesUnitOfWork, reports: list[dict[str, Any]], claims: list[ClaimCheck]
 ) -> None:
     """Which object holds each user's details: an erasure blanks their lines there."""
     await uow.details_objects.remember(
-        [(report.user_id, claim.key) for report, claim in zip(reports, claims, strict=True)]
+        [(report["user_id"], claim.key) for report, claim in zip(reports, claims, strict=True)]
     )
 
 
-def assignment_of(report: AnalysisReport, details: ClaimCheck) -> PersonaAssignment:
-    assert report.as_of is not None
-    windows: dict[str, Any] = report.windows
+def assignment_of(report: dict[str, Any], details: ClaimCheck) -> PersonaAssignment:
+    """A report (as stored, of a user with an as-of date) as its ``personas.assigned`` entry."""
+    windows: dict[str, Any] = report["windows"]
     return PersonaAssignment(
-        user_id=report.user_id,
-        as_of=report.as_of,
-        personas={w: v.persona.primary for w, v in windows.items()},
-        matched={w: [m.id for m in v.persona.matched] for w, v in windows.items()},
+        user_id=report["user_id"],
+        as_of=report["as_of"],
+        personas={w: v["persona"]["primary"] for w, v in windows.items()},
+        matched={w: [m["id"] for m in v["persona"]["matched"]] for w, v in windows.items()},
         details=details,
     )
 

@@ -36,9 +36,9 @@ async def test_the_pool_gives_the_reports_of_a_thread() -> None:
         in_pool = await asyncio.gather(*(pool(t, RULES, u) for t, u in zip(chunks, ids, strict=True)))
         on_thread = [await analyze_on_a_thread(t, RULES, u) for t, u in zip(chunks, ids, strict=True)]
         assert in_pool == on_thread
-        assert [[user for user, _ in reports] for reports in in_pool] == ids
+        assert [[user.user_id for user in scored] for scored in in_pool] == ids
         only = await pool(chunks[1], RULES, ids[1][:2])  # only the users asked for
-        assert [user for user, _ in only] == ids[1][:2]
+        assert [user.user_id for user in only] == ids[1][:2]
     finally:
         pool.close()
 

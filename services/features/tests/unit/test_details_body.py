@@ -10,8 +10,8 @@ from typing import Any
 
 from spendsense_cli.synthetic import build_user
 from spendsense_features.domain.analysis import analyze
+from spendsense_features.domain.publication import details_line
 from spendsense_features.domain.rules import load_rule_set
-from spendsense_features.handlers.analysis import details_body
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails
 
@@ -39,8 +39,8 @@ def test_details_are_one_canonical_line() -> None:
     accounts = [AccountKind(type="depository", subtype="checking", name="Chèque\nplus\u2028")]
     details = PersonaDetails(report=AnalysisReport.model_validate(report), accounts=accounts)
     again = PersonaDetails(report=AnalysisReport.model_validate(_reordered(report)), accounts=accounts)
-    body = details_body(details)
-    assert body == details_body(again)
+    body = details_line(details)
+    assert body == details_line(again)
     assert b"\n" not in body
     parsed = json.loads(body)
     assert list(parsed) == sorted(parsed)

@@ -63,7 +63,9 @@ class SandboxedParser:
         self.fx_rates = dict(fx_rates)
         self.parse_function = parse
         self.context = (
-            forkserver_context(parse_child.__name__)
+            # pandas too: pyarrow's compute functions import it on first use, which cost every parsing
+            # process 0.3 s (a quarter of a 500,000-transaction parse) before it was preloaded
+            forkserver_context(parse_child.__name__, "pandas")
             if start_method == "forkserver"
             else multiprocessing.get_context(start_method)
         )
