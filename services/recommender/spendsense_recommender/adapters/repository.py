@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, any_, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import array, insert
+from sqlalchemy import String, and_, any_, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, array, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_recommender.adapters.orm import feedback, recommendations, traces
@@ -20,7 +20,7 @@ from spendsense_recommender.domain.model import (
 )
 from spendsense_recommender.domain.recommend import Recommendation
 from spendsense_recommender.domain.review import VISIBLE
-from spendsense_recommender.handlers.unit_of_work import RecommendationRepository
+from spendsense_recommender.handlers.unit_of_work import RecommendationRepository, UserHistory
 
 # ``status = ANY(ARRAY[...])`` rather than ``IN (...)``: a list is an "expanding" parameter, which
 # SQLAlchemy rewrites into the statement on every execution (the hot read of every user's list).
@@ -77,6 +77,33 @@ class SqlRecommendationRepository(RecommendationRepository):
             select(feedback.c.item_id).where(feedback.c.user_id == user_id, feedback.c.kind == "dismissed")
         )
         return {r.item_id for r in rows}
+
+    async def histories(self, user_ids: Sequence[str]) -> dict[str, UserHistory]:
+        """Two queries for the batch, not two per user: each chain's end through its index (one lookup
+        per user, however long the chain), and every dismissal of the users."""
+        ids = sorted(set(user_ids))
+        if not ids:
+            return {}
+        wanted = array(ids).cast(ARRAY(String))
+        user = func.unnest(wanted).table_valued("user_id").render_derived(name="wanted")
+        last = (
+            select(traces.c.hash)
+            .where(traces.c.chain_id == user.c.user_id)
+            .order_by(traces.c.seq.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        rows = await self.session.execute(select(user.c.user_id, last.label("hash")))
+        ends = {r.user_id: r.hash for r in rows}
+        dismissed: dict[str, set[str]] = {u: set() for u in ids}
+        rows = await self.session.execute(
+            select(feedback.c.user_id, feedback.c.item_id).where(
+                feedback.c.user_id == any_(wanted), feedback.c.kind == "dismissed"
+            )
+        )
+        for row in rows:
+            dismissed[row.user_id].add(row.item_id)
+        return {u: UserHistory(dismissed[u], None if ends.get(u) is None else str(ends[u])) for u in ids}
 
     async def stored_texts(self, recommendation_ids: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
         rows = await self.session.execute(

@@ -16,7 +16,11 @@ from spendsense_recommender.domain.recommend import Recommendation, build_recomm
 from spendsense_recommender.domain.review import Override, Review, decide_review
 from spendsense_recommender.domain.snapshot import snapshot_of
 from spendsense_recommender.domain.writer import Writer
-from spendsense_recommender.handlers.unit_of_work import RecommendationRepository, RecommenderUnitOfWork
+from spendsense_recommender.handlers.unit_of_work import (
+    RecommendationRepository,
+    RecommenderUnitOfWork,
+    UserHistory,
+)
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.batching import event_batches
@@ -106,10 +110,13 @@ async def _recommend_consented(
     kept = [a for a in assignments if a.user_id in consented]
     # The claims are redeemed and the reports parsed once, here; the domain gets the typed snapshot.
     bodies = await redeem_many(store, [a.details for a in kept])
+    histories = await uow.recommendations.histories([a.user_id for a in kept])
     generated: list[Generated] = []
     for assignment, body in zip(kept, bodies, strict=True):
         details = PersonaDetails.model_validate_json(body)
-        if (one := await recommend_for(assignment, details, uow, writer=writer)) is not None:
+        # a user's second assignment in the batch continues the chain the first one extended: read again
+        history = histories.pop(assignment.user_id, None)
+        if (one := await recommend_for(assignment, details, uow, writer=writer, history=history)) is not None:
             generated.append(one)
     await announce(envelope, generated, uow, store=store)
 
@@ -120,11 +127,15 @@ async def recommend_for(
     uow: RecommenderUnitOfWork,
     *,
     writer: Writer,
+    history: UserHistory | None = None,
 ) -> Generated | None:
     """One consented user's assignment (and its redeemed details) → recommendations stored for review;
-    what to announce of them (``None``: nothing)."""
+    what to announce of them (``None``: nothing). ``history``: the user's, read with the batch's (else
+    read here)."""
     snapshot = snapshot_of(details.report)
     repo = uow.recommendations
+    if history is None:
+        history = (await repo.histories([data.user_id]))[data.user_id]
     result = await build_recommendations(
         snapshot,
         UserFacts.derive(snapshot, details.accounts),
@@ -132,8 +143,8 @@ async def recommend_for(
         upload_id=data.upload_id,
         as_of=data.as_of,
         writer=writer,
-        dismissed=await repo.dismissed_items(data.user_id),
-        previous_hash=await repo.last_trace_hash(data.user_id),
+        dismissed=history.dismissed,
+        previous_hash=history.last_trace_hash,
     )
     added = await repo.add(result.items, upload_id=data.upload_id, status="pending_review")
     if not added:  # a re-run of the same input: nothing new

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from spendsense_recommender.domain.model import (
@@ -19,6 +20,15 @@ from spendsense_shared.claimed_lines import ClaimedLinesRepository
 from spendsense_shared.consent import ConsentProjectingUnitOfWork
 
 
+@dataclass(frozen=True)
+class UserHistory:
+    """What a user's new recommendations depend on besides their analysis: the items they dismissed
+    (never recommended again) and the end of their trace chain (new traces continue it)."""
+
+    dismissed: set[str]
+    last_trace_hash: str | None
+
+
 class RecommendationRepository(abc.ABC):
     """A user's recommendations, their hash-chained decision traces, and the user's feedback."""
 
@@ -28,6 +38,14 @@ class RecommendationRepository(abc.ABC):
 
     @abc.abstractmethod
     async def dismissed_items(self, user_id: str) -> set[str]: ...
+
+    async def histories(self, user_ids: Sequence[str]) -> dict[str, UserHistory]:
+        """:meth:`dismissed_items` and :meth:`last_trace_hash` of each of ``user_ids``: what their next
+        recommendations depend on. An adapter may read a batch's users at once."""
+        return {
+            user: UserHistory(await self.dismissed_items(user), await self.last_trace_hash(user))
+            for user in user_ids
+        }
 
     @abc.abstractmethod
     async def stored_texts(self, recommendation_ids: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:

@@ -914,3 +914,41 @@ async def test_add_stores_the_new_items_and_their_traces_in_the_items_order(serv
         )
     assert [tuple(row) for row in chain] == [(i, f"hash-{i}") for i in ("r-c", "r-a", "r-z", "r-b")]
     assert uploads == {"r-c": "up1", "r-a": "up1", "r-z": "up2", "r-b": "up2"}
+
+
+async def test_a_batchs_histories_are_each_users_own_read_in_two_queries(service):
+    """``histories`` reads a batch's users at once: for each, the end of their own chain (the latest
+    trace, however many there are; None without one) and the items they dismissed — what the queries
+    for one user at a time give."""
+    async with service.uow() as uow:
+        await uow.recommendations.add(
+            [_recommendation(i, "hist-a") for i in ("ha-1", "ha-2", "ha-3")],
+            upload_id="up1",
+            status="pending_review",
+        )
+        await uow.recommendations.add(
+            [_recommendation("hb-1", "hist-b")], upload_id="up1", status="pending_review"
+        )
+        await uow.recommendations.add_feedback("hist-a", "ha-2", "item-ha-2", "dismissed", None)
+        await uow.recommendations.add_feedback("hist-a", "ha-3", "item-ha-3", "helpful", None)
+        await uow.recommendations.add_feedback("hist-c", "hc-1", "item-hc-1", "dismissed", None)
+        await uow.commit()
+    users = ["hist-a", "hist-b", "hist-c", "hist-none", "hist-a"]
+    async with service.uow() as uow:
+        histories = await uow.recommendations.histories(users)
+        one_at_a_time = {
+            user: (
+                await uow.recommendations.dismissed_items(user),
+                await uow.recommendations.last_trace_hash(user),
+            )
+            for user in users
+        }
+    assert {u: (h.dismissed, h.last_trace_hash) for u, h in histories.items()} == one_at_a_time
+    assert one_at_a_time == {
+        "hist-a": ({"item-ha-2"}, "hash-ha-3"),
+        "hist-b": (set(), "hash-hb-1"),
+        "hist-c": ({"item-hc-1"}, None),
+        "hist-none": (set(), None),
+    }
+    async with service.uow() as uow:
+        assert await uow.recommendations.histories([]) == {}

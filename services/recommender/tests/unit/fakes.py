@@ -211,11 +211,15 @@ class FakeRecommenderUnitOfWork(FakeUnitOfWork, RecommenderUnitOfWork):
         self.review_objects = InMemoryClaimedLines()
 
 
-async def assigned(bucket: Any, entry: dict[str, Any], user_id: str, upload_id: str) -> EventEnvelope:
-    """``persona.assigned`` for ``user_id`` (a real report renamed), its details checked into the bucket."""
+async def assigned(
+    bucket: Any, entry: dict[str, Any], user_id: str, upload_id: str, *, name: str | None = None
+) -> EventEnvelope:
+    """``persona.assigned`` for ``user_id`` (a real report renamed), its details checked into the bucket
+    (as ``{name or upload_id}.json``)."""
     report = AnalysisReport.model_validate({**entry["report"], "user_id": user_id})
     body = PersonaDetails(report=report, accounts=entry["accounts"]).model_dump_json(by_alias=True).encode()
-    [claim] = await check_in_many(bucket, [(f"features/users/{user_id}/analysis/{upload_id}.json", body)])
+    key = f"features/users/{user_id}/analysis/{name or upload_id}.json"
+    [claim] = await check_in_many(bucket, [(key, body)])
     assert report.as_of is not None
     data = PersonaAssigned(
         user_id=user_id,

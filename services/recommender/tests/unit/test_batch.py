@@ -6,6 +6,7 @@ object (one PUT), never in a ``recommendations.generated`` per user."""
 from __future__ import annotations
 
 import dataclasses
+import json
 from functools import partial
 from typing import Any
 
@@ -207,3 +208,30 @@ async def test_a_split_batch_is_still_one_object(uow, data_bucket, real_users, m
 
     assert [len(parse_data(e).generated) for e in uow.published] == [2, 1]  # type: ignore[attr-defined]
     assert len(store.puts) == 1
+
+
+async def test_a_user_twice_in_a_batch_continues_the_chain_the_first_assignment_extended(
+    uow, data_bucket, real_users
+):
+    """A batch's histories are read together, before any of its users is recommended: a user's second
+    assignment in the batch must not start from that stale end of their chain."""
+    from spendsense_recommender.domain.trace import verify_chains
+
+    first, second = (
+        handlers.entry(real_users, persona) for persona in ("high_utilization", "savings_builder")
+    )
+    events = [
+        await fakes.assigned(data_bucket, e, "u1", "up1", name=n) for e, n in ((first, "a"), (second, "b"))
+    ]
+    await handlers.grant(uow, "u1")
+
+    await handle(generate_for_batch, batch_of(events), uow, data_bucket)
+
+    inputs = {
+        json.dumps(t["input"]["selection_input"], sort_keys=True)
+        for t in await uow.recommendations.chain("u1")
+    }
+    assert len(inputs) == 2  # each assignment added traces to the one chain
+    chains = await uow.recommendations.chains("u1")
+    assert [len(traces) for traces in chains.values()] == [len(uow.recommendations.rows)]
+    assert verify_chains(chains).ok
