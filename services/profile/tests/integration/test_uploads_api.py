@@ -515,7 +515,7 @@ async def test_a_copy_straight_into_a_table_is_undone_when_a_key_is_taken(profil
     tables = parse_upload(json.dumps(upload).encode(), filename="u1.json").tables
     async with profile.db.uow_factory(SqlProfileUnitOfWork)() as uow:
         driver = await data_store._driver_connection(uow.session)
-        body = data_store._to_csv(tables["transactions"], TABLES["transactions"], "up_later")
+        body = data_store.binary_rows(tables["transactions"], TABLES["transactions"], "up_later")
         columns = [*TABLES["transactions"].names, "upload_id"]
         assert not await data_store._insert_new(driver, "transactions", body, columns)
         assert await driver.fetchval("SELECT count(*) FROM transactions") == 2  # t3 was undone with t2
