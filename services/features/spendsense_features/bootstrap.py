@@ -19,6 +19,7 @@ from spendsense_features.domain.commands import (
     ListRuleSets,
 )
 from spendsense_features.handlers import profile, rules
+from spendsense_features.handlers.ahead import Prepared, analyze_ahead
 from spendsense_features.handlers.analysis import Analyzer, analyze_on_a_thread, analyze_upload
 from spendsense_features.handlers.erasure import erase_user
 from spendsense_features.handlers.merge import merge_users
@@ -43,6 +44,8 @@ def bootstrap(platform: Platform) -> Wiring:
     if processes != 1:
         analyzer = pool = AnalysisPool(processes or None)
         platform.closers.append(pool.close)
+    prepared = Prepared()  # chunks analyzed on upload.staged, until their upload.ingested takes them
+    platform.closers.append(prepared.close)
     uow = platform.database.uow_factory(SqlFeaturesUnitOfWork)
     # Reads outside a transaction (no BEGIN, no ROLLBACK: two round trips fewer). Under READ COMMITTED,
     # PostgreSQL's default, each statement of a transaction sees its own snapshot anyway.
@@ -62,7 +65,12 @@ def bootstrap(platform: Platform) -> Wiring:
         bus=bus,
         event_handlers={
             **consent_handlers(),
-            "upload.ingested": partial(analyze_upload, store=data, rule_sets=rule_sets, analyzer=analyzer),
+            "upload.staged": partial(
+                analyze_ahead, store=data, rule_sets=rule_sets, prepared=prepared, analyzer=analyzer
+            ),
+            "upload.ingested": partial(
+                analyze_upload, store=data, rule_sets=rule_sets, analyzer=analyzer, prepared=prepared
+            ),
             "personas.rescore_requested": partial(
                 rescore_all, store=data, rule_sets=rule_sets, analyzer=analyzer
             ),

@@ -74,7 +74,14 @@ def bootstrap(platform: Platform, *, parser: UploadParser | None = None) -> Wiri
             cmd, uow(), sources, settings.upload_max_bytes
         ),
         commands.ProcessUpload: lambda cmd: uploads.process_upload(
-            cmd, uow(), parser, sources, data_bucket, budget, settings.upload_job_max_attempts
+            cmd,
+            uow(),
+            parser,
+            sources,
+            data_bucket,
+            budget,
+            settings.upload_job_max_attempts,
+            stage=lambda events: uploads.announce_staged(uow(), events),
         ),
         commands.GetUpload: lambda q: uploads.get_upload(q, uow()),
         commands.GetProfile: lambda q: profile.get_profile(q, read()),

@@ -70,6 +70,12 @@ class UploadIngested(EventData):
     as_of: date | None = None
 
 
+class UploadStaged(UploadIngested):
+    """A chunk's snapshots are written while the upload is still being merged: a hint, so features may
+    analyze the chunk ahead of its ``upload.ingested``. The upload may still fail: nothing is stored or
+    announced on it; a hint that is lost or not acted on only costs time."""
+
+
 class UploadFailed(EventData):
     upload_id: str
     user_id: str
@@ -318,6 +324,13 @@ CATALOG: dict[str, EventSpec] = {
         ),
         EventSpec("consent.granted", 1, "profile", ConsentGranted, "The user consented to processing."),
         EventSpec("consent.revoked", 1, "profile", ConsentRevoked, "Consent withdrawn: stop all work."),
+        EventSpec(
+            "upload.staged",
+            1,
+            "profile",
+            UploadStaged,
+            "A chunk's snapshots are written while its upload is merged (a hint: analyze ahead).",
+        ),
         EventSpec("upload.ingested", 1, "profile", UploadIngested, "Validated data is in S3 as Parquet."),
         EventSpec("user.erasure_requested", 1, "profile", UserErasureRequested, "Erase the user everywhere."),
         EventSpec(
@@ -403,6 +416,7 @@ CONSUMES: dict[str, tuple[str, ...]] = {
     # every service that keeps per-user data applies a merge of two accounts to it, erases the user, and
     # once the erasure is complete everywhere (user.erased) forgets the events it sent about them
     "features": (
+        "upload.staged",
         "upload.ingested",
         "personas.rescore_requested",
         "consent.granted",

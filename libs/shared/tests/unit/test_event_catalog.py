@@ -32,6 +32,7 @@ from spendsense_shared.messaging.catalog import (
     UnknownEventType,
     UploadFailed,
     UploadIngested,
+    UploadStaged,
     UserErased,
     UserErasureRequested,
     UserMerged,
@@ -55,6 +56,9 @@ SAMPLES: dict[str, EventData] = {
         user_id="u1", consent_id="c1", policy_version="2026-01", scopes=["analysis"], granted_at=NOW
     ),
     "consent.revoked": ConsentRevoked(user_id="u1", consent_id="c1", revoked_at=NOW),
+    "upload.staged": UploadStaged(
+        upload_id="up1", user_ids=["u1", "u2"], bucket="b", keys=["k/1.parquet"], as_of=date(2026, 2, 28)
+    ),
     "upload.ingested": UploadIngested(
         upload_id="up1", user_ids=["u1", "u2"], bucket="b", keys=["k/1.parquet"], as_of=date(2026, 2, 28)
     ),

@@ -13,7 +13,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 import pyarrow as pa
@@ -41,6 +41,9 @@ from spendsense_shared.messaging.claim_check import ClaimCheck, check_in_batch, 
 from spendsense_shared.messaging.contracts import AnalysisReport, PersonaDetails
 from spendsense_shared.messaging.envelope import EventEnvelope
 
+if TYPE_CHECKING:
+    from spendsense_features.handlers.ahead import Prepared
+
 log = get_logger(__name__)
 
 # Analyzes a chunk of users (tables, rule set, user ids) into what is stored and announced of each
@@ -63,8 +66,10 @@ async def analyze_upload(
     store: BlobStore,
     rule_sets: RuleSetStore,
     analyzer: Analyzer = analyze_on_a_thread,
+    prepared: Prepared | None = None,
 ) -> None:
-    """Handler for ``upload.ingested`` (the consumer has entered ``uow`` and commits after it)."""
+    """Handler for ``upload.ingested`` (the consumer has entered ``uow`` and commits after it). A chunk
+    analyzed ahead (``prepared``, on its ``upload.staged``) is taken from there, still running or done."""
     assert isinstance(data, UploadIngested)
     allowed = await uow.consent.granted(list(data.user_ids))
     refused = sorted(set(data.user_ids) - allowed)
@@ -82,39 +87,35 @@ async def analyze_upload(
         allowed -= done
     if not allowed:
         return
+    rule_set = await rule_sets.active(uow.rule_sets)
     started = time.monotonic()
     # A chunk's keys are all its users' (their rows are told by user_id).
     keys = {user_id: keys_of_user(user_id, data.keys) for user_id in sorted(allowed)}
     await uow.snapshots.remember_many(keys, data.upload_id, data.as_of)
-    remembered = time.monotonic()
-    try:
-        tables = await read_tables(store, list(data.keys))
-    except Exception as exc:
-        if not object_missing(exc):
-            raise
-        # The snapshots are gone (the emulator restarted): not this event's fault, and no retry brings
-        # them back. The users stay ingested; the profile's reconciler writes them again and announces
-        # the upload again.
-        log.warning("snapshots_missing", upload_id=data.upload_id, users=len(allowed))
-        return
-    log.info(
-        "snapshots_read",
-        upload_id=data.upload_id,
-        objects=len(data.keys),
-        remember_s=round(remembered - started, 3),
-        read_s=round(time.monotonic() - remembered, 3),
+    analysis = (
+        None if prepared is None else prepared.take(data.upload_id, data.keys, rule_set.version, allowed)
     )
-    rule_set = await rule_sets.active(uow.rule_sets)
-    scored = await score(
-        uow,
-        store,
-        tables,
-        allowed,
-        rule_set,
-        upload_id=data.upload_id,
-        causation_id=envelope.id,
-        analyzer=analyzer,
-    )
+    if analysis is None:
+        remembered = time.monotonic()
+        try:
+            tables = await read_tables(store, list(data.keys))
+        except Exception as exc:
+            if not object_missing(exc):
+                raise
+            # The snapshots are gone (the emulator restarted): not this event's fault, and no retry brings
+            # them back. The users stay ingested; the profile's reconciler writes them again and announces
+            # the upload again.
+            log.warning("snapshots_missing", upload_id=data.upload_id, users=len(allowed))
+            return
+        log.info(
+            "snapshots_read",
+            upload_id=data.upload_id,
+            objects=len(data.keys),
+            remember_s=round(remembered - started, 3),
+            read_s=round(time.monotonic() - remembered, 3),
+        )
+        analysis = analyzer(tables, rule_set, allowed)
+    scored = await score(uow, store, analysis, rule_set, upload_id=data.upload_id, causation_id=envelope.id)
     for user_id in sorted(allowed - scored):  # else the upload would wait for this user for ever
         failure = UploadFailed(
             upload_id=data.upload_id,
@@ -197,19 +198,18 @@ async def read_tables(
 async def score(
     uow: FeaturesUnitOfWork,
     store: BlobStore,
-    tables: dict[str, pa.Table],
-    user_ids: set[str],
+    analysis: Awaitable[list[ScoredUser]],
     rule_set: RuleSet,
     *,
     upload_id: str | None,
     causation_id: uuid.UUID,
     reason: Literal["upload", "rescore"] = "upload",
-    analyzer: Analyzer = analyze_on_a_thread,
 ) -> set[str]:
-    """Analyze ``user_ids`` in one vectorized batch, store the results and publish ``personas.assigned``.
-    Returns the users scored: not those without a posted transaction (no as-of date, nothing to analyze)."""
+    """Await a batch's ``analysis`` (an :data:`Analyzer`'s), store the results and publish
+    ``personas.assigned``. Returns the users scored: not those without a posted transaction (no as-of
+    date, nothing to analyze)."""
     started = time.monotonic()
-    scored = await analyzer(tables, rule_set, user_ids)  # reports checked against the contract there
+    scored = await analysis  # reports checked against the contract there
     reports = [orjson.loads(user.report) for user in scored]
     analyzed = time.monotonic()
     claims = await check_in_details(store, [u.user_id for u in scored], [u.details for u in scored])

@@ -40,13 +40,11 @@ async def rescore_all(
         await score(
             uow,
             store,
-            tables,
-            {s.user_id for s in batch},
+            analyzer(tables, rule_set, {s.user_id for s in batch}),
             rule_set,
             upload_id=None,
             causation_id=envelope.id,
             reason="rescore",
-            analyzer=analyzer,
         )
 
 

@@ -398,12 +398,18 @@ def chunk_names(count: int, attempt: str | None = None) -> list[str]:
 
 
 def ingested_events(
-    upload_id: str, chunks: list[list[str]], bucket: str, keys: list[list[str]], as_of: date | None
+    upload_id: str,
+    chunks: list[list[str]],
+    bucket: str,
+    keys: list[list[str]],
+    as_of: date | None,
+    kind: type[UploadIngested] = UploadIngested,
 ) -> list[UploadIngested]:
     """``upload.ingested`` for an upload, one event per chunk of users with that chunk's snapshot keys, so
-    a batch import of any size makes events of bounded size (and features analyzes chunk by chunk)."""
+    a batch import of any size makes events of bounded size (and features analyzes chunk by chunk); or
+    ``upload.staged`` (``kind``), the chunks' hints while the upload is merged."""
     return [
-        UploadIngested(upload_id=upload_id, user_ids=users, bucket=bucket, keys=chunk_keys, as_of=as_of)
+        kind(upload_id=upload_id, user_ids=users, bucket=bucket, keys=chunk_keys, as_of=as_of)
         for users, chunk_keys in zip(chunks, keys, strict=True)
     ]
 

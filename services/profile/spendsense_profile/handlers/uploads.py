@@ -4,7 +4,9 @@
   — a claim check, answered at once; nothing is parsed on the request path.
 * :func:`process_upload` (the worker's job): parse it within its budgets, then ingest it (merge →
   Parquet snapshot → ``upload.ingested``, all or nothing) or fail it with the reason; delete the received
-  bytes either way.
+  bytes either way. New users' snapshots are written while PostgreSQL merges, and announced at once as
+  ``upload.staged`` (:func:`announce_staged`, a transaction of its own): a hint on which features
+  analyzes ahead, nothing being stored or announced on it until ``upload.ingested``.
 * :func:`get_upload` reads its progress, and :func:`record_progress` (:func:`record_personas` for a batch)
   follows that progress from the events of the services downstream.
 """
@@ -15,7 +17,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from spendsense_profile.domain.commands import GetUpload, ProcessUpload, ReceiveUpload
 from spendsense_profile.domain.ingest import ParsedUpload
@@ -48,11 +50,16 @@ from spendsense_shared.messaging.catalog import (
     RecommendationsBatchGenerated,
     RecommendationsGenerated,
     UploadFailed,
+    UploadIngested,
+    UploadStaged,
     new_event,
 )
 from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
+
+# Announces chunks of an upload being merged (``upload.staged``) at once, whatever becomes of the upload.
+Stager = Callable[[list[UploadIngested]], Awaitable[None]]
 
 
 # -- the request path ----------------------------------------------------------------------------------------
@@ -107,6 +114,7 @@ async def process_upload(
     data_bucket: BlobStore,
     budget: ParseBudget,
     max_attempts: int,
+    stage: Stager | None = None,
 ) -> Upload | None:
     async with uow:
         upload = await uow.uploads.get(cmd.upload_id)
@@ -118,7 +126,7 @@ async def process_upload(
     bind_correlation_id(upload.correlation_id)
     if upload.waiting:
         assert upload.source is not None  # a received upload has its bytes until it is decided
-        failure = await _ingest_or_failure(upload, uow, parser, data_bucket, budget, max_attempts)
+        failure = await _ingest_or_failure(upload, uow, parser, data_bucket, budget, max_attempts, stage)
         if failure is not None:
             await _fail(upload.upload_id, failure, uow)
     if upload.source is not None:
@@ -137,6 +145,7 @@ async def _ingest_or_failure(
     data_bucket: BlobStore,
     budget: ParseBudget,
     max_attempts: int,
+    stage: Stager | None,
 ) -> UploadFailure | None:
     if upload.attempts > max_attempts:
         return UploadFailure(
@@ -155,11 +164,16 @@ async def _ingest_or_failure(
     if failure is not None:
         return failure
     assert isinstance(outcome, ParsedUpload)
-    return await _ingest(upload.upload_id, outcome, uow, data_bucket, parse_s)
+    return await _ingest(upload.upload_id, outcome, uow, data_bucket, parse_s, stage)
 
 
 async def _ingest(
-    upload_id: str, parsed: ParsedUpload, uow: ProfileUnitOfWork, data_bucket: BlobStore, parse_s: float
+    upload_id: str,
+    parsed: ParsedUpload,
+    uow: ProfileUnitOfWork,
+    data_bucket: BlobStore,
+    parse_s: float,
+    stage: Stager | None = None,
 ) -> UploadFailure | None:
     """Merge, snapshot and announce: all or nothing, and only while the upload is still received."""
     user_ids = sorted(parsed.user_ids)
@@ -171,7 +185,7 @@ async def _ingest(
         if missing:
             return consent_missing([u for u in missing if not await uow.consents.is_erased(u)])
         chunks = user_chunks(user_ids)
-        counts, keys, timings = await _merge_and_snapshot(uow, parsed, upload_id, data_bucket, chunks)
+        counts, keys, timings = await _merge_and_snapshot(uow, parsed, upload_id, data_bucket, chunks, stage)
         snapshotted = time.monotonic()
         upload.mark_ingested(
             user_ids=user_ids,
@@ -203,6 +217,7 @@ async def _merge_and_snapshot(
     upload_id: str,
     data_bucket: BlobStore,
     chunks: list[list[str]],
+    stage: Stager | None,
 ) -> tuple[dict[str, int], list[list[str]], dict[str, float]]:
     """Merge the upload and write its chunks' snapshots: counts, each chunk's keys, seconds per step."""
     names = chunk_names(len(chunks))
@@ -224,9 +239,9 @@ async def _merge_and_snapshot(
             },
         )
     # Nothing else is stored of these users: the snapshots are the upload's own rows, written to the
-    # bucket while PostgreSQL merges them (a failed merge leaves objects no event names, under the
-    # upload's prefix, which the next attempt writes again).
-    writing = asyncio.create_task(_write_as_stored(data_bucket, upload_id, parsed, chunks, names))
+    # bucket while PostgreSQL merges them (a failed merge leaves objects no event names but the hints,
+    # under the upload's prefix, which the next attempt writes again).
+    writing = asyncio.create_task(_write_as_stored(data_bucket, upload_id, parsed, chunks, names, stage))
     try:
         counts = await _merge(uow, parsed, upload_id)
     except BaseException:
@@ -255,14 +270,35 @@ async def _merge(uow: ProfileUnitOfWork, parsed: ParsedUpload, upload_id: str) -
 
 
 async def _write_as_stored(
-    data_bucket: BlobStore, upload_id: str, parsed: ParsedUpload, chunks: list[list[str]], names: list[str]
+    data_bucket: BlobStore,
+    upload_id: str,
+    parsed: ParsedUpload,
+    chunks: list[list[str]],
+    names: list[str],
+    stage: Stager | None,
 ) -> tuple[list[list[str]], float]:
     """The snapshots of users of whom nothing else is stored, from the upload itself (:func:`as_stored`:
-    what reading their rows back after the merge would give); their keys, and the seconds it took."""
+    what reading their rows back after the merge would give), announced as staged; their keys, and the
+    seconds it took."""
     started = time.monotonic()
     snapshot = await asyncio.to_thread(as_stored, parsed.tables)
     keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, names)
+    if stage is not None:
+        staged = ingested_events(upload_id, chunks, data_bucket.bucket, keys, parsed.as_of, UploadStaged)
+        try:
+            await stage(staged)
+        except Exception:  # a hint lost costs time only: the merge goes on, upload.ingested follows it
+            log.warning("upload_staged_not_announced", upload=upload_id, exc_info=True)
     return keys, time.monotonic() - started
+
+
+async def announce_staged(uow: ProfileUnitOfWork, events: list[UploadIngested]) -> None:
+    """Publish ``upload.staged`` in a transaction of its own, committed at once: the upload's own
+    transaction, still merging, publishes ``upload.ingested`` when, and only if, it commits."""
+    async with uow:
+        for event in events:
+            uow.publish(new_event(event, user_id=event.user_ids[0] if len(event.user_ids) == 1 else None))
+        await uow.commit()
 
 
 async def _fail(upload_id: str, failure: UploadFailure, uow: ProfileUnitOfWork) -> None:

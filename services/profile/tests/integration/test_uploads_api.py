@@ -506,6 +506,38 @@ async def test_the_snapshots_of_new_users_written_from_the_upload_are_their_rows
     assert written.num_rows > 0
 
 
+async def test_new_users_chunks_are_announced_staged_before_the_merge_commits(profile, monkeypatch):
+    """While PostgreSQL merges new users' rows, their chunks are announced as ``upload.staged`` (the same
+    users, keys and as-of date as the ``upload.ingested`` that follows), committed on their own before
+    the upload's transaction; users who hold rows already are read back after the merge: no hint."""
+    users = [build_user(i, seed=7)[0] for i in range(3)]
+    ids = sorted(u["user_id"] for u in users)
+    await profile.grant(*ids)
+    staged_while_merging: list[bool] = []
+    merge = data_store.SqlNormalizedData.merge
+
+    async def merge_and_look(self: Any, tables: Any, upload_id: str) -> Any:
+        merged = await merge(self, tables, upload_id)
+        await asyncio.sleep(0.2)  # the hint is written concurrently with the merge
+        staged_while_merging.append(any(e["type"] == "upload.staged" for e in await profile.outbox()))
+        return merged
+
+    monkeypatch.setattr(data_store.SqlNormalizedData, "merge", merge_and_look)
+    first = (await profile.ingested("ops", "operator", users=users))["upload_id"]
+    assert staged_while_merging == [True]
+    events = await profile.outbox()
+    [staged] = [e for e in events if e["type"] == "upload.staged"]
+    [ingested] = await profile.upload_events()
+    assert events.index(staged) < events.index(ingested)
+    assert staged["data"] == ingested["data"]
+    assert staged["data"]["upload_id"] == first
+    assert staged["data"]["user_ids"] == ids
+    assert staged["correlation_id"] == ingested["correlation_id"]
+
+    await profile.ingested("ops", "operator", users=users)  # again: they hold rows now
+    assert [e["type"] for e in await profile.outbox()].count("upload.staged") == 1
+
+
 async def test_a_copy_straight_into_a_table_is_undone_when_a_key_is_taken(profile):
     """New rows go straight into the table in a savepoint; a key taken meanwhile (a concurrent upload of
     the same user) undoes that copy alone, and the rows are upserted instead."""
