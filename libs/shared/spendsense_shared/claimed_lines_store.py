@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from alembic import op
 from sqlalchemy import Column, MetaData, String, Table, delete, select, text, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_shared.claimed_lines import ClaimedLinesRepository
+from spendsense_shared.db import insert_all
 
 
 def _columns() -> list[Column[str]]:
@@ -49,7 +49,7 @@ class SqlClaimedLinesRepository(ClaimedLinesRepository):
     async def remember(self, held: list[tuple[str, str]]) -> None:
         rows = [{"user_id": u, "key": k, "report_user_id": u} for u, k in dict.fromkeys(held)]
         if rows:
-            await self.session.execute(insert(self.table).on_conflict_do_nothing(), rows)
+            await self.session.execute(insert_all(self.table, rows).on_conflict_do_nothing())
 
     async def held_for(self, user_id: str) -> dict[str, set[str]]:
         table = self.table

@@ -5,11 +5,28 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 import orjson
-from sqlalchemy import Text, cast, delete, event, func, insert, literal, text
+from sqlalchemy import (
+    JSON,
+    Column,
+    ColumnElement,
+    Table,
+    Text,
+    bindparam,
+    cast,
+    delete,
+    event,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import Insert as PgInsert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -74,6 +91,31 @@ def json_text(value: Any) -> str:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:
         return json.dumps(value)
+
+
+def insert_all(table: Table, rows: Sequence[Mapping[str, Any]], *, replace: bool = False) -> PgInsert:
+    """One ``INSERT … SELECT unnest(…), …`` of ``rows`` (mappings of the same columns): each column's
+    values travel as one array, so PostgreSQL runs one statement for them all, its text the same
+    whatever their number. An executemany runs the statement once per row: ~60 µs a row in PostgreSQL,
+    5 to 8 times this. ``replace``: a row whose primary key is stored replaces it."""
+    columns = list(rows[0])
+    if nested := [name for name in columns if isinstance(table.c[name].type, ARRAY)]:
+        raise ValueError(f"{table.name}.{nested[0]} is an array: unnest would flatten its values")
+    values = select(*(_unnested(table.c[name], [row[name] for row in rows]) for name in columns))
+    statement = pg_insert(table).from_select(columns, values)
+    if not replace:
+        return statement
+    keys = [c.name for c in table.primary_key.columns]
+    return statement.on_conflict_do_update(
+        index_elements=keys, set_={name: statement.excluded[name] for name in columns if name not in keys}
+    )
+
+
+def _unnested(column: Column[Any], values: list[Any]) -> ColumnElement[Any]:
+    if isinstance(column.type, JSON):  # JSON(B) goes as text: a list value is not an array dimension
+        texts = [None if v is None else json_text(v) for v in values]
+        return cast(func.unnest(bindparam(f"all_{column.name}", texts, type_=ARRAY(Text))), column.type)
+    return func.unnest(bindparam(f"all_{column.name}", values, type_=ARRAY(column.type)))
 
 
 def ping_when_idle(engine: AsyncEngine, idle_s: float) -> None:

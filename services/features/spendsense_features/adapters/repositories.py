@@ -32,6 +32,7 @@ from spendsense_features.handlers.unit_of_work import (
     SnapshotRepository,
 )
 from spendsense_shared.claimed_lines_store import SqlClaimedLinesRepository
+from spendsense_shared.db import insert_all
 
 
 async def move_rows_unless_taken(
@@ -60,17 +61,6 @@ _LOCK_USERS_OF_UPLOAD = text(
     " FROM unnest(CAST(:users AS text[])) AS u ORDER BY k"
     ") AS locks"
 )
-
-
-def _upsert(table: Table, rows: list[dict[str, Any]]) -> Any:
-    """An INSERT of the rows given with it (executemany: SQLAlchemy sends them as a few multi-row
-    statements, compiled once and cached, where ``.values(rows)`` compiles a new statement for every
-    batch); a row whose key exists replaces the stored one."""
-    statement = insert(table)
-    keys = [c.name for c in table.primary_key.columns]
-    return statement.on_conflict_do_update(
-        index_elements=keys, set_={k: statement.excluded[k] for k in rows[0] if k not in keys}
-    )
 
 
 class SqlAnalysisRepository(AnalysisRepository):
@@ -145,9 +135,9 @@ class SqlAnalysisRepository(AnalysisRepository):
                         "upload_id": upload_id,
                     }
                 )
-        await self.session.execute(_upsert(signals, signal_rows), signal_rows)
-        await self.session.execute(_upsert(persona_assignments, assignments), assignments)
-        await self.session.execute(insert(persona_history), history)
+        await self.session.execute(insert_all(signals, signal_rows, replace=True))
+        await self.session.execute(insert_all(persona_assignments, assignments, replace=True))
+        await self.session.execute(insert_all(persona_history, history))
 
     async def save(self, report: dict[str, Any], upload_id: str | None, rule_set_version: str) -> None:
         await self.save_many([report], upload_id, rule_set_version)

@@ -36,6 +36,7 @@ from spendsense_profile.handlers.unit_of_work import (
     UploadRepository,
 )
 from spendsense_shared.dataset import user_of_key
+from spendsense_shared.db import insert_all
 from spendsense_shared.erasure import pseudonym
 
 # The source's place in each upload's user ids becomes the target's (once; the ids stay sorted).
@@ -174,18 +175,11 @@ class SqlUploadRepository(UploadRepository):
 
     async def _insert_users(self, upload: Upload) -> None:
         if upload.users:
-            await self.session.execute(
-                insert(upload_users),
-                [
-                    {
-                        "upload_id": upload.upload_id,
-                        "user_id": u.user_id,
-                        "stage": u.stage,
-                        "reason": u.reason,
-                    }
-                    for u in upload.users
-                ],
-            )
+            rows = [
+                {"upload_id": upload.upload_id, "user_id": u.user_id, "stage": u.stage, "reason": u.reason}
+                for u in upload.users
+            ]
+            await self.session.execute(insert_all(upload_users, rows))
 
     async def save(self, upload: Upload) -> None:
         await self.session.execute(
