@@ -194,15 +194,18 @@ def _stage_log(state_dir: Path) -> dict[str, Any]:
     process's own life, ``parse_process_s`` — merge, snapshot read and write, commit seconds), and the
     features worker's analysis of the upload's chunks (sums over the chunks of reading the snapshots,
     analyzing, checking the details in and saving, in seconds; chunks are handled several at a time, so
-    the sums may exceed the wall-clock span)."""
+    the sums may exceed the wall-clock span; a chunk analyzed ahead, on its ``upload.staged``, reads
+    nothing then and its analysis is the wait for that result)."""
     found: dict[str, Any] = {}
     for record in _records(state_dir, "profile-worker"):
         if record.get("event") == "upload_ingested":
             found = {**found, **{k: v for k, v in record.items() if k.endswith("_s")}}
         elif record.get("event") == "upload_parse_process_ended":
             found["parse_process_s"] = record.get("s")
-    chunks = [r for r in _records(state_dir, "features-worker") if r.get("event") == "users_scored"]
-    reads = [r for r in _records(state_dir, "features-worker") if r.get("event") == "snapshots_read"]
+    features = _records(state_dir, "features-worker")
+    found["features_taken_ahead"] = sum(1 for r in features if r.get("event") == "analysis_taken_ahead")
+    chunks = [r for r in features if r.get("event") == "users_scored"]
+    reads = [r for r in features if r.get("event") == "snapshots_read"]
     if chunks:
         found["features_chunks"] = len(chunks)
         for name in ("analyze_s", "details_s", "save_s"):
