@@ -14,7 +14,7 @@ A chunk's keys name no user, so erasing a user rewrites the chunks holding their
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,22 +47,34 @@ async def write_snapshots(
     tables: dict[str, pa.Table],
     chunks: list[list[str]],
     names: list[str],
+    written: Callable[[int, list[str]], Awaitable[None]] | None = None,
 ) -> list[list[str]]:
     """Write one Parquet object per table for each chunk of users (``names[i]`` names ``chunks[i]`` in the
-    keys); returns each chunk's object keys (within the bucket), in ``chunks`` order."""
+    keys); returns each chunk's object keys (within the bucket), in ``chunks`` order. With ``written``,
+    the chunks are written one after the other and ``written(i, keys)`` is awaited as each one is."""
 
-    def encode() -> list[tuple[str, bytes]]:
-        items = []
-        for name, users in zip(names, chunks, strict=True):
-            wanted = pa.array(users, type=pa.string())
-            for table_name, table in tables.items():
-                rows = table.filter(pc.is_in(table["user_id"], value_set=wanted))
-                items.append((chunk_snapshot_key(upload_id, name, table_name), to_parquet(rows)))
-        return items
+    def encode(name: str, users: list[str]) -> list[tuple[str, bytes]]:
+        wanted = pa.array(users, type=pa.string())
+        return [
+            (
+                chunk_snapshot_key(upload_id, name, table_name),
+                to_parquet(table.filter(pc.is_in(table["user_id"], value_set=wanted))),
+            )
+            for table_name, table in tables.items()
+        ]
 
-    keys = await store.put_many(await asyncio.to_thread(encode), PARQUET)
-    per_chunk = len(tables)
-    return [keys[i * per_chunk : (i + 1) * per_chunk] for i in range(len(chunks))]
+    if written is None:
+        items = await asyncio.to_thread(
+            lambda: [item for name, users in zip(names, chunks, strict=True) for item in encode(name, users)]
+        )
+        keys = await store.put_many(items, PARQUET)
+        per_chunk = len(tables)
+        return [keys[i * per_chunk : (i + 1) * per_chunk] for i in range(len(chunks))]
+    found = []
+    for index, (name, users) in enumerate(zip(names, chunks, strict=True)):
+        found.append(await store.put_many(await asyncio.to_thread(encode, name, users), PARQUET))
+        await written(index, found[-1])
+    return found
 
 
 async def remove_user(store: BlobStore, keys: list[str], user_id: str) -> int:

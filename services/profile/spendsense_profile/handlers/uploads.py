@@ -278,17 +278,23 @@ async def _write_as_stored(
     stage: Stager | None,
 ) -> tuple[list[list[str]], float]:
     """The snapshots of users of whom nothing else is stored, from the upload itself (:func:`as_stored`:
-    what reading their rows back after the merge would give), announced as staged; their keys, and the
-    seconds it took."""
+    what reading their rows back after the merge would give), each chunk announced as staged once its
+    objects are written; their keys, and the seconds it took."""
     started = time.monotonic()
     snapshot = await asyncio.to_thread(as_stored, parsed.tables)
-    keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, names)
-    if stage is not None:
-        staged = ingested_events(upload_id, chunks, data_bucket.bucket, keys, parsed.as_of, UploadStaged)
+
+    async def announce(index: int, keys: list[str]) -> None:
+        assert stage is not None
+        event = ingested_events(
+            upload_id, [chunks[index]], data_bucket.bucket, [keys], parsed.as_of, UploadStaged
+        )
         try:
-            await stage(staged)
+            await stage(event)
         except Exception:  # a hint lost costs time only: the merge goes on, upload.ingested follows it
             log.warning("upload_staged_not_announced", upload=upload_id, exc_info=True)
+
+    written = None if stage is None else announce  # each chunk as soon as its snapshots are written
+    keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, names, written)
     return keys, time.monotonic() - started
 
 

@@ -36,6 +36,7 @@ from spendsense_profile.adapters.orm import (
 )
 from spendsense_profile.adapters.unit_of_work import SqlProfileUnitOfWork
 from spendsense_profile.bootstrap import SERVICE, upload_jobs
+from spendsense_profile.domain import uploads as uploads_domain
 from spendsense_profile.domain.ingest import parse_upload
 from spendsense_profile.domain.profile import PushDevice
 from spendsense_shared.aws import Aws
@@ -523,19 +524,20 @@ async def test_new_users_chunks_are_announced_staged_before_the_merge_commits(pr
         return merged
 
     monkeypatch.setattr(data_store.SqlNormalizedData, "merge", merge_and_look)
+    monkeypatch.setattr(uploads_domain, "USERS_PER_EVENT", 2)  # two chunks: each is staged as it is written
     first = (await profile.ingested("ops", "operator", users=users))["upload_id"]
     assert staged_while_merging == [True]
     events = await profile.outbox()
-    [staged] = [e for e in events if e["type"] == "upload.staged"]
-    [ingested] = await profile.upload_events()
-    assert events.index(staged) < events.index(ingested)
-    assert staged["data"] == ingested["data"]
-    assert staged["data"]["upload_id"] == first
-    assert staged["data"]["user_ids"] == ids
-    assert staged["correlation_id"] == ingested["correlation_id"]
+    staged = [e for e in events if e["type"] == "upload.staged"]
+    ingested = await profile.upload_events()
+    assert [e["data"] for e in staged] == [e["data"] for e in ingested]
+    assert max(events.index(e) for e in staged) < min(events.index(e) for e in ingested)
+    assert [e["data"]["user_ids"] for e in staged] == [ids[:2], ids[2:]]
+    assert {e["data"]["upload_id"] for e in staged} == {first}
+    assert {e["correlation_id"] for e in staged} == {ingested[0]["correlation_id"]}
 
     await profile.ingested("ops", "operator", users=users)  # again: they hold rows now
-    assert [e["type"] for e in await profile.outbox()].count("upload.staged") == 1
+    assert [e["type"] for e in await profile.outbox()].count("upload.staged") == 2
 
 
 async def test_a_copy_straight_into_a_table_is_undone_when_a_key_is_taken(profile):
