@@ -208,7 +208,7 @@ def _stage_log(state_dir: Path) -> dict[str, Any]:
     reads = [r for r in features if r.get("event") == "snapshots_read"]
     if chunks:
         found["features_chunks"] = len(chunks)
-        for name in ("analyze_s", "details_s", "save_s"):
+        for name in ("analyze_s", "details_and_save_s"):
             found[f"features_{name}"] = round(sum(r.get(name, 0) for r in chunks), 2)
         for name in ("remember_s", "read_s"):
             found[f"features_{name}"] = round(sum(r.get(name, 0) for r in reads), 2)

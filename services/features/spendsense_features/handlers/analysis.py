@@ -212,9 +212,13 @@ async def score(
     scored = await analysis  # reports checked against the contract there
     reports = [orjson.loads(user.report) for user in scored]
     analyzed = time.monotonic()
-    claims = await check_in_details(store, [u.user_id for u in scored], [u.details for u in scored])
+    async with asyncio.TaskGroup() as both:  # the bucket and the database at once
+        checking_in = both.create_task(
+            check_in_details(store, [u.user_id for u in scored], [u.details for u in scored])
+        )
+        both.create_task(uow.analyses.save_many(reports, upload_id, rule_set.version))
+    claims = checking_in.result()
     checked_in = time.monotonic()
-    await uow.analyses.save_many(reports, upload_id, rule_set.version)
     await remember_details(uow, reports, claims)
     assignments = [assignment_of(r, claim) for r, claim in zip(reports, claims, strict=True)]
     announce(uow, assignments, upload_id, rule_set.version, reason, causation_id=causation_id)
@@ -225,8 +229,8 @@ async def score(
         rule_set=rule_set.version,
         reason=reason,
         analyze_s=round(analyzed - started, 3),
-        details_s=round(checked_in - analyzed, 3),
-        save_s=round(time.monotonic() - checked_in, 3),
+        details_and_save_s=round(checked_in - analyzed, 3),
+        remember_s=round(time.monotonic() - checked_in, 3),
     )
     return {user.user_id for user in scored}
 
