@@ -42,6 +42,7 @@ from spendsense_operator.domain.model import (
 )
 from spendsense_operator.domain.users import PersonaRecord, WindowSignals
 from spendsense_operator.handlers.unit_of_work import AuditLog, PersonaProjection, ReviewQueue
+from spendsense_shared.db import insert_all
 from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.catalog import OverrideText
 from spendsense_shared.messaging.contracts import Alternative, CitableFact
@@ -95,13 +96,12 @@ class SqlReviewQueue(ReviewQueue):
     async def add(self, items: list[QueuedItem]) -> list[str]:
         if not items:
             return []
-        rows = [_row(i) for i in items]
         stmt = (
-            pg_insert(review_queue)
+            insert_all(review_queue, [_row(i) for i in items])
             .on_conflict_do_nothing(index_elements=[review_queue.c.recommendation_id])
             .returning(review_queue.c.recommendation_id)
         )
-        return [r[0] for r in await self.session.execute(stmt, rows)]
+        return [r[0] for r in await self.session.execute(stmt)]
 
     async def _locked(self, stmt: Select[Any]) -> list[QueuedItem]:
         rows = await self.session.execute(stmt.order_by(review_queue.c.recommendation_id).with_for_update())

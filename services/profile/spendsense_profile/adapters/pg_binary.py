@@ -37,13 +37,10 @@ _FIXED: dict[pa.DataType, np.dtype[Any]] = {
 ROWS_PER_PIECE = 100_000  # what one call encodes: PostgreSQL reads a piece while the next is encoded
 
 
-def supported(schema: pa.Schema) -> bool:
-    return all(pa.types.is_string(f.type) or f.type in _FIXED for f in schema)
-
-
 def encode(rows: pa.Table, constants: tuple[str, ...] = (), *, header: bool, trailer: bool) -> bytes:
-    """``rows`` (of :func:`supported` types), each followed by the ``constants`` (text), as binary COPY
-    rows; with the format's header and trailer as asked (a body sent in pieces has each once)."""
+    """``rows`` (text, ``float64``, ``date32`` and ``bool`` columns), each followed by the ``constants``
+    (text), as binary COPY rows; with the format's header and trailer as asked (a body sent in pieces
+    has each once)."""
     fields = [_field(column.combine_chunks()) for column in rows.columns]
     fields += [pa.scalar(_prefixed(value.encode()), pa.large_binary()) for value in constants]
     count = pa.scalar(struct.pack(">h", len(fields)), pa.large_binary())

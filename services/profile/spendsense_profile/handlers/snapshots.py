@@ -50,8 +50,8 @@ async def write_snapshots(
     written: Callable[[int, list[str]], Awaitable[None]] | None = None,
 ) -> list[list[str]]:
     """Write one Parquet object per table for each chunk of users (``names[i]`` names ``chunks[i]`` in the
-    keys); returns each chunk's object keys (within the bucket), in ``chunks`` order. With ``written``,
-    the chunks are written one after the other and ``written(i, keys)`` is awaited as each one is."""
+    keys), a chunk at a time; returns each chunk's object keys (within the bucket), in ``chunks`` order.
+    ``written(i, keys)``, if given, is awaited as soon as chunk ``i`` is written."""
 
     def encode(name: str, users: list[str]) -> list[tuple[str, bytes]]:
         wanted = pa.array(users, type=pa.string())
@@ -63,17 +63,11 @@ async def write_snapshots(
             for table_name, table in tables.items()
         ]
 
-    if written is None:
-        items = await asyncio.to_thread(
-            lambda: [item for name, users in zip(names, chunks, strict=True) for item in encode(name, users)]
-        )
-        keys = await store.put_many(items, PARQUET)
-        per_chunk = len(tables)
-        return [keys[i * per_chunk : (i + 1) * per_chunk] for i in range(len(chunks))]
     found = []
     for index, (name, users) in enumerate(zip(names, chunks, strict=True)):
         found.append(await store.put_many(await asyncio.to_thread(encode, name, users), PARQUET))
-        await written(index, found[-1])
+        if written is not None:
+            await written(index, found[-1])
     return found
 
 

@@ -18,6 +18,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import date
 
 from spendsense_profile.domain.commands import GetUpload, ProcessUpload, ReceiveUpload
 from spendsense_profile.domain.ingest import ParsedUpload
@@ -282,20 +283,24 @@ async def _write_as_stored(
     objects are written; their keys, and the seconds it took."""
     started = time.monotonic()
     snapshot = await asyncio.to_thread(as_stored, parsed.tables)
+    written = None if stage is None else _stager(stage, upload_id, chunks, data_bucket.bucket, parsed.as_of)
+    keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, names, written)
+    return keys, time.monotonic() - started
+
+
+def _stager(
+    stage: Stager, upload_id: str, chunks: list[list[str]], bucket: str, as_of: date | None
+) -> Callable[[int, list[str]], Awaitable[None]]:
+    """Announces chunk ``i`` as staged once its snapshots (``keys``) are written."""
 
     async def announce(index: int, keys: list[str]) -> None:
-        assert stage is not None
-        event = ingested_events(
-            upload_id, [chunks[index]], data_bucket.bucket, [keys], parsed.as_of, UploadStaged
-        )
+        staged = ingested_events(upload_id, [chunks[index]], bucket, [keys], as_of, UploadStaged)
         try:
-            await stage(event)
+            await stage(staged)
         except Exception:  # a hint lost costs time only: the merge goes on, upload.ingested follows it
             log.warning("upload_staged_not_announced", upload=upload_id, exc_info=True)
 
-    written = None if stage is None else announce  # each chunk as soon as its snapshots are written
-    keys = await write_snapshots(data_bucket, upload_id, snapshot, chunks, names, written)
-    return keys, time.monotonic() - started
+    return announce
 
 
 async def announce_staged(uow: ProfileUnitOfWork, events: list[UploadIngested]) -> None:
