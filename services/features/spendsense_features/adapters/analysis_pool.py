@@ -3,8 +3,9 @@ once (:mod:`spendsense_shared.processes`).
 
 In the worker's own process the analysis shares one core's worth of Python (the GIL) with the event loop,
 the database and the bucket; in the pool, chunks of an upload are analyzed side by side on every core.
-What crosses: the chunk's tables (pickled as Arrow buffers: copied, not rebuilt), the rule set, and
-back each user's report and details line as JSON bytes (checking the reports against the contract and
+What crosses: the chunk's snapshot objects as read from the bucket (Parquet, decoded in the pool:
+:mod:`spendsense_features.domain.snapshots`), the rule set, and back each user's report and details line
+as JSON bytes (checking the reports against the contract and
 encoding the details is done there too). A pool whose process died (the OOM killer) fails the calls
 waiting on it — the messages are retried — and the next call gets a new pool.
 """
@@ -15,14 +16,13 @@ import asyncio
 import os
 import select
 import threading
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-import pyarrow as pa
-
-from spendsense_features.domain.publication import ScoredUser, score_chunk
+from spendsense_features.domain.publication import ScoredUser, score_snapshots
 from spendsense_features.domain.rules import RuleSet
+from spendsense_features.domain.snapshots import Snapshots
 from spendsense_shared.processes import forkserver_context, start_forkserver
 
 _PRELOAD = "spendsense_features.domain.publication"
@@ -44,12 +44,12 @@ class AnalysisPool:
         self._pool: ProcessPoolExecutor | None = None
 
     async def __call__(
-        self, tables: Mapping[str, pa.Table], rule_set: RuleSet, user_ids: Collection[str]
+        self, snapshots: Snapshots, rule_set: RuleSet, user_ids: Collection[str]
     ) -> list[ScoredUser]:
         pool = self._running()
         try:
             return await asyncio.get_running_loop().run_in_executor(
-                pool, score_chunk, dict(tables), rule_set, sorted(user_ids)
+                pool, score_snapshots, snapshots, rule_set, sorted(user_ids)
             )
         except BrokenProcessPool:
             if self._pool is pool:

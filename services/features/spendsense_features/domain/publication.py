@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from spendsense_features.domain.analysis import analyze_encoded
 from spendsense_features.domain.rules import RuleSet
+from spendsense_features.domain.snapshots import Snapshots
 from spendsense_shared.messaging.contracts import AccountKind, AnalysisReport, PersonaDetails
 
 ACCOUNT_FIELDS = ("type", "subtype", "name", "official_name", "holder_category")
@@ -42,6 +43,11 @@ def score_chunk(
         details = PersonaDetails(report=report, accounts=accounts.get(user_id, []))
         scored.append(ScoredUser(user_id, body, details_line(details)))
     return scored
+
+
+def score_snapshots(snapshots: Snapshots, rule_set: RuleSet, user_ids: Collection[str]) -> list[ScoredUser]:
+    """:func:`score_chunk` of the snapshots, decoded here (in the pool's process)."""
+    return score_chunk(snapshots.tables(), rule_set, user_ids)
 
 
 def account_kinds(accounts: pa.Table | None) -> dict[str, list[AccountKind]]:

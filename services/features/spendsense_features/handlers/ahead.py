@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 
 from spendsense_features.domain.publication import ScoredUser
-from spendsense_features.handlers.analysis import Analyzer, analyze_on_a_thread, read_tables
+from spendsense_features.handlers.analysis import Analyzer, analyze_on_a_thread, read_snapshots
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
 from spendsense_shared.blobs import BlobStore
@@ -135,7 +135,7 @@ async def analyze_ahead(
     keys = list(data.keys)
 
     async def analyze() -> list[ScoredUser]:
-        return await analyzer(await read_tables(store, keys), rule_set, users)
+        return await analyzer(await read_snapshots(store, keys), rule_set, users)
 
     if prepared.start(data.upload_id, keys, rule_set.version, users, analyze):
         log.info("analysis_started_ahead", upload_id=data.upload_id, users=len(users))

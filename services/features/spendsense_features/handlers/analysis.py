@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from spendsense_features.domain.publication import ScoredUser, account_kinds, details_line, score_chunk
+from spendsense_features.domain.publication import ScoredUser, account_kinds, details_line, score_snapshots
 from spendsense_features.domain.rules import RuleSet
+from spendsense_features.domain.snapshots import Snapshots
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
 from spendsense_shared.blobs import BlobStore, object_missing
-from spendsense_shared.dataset import from_parquet, keys_of_user, table_of_key, user_of_key
+from spendsense_shared.dataset import keys_of_user, table_of_key, user_of_key
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.batching import event_batches
 from spendsense_shared.messaging.catalog import (
@@ -46,16 +46,16 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-# Analyzes a chunk of users (tables, rule set, user ids) into what is stored and announced of each
-# (:func:`~spendsense_features.domain.publication.score_chunk`): on a thread here
+# Analyzes a chunk of users (their snapshots, rule set, user ids) into what is stored and announced of each
+# (:func:`~spendsense_features.domain.publication.score_snapshots`): on a thread here
 # (:func:`analyze_on_a_thread`), or in a pool of processes (adapters.analysis_pool).
-Analyzer = Callable[[Mapping[str, pa.Table], RuleSet, Collection[str]], Awaitable[list[ScoredUser]]]
+Analyzer = Callable[[Snapshots, RuleSet, Collection[str]], Awaitable[list[ScoredUser]]]
 
 
 async def analyze_on_a_thread(
-    tables: Mapping[str, pa.Table], rule_set: RuleSet, user_ids: Collection[str]
+    snapshots: Snapshots, rule_set: RuleSet, user_ids: Collection[str]
 ) -> list[ScoredUser]:
-    return await asyncio.to_thread(score_chunk, tables, rule_set, user_ids)
+    return await asyncio.to_thread(score_snapshots, snapshots, rule_set, user_ids)
 
 
 async def analyze_upload(
@@ -98,7 +98,7 @@ async def analyze_upload(
     if analysis is None:
         remembered = time.monotonic()
         try:
-            tables = await read_tables(store, list(data.keys))
+            snapshots = await read_snapshots(store, list(data.keys))
         except Exception as exc:
             if not object_missing(exc):
                 raise
@@ -114,7 +114,7 @@ async def analyze_upload(
             remember_s=round(remembered - started, 3),
             read_s=round(time.monotonic() - remembered, 3),
         )
-        analysis = analyzer(tables, rule_set, allowed)
+        analysis = analyzer(snapshots, rule_set, allowed)
     scored = await score(uow, store, analysis, rule_set, upload_id=data.upload_id, causation_id=envelope.id)
     for user_id in sorted(allowed - scored):  # else the upload would wait for this user for ever
         failure = UploadFailed(
@@ -173,26 +173,19 @@ async def publish_again(
     log.info("analysis_published_again", upload_id=data.upload_id, users=len(stored))
 
 
-async def read_tables(
+async def read_snapshots(
     store: BlobStore, keys: list[str], users_of: Mapping[str, Collection[str]] | None = None
-) -> dict[str, pa.Table]:
-    """The Parquet snapshots named by ``keys``, each read once, concatenated per table. With ``users_of``
-    (key → the users whose snapshot it is), only those users' rows of each object are kept: an object
-    holds a chunk of users, of whom some may have a later snapshot elsewhere."""
+) -> Snapshots:
+    """The Parquet snapshots named by ``keys``, each read once (decoded where they are analyzed: see
+    :class:`~spendsense_features.domain.snapshots.Snapshots`)."""
     keys = list(dict.fromkeys(keys))
     bodies = await store.get_many(keys)
+    return Snapshots(tuple(zip(keys, bodies, strict=True)), users_of)
 
-    def decode() -> dict[str, pa.Table]:
-        parts: dict[str, list[pa.Table]] = {}
-        for key, body in zip(keys, bodies, strict=True):
-            table = from_parquet(body, dictionary=True)
-            if users_of is not None:
-                wanted = pa.array(sorted(users_of.get(key, ())), type=pa.string())
-                table = table.filter(pc.is_in(table["user_id"], value_set=wanted))
-            parts.setdefault(table_of_key(key), []).append(table)
-        return {name: pa.concat_tables(tables) for name, tables in parts.items()}
 
-    return await asyncio.to_thread(decode)
+async def read_tables(store: BlobStore, keys: list[str]) -> dict[str, pa.Table]:
+    """The snapshots named by ``keys``, decoded here (on a thread), concatenated per table."""
+    return await asyncio.to_thread((await read_snapshots(store, keys)).tables)
 
 
 async def score(

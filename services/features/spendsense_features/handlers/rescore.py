@@ -7,7 +7,7 @@ the users whose latest snapshot it is are analyzed (another user of the chunk ma
 from __future__ import annotations
 
 from spendsense_features.domain.model import UserSnapshotKeys
-from spendsense_features.handlers.analysis import Analyzer, analyze_on_a_thread, read_tables, score
+from spendsense_features.handlers.analysis import Analyzer, analyze_on_a_thread, read_snapshots, score
 from spendsense_features.handlers.rule_sets import RuleSetStore
 from spendsense_features.handlers.unit_of_work import FeaturesUnitOfWork
 from spendsense_shared.blobs import BlobStore
@@ -33,14 +33,14 @@ async def rescore_all(
     rule_set = await rule_sets.get(uow.rule_sets, data.rule_set_version)
     if rule_set is None:
         raise PermanentError(f"rule set {data.rule_set_version!r} does not exist")
-    snapshots = await uow.snapshots.of_consented_users()
-    for start in range(0, len(snapshots), batch_users):
-        batch = snapshots[start : start + batch_users]
-        tables = await read_tables(store, [k for s in batch for k in s.object_keys], users_of(batch))
+    latest = await uow.snapshots.of_consented_users()
+    for start in range(0, len(latest), batch_users):
+        batch = latest[start : start + batch_users]
+        snapshots = await read_snapshots(store, [k for s in batch for k in s.object_keys], users_of(batch))
         await score(
             uow,
             store,
-            analyzer(tables, rule_set, {s.user_id for s in batch}),
+            analyzer(snapshots, rule_set, {s.user_id for s in batch}),
             rule_set,
             upload_id=None,
             causation_id=envelope.id,

@@ -15,6 +15,7 @@ import pytest
 from spendsense_cli.synthetic import build_user
 from spendsense_features.adapters.analysis_pool import AnalysisPool
 from spendsense_features.domain.rules import load_rule_set
+from spendsense_features.domain.snapshots import Snapshots
 from spendsense_features.handlers.analysis import analyze_on_a_thread
 from spendsense_profile.domain.ingest import parse_upload
 
@@ -28,11 +29,15 @@ def _tables(first: int, count: int) -> dict:
     return parsed.tables
 
 
+def _snapshots(first: int, count: int) -> Snapshots:
+    return Snapshots.of_tables(_tables(first, count))
+
+
 async def test_the_pool_gives_the_reports_of_a_thread() -> None:
     pool = AnalysisPool(2)
     try:
-        chunks = [_tables(0, 3), _tables(3, 4), _tables(7, 2)]
-        ids = [sorted(set(t["accounts"]["user_id"].to_pylist())) for t in chunks]
+        chunks = [_snapshots(0, 3), _snapshots(3, 4), _snapshots(7, 2)]
+        ids = [sorted(set(t.tables()["accounts"]["user_id"].to_pylist())) for t in chunks]
         in_pool = await asyncio.gather(*(pool(t, RULES, u) for t, u in zip(chunks, ids, strict=True)))
         on_thread = [await analyze_on_a_thread(t, RULES, u) for t, u in zip(chunks, ids, strict=True)]
         assert in_pool == on_thread
@@ -47,8 +52,8 @@ async def test_a_killed_process_fails_its_call_and_the_next_call_gets_a_new_pool
     from concurrent.futures.process import BrokenProcessPool
 
     pool = AnalysisPool(1)
-    tables = _tables(0, 2)
-    users = sorted(set(tables["accounts"]["user_id"].to_pylist()))
+    tables = _snapshots(0, 2)
+    users = sorted(set(tables.tables()["accounts"]["user_id"].to_pylist()))
     try:
         expected = await pool(tables, RULES, users)
         running = pool._running()
@@ -74,11 +79,12 @@ from datetime import date
 from spendsense_cli.synthetic import build_user
 from spendsense_features.adapters.analysis_pool import AnalysisPool, start_analysis_server
 from spendsense_features.domain.rules import load_rule_set
+from spendsense_features.domain.snapshots import Snapshots
 from spendsense_profile.domain.ingest import parse_upload
 
 start_analysis_server()
 user = build_user(0, seed=9, as_of=date(2026, 10, 31))[0]
-tables = parse_upload(json.dumps(user).encode()).tables
+tables = Snapshots.of_tables(parse_upload(json.dumps(user).encode()).tables)
 pool = AnalysisPool(2)
 asyncio.run(pool(tables, load_rule_set(), [user["user_id"]]))
 print(json.dumps(list(pool._running()._processes)), flush=True)
