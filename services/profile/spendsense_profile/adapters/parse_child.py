@@ -4,21 +4,21 @@ The process limits itself before it reads a byte: ``RLIMIT_CPU`` at the CPU budg
 start-up used (the kernel stops it with SIGXCPU, whatever the parser is doing) and no core files. Then
 it looks at the file:
 
-* a gzip stream (by its magic bytes, whatever the name or type says) is inflated as it is read, and
-  stopped once it has produced more than the decompressed budget; a zip inside it is spooled to a
-  temporary file first (within the same budget) and checked as below;
+* a gzip stream (by its magic bytes, whatever the name or type says) is inflated (ISA-L's inflate) into
+  a file beside it, and stopped once it has produced more than the decompressed budget; a zip inside it is
+  spooled to a temporary file first (within the same budget) and checked as below;
 * a zip archive is checked before anything is inflated: the sizes its directory declares for its
   members must fit the decompressed budget (Python's ``zipfile`` never inflates a member beyond its
   declared size, so a lying directory cannot get past this);
-* anything else is read through the same meter.
+* anything else is the plain upload: over the decompressed budget by its size alone.
 
 A stream holding nothing but blanks is reported as such (:class:`BlankUpload`) without parsing. An upload
 parsed whole sends its tables back as Arrow IPC files beside the upload (:class:`TablesOnDisk`), which the
 worker maps without a copy, rather than pickled through the pipe (138 MB for 500,000 transactions: a
 copy to pickle, two through the pipe and one to unpickle). The
 parser is ``spendsense_profile.domain.ingest.parse_upload`` (or a stand-in with its signature, for
-tests), called with a stream that replays the upload from its first byte, so problem paths and line
-numbers are exactly what the parser reports for the same file uploaded uncompressed.
+tests), called with the plain upload's file (which the fast reader maps: no copy), so problem paths and
+line numbers are exactly what the parser reports for the same file uploaded uncompressed.
 """
 
 from __future__ import annotations
@@ -34,14 +34,18 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePath
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import pyarrow as pa
+from isal import igzip, isal_zlib
 
 from spendsense_profile.domain.ingest import ParsedUpload, Problem, parse_upload
 from spendsense_profile.domain.uploads import BlankUpload, BudgetExceeded, ParseOutcome, ParserCrashed
 
 GZIP_MAGIC = b"\x1f\x8b"
+# what a broken gzip stream raises (ISA-L's inflate errors are not zlib's; its stubs type the class as an
+# instance, hence the cast)
+GZIP_ERRORS = (gzip.BadGzipFile, EOFError, zlib.error, cast(type[Exception], isal_zlib.error))
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 GZIP_TYPES = {"application/gzip", "application/x-gzip", "application/x-gunzip", "application/gzip-compressed"}
 BLANK = b" \t\r\n\x0b\x0c"
@@ -93,6 +97,10 @@ def main(
 ) -> None:
     """The process's entry point: parse, send the outcome back, exit."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    # Arrow's buffers from the C library's malloc in this one-shot process: Arrow's default pool hands
+    # pages back and faults them in again (a 500,000-transaction parse: 0.5-0.65 s of system time against
+    # 0.27-0.36 s, 0.15 s less in all)
+    pa.set_memory_pool(pa.system_memory_pool())
     usage = resource.getrusage(resource.RUSAGE_SELF)  # the process's start-up is not the upload's to pay
     soft = math.ceil(usage.ru_utime + usage.ru_stime) + cpu_seconds
     resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + CPU_HARD_MARGIN_S))
@@ -149,8 +157,25 @@ def parse_path(
             return _parse_zip(raw, filename, content_type, limit, parse, options)
     if head.startswith(GZIP_MAGIC):
         filename, content_type = _inner_name(filename), _inner_type(content_type)
-        return _parse_stream(lambda: _gunzip(path, limit), filename, content_type, limit, parse, options)
-    return _parse_stream(lambda: _plain(path, limit), filename, content_type, limit, parse, options)
+        inflated = path.with_name(f"{path.name}.inflated")
+        return _parse_stream(
+            lambda: _gunzip(path, limit),
+            lambda stream: _spooled(stream, inflated),
+            filename,
+            content_type,
+            limit,
+            parse,
+            options,
+        )
+    return _parse_stream(
+        lambda: _plain(path, limit),
+        lambda _: _within(path, limit),
+        filename,
+        content_type,
+        limit,
+        parse,
+        options,
+    )
 
 
 def _plain(path: Path, limit: int) -> tuple[io.BufferedReader, Meter]:
@@ -159,18 +184,37 @@ def _plain(path: Path, limit: int) -> tuple[io.BufferedReader, Meter]:
 
 
 def _gunzip(path: Path, limit: int) -> tuple[io.BufferedReader, Meter]:
-    meter = Meter(gzip.GzipFile(filename=str(path), mode="rb"), limit)  # type: ignore[arg-type]
+    # ISA-L's inflate (``isal.igzip``, the ``gzip`` module's interface): a 15 MB gzip of 230 MB JSON Lines
+    # inflates in 0.07 s against 0.21 s with zlib
+    meter = Meter(igzip.GzipFile(filename=str(path), mode="rb"), limit)  # type: ignore[arg-type]
     return io.BufferedReader(meter, READ_BYTES), meter
+
+
+def _within(path: Path, limit: int) -> Path:
+    """The plain upload itself, if it fits the decompressed budget."""
+    if path.stat().st_size > limit:
+        raise DecompressedBudgetExceeded
+    return path
+
+
+def _spooled(stream: IO[bytes], target: Path) -> Path:
+    """The stream (metered: it stops at the decompressed budget) written to ``target``."""
+    with target.open("wb") as out:
+        shutil.copyfileobj(stream, out, READ_BYTES)
+    return target
 
 
 def _parse_stream(
     open_stream: Callable[[], tuple[io.BufferedReader, Meter]],
+    as_file: Callable[[io.BufferedReader], Path],
     filename: str | None,
     content_type: str | None,
     limit: int,
     parse: Parse,
     options: dict[str, Any],
 ) -> ParseOutcome:
+    """Look at the stream (a zip inside it, nothing but blanks), then parse its bytes as a file
+    (``as_file``: the upload itself, or the stream inflated beside it)."""
     meters: list[Meter] = []
     try:
         stream, meter = open_stream()
@@ -186,16 +230,25 @@ def _parse_stream(
         stream, meter = open_stream()  # from the first byte again: exact line numbers in problems
         meters.append(meter)
         with stream:
-            parsed: ParseOutcome = parse(stream, filename=filename, content_type=content_type, **options)
+            plain = as_file(stream)
     except DecompressedBudgetExceeded:
         return BudgetExceeded("decompressed_bytes", limit)
-    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:  # raised by the gzip stream, not the parser
+    except GZIP_ERRORS as exc:  # raised by the gzip stream, not the parser
         if any(m.exceeded for m in meters):
             return BudgetExceeded("decompressed_bytes", limit)
         return _invalid(f"not a valid gzip stream ({exc})")
-    if any(m.exceeded for m in meters):  # the parser caught the meter's exception and carried on
+    if any(m.exceeded for m in meters):
         return BudgetExceeded("decompressed_bytes", limit)
-    return parsed
+    return _parse_file(plain, filename, content_type, parse, options)
+
+
+def _parse_file(
+    path: Path, filename: str | None, content_type: str | None, parse: Parse, options: dict[str, Any]
+) -> ParseOutcome:
+    """The upload's plain bytes, parsed from their file: the parser maps it rather than reading a copy."""
+    with path.open("rb") as file:
+        outcome: ParseOutcome = parse(file, filename=filename, content_type=content_type, **options)
+        return outcome
 
 
 def _invalid(reason: str) -> ParsedUpload:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import signal
 import tempfile
 import threading
@@ -71,7 +72,8 @@ class SandboxedParser:
         )
 
     async def parse(self, source: UploadSource, budget: ParseBudget, *, default_user_id: str) -> ParseOutcome:
-        with tempfile.TemporaryDirectory(prefix="spendsense-upload-") as workdir:
+        scratch = scratch_dir(3 * budget.decompressed_bytes)
+        with tempfile.TemporaryDirectory(prefix="spendsense-upload-", dir=scratch) as workdir:
             path = Path(workdir) / "source"
             await self.sources.download(source.name, path)
             stop = threading.Event()
@@ -160,3 +162,17 @@ class SandboxedParser:
 
 
 _NOTHING = object()
+SHARED_MEMORY = Path("/dev/shm")  # noqa: S108 - only a parent: each upload gets a private mkdtemp directory
+
+
+def scratch_dir(needed_bytes: int) -> str | None:
+    """Where an upload's working files go (the received bytes, the inflated upload, the parsed tables):
+    memory-backed ``/dev/shm`` when it has room for ``needed_bytes``, else the system's temporary
+    directory (None). The files live for a second or two; on a disk, writing them back cost the parsing
+    process 0.3-0.5 s for a 230 MB upload (measured in the upload benchmark: 2.0-2.7 s against 1.5-1.8 s).
+    A container's ``/dev/shm`` is 64 MB unless configured: too small, and passed over."""
+    try:
+        stats = os.statvfs(SHARED_MEMORY)
+    except OSError:
+        return None
+    return str(SHARED_MEMORY) if stats.f_bavail * stats.f_frsize >= needed_bytes else None
