@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from datetime import date
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from hypothesis import given, settings

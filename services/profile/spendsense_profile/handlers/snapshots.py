@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -52,22 +53,38 @@ async def write_snapshots(
     keys), a chunk at a time; returns each chunk's object keys (within the bucket), in ``chunks`` order.
     ``written(i, keys)``, if given, is awaited as soon as chunk ``i`` is written."""
 
-    def encode(name: str, users: list[str]) -> list[tuple[str, bytes]]:
-        wanted = pa.array(users, type=pa.string())
+    parts = await asyncio.to_thread(lambda: {n: by_chunk(t, chunks) for n, t in tables.items()})
+
+    def encode(index: int) -> list[tuple[str, bytes]]:
         return [
-            (
-                chunk_snapshot_key(upload_id, name, table_name),
-                to_parquet(table.filter(pc.is_in(table["user_id"], value_set=wanted))),
-            )
-            for table_name, table in tables.items()
+            (chunk_snapshot_key(upload_id, names[index], table_name), to_parquet(part[index]))
+            for table_name, part in parts.items()
         ]
 
     found = []
-    for index, (name, users) in enumerate(zip(names, chunks, strict=True)):
-        found.append(await store.put_many(await asyncio.to_thread(encode, name, users), PARQUET))
+    for index in range(len(chunks)):
+        found.append(await store.put_many(await asyncio.to_thread(encode, index), PARQUET))
         if written is not None:
             await written(index, found[-1])
     return found
+
+
+def by_chunk(table: pa.Table, chunks: list[list[str]]) -> list[pa.Table]:
+    """The rows of each chunk's users (in ``chunks`` order; rows of no chunk's user left out), each chunk's
+    in the table's order: one pass over the table (a filter per chunk took seven for an upload of 1,502
+    users)."""
+    if not chunks:
+        return []
+    users = [user for chunk in chunks for user in chunk]
+    chunk_of_user = np.repeat(np.arange(len(chunks)), [len(chunk) for chunk in chunks])
+    position = pc.index_in(table["user_id"], value_set=pa.array(users, pa.string()))
+    found = position.is_valid().to_numpy(zero_copy_only=False)
+    rows = np.flatnonzero(found)
+    chunk_of_row = chunk_of_user[position.to_numpy(zero_copy_only=False)[found].astype(np.int64)]
+    order = rows[np.argsort(chunk_of_row, kind="stable")]
+    grouped = table.take(pa.array(order))
+    ends = np.cumsum(np.bincount(chunk_of_row, minlength=len(chunks)))
+    return [grouped.slice(start, end - start) for start, end in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 async def remove_user(store: BlobStore, keys: list[str], user_id: str) -> int:
