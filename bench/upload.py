@@ -24,6 +24,9 @@ handled the consent events (its processes quiet: see ``_wait_until_quiet``). The
 load is printed; run it twice and take the median. Writes bench/results/upload.json.
 
     .venv/bin/python bench/upload.py [--transactions 500000] [--runs 1] [--until-analyzed]
+
+With ``KEEP_LOGS=<dir>`` the stack's logs are copied there before its state directory is removed (each
+worker's log lines carry timestamps: where a run spent its time).
 """
 
 from __future__ import annotations
@@ -278,6 +281,8 @@ def run_once(files: ingest_data.Files, *, recommended: bool = True) -> Run:
         stages = {**_stage_log(state_dir), **_timeline(state_dir, posted_at)}
     finally:
         cli("down", "--state-dir", str(state_dir))
+        if os.environ.get("KEEP_LOGS"):
+            shutil.copytree(state_dir / "logs", os.environ["KEEP_LOGS"], dirs_exist_ok=True)
         shutil.rmtree(state_dir, ignore_errors=True)
     plain_s = _plain_seconds(files.jsonl)
     return Run(
