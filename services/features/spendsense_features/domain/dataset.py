@@ -94,9 +94,9 @@ class Dataset:
         from the Parquet snapshot). Absent tables are empty; unknown tables are rejected.
 
         Dictionary-encoded string columns become pandas categoricals, whose integer codes the signal
-        code uses as they are. Reading the transactions' low-cardinality text columns that way
-        (``pyarrow.parquet.read_table(..., read_dictionary=[...])``: user_id, account_id, name,
-        merchant_name, merchant_entity_id, the category columns) saves re-hashing millions of strings.
+        code uses as they are: on a large batch (``bench/features.py``: 10,000 users) that saves re-hashing
+        millions of strings. The worker reads its chunks of 250 users plain, which is faster there (see
+        :mod:`spendsense_features.domain.snapshots`).
         """
         unknown = set(tables) - set(TABLES)
         if unknown:
