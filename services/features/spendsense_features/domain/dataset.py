@@ -95,8 +95,8 @@ class Dataset:
 
         Dictionary-encoded string columns become pandas categoricals, whose integer codes the signal
         code uses as they are: on a large batch (``bench/features.py``: 10,000 users) that saves re-hashing
-        millions of strings. The worker reads its chunks of 250 users plain, which is faster there (see
-        :mod:`spendsense_features.domain.snapshots`).
+        millions of strings. The worker reads its chunks of a few hundred users plain, which is faster
+        there (see :mod:`spendsense_features.domain.snapshots`).
         """
         unknown = set(tables) - set(TABLES)
         if unknown:

@@ -1,7 +1,7 @@
 """The Parquet snapshots of a batch of users as read from the data bucket, decoded where they are analyzed.
 
 The worker hands a batch to its analysis pool as these bodies (a few MB, compressed) rather than as
-decoded tables: a chunk of 250 users is ~20 MB of Arrow buffers to pickle, pipe and unpickle, and the
+decoded tables: a chunk of 250 users was ~20 MB of Arrow buffers to pickle, pipe and unpickle, and the
 decoding then runs on every core instead of beside the worker's event loop. Text columns are decoded
 plain, not dictionary-encoded: on a chunk, a dictionary's values (all the chunk's merchant names) cost
 the signal code more than the hashing they save (measured on the upload benchmark's 1,502 users in chunks

@@ -29,7 +29,7 @@ from spendsense_shared.messaging.envelope import EventEnvelope
 
 log = get_logger(__name__)
 
-CHUNKS_KEPT = 32  # 8,000 users of 250: a large import's chunks, ~1.5 MB of results each
+CHUNKS_KEPT = 32  # 12,800 users of 400: a large import's chunks, ~2.5 MB of results each
 KEPT_S = 300.0  # a chunk whose upload.ingested has not come by then is dropped (its upload failed)
 
 _Key = tuple[str, tuple[str, ...]]  # upload id, the chunk's snapshot keys

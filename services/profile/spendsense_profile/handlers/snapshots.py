@@ -5,7 +5,7 @@ Each snapshot holds the users' whole normalized datasets after the upload was me
 service analyses a user's full history, not just the latest file. The chunks are those of the
 ``upload.ingested`` events (:func:`~spendsense_profile.domain.uploads.user_chunks`): features reads one
 chunk's three objects per event. One object per user and table (three PUTs a user: 4,506 for a batch of
-1,502 users) took a minute against the emulator; a chunk of 250 users is three PUTs.
+1,502 users) took a minute against the emulator; a chunk of 400 users is three PUTs.
 
 A chunk's keys name no user, so erasing a user rewrites the chunks holding their rows without them
 (:func:`remove_user`) rather than deleting objects by a prefix naming them.

@@ -26,7 +26,7 @@ def keys_for(chunk: str, upload_id: str = UPLOAD) -> list[str]:
 
 
 def test_a_large_batch_is_announced_in_bounded_chunks_with_each_chunks_keys():
-    users = [f"user-{i:05d}-{'x' * 40}" for i in range(2_345)]  # long ids: the worst case for size
+    users = [f"user-{i:05d}-".ljust(128, "x") for i in range(2_345)]  # the longest ids: the worst case
     chunks = user_chunks(users)
     names = chunk_names(len(chunks))
     events = ingested_events(
