@@ -82,14 +82,6 @@ def analyze_file_json(
     return analyze_json(parsed.tables, rule_set, as_of=as_of, processes=processes, pretty=pretty)
 
 
-def use_system_allocator() -> None:
-    """Arrow's buffers from the C library's ``malloc`` rather than Arrow's default pool (mimalloc), for
-    the rest of this process: over one pass of allocating and freeing large buffers, mimalloc hands pages
-    back to the system and faults them in again, twice the kernel time (measured on half of a 230 MB
-    document: 0.65-0.8 s of system time against 0.3 s, and no more user time). For a one-shot command."""
-    pa.set_memory_pool(pa.system_memory_pool())
-
-
 # -- pieces -------------------------------------------------------------------------------------------------
 
 

@@ -43,7 +43,8 @@ def run_analyze(
     """``spendsense analyze`` with arguments already checked (:func:`analyze_arguments`, or Typer's): the
     report on stdout, or every problem of an invalid file on stderr. The exit status: 0, or 2 for an
     invalid file."""
-    from spendsense_cli.analyze import analyze_file_json, use_system_allocator
+    from spendsense_cli.analyze import analyze_file_json
+    from spendsense_shared.processes import use_system_allocator
 
     use_system_allocator()
     anchor = date.fromisoformat(as_of) if as_of else None

@@ -20,12 +20,10 @@ from collections.abc import Collection
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-import pyarrow as pa
-
 from spendsense_features.domain.publication import ScoredUser, score_snapshots
 from spendsense_features.domain.rules import RuleSet
 from spendsense_features.domain.snapshots import Snapshots
-from spendsense_shared.processes import forkserver_context, start_forkserver
+from spendsense_shared.processes import forkserver_context, start_forkserver, use_system_allocator
 
 _PRELOAD = "spendsense_features.domain.publication"
 
@@ -75,10 +73,9 @@ class AnalysisPool:
 
 
 def _start_process(worker_pid: int) -> None:
-    """Each of the pool's processes, as it starts: Arrow's buffers from the C library's malloc, which keeps
-    freed pages for the next chunk (Arrow's default pool hands them back and faults them in again: 0.4 s
-    of system time against 0.25 s over an upload's first seven chunks), and an end with the worker."""
-    pa.set_memory_pool(pa.system_memory_pool())
+    """Each of the pool's processes, as it starts: Arrow's buffers from malloc, which keeps freed pages for
+    the next chunk, and an end with the worker."""
+    use_system_allocator()
     _end_with_worker(worker_pid)
 
 
