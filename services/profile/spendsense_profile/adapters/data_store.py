@@ -29,7 +29,7 @@ from spendsense_profile.adapters.orm import DATA_TABLES
 from spendsense_profile.handlers.unit_of_work import NormalizedData
 from spendsense_shared.dataset import TABLES
 
-Rows = Callable[[], AsyncIterator[bytes]]  # a COPY body, streamed anew at each call
+Rows = Callable[[], AsyncIterator[bytes | pa.Buffer]]  # a COPY body, streamed anew at each call
 
 
 def binary_rows(data: pa.Table, schema: pa.Schema, upload_id: str) -> Rows:
@@ -37,7 +37,7 @@ def binary_rows(data: pa.Table, schema: pa.Schema, upload_id: str) -> Rows:
     encoded on a thread while PostgreSQL reads the one before (the encoding costs a fifth of the COPY)."""
     rows = data.select(schema.names).cast(schema)
 
-    async def stream() -> AsyncIterator[bytes]:
+    async def stream() -> AsyncIterator[bytes | pa.Buffer]:
         pieces = pg_binary.pieces(rows, (upload_id,))
         piece = await asyncio.to_thread(next, pieces, None)
         while piece is not None:
