@@ -13,7 +13,7 @@ from datetime import date
 import pytest
 
 from spendsense_cli.synthetic import build_user
-from spendsense_features.adapters.analysis_pool import AnalysisPool
+from spendsense_features.adapters.analysis_pool import NICENESS, AnalysisPool
 from spendsense_features.domain.rules import load_rule_set
 from spendsense_features.domain.snapshots import Snapshots
 from spendsense_features.handlers.analysis import analyze_on_a_thread
@@ -44,6 +44,16 @@ async def test_the_pool_gives_the_reports_of_a_thread() -> None:
         assert [[user.user_id for user in scored] for scored in in_pool] == ids
         only = await pool(chunks[1], RULES, ids[1][:2])  # only the users asked for
         assert [user.user_id for user in only] == ids[1][:2]
+    finally:
+        pool.close()
+
+
+async def test_the_pools_processes_run_below_the_worker() -> None:
+    """The analysis ahead yields to the merge it runs beside (``NICENESS``)."""
+    pool = AnalysisPool(1)
+    try:
+        niceness = await asyncio.wrap_future(pool._running().submit(os.nice, 0))
+        assert niceness == os.nice(0) + NICENESS > os.nice(0)
     finally:
         pool.close()
 
