@@ -75,12 +75,12 @@ def _field(column: pa.Array) -> list[pa.Array]:
     """The field's binary arrays, to be joined in order: its 32-bit length (-1 for a null) and its value
     (a null where the field is null, which the join replaces by nothing). A fixed-width field that is
     never null is one array of both."""
-    valid = column.is_valid().to_numpy(zero_copy_only=False) if column.null_count else None
+    is_valid = column.is_valid() if column.null_count else None
     if pa.types.is_string(column.type):
         values = column.cast(pa.large_binary())
         lengths = pc.binary_length(values).to_numpy(zero_copy_only=False)
-        if valid is not None:
-            lengths = np.where(valid, lengths, -1)
+        if is_valid is not None:
+            lengths = np.where(is_valid.to_numpy(zero_copy_only=False), lengths, -1)
         return [_fixed_width(lengths.astype(">i4").tobytes(), 4, len(column)), values]
     dtype = _FIXED[column.type]
     if column.type == pa.date32():
@@ -89,12 +89,12 @@ def _field(column: pa.Array) -> list[pa.Array]:
         numbers = column.fill_null(False).to_numpy(zero_copy_only=False)
     else:
         numbers = column.fill_null(0.0).to_numpy()
-    if valid is None:
+    if is_valid is None:
         cells = np.empty(len(column), dtype=[("length", ">i4"), ("value", dtype)])
         cells["length"], cells["value"] = dtype.itemsize, numbers
         return [_fixed_width(cells.tobytes(), 4 + dtype.itemsize, len(column))]
-    lengths = np.where(valid, dtype.itemsize, -1).astype(">i4")
-    values = _fixed_width(numbers.astype(dtype).tobytes(), dtype.itemsize, len(column), column.is_valid())
+    lengths = np.where(is_valid.to_numpy(zero_copy_only=False), dtype.itemsize, -1).astype(">i4")
+    values = _fixed_width(numbers.astype(dtype).tobytes(), dtype.itemsize, len(column), is_valid)
     return [_fixed_width(lengths.tobytes(), 4, len(column)), values]
 
 

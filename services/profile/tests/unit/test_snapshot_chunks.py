@@ -21,14 +21,7 @@ USERS = st.sampled_from(["a", "b", "c", "d", "e", "f"])
 def test_each_chunk_holds_the_rows_a_filter_by_its_users_gives(
     rows: list[str | None], chunks: list[list[str]]
 ) -> None:
-    seen: set[str] = set()
-    chunks = [[u for u in chunk if not (u in seen or seen.add(u))] for chunk in chunks]  # each user once
-    table = pa.table({"user_id": pa.array(rows, pa.string()), "row": pa.array(range(len(rows)))})
-    parts = by_chunk(table, chunks)
-    assert len(parts) == len(chunks)
-    for part, users in zip(parts, chunks, strict=True):
-        expected = table.filter(pc.is_in(table["user_id"], value_set=pa.array(users, pa.string())))
-        assert part.to_pylist() == expected.to_pylist()
+    _assert_split_as_a_filter(rows, _each_user_once(chunks))
 
 
 @settings(max_examples=200, deadline=None)
@@ -37,13 +30,22 @@ def test_rows_in_the_order_of_their_chunks_are_split_alike(
     chunks: list[list[str]], data: st.DataObject
 ) -> None:
     """The upload's usual order (its users listed in the chunks' order): split without a copy, the same."""
-    seen: set[str] = set()
-    chunks = [[u for u in chunk if not (u in seen or seen.add(u))] for chunk in chunks]
+    chunks = _each_user_once(chunks)
     rows = [
         user for chunk in chunks if chunk for user in data.draw(st.lists(st.sampled_from(chunk), max_size=5))
     ]
+    _assert_split_as_a_filter(rows, chunks)
+
+
+def _each_user_once(chunks: list[list[str]]) -> list[list[str]]:
+    seen: set[str] = set()
+    return [[u for u in chunk if not (u in seen or seen.add(u))] for chunk in chunks]
+
+
+def _assert_split_as_a_filter(rows: list[str | None], chunks: list[list[str]]) -> None:
     table = pa.table({"user_id": pa.array(rows, pa.string()), "row": pa.array(range(len(rows)))})
     parts = by_chunk(table, chunks)
+    assert len(parts) == len(chunks)
     for part, users in zip(parts, chunks, strict=True):
         expected = table.filter(pc.is_in(table["user_id"], value_set=pa.array(users, pa.string())))
         assert part.to_pylist() == expected.to_pylist()
