@@ -3,6 +3,7 @@ users' personas and signals."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +21,6 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from spendsense_operator.adapters.orm import (
@@ -40,8 +40,8 @@ from spendsense_operator.domain.model import (
     SortKey,
     Status,
 )
-from spendsense_operator.domain.users import PersonaRecord, WindowSignals
-from spendsense_operator.handlers.unit_of_work import AuditLog, PersonaProjection, ReviewQueue
+from spendsense_operator.domain.users import PersonaRecord, WindowSignals, newer
+from spendsense_operator.handlers.unit_of_work import AuditLog, PersonaProjection, Projection, ReviewQueue
 from spendsense_shared.db import insert_all
 from spendsense_shared.erasure import pseudonym
 from spendsense_shared.messaging.catalog import OverrideText
@@ -309,65 +309,77 @@ def _record(row: Any) -> PersonaRecord:
     )
 
 
+_SIGNALS_UPDATED = ("signals", "as_of", "rule_set_version", "upload_id", "assigned_at")
+
+
+def _history_row(r: PersonaRecord) -> dict[str, Any]:
+    return {
+        "event_id": r.event_id,
+        "user_id": r.user_id,
+        "window": r.window,
+        "persona": r.persona,
+        "matched": r.matched,
+        "rule_set_version": r.rule_set_version,
+        "as_of": r.as_of,
+        "upload_id": r.upload_id,
+        "reason": r.reason,
+        "assigned_at": r.assigned_at,
+    }
+
+
+def _signals_row(s: WindowSignals) -> dict[str, Any]:
+    return {
+        "user_id": s.user_id,
+        "window": s.window,
+        "signals": s.signals,
+        "as_of": s.as_of,
+        "rule_set_version": s.rule_set_version,
+        "upload_id": s.upload_id,
+        "assigned_at": s.assigned_at,
+    }
+
+
 class SqlPersonaProjection(PersonaProjection):
     def __init__(self, session: AsyncSession):
         self.session = session
 
-    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> bool:
+    async def record_many(self, projections: Sequence[Projection]) -> list[bool]:
+        """Two statements for the whole batch, whatever its size (three per user took a third of the
+        worker's CPU for an upload's batch): the history rows, each kept unless either key is recorded
+        already (``uq_persona_history_event_window``, or ``uq_persona_history_assignment``:
+        ``domain.users.assignment_key``), then the signals of the users whose rows were added."""
+        history = [r for rows, _ in projections for r in rows]
+        added: set[tuple[str, str]] = set()
         if history:
-            added = await self.session.execute(
-                pg_insert(persona_history)
-                .values(
-                    [
-                        {
-                            "event_id": r.event_id,
-                            "user_id": r.user_id,
-                            "window": r.window,
-                            "persona": r.persona,
-                            "matched": r.matched,
-                            "rule_set_version": r.rule_set_version,
-                            "as_of": r.as_of,
-                            "upload_id": r.upload_id,
-                            "reason": r.reason,
-                            "assigned_at": r.assigned_at,
-                        }
-                        for r in history
-                    ]
-                )
-                # either key: the event's (uq_persona_history_event_window) or the assignment's
-                # (uq_persona_history_assignment, domain.users.assignment_key)
+            inserted = await self.session.execute(
+                insert_all(persona_history, [_history_row(r) for r in history])
                 .on_conflict_do_nothing()
-                .returning(persona_history.c.seq)
+                .returning(persona_history.c.event_id, persona_history.c.window)
             )
-            if not added.all():
-                return False  # the same assignment again: its signals are stored already
-        for s in signals:
-            stmt = pg_insert(user_signals).values(
-                user_id=s.user_id,
-                window=s.window,
-                signals=s.signals,
-                as_of=s.as_of,
-                rule_set_version=s.rule_set_version,
-                upload_id=s.upload_id,
-                assigned_at=s.assigned_at,
-            )
+            added = {(event_id, window) for event_id, window in inserted}
+        recorded = []
+        for rows, _ in projections:  # a row added is the first claimant's (the same event twice: once)
+            mine = {(r.event_id, r.window) for r in rows} & added
+            added -= mine
+            recorded.append(not rows or bool(mine))
+        latest: dict[tuple[str, str], WindowSignals] = {}  # one row per key: an upsert updates a row once
+        for (_, signals), kept in zip(projections, recorded, strict=True):
+            for s in signals if kept else []:
+                if newer(s, latest.get((s.user_id, s.window))):
+                    latest[(s.user_id, s.window)] = s
+        if latest:
+            stmt = insert_all(user_signals, [_signals_row(s) for s in latest.values()])
             stored = user_signals.c
             await self.session.execute(
                 stmt.on_conflict_do_update(
                     index_elements=[stored.user_id, stored.window],
-                    set_={
-                        "signals": stmt.excluded.signals,
-                        "as_of": stmt.excluded.as_of,
-                        "rule_set_version": stmt.excluded.rule_set_version,
-                        "upload_id": stmt.excluded.upload_id,
-                        "assigned_at": stmt.excluded.assigned_at,
-                    },
+                    set_={name: stmt.excluded[name] for name in _SIGNALS_UPDATED},
                     # only newer signals replace the stored ones (domain.users.newer)
                     where=tuple_(stmt.excluded.as_of, stmt.excluded.assigned_at)
                     >= tuple_(stored.as_of, stored.assigned_at),
                 )
             )
-        return True
+        return recorded
 
     async def history(self, user_id: str, limit: int) -> list[PersonaRecord]:
         h = persona_history.c

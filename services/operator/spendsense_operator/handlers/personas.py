@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime
 
 from spendsense_operator.domain.users import ReportMismatch, projection_of
-from spendsense_operator.handlers.unit_of_work import OperatorUnitOfWork
+from spendsense_operator.handlers.unit_of_work import OperatorUnitOfWork, Projection
 from spendsense_shared.blobs import BlobStore
 from spendsense_shared.logging import get_logger
 from spendsense_shared.messaging.catalog import EventData, PersonaAssigned, PersonasAssigned
@@ -54,10 +54,10 @@ async def _project_consented(
     *,
     store: BlobStore,
 ) -> None:
-    """:func:`project_assignment` each (assignment, the event id it is recorded under) whose user's consent
-    is current: nothing of a user is kept without it (and nothing is read from the bucket). Their details
-    are redeemed together, each object read once (a batch's details share one): a claim that fails its
-    check fails the batch, as it did one at a time."""
+    """Project each (assignment, the event id it is recorded under) whose user's consent is current:
+    nothing of a user is kept without it (and nothing is read from the bucket). Their details are redeemed
+    together, each object read once (a batch's details share one): a claim that fails its check fails the
+    batch, as it did one at a time. They are recorded together too, in two statements."""
     consented = await uow.consent.granted([a.user_id for a, _ in assignments])
     kept = []
     for assignment, event_id in assignments:
@@ -66,14 +66,16 @@ async def _project_consented(
             continue
         kept.append((assignment, event_id))
     bodies = await redeem_many(store, [a.details for a, _ in kept])
-    for (assignment, event_id), body in zip(kept, bodies, strict=True):
-        await project_assignment(
-            assignment,
-            PersonaDetails.model_validate_json(body),
-            uow,
-            event_id=event_id,
-            assigned_at=envelope.occurred_at,
-        )
+    projections = [
+        _projection(assignment, PersonaDetails.model_validate_json(body), event_id, envelope.occurred_at)
+        for (assignment, event_id), body in zip(kept, bodies, strict=True)
+    ]
+    recorded = await uow.personas.record_many(projections)
+    for (history, signals), added in zip(projections, recorded, strict=True):
+        if added:
+            log.info("persona_projected", windows=len(history), signals=len(signals))
+        else:
+            log.info("persona_projected_already", upload_id=history[0].upload_id, windows=len(history))
 
 
 def assignment_event_id(batch_id: uuid.UUID, user_id: str) -> str:
@@ -82,23 +84,15 @@ def assignment_event_id(batch_id: uuid.UUID, user_id: str) -> str:
     return str(uuid.uuid5(batch_id, user_id))
 
 
-async def project_assignment(
-    data: PersonaAssigned,
-    details: PersonaDetails,
-    uow: OperatorUnitOfWork,
-    *,
-    event_id: str,
-    assigned_at: datetime,
-) -> None:
-    """One consented user's assignment (and its redeemed details) → history rows and latest signals.
-    Idempotent: the same event's rows are recorded once, so is the same assignment published again in
-    another event (the same user, upload, window, as-of date, rule set and persona: features announcing
-    its stored analysis again), and older signals never replace newer."""
+def _projection(
+    data: PersonaAssigned, details: PersonaDetails, event_id: str, assigned_at: datetime
+) -> Projection:
+    """One consented user's assignment (and its redeemed details) → history rows and latest signals,
+    recorded idempotently (``PersonaProjection.record_many``): the same event's rows are recorded
+    once, so is the same assignment published again in another event (the same user, upload, window,
+    as-of date, rule set and persona: features announcing its stored analysis again), and older signals
+    never replace newer."""
     try:
-        history, signals = projection_of(data, details.report, event_id=event_id, assigned_at=assigned_at)
+        return projection_of(data, details.report, event_id=event_id, assigned_at=assigned_at)
     except ReportMismatch as exc:
         raise ForeignReport(str(exc)) from exc
-    if not await uow.personas.record(history, signals):
-        log.info("persona_projected_already", upload_id=data.upload_id, windows=len(history))
-        return
-    log.info("persona_projected", windows=len(history), signals=len(signals))

@@ -5,6 +5,7 @@ personas and signals, and its consent projection, in one unit of work. SQL imple
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -99,17 +100,25 @@ class AuditLog(abc.ABC):
         cites the user's figures) becomes ``ERASED_TEXT``; how many entries changed."""
 
 
+Projection = tuple[list[PersonaRecord], list[WindowSignals]]  # one user's history rows and latest signals
+
+
 class PersonaProjection(abc.ABC):
     """The operator's projection of ``persona.assigned``: every assignment per window (history) and the
     latest signals per window."""
 
-    @abc.abstractmethod
     async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> bool:
         """Add the assignments and keep each window's signals when they are newer than the stored ones
         (:func:`domain.users.newer`). An assignment recorded already (the same event's rows, or the same
         :func:`domain.users.assignment_key` from another event) is left as it is, and when none of
         ``history`` is new its signals are not stored either: the same assignment projected again is a
         no-op. Whether anything was added."""
+        return (await self.record_many([(history, signals)]))[0]
+
+    @abc.abstractmethod
+    async def record_many(self, projections: Sequence[Projection]) -> list[bool]:
+        """:meth:`record` of each (history, signals) pair, as if one after another: whether each added
+        anything."""
 
     @abc.abstractmethod
     async def history(self, user_id: str, limit: int) -> list[PersonaRecord]:

@@ -335,6 +335,63 @@ async def test_the_same_assignment_in_another_event_is_recorded_once(uow):
         assert sorted(r.event_id for r in history if r.window == "30d") == ["e1", "e3", "e4", "e5", "e6"]
 
 
+def _batch(p: str) -> list[tuple[list[PersonaRecord], list[WindowSignals]]]:
+    """A batch naming users and events with the prefix ``p``: a new user; one whose event was recorded
+    before; one twice, the newer assignment second; one twice, the newer first; one twice in the same
+    event; signals without history."""
+    return [
+        (
+            [record(f"{p}1", "30d", 1, f"{p}e1"), record(f"{p}1", "180d", 1, f"{p}e1")],
+            [signals(f"{p}1", "30d", 1, tag="new"), signals(f"{p}1", "180d", 1, tag="new")],
+        ),
+        ([record(f"{p}2", "30d", 1, f"{p}e0")], [signals(f"{p}2", "30d", 3, tag="again")]),
+        ([record(f"{p}3", "30d", 1, f"{p}e3")], [signals(f"{p}3", "30d", 1, tag="older")]),
+        ([record(f"{p}3", "30d", 5, f"{p}e4", "debtor")], [signals(f"{p}3", "30d", 5, tag="newer")]),
+        ([record(f"{p}4", "30d", 5, f"{p}e5")], [signals(f"{p}4", "30d", 5, tag="newer")]),
+        ([record(f"{p}4", "30d", 1, f"{p}e6", "debtor")], [signals(f"{p}4", "30d", 1, tag="older")]),
+        ([record(f"{p}5", "30d", 1, f"{p}e7")], [signals(f"{p}5", "30d", 1, tag="first")]),
+        ([record(f"{p}5", "30d", 1, f"{p}e7")], [signals(f"{p}5", "30d", 2, tag="second")]),
+        ([], [signals(f"{p}6", "180d", 1, tag="alone")]),
+    ]
+
+
+async def test_a_batch_is_recorded_as_its_users_one_after_another(uow):
+    """``record_many`` (two statements for a batch) against ``record`` of each in turn, on the same
+    batch under two prefixes: the same answers, history and latest signals, user by user."""
+    for p in ("many", "each"):
+        async with uow() as tx:
+            await tx.personas.record(
+                [record(f"{p}2", "30d", 1, f"{p}e0")], [signals(f"{p}2", "30d", 1, tag="kept")]
+            )
+            await tx.commit()
+    async with uow() as tx:
+        answers = {"many": await tx.personas.record_many(_batch("many"))}
+        answers["each"] = [await tx.personas.record(h, s) for h, s in _batch("each")]
+        await tx.commit()
+    assert answers["many"] == answers["each"] == [True, False, True, True, True, True, True, False, True]
+    seen: dict[str, list[Any]] = {}
+    async with uow() as tx:
+        for p in ("many", "each"):
+            for n in range(1, 7):
+                history = await tx.personas.history(f"{p}{n}", 10)
+                latest = await tx.personas.signals(f"{p}{n}")
+                seen.setdefault(p, []).append(
+                    (
+                        [(r.window, r.event_id.removeprefix(p), r.persona) for r in history],
+                        {w: s.signals["tag"] for w, s in latest.items()},
+                    )
+                )
+    assert seen["many"] == seen["each"]
+    assert [tags for _, tags in seen["many"]] == [
+        {"30d": "new", "180d": "new"},
+        {"30d": "kept"},
+        {"30d": "newer"},
+        {"30d": "newer"},
+        {"30d": "first"},
+        {"180d": "alone"},
+    ]
+
+
 async def test_two_events_of_one_assignment_at_the_same_time_record_it_once(uow):
     """The replayed event and the one published again are handled at the same time by two consumers:
     the database's unique key, not a read before the write, keeps one."""

@@ -5,6 +5,7 @@ projection) and dead-letter queues, for handler unit tests. The SQL repositories
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from spendsense_operator.handlers.unit_of_work import (
     AuditLog,
     OperatorUnitOfWork,
     PersonaProjection,
+    Projection,
     ReviewQueue,
 )
 from spendsense_shared.erasure import pseudonym
@@ -200,7 +202,10 @@ class InMemoryPersonaProjection(PersonaProjection):
         self.rows: list[PersonaRecord] = []  # in the order recorded
         self.latest: dict[tuple[str, str], WindowSignals] = {}  # by (user, window)
 
-    async def record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> bool:
+    async def record_many(self, projections: Sequence[Projection]) -> list[bool]:
+        return [self._record(history, signals) for history, signals in projections]
+
+    def _record(self, history: list[PersonaRecord], signals: list[WindowSignals]) -> bool:
         seen = {(r.event_id, r.window) for r in self.rows}
         assigned = {assignment_key(r) for r in self.rows} - {None}
         new = [r for r in history if (r.event_id, r.window) not in seen and assignment_key(r) not in assigned]
