@@ -6,6 +6,7 @@ from __future__ import annotations
 from functools import partial
 from typing import cast
 
+from spendsense_recommender.adapters.build_pool import BuildPool
 from spendsense_recommender.adapters.llm import make_writer
 from spendsense_recommender.adapters.orm import messaging
 from spendsense_recommender.adapters.unit_of_work import SqlRecommenderUnitOfWork
@@ -16,6 +17,7 @@ from spendsense_recommender.domain.commands import (
     ListTraces,
     RecordFeedback,
 )
+from spendsense_recommender.domain.writer import TemplateWriter
 from spendsense_recommender.handlers import queries
 from spendsense_recommender.handlers.erasure import erase_user
 from spendsense_recommender.handlers.merge import merge_users
@@ -47,8 +49,13 @@ def bootstrap(platform: Platform) -> Wiring:
         }
     )
     writer = make_writer(settings, platform.cache)
-    generate = partial(generate_recommendations, store=data, writer=writer)
-    generate_batch = partial(generate_for_batch, store=data, writer=writer)
+    # Started at the first batch (only the worker has any): the API processes never start one.
+    build: BuildPool | None = None
+    if isinstance(writer, TemplateWriter) and settings.build_processes != 1:
+        build = BuildPool(settings.build_processes or None)
+        platform.closers.append(build.close)
+    generate = partial(generate_recommendations, store=data, writer=writer, build=build)
+    generate_batch = partial(generate_for_batch, store=data, writer=writer, build=build)
     return Wiring(
         unit_of_work=uow,
         bus=bus,

@@ -5,6 +5,12 @@ from spendsense_shared.settings import ServiceSettings
 
 class RecommenderSettings(ServiceSettings):
     service_name: str = "recommender"
+    build_processes: int = Field(
+        0,
+        ge=0,
+        description="Processes the worker builds recommendations in when it writes from templates (0: one "
+        "per core; 1: in the worker itself)",
+    )
     # OpenAI, or any OpenAI-compatible endpoint by base URL. Without a key the template writer is used.
     openai_api_key: SecretStr | None = None
     # The architecture document's models (gpt-4-turbo-preview, gpt-3.5-turbo) cannot answer in a strict JSON

@@ -3,6 +3,7 @@ users' personas and signals."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -312,31 +313,9 @@ def _record(row: Any) -> PersonaRecord:
 _SIGNALS_UPDATED = ("signals", "as_of", "rule_set_version", "upload_id", "assigned_at")
 
 
-def _history_row(r: PersonaRecord) -> dict[str, Any]:
-    return {
-        "event_id": r.event_id,
-        "user_id": r.user_id,
-        "window": r.window,
-        "persona": r.persona,
-        "matched": r.matched,
-        "rule_set_version": r.rule_set_version,
-        "as_of": r.as_of,
-        "upload_id": r.upload_id,
-        "reason": r.reason,
-        "assigned_at": r.assigned_at,
-    }
-
-
-def _signals_row(s: WindowSignals) -> dict[str, Any]:
-    return {
-        "user_id": s.user_id,
-        "window": s.window,
-        "signals": s.signals,
-        "as_of": s.as_of,
-        "rule_set_version": s.rule_set_version,
-        "upload_id": s.upload_id,
-        "assigned_at": s.assigned_at,
-    }
+def _columns(record: PersonaRecord | WindowSignals) -> dict[str, Any]:
+    """A history or signals row: the record's fields are its table's columns, by name."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
 class SqlPersonaProjection(PersonaProjection):
@@ -352,7 +331,7 @@ class SqlPersonaProjection(PersonaProjection):
         added: set[tuple[str, str]] = set()
         if history:
             inserted = await self.session.execute(
-                insert_all(persona_history, [_history_row(r) for r in history])
+                insert_all(persona_history, [_columns(r) for r in history])
                 .on_conflict_do_nothing()
                 .returning(persona_history.c.event_id, persona_history.c.window)
             )
@@ -368,7 +347,7 @@ class SqlPersonaProjection(PersonaProjection):
                 if newer(s, latest.get((s.user_id, s.window))):
                     latest[(s.user_id, s.window)] = s
         if latest:
-            stmt = insert_all(user_signals, [_signals_row(s) for s in latest.values()])
+            stmt = insert_all(user_signals, [_columns(s) for s in latest.values()])
             stored = user_signals.c
             await self.session.execute(
                 stmt.on_conflict_do_update(

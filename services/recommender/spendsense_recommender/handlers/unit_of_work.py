@@ -51,9 +51,16 @@ class RecommendationRepository(abc.ABC):
     async def stored_texts(self, recommendation_ids: Sequence[str]) -> dict[str, tuple[str, str, str, str]]:
         """Title, body, rationale and disclosure as stored (before any review), by id."""
 
-    @abc.abstractmethod
     async def add(self, items: Sequence[Recommendation], *, upload_id: str | None, status: str) -> list[str]:
-        """Store new recommendations and their traces; ids already stored are skipped (re-runs)."""
+        """Store new recommendations and their traces; ids already stored are skipped (re-runs). The ids
+        added, in ``items``' order."""
+        return (await self.add_many([(items, upload_id)], status=status))[0]
+
+    @abc.abstractmethod
+    async def add_many(
+        self, batches: Sequence[tuple[Sequence[Recommendation], str | None]], *, status: str
+    ) -> list[list[str]]:
+        """:meth:`add` of each (items, upload id), as if one after another: the ids each added."""
 
     @abc.abstractmethod
     async def for_review(self, recommendation_id: str) -> ReviewTarget | None:

@@ -21,6 +21,7 @@ from spendsense_cli.synthetic import build_user
 from spendsense_features.domain.analysis import analyze
 from spendsense_features.domain.rules import load_rule_set
 from spendsense_profile.domain.ingest import parse_upload
+from spendsense_recommender.adapters.build_pool import BuildPool
 from spendsense_recommender.adapters.orm import (
     consent_projection,
     feedback,
@@ -760,7 +761,8 @@ async def test_a_batch_of_assignments_recommends_each_consented_user_in_one_tran
         assert user_id is not None
         await grant(service, user_id)
     generate = partial(generate_for_batch, store=service.store, writer=TemplateWriter())
-    assert "personas.assigned" in SERVICE.bootstrap(service.platform).event_handlers
+    wired = SERVICE.bootstrap(service.platform).event_handlers["personas.assigned"]
+    assert isinstance(wired.keywords["build"], BuildPool)  # the template writer's: built on every core
 
     await handle(service, generate, batch)
     await handle(service, generate, batch)  # redelivered
@@ -914,6 +916,50 @@ async def test_add_stores_the_new_items_and_their_traces_in_the_items_order(serv
         )
     assert [tuple(row) for row in chain] == [(i, f"hash-{i}") for i in ("r-c", "r-a", "r-z", "r-b")]
     assert uploads == {"r-c": "up1", "r-a": "up1", "r-z": "up2", "r-b": "up2"}
+
+
+async def test_add_many_stores_a_batch_of_users_as_add_one_after_another(service):
+    """A batch's users in two statements: each answer is what ``add`` of that user's items alone gives
+    after the ones before (an id stored already skipped, an id given twice once, an empty batch none),
+    and each user's chain is in their items' order, under their own upload."""
+    async with service.uow() as uow:
+        await uow.recommendations.add(
+            [_recommendation("m-b1", "many-b")], upload_id="up0", status="pending_review"
+        )
+        await uow.commit()
+    batches = [
+        ([_recommendation(i, "many-a") for i in ("m-a2", "m-a1", "m-a2")], "up1"),
+        ([], "up1"),
+        ([_recommendation(i, "many-b") for i in ("m-b1", "m-b3", "m-b2")], "up2"),
+    ]
+    async with service.uow() as uow:
+        assert await uow.recommendations.add_many(batches, status="pending_review") == [
+            ["m-a2", "m-a1"],
+            [],
+            ["m-b3", "m-b2"],
+        ]
+        assert await uow.recommendations.add_many([], status="pending_review") == []
+        await uow.commit()
+    async with service.db.engine.connect() as conn:
+        chains = (
+            await conn.execute(
+                select(traces.c.user_id, traces.c.recommendation_id)
+                .where(traces.c.user_id.in_(["many-a", "many-b"]))
+                .order_by(traces.c.seq)
+            )
+        ).all()
+        uploads = dict(
+            (
+                await conn.execute(
+                    select(recommendations.c.id, recommendations.c.upload_id).where(
+                        recommendations.c.user_id.in_(["many-a", "many-b"])
+                    )
+                )
+            ).all()
+        )
+    assert [row.recommendation_id for row in chains if row.user_id == "many-a"] == ["m-a2", "m-a1"]
+    assert [row.recommendation_id for row in chains if row.user_id == "many-b"] == ["m-b1", "m-b3", "m-b2"]
+    assert uploads == {"m-a2": "up1", "m-a1": "up1", "m-b1": "up0", "m-b3": "up2", "m-b2": "up2"}
 
 
 async def test_a_batchs_histories_are_each_users_own_read_in_two_queries(service):

@@ -57,7 +57,12 @@ class InMemoryRecommendationRepository(RecommendationRepository):
             if (r := self.rows.get(i)) is not None
         }
 
-    async def add(self, items: Sequence[Recommendation], *, upload_id: str | None, status: str) -> list[str]:
+    async def add_many(
+        self, batches: Sequence[tuple[Sequence[Recommendation], str | None]], *, status: str
+    ) -> list[list[str]]:
+        return [self._add(items, upload_id, status) for items, upload_id in batches]
+
+    def _add(self, items: Sequence[Recommendation], upload_id: str | None, status: str) -> list[str]:
         added = []
         self.now += timedelta(seconds=1)
         for item in items:
