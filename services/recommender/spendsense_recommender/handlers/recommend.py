@@ -127,21 +127,29 @@ async def _recommend_consented(
     # The claims are redeemed and the reports parsed once, here; the domain gets the typed snapshot.
     bodies = await redeem_many(store, [a.details for a in kept])
     each = [(a, PersonaDetails.model_validate_json(body)) for a, body in zip(kept, bodies, strict=True)]
-    # a user's first assignment in the batch, and any after it
-    first: list[tuple[PersonaAssigned, PersonaDetails]] = []
-    again: list[tuple[PersonaAssigned, PersonaDetails]] = []
-    seen: set[str] = set()
-    for pair in each:
-        (again if pair[0].user_id in seen else first).append(pair)
-        seen.add(pair[0].user_id)
+    first, again = _first_and_again(each)
     generated = await _recommended(first, uow, build)
     for one in again:  # continues the chain its first assignment extended: its history is read again
         generated += await _recommended([one], uow, build)
     await announce(envelope, [g for g in generated if g is not None], uow, store=store)
 
 
+Assigned = tuple[PersonaAssigned, PersonaDetails]
+
+
+def _first_and_again(each: list[Assigned]) -> tuple[list[Assigned], list[Assigned]]:
+    """Each user's first assignment in the batch, and those that come after a user's first."""
+    first: list[Assigned] = []
+    again: list[Assigned] = []
+    seen: set[str] = set()
+    for pair in each:
+        (again if pair[0].user_id in seen else first).append(pair)
+        seen.add(pair[0].user_id)
+    return first, again
+
+
 async def _recommended(
-    assignments: list[tuple[PersonaAssigned, PersonaDetails]], uow: RecommenderUnitOfWork, build: Builder
+    assignments: list[Assigned], uow: RecommenderUnitOfWork, build: Builder
 ) -> list[Generated | None]:
     """Each of these assignments (of different users) built and stored, together; what to announce."""
     repo = uow.recommendations
