@@ -342,10 +342,10 @@ class SqlPersonaProjection(PersonaProjection):
             added -= mine
             recorded.append(not rows or bool(mine))
         latest: dict[tuple[str, str], WindowSignals] = {}  # one row per key: an upsert updates a row once
-        for (_, signals), kept in zip(projections, recorded, strict=True):
-            for s in signals if kept else []:
-                if newer(s, latest.get((s.user_id, s.window))):
-                    latest[(s.user_id, s.window)] = s
+        kept = [s for (_, signals), ok in zip(projections, recorded, strict=True) if ok for s in signals]
+        for s in kept:
+            if newer(s, latest.get((s.user_id, s.window))):
+                latest[(s.user_id, s.window)] = s
         if latest:
             stmt = insert_all(user_signals, [_columns(s) for s in latest.values()])
             stored = user_signals.c
