@@ -88,7 +88,7 @@ class SqlConsentRepository(ConsentRepository):
         query = select(consents.c.user_id).where(
             consents.c.user_id == any_(ids), consents.c.revoked_at.is_(None)
         )
-        consented = {row.user_id for row in await self.session.execute(query)}
+        consented = set((await self.session.execute(query)).scalars())
         return set(user_ids) - consented
 
     async def history(self, user_id: str) -> list[Consent]:
@@ -222,7 +222,9 @@ class SqlUploadRepository(UploadRepository):
         if row is None:
             return None
         users_query = (
-            select(upload_users).where(upload_users.c.upload_id == upload_id).order_by(upload_users.c.user_id)
+            select(upload_users.c.user_id, upload_users.c.stage, upload_users.c.reason)
+            .where(upload_users.c.upload_id == upload_id)
+            .order_by(upload_users.c.user_id)
         )
         if for_update:
             users_query = users_query.with_for_update()
@@ -239,7 +241,7 @@ class SqlUploadRepository(UploadRepository):
             format=row.format,
             as_of=row.as_of,
             error=row.error,
-            users=[UserProgress(u.user_id, u.stage, u.reason) for u in users],
+            users=[UserProgress(user_id, stage, reason) for user_id, stage, reason in users],
             created_at=row.created_at,
             updated_at=row.updated_at,
             uploader_is_operator=row.uploader_is_operator,
@@ -317,7 +319,7 @@ class SqlUploadRepository(UploadRepository):
             .where(upload_users.c.upload_id == row.upload_id)
             .group_by(upload_users.c.stage, upload_users.c.reason)
         )
-        users = [(u.user_id, u.stage, u.reason) for u in stages]
+        users = [UserProgress(u.user_id, u.stage, u.reason) for u in stages]
         status = upload_status(users)[0] if users else row.status
         return UploadSummary(row.upload_id, status, row.created_at)
 

@@ -176,20 +176,8 @@ async def get_upload(
             raise ApiError(403, "consent_required", "the user has not given current consent") from exc
         if upload is None:  # also when it exists but is not theirs: don't reveal that it exists
             raise ApiError(404, "not_found", f"upload {upload_id} not found")
-        assert upload.created_at is not None  # a stored upload has both
-        assert upload.updated_at is not None
-        return UploadOut(
-            upload_id=upload.upload_id,
-            status=upload.status,
-            error=upload.error,
-            users=[UserProgress(user_id=u.user_id, stage=u.stage, reason=u.reason) for u in upload.users],
-            counts=upload.counts,
-            notes=upload.notes,
-            as_of=upload.as_of,
-            size_bytes=upload.size_bytes,
-            created_at=upload.created_at,
-            updated_at=upload.updated_at,
-        )
+        # read off the aggregate in one validation (its thousands of users too), not a model per user
+        return UploadOut.model_validate(upload, from_attributes=True)
 
     if principal.has_role(Role.operator):  # sees several users' progress and consent: read afresh
         return model_response(await build())

@@ -10,6 +10,7 @@ deleted, so nothing of a failed upload is kept but its row and reason.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any, Literal, TypeAlias
@@ -31,10 +32,10 @@ def advances(current: str, new: str) -> bool:
     return new == FAILED or STAGES.index(new) > STAGES.index(current)
 
 
-def upload_status(users: list[tuple[str, str, str | None]]) -> tuple[str, dict[str, Any] | None]:
-    """(user_id, stage, reason) per user → the upload's status and, when users failed, the error."""
-    failed = [{"user_id": u, "reason": r} for u, s, r in users if s == FAILED]
-    active = [s for _, s, _ in users if s != FAILED]
+def upload_status(users: Sequence[UserProgress]) -> tuple[str, dict[str, Any] | None]:
+    """Its users' progress → the upload's status and, when users failed, the error."""
+    failed = [{"user_id": u.user_id, "reason": u.reason} for u in users if u.stage == FAILED]
+    active = {u.stage for u in users} - {FAILED}
     status = min(active, key=STAGES.index) if active else FAILED
     error = {"code": "user_failed", "failed_users": failed} if failed else None
     return status, error
@@ -44,7 +45,7 @@ def with_users_status(upload: Upload) -> Upload:
     """The upload with the status its users make: once ingested, an upload is as far as its slowest user
     (derived when read, so progress events of one batch's users never contend for the upload's row)."""
     if upload.users:
-        upload.status, upload.error = upload_status([(u.user_id, u.stage, u.reason) for u in upload.users])
+        upload.status, upload.error = upload_status(upload.users)
     return upload
 
 
@@ -194,7 +195,7 @@ def erased_from(upload: Upload, user_id: str) -> Upload:
     their snapshot keys and the notes naming them are gone, the status is recomputed from the others';
     an uploader who is erased becomes a one-way hash of their id."""
     users = [u for u in upload.users if u.user_id != user_id]
-    status, error = upload_status([(u.user_id, u.stage, u.reason) for u in users])
+    status, error = upload_status(users)
     return replace(
         upload,
         uploader_id=pseudonym(user_id) if upload.uploader_id == user_id else upload.uploader_id,
@@ -326,7 +327,7 @@ class Upload:
         if progress is None or not advances(progress.stage, stage):
             return False
         progress.stage, progress.reason = stage, reason
-        self.status, self.error = upload_status([(u.user_id, u.stage, u.reason) for u in self.users])
+        self.status, self.error = upload_status(self.users)
         return True
 
     def involves(self, user_id: str) -> bool:
@@ -341,7 +342,7 @@ class Upload:
         if user_id == self.uploader_id or operator:
             return self
         users = [u for u in self.users if u.user_id == user_id]
-        status = upload_status([(u.user_id, u.stage, u.reason) for u in users])[0] if users else self.status
+        status = upload_status(users)[0] if users else self.status
         return replace(
             self,
             status=status,
