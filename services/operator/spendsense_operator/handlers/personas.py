@@ -59,23 +59,19 @@ async def _project_consented(
     together, each object read once (a batch's details share one): a claim that fails its check fails the
     batch, as it did one at a time. They are recorded together too, in two statements."""
     consented = await uow.consent.granted([a.user_id for a, _ in assignments])
-    kept = []
-    for assignment, event_id in assignments:
-        if assignment.user_id not in consented:
-            log.info("persona_skipped", reason="consent_required")
-            continue
-        kept.append((assignment, event_id))
+    kept = [(assignment, event_id) for assignment, event_id in assignments if assignment.user_id in consented]
+    if len(kept) < len(assignments):
+        log.info("persona_skipped", reason="consent_required", users=len(assignments) - len(kept))
+    if not kept:
+        return
     bodies = await redeem_many(store, [a.details for a, _ in kept])
     projections = [
         _projection(assignment, PersonaDetails.model_validate_json(body), event_id, envelope.occurred_at)
         for (assignment, event_id), body in zip(kept, bodies, strict=True)
     ]
     recorded = await uow.personas.record_many(projections)
-    for (history, signals), added in zip(projections, recorded, strict=True):
-        if added:
-            log.info("persona_projected", windows=len(history), signals=len(signals))
-        else:
-            log.info("persona_projected_already", upload_id=history[0].upload_id, windows=len(history))
+    added = sum(recorded)  # one line for the batch: an import's thousands of users are its rows, not logs
+    log.info("persona_projected", users=added, already=len(recorded) - added)
 
 
 def assignment_event_id(batch_id: uuid.UUID, user_id: str) -> str:
