@@ -38,6 +38,7 @@ from spendsense_shared.embedded.servers import (
     postgres_process,
     process_alive,
     redis_process,
+    signal_to_stop,
     wait_exited,
     wait_for_redis,
     wait_until,
@@ -499,11 +500,7 @@ def down(config: StackConfig, progress: Progress = print, timeout: float = 20) -
             if not pid_alive(pid):
                 continue
             try:
-                # Services lead their process groups (uvicorn may have children); PostgreSQL manages its own.
-                if proc["name"] == "postgres":
-                    os.kill(pid, proc["stop_signal"])
-                else:
-                    os.killpg(pid, proc["stop_signal"])
+                signal_to_stop(str(proc["name"]), pid, int(proc["stop_signal"]))
             except ProcessLookupError:
                 continue
             signalled.append(proc)
@@ -561,10 +558,7 @@ def restart(config: StackConfig, name: str, timeout: float = RESTART_WAIT_S) -> 
     pid = int(old["pid"])
     if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
-            if name == "postgres":
-                os.kill(pid, int(old["stop_signal"]))
-            else:
-                os.killpg(pid, int(old["stop_signal"]))
+            signal_to_stop(name, pid, int(old["stop_signal"]))
         if not wait_exited(pid, 30):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(pid, signal.SIGKILL)

@@ -145,6 +145,19 @@ def process_alive(pid: int) -> bool:
         return True
 
 
+def signal_to_stop(name: str, pid: int, signum: int) -> None:
+    """Ask one of the stack's processes to stop (``signum``), as its kind needs. PostgreSQL stops its own
+    children. A worker is asked alone: the processes it started (its pools of processes, their
+    forkserver, a parsing process) finish the work it drains on its way out and end with it; signalled
+    with it, a pool's process died in the middle of a call and failed the event being drained. An API or
+    the gateway is asked with its process group (uvicorn may have children). Raises
+    ``ProcessLookupError`` when it has gone."""
+    if name == "postgres" or name.endswith("-worker"):
+        os.kill(pid, signum)
+    else:
+        os.killpg(pid, signum)
+
+
 def wait_exited(pid: int, timeout: float) -> bool:
     """Wait until ``pid`` (not necessarily our child) has exited; False if it still runs after ``timeout``.
     Sleeps on a pidfd where the kernel has them (woken the moment it exits), else backs off from 10 ms."""
@@ -189,7 +202,10 @@ class AdoptedProcess:
 
     def signal(self, signum: int | None = None) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, self.stop_signal if signum is None else signum)
+            if signum == signal.SIGKILL:
+                os.killpg(self.pid, signum)  # everything of it, whatever its kind
+            else:
+                signal_to_stop(self.name, self.pid, self.stop_signal if signum is None else signum)
 
     def stop(self, timeout: float = 15) -> None:
         if not self.alive():
