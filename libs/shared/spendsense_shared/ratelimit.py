@@ -12,13 +12,16 @@ log = get_logger(__name__)
 
 # One round trip per request: count the hit, start the window on its first hit, and answer 0 (within the
 # limit) or the seconds left in the window. A script runs whole, so no key is ever left without its expiry.
+# The seconds left are rounded up from PTTL: TTL rounds to the nearest second, so a client that waited
+# the Retry-After it was given could come back 0.4 s early, still in the window, and be told to wait a
+# whole window more.
 _HIT = """
 local count = redis.call('INCR', KEYS[1])
 if count == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 if count <= tonumber(ARGV[2]) then return 0 end
-local ttl = redis.call('TTL', KEYS[1])
-if ttl < 1 then return tonumber(ARGV[1]) end
-return ttl
+local left_ms = redis.call('PTTL', KEYS[1])
+if left_ms < 1 then return tonumber(ARGV[1]) end
+return math.ceil(left_ms / 1000)
 """
 
 
